@@ -1,0 +1,268 @@
+//! Length-delimited framing for reliable byte streams.
+
+use super::{Decoded, Decoder, DecoderStats, Encoder};
+use crate::wire::{BufferTooSmall, DecodeError, OVERHEAD, Repr};
+
+/// Bytes of the length prefix.
+const PREFIX_LEN: usize = 4;
+
+/// Length-delimited framing: a `u32` little-endian packet length, then the packet.
+///
+/// This type encodes; [`LengthDelimitedDecoder`] decodes.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LengthDelimited;
+
+impl LengthDelimited {
+    /// Bytes of the length prefix.
+    pub const PREFIX_LEN: usize = PREFIX_LEN;
+
+    /// The prefix [`encode`](Encoder::encode) writes before a packet of `packet_len` bytes, for
+    /// callers that write the packet themselves (right after the prefix, with no copy).
+    pub fn prefix(packet_len: usize) -> [u8; PREFIX_LEN] {
+        (packet_len as u32).to_le_bytes()
+    }
+}
+
+/// Decoder for [`LengthDelimited`] framing.
+///
+/// For streams that neither lose nor corrupt bytes (TCP). `N` is the largest packet the decoder
+/// accepts, and the size of its buffer. A length over `N` is reported as
+/// [`DecodeError::TooLong`] as soon as the prefix is read; the frame's bytes are then skipped
+/// without being buffered, and the frame after it decodes normally (unlike tokio-util's
+/// `LengthDelimitedCodec`, whose stream is dead after "frame size too big").
+///
+/// When a whole frame lies in the input, the packet is parsed where it lies, without a copy.
+#[derive(Debug)]
+pub struct LengthDelimitedDecoder<const N: usize> {
+    state: State,
+    prefix: [u8; PREFIX_LEN],
+    buf: [u8; N],
+    stats: DecoderStats,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// Reading the prefix; this many bytes of it are in `prefix`.
+    Prefix(usize),
+    /// Buffering a frame of `len` bytes; `have` are in `buf`.
+    Body { len: usize, have: usize },
+    /// Skipping the rest of a rejected frame.
+    Skip(usize),
+}
+
+impl<const N: usize> LengthDelimitedDecoder<N> {
+    /// A decoder for packets of up to `N` bytes.
+    pub const fn new() -> Self {
+        Self { state: State::Prefix(0), prefix: [0; PREFIX_LEN], buf: [0; N], stats: DecoderStats::EMPTY }
+    }
+
+    /// Whether the decoder is between frames (nothing partial buffered).
+    pub fn is_idle(&self) -> bool {
+        self.state == State::Prefix(0)
+    }
+
+    /// Checks a frame length announced by a prefix; on error, starts skipping the frame.
+    fn start_frame(&mut self, len: usize) -> Result<(), DecodeError> {
+        let err = if len > N {
+            DecodeError::TooLong { len, max: N }
+        } else if len < OVERHEAD {
+            DecodeError::Truncated { len, needed: OVERHEAD }
+        } else {
+            self.state = State::Body { len, have: 0 };
+            return Ok(());
+        };
+        self.stats.count_error(&err, len);
+        self.state = if len == 0 { State::Prefix(0) } else { State::Skip(len) };
+        Err(err)
+    }
+}
+
+impl<const N: usize> Default for LengthDelimitedDecoder<N> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<const N: usize> Decoder for LengthDelimitedDecoder<N> {
+    fn decode<'a>(&'a mut self, input: &'a [u8]) -> Decoded<'a> {
+        let mut consumed = 0;
+        loop {
+            let rest = &input[consumed..];
+            if rest.is_empty() {
+                return Decoded { consumed, frame: None };
+            }
+            match self.state {
+                State::Prefix(0) if rest.len() >= PREFIX_LEN => {
+                    let len = u32::from_le_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
+                    consumed += PREFIX_LEN;
+                    if let Err(err) = self.start_frame(len) {
+                        return Decoded { consumed, frame: Some(Err(err)) };
+                    }
+                    // Fast path: the whole frame is in the input; parse it in place.
+                    if let Some(frame) = input.get(consumed..consumed + len) {
+                        self.state = State::Prefix(0);
+                        let result = Repr::parse(frame);
+                        self.stats.count(&result, len);
+                        return Decoded { consumed: consumed + len, frame: Some(result) };
+                    }
+                }
+                State::Prefix(have) => {
+                    let take = (PREFIX_LEN - have).min(rest.len());
+                    self.prefix[have..have + take].copy_from_slice(&rest[..take]);
+                    consumed += take;
+                    if have + take < PREFIX_LEN {
+                        self.state = State::Prefix(have + take);
+                        continue;
+                    }
+                    self.state = State::Prefix(0);
+                    let len = u32::from_le_bytes(self.prefix) as usize;
+                    if let Err(err) = self.start_frame(len) {
+                        return Decoded { consumed, frame: Some(Err(err)) };
+                    }
+                }
+                State::Body { len, have } => {
+                    let take = (len - have).min(rest.len());
+                    self.buf[have..have + take].copy_from_slice(&rest[..take]);
+                    consumed += take;
+                    if have + take < len {
+                        self.state = State::Body { len, have: have + take };
+                        continue;
+                    }
+                    self.state = State::Prefix(0);
+                    let result = Repr::parse(&self.buf[..len]);
+                    self.stats.count(&result, len);
+                    return Decoded { consumed, frame: Some(result) };
+                }
+                State::Skip(left) => {
+                    let take = left.min(rest.len());
+                    consumed += take;
+                    self.state = if take == left { State::Prefix(0) } else { State::Skip(left - take) };
+                }
+            }
+        }
+    }
+
+    fn stats(&self) -> DecoderStats {
+        self.stats
+    }
+}
+
+impl Encoder for LengthDelimited {
+    fn max_encoded_len(packet_len: usize) -> usize {
+        PREFIX_LEN + packet_len
+    }
+
+    fn encode(packet: &[u8], out: &mut [u8]) -> Result<usize, BufferTooSmall> {
+        let total = PREFIX_LEN + packet.len();
+        let dst = out.get_mut(..total).ok_or(BufferTooSmall { required: total })?;
+        dst[..PREFIX_LEN].copy_from_slice(&Self::prefix(packet.len()));
+        dst[PREFIX_LEN..].copy_from_slice(packet);
+        Ok(total)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::SeqNumber;
+
+    type Ld = LengthDelimitedDecoder<64>;
+
+    fn frame(seq: u16, payload: &[u8], out: &mut [u8]) -> usize {
+        let mut packet = [0u8; 128];
+        let n = Repr::data(SeqNumber(seq), None, false, payload).emit(&mut packet).unwrap();
+        LengthDelimited::encode(&packet[..n], out).unwrap()
+    }
+
+    /// Feeds `input` in chunks of `chunk` bytes; returns the payload lengths or error per frame.
+    fn feed(dec: &mut Ld, input: &[u8], chunk: usize) -> heapless::Vec<Result<usize, DecodeError>, 16> {
+        let mut out = heapless::Vec::new();
+        for piece in input.chunks(chunk) {
+            let mut rest = piece;
+            while !rest.is_empty() {
+                let d = dec.decode(rest);
+                rest = &rest[d.consumed..];
+                if let Some(f) = d.frame {
+                    out.push(f.map(|r| r.payload.len())).unwrap();
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn every_chunk_size_yields_the_same_frames() {
+        let mut stream = [0u8; 256];
+        let mut len = frame(0, b"one", &mut stream);
+        len += frame(1, &[7; 40], &mut stream[len..]);
+        len += frame(2, b"", &mut stream[len..]);
+        for chunk in 1..=len {
+            let mut dec = Ld::new();
+            assert_eq!(feed(&mut dec, &stream[..len], chunk), [Ok(3), Ok(40), Ok(0)], "chunk {chunk}");
+            assert!(dec.is_idle());
+        }
+    }
+
+    #[test]
+    fn too_long_is_reported_at_the_prefix_and_skipped() {
+        let mut stream = [0u8; 256];
+        stream[..4].copy_from_slice(&100u32.to_le_bytes());
+        // 100 bytes of junk the decoder must skip, then a good frame.
+        let len = 104 + frame(5, b"after", &mut stream[104..]);
+        for chunk in [1, 3, 7, len] {
+            let mut dec = Ld::new();
+            let frames = feed(&mut dec, &stream[..len], chunk);
+            assert_eq!(frames, [Err(DecodeError::TooLong { len: 100, max: 64 }), Ok(5)]);
+            assert_eq!(dec.stats().dropped_bytes, 100);
+        }
+    }
+
+    #[test]
+    fn too_long_is_known_before_the_payload_arrives() {
+        let mut dec = Ld::new();
+        let prefix = 1_000_000u32.to_le_bytes();
+        let d = dec.decode(&prefix);
+        assert_eq!(d.consumed, 4);
+        assert_eq!(d.frame.unwrap(), Err(DecodeError::TooLong { len: 1_000_000, max: 64 }));
+    }
+
+    #[test]
+    fn short_length_and_bad_crc_are_recoverable() {
+        let mut stream = [0u8; 256];
+        stream[..4].copy_from_slice(&3u32.to_le_bytes());
+        let mut len = 7;
+        let start = len;
+        len += frame(1, b"corrupt me", &mut stream[len..]);
+        stream[start + 4 + 9 + 2] ^= 0x40; // a payload byte
+        len += frame(2, b"fine", &mut stream[len..]);
+        let mut dec = Ld::new();
+        let frames = feed(&mut dec, &stream[..len], 5);
+        assert_eq!(frames[0], Err(DecodeError::Truncated { len: 3, needed: 13 }));
+        assert!(matches!(frames[1], Err(DecodeError::BadCrc { .. })));
+        assert_eq!(frames[2], Ok(4));
+        assert_eq!(dec.stats().crc_errors, 1);
+        assert_eq!(dec.stats().frames, 1);
+    }
+
+    #[test]
+    fn zero_length_prefix_is_truncated_and_skips_nothing() {
+        let mut stream = [0u8; 64];
+        let len = 4 + frame(9, b"x", &mut stream[4..]);
+        let mut dec = Ld::new();
+        assert_eq!(
+            feed(&mut dec, &stream[..len], len),
+            [Err(DecodeError::Truncated { len: 0, needed: 13 }), Ok(1)]
+        );
+    }
+
+    #[test]
+    fn whole_frame_in_input_is_not_copied() {
+        let mut stream = [0u8; 64];
+        let len = frame(0, b"zero-copy", &mut stream);
+        let mut dec = Ld::new();
+        let d = dec.decode(&stream[..len]);
+        let payload = d.frame.unwrap().unwrap().payload;
+        let range = stream.as_ptr_range();
+        assert!(range.contains(&payload.as_ptr()));
+    }
+}

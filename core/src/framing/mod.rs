@@ -1,0 +1,124 @@
+//! Framing: how packets travel over a medium.
+//!
+//! Each framing is a unit type that encodes ([`Encoder`]) and a decoder type beside it
+//! ([`Decoder`]), sized by the largest packet it accepts.
+//!
+//! | framing | for | on the wire |
+//! |---|---|---|
+//! | [`LengthDelimited`] | reliable byte streams (TCP) | `u32` LE packet length, then the packet |
+//! | [`Cobs`] | byte streams that corrupt (UART, a UART bridged to TCP) | COBS-encoded packet, then `0x00` |
+//! | [`Datagram`] | datagram sockets (UDP) | one packet per datagram |
+//!
+//! Decoders are incremental: feed them any split of the input, down to single bytes, and they
+//! yield the same packets. Each call to `decode` reports how many input bytes it consumed and at
+//! most one frame; call again with the rest. A decoder never allocates and never panics, and
+//! every [`DecodeError`] is recoverable: the bad frame has been skipped, the next call goes on.
+//!
+//! ```
+//! use framelink_core::framing::{Decoder, Encoder, LengthDelimited, LengthDelimitedDecoder};
+//! use framelink_core::wire::{Repr, SeqNumber};
+//!
+//! // Two packets glued together, as TCP may deliver them.
+//! let mut stream = [0u8; 64];
+//! let mut packet = [0u8; 32];
+//! let mut len = 0;
+//! for (seq, text) in [(0, &b"Hello, "[..]), (1, &b"Server!"[..])] {
+//!     let n = Repr::data(SeqNumber(seq), None, false, text).emit(&mut packet)?;
+//!     len += LengthDelimited::encode(&packet[..n], &mut stream[len..])?;
+//! }
+//!
+//! let mut decoder = LengthDelimitedDecoder::<64>::new();
+//! let mut input = &stream[..len];
+//! let mut expected = [&b"Hello, "[..], &b"Server!"[..]].into_iter();
+//! while !input.is_empty() {
+//!     let decoded = decoder.decode(input);
+//!     input = &input[decoded.consumed..];
+//!     if let Some(frame) = decoded.frame {
+//!         // Each send arrives alone and whole.
+//!         assert_eq!(Some(frame?.payload), expected.next());
+//!     }
+//! }
+//! assert_eq!(expected.next(), None);
+//! # Ok::<(), Box<dyn core::error::Error>>(())
+//! ```
+
+mod cobs;
+mod datagram;
+mod length_delimited;
+
+pub use crate::wire::{BufferTooSmall, DecodeError};
+pub use cobs::{Cobs, CobsDecoder};
+pub use datagram::{Datagram, DatagramDecoder};
+pub use length_delimited::{LengthDelimited, LengthDelimitedDecoder};
+
+use crate::wire::Repr;
+
+/// What one call to [`Decoder::decode`] did.
+#[derive(Debug)]
+#[must_use = "the consumed count says where the next call must start"]
+pub struct Decoded<'a> {
+    /// Input bytes consumed; the next call starts after them.
+    pub consumed: usize,
+    /// A complete frame: a packet, or why the frame was rejected. `None` when the input ran out
+    /// first.
+    pub frame: Option<Result<Repr<'a>, DecodeError>>,
+}
+
+/// Counters a decoder keeps since it was made.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub struct DecoderStats {
+    /// Frames that decoded to a packet.
+    pub frames: u64,
+    /// Frames rejected with an error (CRC errors included).
+    pub errors: u64,
+    /// Frames rejected for a bad CRC.
+    pub crc_errors: u64,
+    /// Bytes thrown away: those of rejected frames and garbage before a delimiter.
+    pub dropped_bytes: u64,
+    /// Times the decoder had to resynchronise (COBS: skip to the next delimiter).
+    pub resyncs: u64,
+}
+
+impl DecoderStats {
+    pub(crate) const EMPTY: Self =
+        Self { frames: 0, errors: 0, crc_errors: 0, dropped_bytes: 0, resyncs: 0 };
+
+    fn count(&mut self, result: &Result<Repr<'_>, DecodeError>, frame_len: usize) {
+        match result {
+            Ok(_) => self.frames += 1,
+            Err(err) => self.count_error(err, frame_len),
+        }
+    }
+
+    fn count_error(&mut self, err: &DecodeError, dropped: usize) {
+        self.errors += 1;
+        self.dropped_bytes += dropped as u64;
+        if matches!(err, DecodeError::BadCrc { .. }) {
+            self.crc_errors += 1;
+        }
+    }
+}
+
+/// An incremental frame decoder.
+pub trait Decoder {
+    /// Consumes a prefix of `input` and returns at most one frame.
+    ///
+    /// The frame borrows from the decoder's buffer or, when a whole frame lies in `input`, from
+    /// `input` itself (no copy). Handle it before the next call.
+    fn decode<'a>(&'a mut self, input: &'a [u8]) -> Decoded<'a>;
+
+    /// Counters since the decoder was made.
+    fn stats(&self) -> DecoderStats;
+}
+
+/// A frame encoder.
+pub trait Encoder {
+    /// The largest encoding of a packet of `packet_len` bytes.
+    fn max_encoded_len(packet_len: usize) -> usize;
+
+    /// Encodes `packet` (as [`Repr::emit`] wrote it) at the start of `out`; returns the bytes
+    /// written. On error nothing is written.
+    fn encode(packet: &[u8], out: &mut [u8]) -> Result<usize, BufferTooSmall>;
+}

@@ -1,0 +1,21 @@
+//! framelink-core: framed, sequenced, acknowledged messages for firmware and desktops.
+//!
+//! `no_std`, no allocator, no `unsafe`. Three layers, each usable alone:
+//!
+//! - [`wire`]: the packet format (a 13-byte envelope with a CRC-32C) and its payloads;
+//! - [`framing`]: incremental decoders and encoders that carry packets over a byte stream
+//!   (length-delimited for TCP, COBS for serial lines) or datagrams (UDP);
+//! - [`session`]: a sans-I/O state machine (handshake, sequenced data, acknowledgements,
+//!   flow control, keepalive, graceful close) fed bytes and time, handing back bytes and events.
+//!
+//! The protocol is specified in `docs/PROTOCOL.md`.
+#![no_std]
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod framing;
+pub mod session;
+pub mod time;
+pub mod wire;
+
+pub use time::Instant;

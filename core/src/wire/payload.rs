@@ -1,0 +1,361 @@
+//! The payload layouts of the control packets. All integers are little-endian.
+//!
+//! Each type's `parse` takes a payload and returns `None` when it is too short; bytes after the
+//! fixed part are ignored (room for later versions), except where the layout gives them a
+//! meaning (PING padding, ERROR text). `emit` writes the fixed part into a buffer of at least
+//! `LEN` bytes and returns `LEN`.
+
+use super::BufferTooSmall;
+
+fn u16_at(b: &[u8], at: usize) -> u16 {
+    u16::from_le_bytes([b[at], b[at + 1]])
+}
+
+fn u32_at(b: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
+}
+
+fn u64_at(b: &[u8], at: usize) -> u64 {
+    let mut bytes = [0u8; 8];
+    bytes.copy_from_slice(&b[at..at + 8]);
+    u64::from_le_bytes(bytes)
+}
+
+fn check_room(buf: &[u8], required: usize) -> Result<(), BufferTooSmall> {
+    if buf.len() < required { Err(BufferTooSmall { required }) } else { Ok(()) }
+}
+
+/// A set of capability bits, as carried by HELLO and HELLO-ACK.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Capabilities(pub u16);
+
+impl Capabilities {
+    /// No capabilities.
+    pub const NONE: Self = Self(0);
+    /// Retransmission of lost packets (selective repeat) for transports that lose.
+    pub const RETRANSMIT: Self = Self(0x0001);
+    /// Every bit this version defines.
+    pub const KNOWN: Self = Self(0x0001);
+
+    /// Whether every bit of `other` is set in `self`.
+    pub const fn contains(self, other: Self) -> bool {
+        self.0 & other.0 == other.0
+    }
+
+    /// The bits of `self` or `other`.
+    pub const fn union(self, other: Self) -> Self {
+        Self(self.0 | other.0)
+    }
+
+    /// The bits of `self` that are not in `other`.
+    pub const fn difference(self, other: Self) -> Self {
+        Self(self.0 & !other.0)
+    }
+
+    /// Whether no bit is set.
+    pub const fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+}
+
+/// HELLO and HELLO-ACK payload: what the sender speaks and what it can receive.
+///
+/// | offset | size | field |
+/// |---|---|---|
+/// | 0 | 1 | version the sender speaks |
+/// | 1 | 1 | reserved, 0 |
+/// | 2 | 2 | capabilities the sender supports |
+/// | 4 | 2 | capabilities the sender requires (HELLO-ACK: the agreed set) |
+/// | 6 | 2 | largest DATA payload the sender accepts |
+/// | 8 | 2 | window: DATA packets the sender accepts in flight |
+/// | 10 | 4 | session id (chosen by the client, echoed by the server) |
+/// | 14 | 4 | largest message the sender accepts, in bytes |
+/// | 18 | 4 | initial receive credit, in bytes |
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct HelloPayload {
+    /// The protocol version the sender speaks.
+    pub version: u8,
+    /// Capabilities the sender supports.
+    pub supports: Capabilities,
+    /// Capabilities the sender requires; in HELLO-ACK, the set both sides agreed on.
+    pub requires: Capabilities,
+    /// The largest DATA payload the sender accepts.
+    pub max_payload: u16,
+    /// How many DATA packets the sender accepts in flight.
+    pub window: u16,
+    /// The session id.
+    pub session_id: u32,
+    /// The largest message the sender accepts.
+    pub max_message: u32,
+    /// Bytes of receive credit the sender grants from the start (see ACK).
+    pub credit: u32,
+}
+
+impl HelloPayload {
+    /// Bytes of the fixed part.
+    pub const LEN: usize = 22;
+
+    /// Reads the payload; `None` if it is shorter than [`Self::LEN`].
+    pub fn parse(b: &[u8]) -> Option<Self> {
+        (b.len() >= Self::LEN).then(|| Self {
+            version: b[0],
+            supports: Capabilities(u16_at(b, 2)),
+            requires: Capabilities(u16_at(b, 4)),
+            max_payload: u16_at(b, 6),
+            window: u16_at(b, 8),
+            session_id: u32_at(b, 10),
+            max_message: u32_at(b, 14),
+            credit: u32_at(b, 18),
+        })
+    }
+
+    /// Writes the payload into `buf`.
+    pub fn emit(&self, buf: &mut [u8]) -> Result<usize, BufferTooSmall> {
+        check_room(buf, Self::LEN)?;
+        buf[0] = self.version;
+        buf[1] = 0;
+        buf[2..4].copy_from_slice(&self.supports.0.to_le_bytes());
+        buf[4..6].copy_from_slice(&self.requires.0.to_le_bytes());
+        buf[6..8].copy_from_slice(&self.max_payload.to_le_bytes());
+        buf[8..10].copy_from_slice(&self.window.to_le_bytes());
+        buf[10..14].copy_from_slice(&self.session_id.to_le_bytes());
+        buf[14..18].copy_from_slice(&self.max_message.to_le_bytes());
+        buf[18..22].copy_from_slice(&self.credit.to_le_bytes());
+        Ok(Self::LEN)
+    }
+}
+
+/// ACK payload: receive credit.
+///
+/// | offset | size | field |
+/// |---|---|---|
+/// | 0 | 4 | credit: bytes the sender can still take beyond the acknowledged DATA |
+///
+/// Each DATA packet costs its payload length plus [`AckPayload::DATA_COST`] bytes of credit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct AckPayload {
+    /// Bytes of credit beyond the packet the header's ack field names.
+    pub credit: u32,
+}
+
+impl AckPayload {
+    /// Bytes of the fixed part.
+    pub const LEN: usize = 4;
+    /// The credit a DATA packet costs on top of its payload.
+    pub const DATA_COST: u32 = 4;
+
+    /// Reads the payload; `None` if it is shorter than [`Self::LEN`].
+    pub fn parse(b: &[u8]) -> Option<Self> {
+        (b.len() >= Self::LEN).then(|| Self { credit: u32_at(b, 0) })
+    }
+
+    /// Writes the payload into `buf`.
+    pub fn emit(&self, buf: &mut [u8]) -> Result<usize, BufferTooSmall> {
+        check_room(buf, Self::LEN)?;
+        buf[..4].copy_from_slice(&self.credit.to_le_bytes());
+        Ok(Self::LEN)
+    }
+}
+
+/// PING and PONG payload. A PONG echoes the whole PING payload, padding included.
+///
+/// | offset | size | field |
+/// |---|---|---|
+/// | 0 | 8 | timestamp, microseconds on the pinging side's clock |
+/// | 8 | 4 | token: 0 for keepalives, otherwise chosen by the application |
+/// | 12 | any | padding, echoed unchanged |
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct PingPayload {
+    /// When the PING was sent, on the pinging side's clock (µs).
+    pub timestamp: u64,
+    /// 0 for keepalive pings, otherwise the application's token.
+    pub token: u32,
+}
+
+impl PingPayload {
+    /// Bytes of the fixed part.
+    pub const LEN: usize = 12;
+
+    /// Reads the payload; `None` if it is shorter than [`Self::LEN`].
+    pub fn parse(b: &[u8]) -> Option<Self> {
+        (b.len() >= Self::LEN).then(|| Self { timestamp: u64_at(b, 0), token: u32_at(b, 8) })
+    }
+
+    /// Writes the fixed part into `buf`.
+    pub fn emit(&self, buf: &mut [u8]) -> Result<usize, BufferTooSmall> {
+        check_room(buf, Self::LEN)?;
+        buf[..8].copy_from_slice(&self.timestamp.to_le_bytes());
+        buf[8..12].copy_from_slice(&self.token.to_le_bytes());
+        Ok(Self::LEN)
+    }
+}
+
+macro_rules! error_codes {
+    ($( $(#[$doc:meta])* $name:ident = $value:literal ),* $(,)?) => {
+        /// Why a session ended with an ERROR packet.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+        #[non_exhaustive]
+        pub enum ErrorCode {
+            $( $(#[$doc])* $name, )*
+            /// A code this version does not define.
+            Unknown(u16),
+        }
+
+        impl From<u16> for ErrorCode {
+            fn from(value: u16) -> Self {
+                match value {
+                    $( $value => Self::$name, )*
+                    other => Self::Unknown(other),
+                }
+            }
+        }
+
+        impl From<ErrorCode> for u16 {
+            fn from(code: ErrorCode) -> u16 {
+                match code {
+                    $( ErrorCode::$name => $value, )*
+                    ErrorCode::Unknown(other) => other,
+                }
+            }
+        }
+    };
+}
+
+error_codes! {
+    /// The peer speaks another protocol version; detail: the version the sender speaks.
+    VersionMismatch = 1,
+    /// A required capability is not supported; detail: the missing capability bits.
+    UnsupportedCapability = 2,
+    /// A message exceeded the receiver's limit; detail: the receiver's largest message.
+    MessageTooLarge = 3,
+    /// A DATA payload exceeded the receiver's limit; detail: the receiver's largest payload.
+    PayloadTooLarge = 4,
+    /// DATA beyond the granted credit or window; detail: the credit left.
+    FlowControl = 5,
+    /// A packet that makes no sense in the receiver's state; detail: its type byte.
+    ProtocolViolation = 6,
+    /// Nothing was heard for too long; detail: the idle timeout in milliseconds.
+    IdleTimeout = 7,
+    /// The server takes no more sessions; detail: its limit.
+    Busy = 8,
+}
+
+impl core::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let text = match self {
+            Self::VersionMismatch => "version mismatch",
+            Self::UnsupportedCapability => "unsupported capability",
+            Self::MessageTooLarge => "message too large",
+            Self::PayloadTooLarge => "payload too large",
+            Self::FlowControl => "flow control violated",
+            Self::ProtocolViolation => "protocol violation",
+            Self::IdleTimeout => "idle timeout",
+            Self::Busy => "server busy",
+            Self::Unknown(code) => return write!(f, "error code {code}"),
+        };
+        f.write_str(text)
+    }
+}
+
+/// ERROR payload.
+///
+/// | offset | size | field |
+/// |---|---|---|
+/// | 0 | 2 | code ([`ErrorCode`]) |
+/// | 2 | 4 | detail: a number the peer can act on; its meaning depends on the code |
+/// | 6 | any | optional UTF-8 text for people, not NUL-terminated |
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct ErrorPayload<'a> {
+    /// What went wrong.
+    pub code: ErrorCode,
+    /// A number the peer can act on, per code.
+    pub detail: u32,
+    /// Text for people; may be empty, and is not guaranteed to be UTF-8.
+    pub text: &'a [u8],
+}
+
+impl<'a> ErrorPayload<'a> {
+    /// Bytes of the fixed part.
+    pub const LEN: usize = 6;
+
+    /// Reads the payload; `None` if it is shorter than [`Self::LEN`].
+    pub fn parse(b: &'a [u8]) -> Option<Self> {
+        (b.len() >= Self::LEN).then(|| Self {
+            code: ErrorCode::from(u16_at(b, 0)),
+            detail: u32_at(b, 2),
+            text: &b[Self::LEN..],
+        })
+    }
+
+    /// Writes the payload, text included, into `buf`.
+    pub fn emit(&self, buf: &mut [u8]) -> Result<usize, BufferTooSmall> {
+        let len = Self::LEN + self.text.len();
+        check_room(buf, len)?;
+        buf[..2].copy_from_slice(&u16::from(self.code).to_le_bytes());
+        buf[2..6].copy_from_slice(&self.detail.to_le_bytes());
+        buf[6..len].copy_from_slice(self.text);
+        Ok(len)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hello_round_trip_and_layout() {
+        let hello = HelloPayload {
+            version: 1,
+            supports: Capabilities::RETRANSMIT,
+            requires: Capabilities::NONE,
+            max_payload: 0x0400,
+            window: 16,
+            session_id: 0xDEAD_BEEF,
+            max_message: 0x0004_0000,
+            credit: 0x0010_0000,
+        };
+        let mut buf = [0u8; 22];
+        assert_eq!(hello.emit(&mut buf), Ok(22));
+        assert_eq!(buf[10..14], [0xEF, 0xBE, 0xAD, 0xDE]);
+        assert_eq!(HelloPayload::parse(&buf), Some(hello));
+        assert_eq!(HelloPayload::parse(&buf[..21]), None);
+        assert_eq!(hello.emit(&mut [0u8; 21]), Err(BufferTooSmall { required: 22 }));
+    }
+
+    #[test]
+    fn error_payload_carries_text() {
+        let err = ErrorPayload { code: ErrorCode::Busy, detail: 1024, text: b"full" };
+        let mut buf = [0u8; 16];
+        let len = err.emit(&mut buf).unwrap();
+        assert_eq!(len, 10);
+        assert_eq!(ErrorPayload::parse(&buf[..len]), Some(err));
+        assert_eq!(ErrorCode::from(0xFFFF), ErrorCode::Unknown(0xFFFF));
+        assert_eq!(u16::from(ErrorCode::from(5)), 5);
+    }
+
+    #[test]
+    fn ping_and_ack_round_trip() {
+        let ping = PingPayload { timestamp: u64::MAX - 1, token: 9 };
+        let mut buf = [0u8; 12];
+        ping.emit(&mut buf).unwrap();
+        assert_eq!(PingPayload::parse(&buf), Some(ping));
+        let ack = AckPayload { credit: 70_000 };
+        ack.emit(&mut buf).unwrap();
+        assert_eq!(AckPayload::parse(&buf[..4]), Some(ack));
+        assert_eq!(AckPayload::parse(&buf[..3]), None);
+    }
+
+    #[test]
+    fn capability_set_operations() {
+        let both = Capabilities::RETRANSMIT.union(Capabilities(0x8000));
+        assert!(both.contains(Capabilities::RETRANSMIT));
+        assert_eq!(both.difference(Capabilities::KNOWN), Capabilities(0x8000));
+        assert!(Capabilities::NONE.is_empty());
+    }
+}

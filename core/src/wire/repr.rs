@@ -1,0 +1,228 @@
+//! The strict, parsed representation of a packet.
+
+use super::packet::{OVERHEAD, Packet, PacketType, flags, field};
+use super::payload::{AckPayload, ErrorPayload, HelloPayload, PingPayload};
+use super::{BufferTooSmall, DecodeError, SeqNumber, VERSION};
+
+/// A packet that passed every check: length, CRC, version, type and payload layout.
+///
+/// `Repr` borrows its payload from the buffer it was parsed from. [`Repr::emit`] writes the
+/// packet back byte for byte (undefined flag bits are dropped).
+///
+/// ```
+/// use framelink_core::wire::{PacketType, Repr, SeqNumber};
+///
+/// let repr = Repr::data(SeqNumber(7), None, false, b"hi");
+/// let mut buf = [0u8; 32];
+/// let len = repr.emit(&mut buf)?;
+/// assert_eq!(len, 13 + 2);
+/// let parsed = Repr::parse(&buf[..len])?;
+/// assert_eq!(parsed, repr);
+/// assert_eq!(parsed.kind, PacketType::Data);
+/// # Ok::<(), Box<dyn core::error::Error>>(())
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Repr<'a> {
+    /// The packet type; never [`PacketType::Unknown`] after [`Repr::parse`].
+    pub kind: PacketType,
+    /// The sequence number (DATA and CLOSE use it; others send 0).
+    pub seq: SeqNumber,
+    /// The cumulative acknowledgement: the next DATA sequence number the sender expects.
+    pub ack: Option<SeqNumber>,
+    /// DATA only: more fragments of this message follow.
+    pub more: bool,
+    /// The payload, at most 65535 bytes.
+    pub payload: &'a [u8],
+}
+
+/// The header fields of a packet whose payload is written in place by
+/// [`Repr::emit_with`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Header {
+    /// The packet type.
+    pub kind: PacketType,
+    /// The sequence number.
+    pub seq: SeqNumber,
+    /// The cumulative acknowledgement, if any.
+    pub ack: Option<SeqNumber>,
+    /// DATA only: more fragments follow.
+    pub more: bool,
+}
+
+impl<'a> Repr<'a> {
+    /// A DATA packet.
+    pub const fn data(seq: SeqNumber, ack: Option<SeqNumber>, more: bool, payload: &'a [u8]) -> Self {
+        Self { kind: PacketType::Data, seq, ack, more, payload }
+    }
+
+    /// A packet of `kind` with no sequence number, no flags and `payload`.
+    pub const fn control(kind: PacketType, payload: &'a [u8]) -> Self {
+        Self { kind, seq: SeqNumber(0), ack: None, more: false, payload }
+    }
+
+    /// Parses and checks a whole packet: length, CRC, version, type, then the payload's layout
+    /// for its type.
+    pub fn parse(bytes: &'a [u8]) -> Result<Self, DecodeError> {
+        let packet = Packet::new_unchecked(bytes);
+        packet.check()?;
+        let kind = packet.kind();
+        let flag_bits = packet.flags();
+        let repr = Self {
+            kind,
+            seq: packet.seq(),
+            ack: (flag_bits & flags::ACK != 0).then(|| packet.ack()),
+            more: kind == PacketType::Data && flag_bits & flags::MORE != 0,
+            payload: packet.payload(),
+        };
+        repr.check_payload()?;
+        Ok(repr)
+    }
+
+    fn check_payload(&self) -> Result<(), DecodeError> {
+        let ok = match self.kind {
+            PacketType::Hello | PacketType::HelloAck => HelloPayload::parse(self.payload).is_some(),
+            PacketType::Ack => AckPayload::parse(self.payload).is_some(),
+            PacketType::Ping | PacketType::Pong => PingPayload::parse(self.payload).is_some(),
+            PacketType::Error => ErrorPayload::parse(self.payload).is_some(),
+            PacketType::Data | PacketType::Close | PacketType::CloseAck => true,
+            PacketType::Unknown(_) => false,
+        };
+        if ok { Ok(()) } else { Err(DecodeError::BadPayload { kind: self.kind.into() }) }
+    }
+
+    /// The bytes [`emit`](Self::emit) writes: 13 + payload length.
+    pub const fn buffer_len(&self) -> usize {
+        OVERHEAD + self.payload.len()
+    }
+
+    /// The header fields of this packet.
+    pub const fn header(&self) -> Header {
+        Header { kind: self.kind, seq: self.seq, ack: self.ack, more: self.more }
+    }
+
+    /// Writes the packet at the start of `buf` and returns its length.
+    ///
+    /// On error nothing is written. A payload over 65535 bytes is reported as a buffer too
+    /// small for it, since no packet can hold it.
+    pub fn emit(&self, buf: &mut [u8]) -> Result<usize, BufferTooSmall> {
+        let payload = self.payload;
+        Self::emit_with(self.header(), payload.len(), buf, |out| out.copy_from_slice(payload))
+    }
+
+    /// Writes a packet with `header` and a payload of `payload_len` bytes that `fill` writes in
+    /// place, then the CRC; returns the packet's length.
+    ///
+    /// `fill` gets a slice of exactly `payload_len` bytes. On error nothing is written and
+    /// `fill` is not called.
+    pub fn emit_with(
+        header: Header,
+        payload_len: usize,
+        buf: &mut [u8],
+        fill: impl FnOnce(&mut [u8]),
+    ) -> Result<usize, BufferTooSmall> {
+        let total = OVERHEAD + payload_len;
+        let len = u16::try_from(payload_len).map_err(|_| BufferTooSmall { required: total })?;
+        if buf.len() < total {
+            return Err(BufferTooSmall { required: total });
+        }
+        let mut packet = Packet::new_unchecked(&mut buf[..total]);
+        packet.set_version(VERSION);
+        packet.set_kind(header.kind);
+        let mut flag_bits = 0;
+        if header.ack.is_some() {
+            flag_bits |= flags::ACK;
+        }
+        if header.more {
+            flag_bits |= flags::MORE;
+        }
+        packet.set_flags(flag_bits);
+        packet.set_seq(header.seq);
+        packet.set_ack(header.ack.unwrap_or_default());
+        packet.set_len(len);
+        fill(&mut packet.payload_mut()[..payload_len]);
+        packet.fill_crc();
+        debug_assert_eq!(field::crc(payload_len).end, total);
+        Ok(total)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn emit_vec(repr: &Repr<'_>) -> ([u8; 128], usize) {
+        let mut buf = [0u8; 128];
+        let len = repr.emit(&mut buf).unwrap();
+        (buf, len)
+    }
+
+    #[test]
+    fn data_round_trip_keeps_every_field() {
+        let repr = Repr::data(SeqNumber(0xBEEF), Some(SeqNumber(0x1234)), true, b"payload");
+        let (buf, len) = emit_vec(&repr);
+        assert_eq!(len, 20);
+        assert_eq!(Repr::parse(&buf[..len]), Ok(repr));
+        assert_eq!(&buf[..9], &[1, 3, 0x03, 0xEF, 0xBE, 0x34, 0x12, 7, 0]);
+    }
+
+    #[test]
+    fn every_flipped_bit_is_caught() {
+        let repr = Repr::data(SeqNumber(1), Some(SeqNumber(2)), false, b"0123456789");
+        let (buf, len) = emit_vec(&repr);
+        for bit in 0..len * 8 {
+            let mut copy = buf;
+            copy[bit / 8] ^= 1 << (bit % 8);
+            assert!(Repr::parse(&copy[..len]).is_err(), "bit {bit} flipped went unnoticed");
+        }
+    }
+
+    #[test]
+    fn bad_version_is_named_after_the_crc_passes() {
+        let (mut buf, len) = emit_vec(&Repr::control(PacketType::Close, &[]));
+        buf[0] = 2;
+        let mut packet = Packet::new_unchecked(&mut buf[..len]);
+        packet.fill_crc();
+        assert_eq!(Repr::parse(&buf[..len]), Err(DecodeError::BadVersion { version: 2 }));
+    }
+
+    #[test]
+    fn short_control_payloads_are_bad_payloads() {
+        for kind in [PacketType::Hello, PacketType::HelloAck, PacketType::Ack, PacketType::Ping,
+            PacketType::Pong, PacketType::Error]
+        {
+            let (buf, len) = emit_vec(&Repr::control(kind, &[0; 3]));
+            assert_eq!(
+                Repr::parse(&buf[..len]),
+                Err(DecodeError::BadPayload { kind: kind.into() }),
+                "{kind:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn more_flag_is_data_only_and_unknown_flags_are_ignored() {
+        let (mut buf, len) = emit_vec(&Repr::control(PacketType::CloseAck, &[]));
+        buf[2] = 0xFE; // MORE and undefined bits, no ACK
+        Packet::new_unchecked(&mut buf[..len]).fill_crc();
+        let repr = Repr::parse(&buf[..len]).unwrap();
+        assert!(!repr.more);
+        assert_eq!(repr.ack, None);
+    }
+
+    #[test]
+    fn emit_refuses_small_buffers_without_writing() {
+        let repr = Repr::data(SeqNumber(0), None, false, b"abc");
+        let mut buf = [0xAAu8; 15];
+        assert_eq!(repr.emit(&mut buf), Err(BufferTooSmall { required: 16 }));
+        assert_eq!(buf, [0xAA; 15]);
+    }
+
+    #[test]
+    fn oversized_payload_cannot_be_emitted() {
+        static BIG: [u8; 65536] = [0; 65536];
+        let repr = Repr::data(SeqNumber(0), None, false, &BIG);
+        let mut buf = [0u8; 16];
+        assert_eq!(repr.emit(&mut buf), Err(BufferTooSmall { required: 65536 + 13 }));
+    }
+}
