@@ -13,6 +13,9 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+#[cfg(test)]
+extern crate std;
+
 pub mod framing;
 pub mod session;
 pub mod time;

@@ -1,1 +1,550 @@
-//! The sans-I/O session (placeholder while the state machine is written).
+//! The sans-I/O session: handshake, sequenced data, acknowledgements, flow control, keepalive
+//! and graceful close.
+//!
+//! A [`Session`] never touches a socket or a clock. The driver (a loop over a UART, a TCP
+//! stream or a UDP socket) feeds it what arrived and the time, and asks it what to send, when to
+//! wake up, and what happened. The same code runs in firmware and on desktops.
+//!
+//! # The driver loop
+//!
+//! The methods fall into four groups:
+//!
+//! - input: [`handle_packet`](Session::handle_packet) for each decoded packet,
+//!   [`handle_decode_error`](Session::handle_decode_error) for each frame the decoder rejected,
+//!   [`handle_timeout`](Session::handle_timeout) when the deadline passes;
+//! - application calls: [`send`](Session::send), [`ping`](Session::ping),
+//!   [`close`](Session::close);
+//! - output, drained after every input or application call, in this order:
+//!   [`poll_transmit`](Session::poll_transmit) until it returns `None`,
+//!   [`poll_event`](Session::poll_event) until it returns `None`, then
+//!   [`poll_timeout`](Session::poll_timeout) for the next deadline;
+//! - getters: [`state`](Session::state), [`stats`](Session::stats), [`rtt`](Session::rtt), ...
+//!
+//! `now` must never go backwards between calls.
+//!
+//! ```
+//! use framelink_core::session::{Config, Event, Session};
+//! use framelink_core::wire::Repr;
+//! use framelink_core::Instant;
+//!
+//! let now = Instant::ZERO;
+//! let mut client: Session<[u8; 2048]> = Session::client(Config::new(), 0x1234, [0; 2048], [0; 2048], now);
+//! let mut server: Session<[u8; 2048]> = Session::server(Config::new(), [0; 2048], [0; 2048], now);
+//!
+//! // Move packets until both sides are quiet (a real driver frames them onto a transport).
+//! fn pump(from: &mut Session<[u8; 2048]>, to: &mut Session<[u8; 2048]>, now: Instant) {
+//!     let mut buf = [0u8; 1100];
+//!     while let Some(len) = from.poll_transmit(now, &mut buf).unwrap() {
+//!         to.handle_packet(now, &Repr::parse(&buf[..len]).unwrap());
+//!     }
+//! }
+//!
+//! pump(&mut client, &mut server, now); // HELLO
+//! pump(&mut server, &mut client, now); // HELLO-ACK
+//! assert_eq!(client.poll_event(), Some(Event::Connected));
+//! assert_eq!(server.poll_event(), Some(Event::Connected));
+//!
+//! client.send(now, b"Hello, Server!").unwrap();
+//! pump(&mut client, &mut server, now);
+//! assert_eq!(server.poll_event(), Some(Event::Message(b"Hello, Server!")));
+//! # assert_eq!(server.poll_event(), None);
+//! ```
+//!
+//! # States
+//!
+//! ```text
+//!   client                                              server
+//!   ------                                              ------
+//!  HELLO-SENT --HELLO-ACK--> ESTABLISHED <--HELLO-- LISTEN
+//!                               |      |
+//!                   close()     |      |   CLOSE (in sequence)
+//!                               v      v
+//!                          CLOSING    DRAINING
+//!        CLOSE sent once our |            | our DATA all acknowledged:
+//!        DATA is acknowledged|            | send CLOSE-ACK
+//!                 CLOSE-ACK  v            v
+//!                           CLOSED <------+
+//! ```
+//!
+//! Any state but CLOSED also ends in CLOSED on an ERROR from the peer (except LISTEN, which
+//! ignores it), on a violation we answer with ERROR, or when a timer runs out.
+//!
+//! # Every packet in every state
+//!
+//! "handled" is described under the state; "ignored" means dropped and counted in
+//! [`Stats::ignored`]; "ERROR" means the session answers with an ERROR packet and closes.
+//! Acknowledgement fields are processed in ESTABLISHED, CLOSING and DRAINING before the packet.
+//!
+//! | packet \ state | LISTEN | HELLO-SENT | ESTABLISHED | CLOSING | DRAINING | CLOSED |
+//! |---|---|---|---|---|---|---|
+//! | HELLO | handshake, or ERROR on a version or capability mismatch | ignored | server: same id: HELLO-ACK again; new id: reset and handshake. client: ignored | as ESTABLISHED | as ESTABLISHED | server with a new id: new handshake; else ignored |
+//! | HELLO-ACK | ignored | our id: established, or ERROR on a mismatch; other id: ignored | ignored | ignored | ignored | ignored |
+//! | DATA | ignored | ignored | in sequence: accepted (ERROR if over a limit or the credit); earlier: duplicate, re-acknowledged; later: ignored | as ESTABLISHED | ignored | ignored |
+//! | ACK | ignored | ignored | acknowledgement and credit | as ESTABLISHED | as ESTABLISHED | ignored |
+//! | PING | ignored | ignored | PONG | PONG | PONG | ignored |
+//! | PONG | ignored | ignored | RTT sample | RTT sample | RTT sample | ignored |
+//! | CLOSE | ignored | ignored | in sequence: to DRAINING; else ignored | in sequence: CLOSE-ACK and closed if our CLOSE is out, else to DRAINING | ignored | ignored |
+//! | CLOSE-ACK | ignored | ignored | ignored | closed if our CLOSE is out, else ignored | ignored | ignored |
+//! | ERROR | ignored | closed | closed | closed | closed | ignored |
+//!
+//! Frames the decoder rejects are counted; a bad version before the handshake is answered with
+//! ERROR (version mismatch) by a server in LISTEN.
+//!
+//! # Flow control
+//!
+//! The receiver grants credit in bytes (HELLO, then every ACK); each DATA packet costs its
+//! payload plus 4 bytes. The sender never exceeds the credit nor the peer's window of packets
+//! in flight, so a receiver that holds messages the application has not read yet is never sent
+//! more than fits: nothing is dropped for lack of room. A full send buffer makes
+//! [`send`](Session::send) return [`SendError::WouldBlock`].
+
+mod config;
+mod event;
+mod input;
+mod output;
+mod recv_buffer;
+mod rtt;
+mod send_buffer;
+mod timer;
+#[cfg(test)]
+mod tests;
+
+pub use config::Config;
+pub use event::{CloseReason, Event, SendError, Stats, Timeout};
+pub use rtt::RttStats;
+
+use core::time::Duration;
+
+use heapless::Deque;
+
+use crate::Instant;
+use crate::wire::{Capabilities, ErrorCode, HelloPayload, PingPayload, SeqNumber, VERSION};
+use recv_buffer::RecvBuffer;
+use send_buffer::SendBuffer;
+use timer::{Timer, TimerTable};
+
+/// Capabilities this implementation supports.
+const SUPPORTS: Capabilities = Capabilities::NONE;
+/// Capabilities this implementation requires of every peer.
+const REQUIRES: Capabilities = Capabilities::NONE;
+/// Pings or pongs waiting to be sent, each.
+const PING_QUEUE: usize = 4;
+/// Control events waiting for the application (Connected, Pong, Closed).
+const EVENT_QUEUE: usize = 8;
+
+/// Which side of the handshake a session plays.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Role {
+    /// Sends HELLO.
+    Client,
+    /// Answers HELLO.
+    Server,
+}
+
+/// Where a session is in its life; see the module docs for the diagram.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum State {
+    /// Server waiting for HELLO.
+    Listen,
+    /// Client waiting for HELLO-ACK.
+    HelloSent,
+    /// Both sides exchange data.
+    Established,
+    /// We called `close`: draining our data, then CLOSE, then waiting for CLOSE-ACK.
+    Closing,
+    /// The peer sent CLOSE: draining our data, then CLOSE-ACK.
+    Draining,
+    /// Ended; see [`Event::Closed`] for why.
+    Closed,
+}
+
+impl core::fmt::Display for State {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            Self::Listen => "LISTEN",
+            Self::HelloSent => "HELLO-SENT",
+            Self::Established => "ESTABLISHED",
+            Self::Closing => "CLOSING",
+            Self::Draining => "DRAINING",
+            Self::Closed => "CLOSED",
+        })
+    }
+}
+
+/// What the peer announced in the handshake.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub struct PeerParams {
+    /// The largest DATA payload the peer accepts.
+    pub max_payload: u16,
+    /// DATA packets the peer accepts in flight.
+    pub window: u16,
+    /// The largest message the peer accepts.
+    pub max_message: u32,
+    /// The capabilities both sides agreed on.
+    pub agreed: Capabilities,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct PingOut {
+    token: u32,
+    padding: u16,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct PongOut {
+    ping: PingPayload,
+    padding: u16,
+}
+
+/// Packets owed to the peer.
+#[derive(Debug, Default)]
+struct Pending {
+    hello: bool,
+    hello_ack: bool,
+    /// A cumulative acknowledgement is owed; it may ride on DATA.
+    ack: bool,
+    /// An ACK packet (with fresh credit) is owed.
+    credit: bool,
+    /// A CLOSE-ACK is owed (both sides closed at once).
+    close_ack: bool,
+    error: Option<(ErrorCode, u32)>,
+    pings: Deque<PingOut, PING_QUEUE>,
+    pongs: Deque<PongOut, PING_QUEUE>,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum ControlEvent {
+    Connected,
+    Pong { token: u32, rtt: Duration },
+    Closed(CloseReason),
+}
+
+#[derive(Clone, Copy, Debug)]
+struct QueuedEvent {
+    event: ControlEvent,
+    /// Messages completed before this event; they are delivered first.
+    after: u64,
+}
+
+/// One end of a framelink session.
+///
+/// `B` is the storage for the send and receive buffers, one of each: `[u8; N]` on firmware,
+/// `Box<[u8]>` or `Vec<u8>` on a host, or `&mut [u8]` borrowed from the caller. The send buffer
+/// holds messages until the peer acknowledges them, the receive buffer holds messages being
+/// reassembled or not yet read; each message takes its length plus 4 bytes in them, and the
+/// largest message is the buffer's size minus 4. `W` is how many DATA packets may be in flight
+/// (fixed capacity, default 16).
+///
+/// See the [module docs](self) for the driver loop, the states and an example.
+#[derive(Debug)]
+pub struct Session<B, const W: usize = 16> {
+    role: Role,
+    state: State,
+    config: Config,
+    session_id: u32,
+    peer: Option<PeerParams>,
+    tx: SendBuffer<B, W>,
+    rx: RecvBuffer<B>,
+    /// The next DATA sequence number expected from the peer.
+    rcv_next: SeqNumber,
+    /// Credit spent by the DATA we accepted.
+    recv_cost: u64,
+    /// The credit limit we granted (`recv_cost` may grow up to it).
+    granted: u64,
+    /// Credit spent by the DATA we sent.
+    sent_cost: u64,
+    /// Credit spent by the DATA the peer acknowledged.
+    acked_cost: u64,
+    /// The credit limit the peer granted.
+    send_limit: u64,
+    close_sent: bool,
+    timers: TimerTable,
+    pending: Pending,
+    events: Deque<QueuedEvent, EVENT_QUEUE>,
+    /// Messages reassembled, and handed to the application.
+    completed: u64,
+    delivered: u64,
+    /// A message was handed out by `poll_event`; release it at the next call.
+    message_out: bool,
+    next_token: u32,
+    stats: Stats,
+    rtt: RttStats,
+}
+
+impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
+    fn new(role: Role, config: Config, session_id: u32, tx: B, rx: B, now: Instant) -> Self {
+        let mut session = Self {
+            role,
+            state: if role == Role::Client { State::HelloSent } else { State::Listen },
+            config,
+            session_id,
+            peer: None,
+            tx: SendBuffer::new(tx),
+            rx: RecvBuffer::new(rx),
+            rcv_next: SeqNumber(0),
+            recv_cost: 0,
+            granted: 0,
+            sent_cost: 0,
+            acked_cost: 0,
+            send_limit: 0,
+            close_sent: false,
+            timers: TimerTable::default(),
+            pending: Pending::default(),
+            events: Deque::new(),
+            completed: 0,
+            delivered: 0,
+            message_out: false,
+            next_token: 1,
+            stats: Stats::default(),
+            rtt: RttStats::default(),
+        };
+        session.granted = session.initial_credit().into();
+        session.pending.hello = role == Role::Client;
+        session.timers.set(Timer::Handshake, now + config.handshake_timeout);
+        session
+    }
+
+    /// A client session that sends HELLO with `session_id` at the first
+    /// [`poll_transmit`](Self::poll_transmit).
+    ///
+    /// Choose `session_id` at random where you can: a server treats a HELLO with a new id as a
+    /// new session and ends the old one.
+    pub fn client(config: Config, session_id: u32, tx: B, rx: B, now: Instant) -> Self {
+        Self::new(Role::Client, config, session_id, tx, rx, now)
+    }
+
+    /// A server session waiting for HELLO.
+    pub fn server(config: Config, tx: B, rx: B, now: Instant) -> Self {
+        Self::new(Role::Server, config, 0, tx, rx, now)
+    }
+
+    /// Queues `message` to be sent whole, in order, exactly once.
+    ///
+    /// It is copied into the send buffer and leaves it when the peer has acknowledged it; call
+    /// [`poll_transmit`](Self::poll_transmit) to send it. On error nothing is queued.
+    pub fn send(&mut self, _now: Instant, message: &[u8]) -> Result<(), SendError> {
+        let peer = self.ready_to_send()?;
+        let max = self.tx.max_message().min(peer.max_message as usize);
+        if message.len() > max {
+            return Err(SendError::TooLarge { max });
+        }
+        if !self.tx.push(message) {
+            return Err(SendError::WouldBlock);
+        }
+        self.stats.messages_sent += 1;
+        Ok(())
+    }
+
+    /// Queues a PING carrying `padding` zero bytes after its 12-byte header; returns the token
+    /// that the matching [`Event::Pong`] will carry.
+    pub fn ping(&mut self, _now: Instant, padding: u16) -> Result<u32, SendError> {
+        let peer = match self.state {
+            State::Established | State::Closing | State::Draining => self.peer.ok_or(SendError::NotConnected)?,
+            State::Listen | State::HelloSent => return Err(SendError::NotConnected),
+            State::Closed => return Err(SendError::Closed),
+        };
+        let max = usize::from(peer.max_payload).saturating_sub(PingPayload::LEN);
+        if usize::from(padding) > max {
+            return Err(SendError::TooLarge { max });
+        }
+        let token = self.next_token;
+        self.pending.pings.push_back(PingOut { token, padding }).map_err(|_| SendError::WouldBlock)?;
+        self.next_token = self.next_token.checked_add(1).unwrap_or(1);
+        Ok(token)
+    }
+
+    /// Starts a graceful close: no new messages; once everything sent is acknowledged, CLOSE
+    /// goes out, and [`Event::Closed`] with [`CloseReason::Local`] follows the peer's CLOSE-ACK.
+    ///
+    /// Before the handshake completes the session simply ends. Calling it again does nothing.
+    pub fn close(&mut self, now: Instant) {
+        match self.state {
+            State::Established => {
+                self.set_state(State::Closing);
+                self.timers.set(Timer::Close, now + self.config.close_timeout);
+            }
+            State::Listen | State::HelloSent => self.finish(CloseReason::Local),
+            State::Closing | State::Draining | State::Closed => {}
+        }
+    }
+
+    /// The next thing that happened, if any; see [`Event`].
+    ///
+    /// A returned [`Event::Message`] borrows the receive buffer; its space is released at the
+    /// next call, which may queue a credit update for the peer (send it with
+    /// [`poll_transmit`](Self::poll_transmit)).
+    #[must_use]
+    pub fn poll_event(&mut self) -> Option<Event<'_>> {
+        if self.message_out {
+            self.message_out = false;
+            self.rx.pop();
+            self.delivered += 1;
+            if self.credit_update_due() {
+                self.pending.credit = true;
+            }
+        }
+        let control_first = self.events.front().is_some_and(|e| e.after <= self.delivered);
+        if !control_first && self.rx.complete() > 0 {
+            self.message_out = true;
+            return self.rx.front().map(Event::Message);
+        }
+        self.events.pop_front().map(|queued| match queued.event {
+            ControlEvent::Connected => Event::Connected,
+            ControlEvent::Pong { token, rtt } => Event::Pong { token, rtt },
+            ControlEvent::Closed(reason) => Event::Closed(reason),
+        })
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) must be called next; `None` when no timer
+    /// runs. Changes after every other call.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.timers.next_timeout()
+    }
+
+    /// The state.
+    pub fn state(&self) -> State {
+        self.state
+    }
+
+    /// Whether the session has ended (an [`Event::Closed`] is queued or was reported).
+    pub fn is_closed(&self) -> bool {
+        self.state == State::Closed
+    }
+
+    /// Which side of the handshake this session plays.
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// The session id (a server learns it from HELLO).
+    pub fn session_id(&self) -> u32 {
+        self.session_id
+    }
+
+    /// What the peer announced, once the handshake is done.
+    pub fn peer(&self) -> Option<PeerParams> {
+        self.peer
+    }
+
+    /// The counters.
+    pub fn stats(&self) -> Stats {
+        self.stats
+    }
+
+    /// Round-trip time figures, from PONGs and acknowledgements.
+    pub fn rtt(&self) -> RttStats {
+        self.rtt
+    }
+
+    /// Whether every message queued by [`send`](Self::send) has been acknowledged.
+    pub fn is_send_drained(&self) -> bool {
+        self.tx.is_drained()
+    }
+
+    /// Bytes free in the send buffer (a message takes its length plus 4).
+    pub fn send_buffer_free(&self) -> usize {
+        self.tx.free()
+    }
+
+    fn ready_to_send(&self) -> Result<PeerParams, SendError> {
+        match self.state {
+            State::Established => self.peer.ok_or(SendError::NotConnected),
+            State::Listen | State::HelloSent => Err(SendError::NotConnected),
+            State::Closing | State::Draining => Err(SendError::Closing),
+            State::Closed => Err(SendError::Closed),
+        }
+    }
+
+    /// The receive buffer's space as announced credit.
+    fn initial_credit(&self) -> u32 {
+        u32::try_from(self.rx.free()).unwrap_or(u32::MAX)
+    }
+
+    /// Whether the peer should hear about space the application freed.
+    fn credit_update_due(&self) -> bool {
+        if !matches!(self.state, State::Established | State::Closing) {
+            return false;
+        }
+        let left = self.granted.saturating_sub(self.recv_cost);
+        let could = self.rx.free() as u64;
+        could > left && (left < could / 2 || left < u64::from(self.announced_max_payload()) + 4)
+    }
+
+    fn announced_max_payload(&self) -> u16 {
+        let fits = u16::try_from(self.rx.max_message()).unwrap_or(u16::MAX);
+        self.config.max_payload.min(fits)
+    }
+
+    fn announced_max_message(&self) -> u32 {
+        let fits = u32::try_from(self.rx.max_message()).unwrap_or(u32::MAX);
+        self.config.max_message.min(fits)
+    }
+
+    /// Our HELLO or HELLO-ACK payload.
+    fn hello_payload(&self) -> HelloPayload {
+        HelloPayload {
+            version: VERSION,
+            supports: SUPPORTS,
+            requires: self.peer.map_or(REQUIRES, |p| p.agreed),
+            max_payload: self.announced_max_payload(),
+            window: self.config.window.min(i16::MAX as u16),
+            session_id: self.session_id,
+            max_message: self.announced_max_message(),
+            credit: self.initial_credit(),
+        }
+    }
+
+    fn set_state(&mut self, state: State) {
+        #[cfg(feature = "defmt")]
+        defmt::trace!("framelink session {=u32:#x}: {} => {}", self.session_id, self.state, state);
+        self.state = state;
+    }
+
+    fn push_event(&mut self, event: ControlEvent) {
+        // Pongs give way so that Connected and Closed always find room.
+        if matches!(event, ControlEvent::Pong { .. }) && self.events.len() + 3 > EVENT_QUEUE {
+            return;
+        }
+        let queued = QueuedEvent { event, after: self.completed };
+        let _ = self.events.push_back(queued);
+    }
+
+    /// Ends the session for `reason`.
+    fn finish(&mut self, reason: CloseReason) {
+        self.set_state(State::Closed);
+        self.timers.stop_all();
+        self.push_event(ControlEvent::Closed(reason));
+    }
+
+    /// Ends the session with an ERROR packet to the peer.
+    fn fail(&mut self, code: ErrorCode, detail: u32) {
+        self.pending.error = Some((code, detail));
+        self.finish(CloseReason::LocalError { code, detail });
+    }
+
+    /// Drops everything of the current session, for a server that meets a new HELLO.
+    fn reset(&mut self, now: Instant) {
+        self.tx.reset();
+        self.rx.reset();
+        self.delivered = self.completed;
+        self.message_out = false;
+        self.peer = None;
+        self.rcv_next = SeqNumber(0);
+        self.recv_cost = 0;
+        self.sent_cost = 0;
+        self.acked_cost = 0;
+        self.send_limit = 0;
+        self.close_sent = false;
+        self.pending = Pending::default();
+        self.granted = self.initial_credit().into();
+        self.timers.stop_all();
+        self.timers.set(Timer::Handshake, now + self.config.handshake_timeout);
+        self.set_state(State::Listen);
+    }
+}

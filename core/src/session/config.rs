@@ -1,0 +1,110 @@
+//! Session settings.
+
+use core::time::Duration;
+
+/// Settings for a [`Session`](super::Session).
+///
+/// Built with `const` builder methods, so firmware can keep one in a `const`:
+///
+/// ```
+/// use core::time::Duration;
+/// use framelink_core::session::Config;
+///
+/// const CONFIG: Config = Config::new().max_payload(256).keepalive(Duration::from_secs(2));
+/// assert_eq!(CONFIG.max_payload_value(), 256);
+/// ```
+///
+/// The limits marked "announced" travel in the handshake and bind the peer; the timers stay
+/// local. The defaults suit a desktop on a LAN or loopback; firmware on a slow UART wants a
+/// smaller `max_payload` and longer timers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Config {
+    pub(crate) max_payload: u16,
+    pub(crate) max_message: u32,
+    pub(crate) window: u16,
+    pub(crate) keepalive: Duration,
+    pub(crate) idle_timeout: Duration,
+    pub(crate) handshake_timeout: Duration,
+    pub(crate) close_timeout: Duration,
+}
+
+impl Config {
+    /// The defaults: see each setter.
+    pub const fn new() -> Self {
+        Self {
+            max_payload: 1024,
+            max_message: 64 * 1024,
+            window: 16,
+            keepalive: Duration::from_secs(5),
+            idle_timeout: Duration::from_secs(30),
+            handshake_timeout: Duration::from_secs(10),
+            close_timeout: Duration::from_secs(10),
+        }
+    }
+
+    /// Announced: the largest DATA payload this side accepts (default 1024 bytes). The session
+    /// announces at most its receive buffer's size minus 4. Messages longer than the peer's value
+    /// are sent in fragments.
+    pub const fn max_payload(mut self, bytes: u16) -> Self {
+        self.max_payload = bytes;
+        self
+    }
+
+    /// Announced: the largest message this side accepts (default 64 KiB). The session announces
+    /// at most its receive buffer's size minus 4.
+    pub const fn max_message(mut self, bytes: u32) -> Self {
+        self.max_message = bytes;
+        self
+    }
+
+    /// Announced: how many DATA packets the peer may have in flight towards this side
+    /// (default 16). The sender also caps it by its own descriptor capacity `W`.
+    pub const fn window(mut self, packets: u16) -> Self {
+        self.window = packets;
+        self
+    }
+
+    /// Local: send a PING after this long without hearing from the peer (default 5 s). Keep it
+    /// well below both sides' idle timeouts.
+    pub const fn keepalive(mut self, interval: Duration) -> Self {
+        self.keepalive = interval;
+        self
+    }
+
+    /// Local: fail the session after this long without hearing from the peer (default 30 s).
+    pub const fn idle_timeout(mut self, timeout: Duration) -> Self {
+        self.idle_timeout = timeout;
+        self
+    }
+
+    /// Local: give up on a handshake that has not completed after this long (default 10 s).
+    /// Applies to the client waiting for HELLO-ACK and to the server waiting for HELLO.
+    pub const fn handshake_timeout(mut self, timeout: Duration) -> Self {
+        self.handshake_timeout = timeout;
+        self
+    }
+
+    /// Local: after [`close`](super::Session::close), give up waiting for the peer's CLOSE-ACK
+    /// after this long (default 10 s).
+    pub const fn close_timeout(mut self, timeout: Duration) -> Self {
+        self.close_timeout = timeout;
+        self
+    }
+
+    /// The configured largest DATA payload.
+    pub const fn max_payload_value(&self) -> u16 {
+        self.max_payload
+    }
+
+    /// The configured largest message.
+    pub const fn max_message_value(&self) -> u32 {
+        self.max_message
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self::new()
+    }
+}

@@ -1,0 +1,67 @@
+//! Round-trip time estimation, per RFC 6298.
+//!
+//! The estimator keeps SRTT and RTTVAR from RFC 6298 section 2 (alpha = 1/8, beta = 1/4). The
+//! session feeds it PONG round trips and, by Karn's rule (section 3), acknowledgements of DATA
+//! packets that were sent only once.
+
+use core::time::Duration;
+
+/// Round-trip time figures of a session.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub struct RttStats {
+    /// The most recent sample.
+    pub latest: Option<Duration>,
+    /// The smallest sample seen.
+    pub min: Option<Duration>,
+    /// SRTT, the smoothed round-trip time.
+    pub smoothed: Option<Duration>,
+    /// RTTVAR, the round-trip time variation.
+    pub variance: Duration,
+    /// Samples taken.
+    pub samples: u64,
+}
+
+impl RttStats {
+    /// Adds a sample (RFC 6298 section 2.2 for the first, 2.3 after).
+    pub(crate) fn add_sample(&mut self, rtt: Duration) {
+        self.latest = Some(rtt);
+        self.min = Some(self.min.map_or(rtt, |m| m.min(rtt)));
+        self.samples += 1;
+        match self.smoothed {
+            None => {
+                // SRTT <- R, RTTVAR <- R/2
+                self.smoothed = Some(rtt);
+                self.variance = rtt / 2;
+            }
+            Some(srtt) => {
+                // RTTVAR <- (1 - beta) * RTTVAR + beta * |SRTT - R'|
+                let delta = if srtt > rtt { srtt - rtt } else { rtt - srtt };
+                self.variance = self.variance * 3 / 4 + delta / 4;
+                // SRTT <- (1 - alpha) * SRTT + alpha * R'
+                self.smoothed = Some(srtt * 7 / 8 + rtt / 8);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn first_sample_then_smoothing_per_rfc_6298() {
+        let mut r = RttStats::default();
+        r.add_sample(Duration::from_millis(100));
+        assert_eq!(r.smoothed, Some(Duration::from_millis(100)));
+        assert_eq!(r.variance, Duration::from_millis(50));
+        r.add_sample(Duration::from_millis(200));
+        // RTTVAR = 3/4 * 50 + 1/4 * 100 = 62.5 ms; SRTT = 7/8 * 100 + 1/8 * 200 = 112.5 ms
+        assert_eq!(r.variance, Duration::from_micros(62_500));
+        assert_eq!(r.smoothed, Some(Duration::from_micros(112_500)));
+        assert_eq!(r.min, Some(Duration::from_millis(100)));
+        assert_eq!(r.latest, Some(Duration::from_millis(200)));
+        assert_eq!(r.samples, 2);
+    }
+}

@@ -1,0 +1,273 @@
+//! Messages waiting to be sent or acknowledged.
+//!
+//! A byte ring over the caller's buffer holds every message from [`SendBuffer::push`] until all
+//! its fragments are acknowledged. Each message is stored behind a 4-byte length, so fragments
+//! can be cut at transmit time to whatever size the peer accepts. Fragments in flight are
+//! described by a fixed-capacity queue of [`Segment`]s (capacity `W`).
+
+use heapless::Deque;
+
+use crate::Instant;
+use crate::wire::SeqNumber;
+
+/// Bytes stored in front of each message.
+const LEN_PREFIX: usize = 4;
+
+/// A DATA packet sent and not yet acknowledged.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Segment {
+    pub(crate) seq: SeqNumber,
+    /// Stream offset of the payload's first byte.
+    pub(crate) start: u64,
+    pub(crate) len: u16,
+    #[allow(dead_code, reason = "read when the fragment is sent again")]
+    pub(crate) more: bool,
+    /// Credit spent by all DATA up to and including this one.
+    pub(crate) cost_end: u64,
+    pub(crate) sent_at: Instant,
+    pub(crate) transmissions: u8,
+}
+
+/// The next fragment to cut, before it is committed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Fragment {
+    pub(crate) start: u64,
+    pub(crate) len: u16,
+    #[allow(dead_code, reason = "read when the fragment is sent again")]
+    pub(crate) more: bool,
+    /// Bytes of the message left after this fragment.
+    rest: u32,
+}
+
+#[derive(Debug)]
+pub(crate) struct SendBuffer<B, const W: usize> {
+    buf: B,
+    /// Stream offset of the oldest byte still needed.
+    head: u64,
+    /// Stream offset after the newest byte.
+    tail: u64,
+    /// Stream offset of the first byte not yet cut into a fragment.
+    cursor: u64,
+    /// Bytes left in the message being cut; `None` when the cursor is at a length prefix.
+    msg_left: Option<u32>,
+    inflight: Deque<Segment, W>,
+    next_seq: SeqNumber,
+}
+
+impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> SendBuffer<B, W> {
+    pub(crate) fn new(buf: B) -> Self {
+        Self { buf, head: 0, tail: 0, cursor: 0, msg_left: None, inflight: Deque::new(), next_seq: SeqNumber(0) }
+    }
+
+    pub(crate) fn reset(&mut self) {
+        self.head = 0;
+        self.tail = 0;
+        self.cursor = 0;
+        self.msg_left = None;
+        self.inflight.clear();
+        self.next_seq = SeqNumber(0);
+    }
+
+    fn capacity(&self) -> usize {
+        self.buf.as_ref().len()
+    }
+
+    /// The largest message that fits in an empty buffer.
+    pub(crate) fn max_message(&self) -> usize {
+        self.capacity().saturating_sub(LEN_PREFIX)
+    }
+
+    /// Bytes free for new messages (length prefixes included).
+    pub(crate) fn free(&self) -> usize {
+        self.capacity() - (self.tail - self.head) as usize
+    }
+
+    /// Stores `msg`; false (and nothing stored) if it does not fit now.
+    pub(crate) fn push(&mut self, msg: &[u8]) -> bool {
+        if msg.len() + LEN_PREFIX > self.free() {
+            return false;
+        }
+        let tail = self.tail;
+        self.write_at(tail, &(msg.len() as u32).to_le_bytes());
+        self.write_at(tail + LEN_PREFIX as u64, msg);
+        self.tail += (LEN_PREFIX + msg.len()) as u64;
+        true
+    }
+
+    fn write_at(&mut self, offset: u64, data: &[u8]) {
+        let cap = self.capacity();
+        let at = (offset % cap as u64) as usize;
+        let first = data.len().min(cap - at);
+        let buf = self.buf.as_mut();
+        buf[at..at + first].copy_from_slice(&data[..first]);
+        buf[..data.len() - first].copy_from_slice(&data[first..]);
+    }
+
+    /// Copies the bytes at stream `offset` into `out`, across the wrap if need be.
+    pub(crate) fn read_at(&self, offset: u64, out: &mut [u8]) {
+        let cap = self.capacity();
+        let at = (offset % cap as u64) as usize;
+        let first = out.len().min(cap - at);
+        let buf = self.buf.as_ref();
+        out[..first].copy_from_slice(&buf[at..at + first]);
+        let rest = out.len() - first;
+        out[first..].copy_from_slice(&buf[..rest]);
+    }
+
+    /// Whether bytes remain that were never sent.
+    pub(crate) fn has_unsent(&self) -> bool {
+        self.cursor != self.tail
+    }
+
+    /// Whether every message was sent and acknowledged.
+    pub(crate) fn is_drained(&self) -> bool {
+        !self.has_unsent() && self.inflight.is_empty()
+    }
+
+    pub(crate) fn inflight(&self) -> usize {
+        self.inflight.len()
+    }
+
+    pub(crate) fn inflight_capacity(&self) -> usize {
+        W
+    }
+
+    pub(crate) fn next_seq(&self) -> SeqNumber {
+        self.next_seq
+    }
+
+    /// The oldest unacknowledged sequence number (the next one if none is in flight).
+    pub(crate) fn oldest_unacked(&self) -> SeqNumber {
+        self.inflight.front().map_or(self.next_seq, |s| s.seq)
+    }
+
+    /// The next fragment of at most `max_payload` bytes, without cutting it.
+    pub(crate) fn peek_fragment(&self, max_payload: u16) -> Option<Fragment> {
+        if !self.has_unsent() {
+            return None;
+        }
+        let (start, left) = match self.msg_left {
+            Some(left) => (self.cursor, left),
+            None => {
+                let mut len = [0u8; LEN_PREFIX];
+                self.read_at(self.cursor, &mut len);
+                (self.cursor + LEN_PREFIX as u64, u32::from_le_bytes(len))
+            }
+        };
+        let len = left.min(u32::from(max_payload)) as u16;
+        let rest = left - u32::from(len);
+        Some(Fragment { start, len, more: rest > 0, rest })
+    }
+
+    /// Cuts `fragment` (from [`peek_fragment`](Self::peek_fragment)) and puts it in flight.
+    pub(crate) fn commit(&mut self, fragment: Fragment, cost_end: u64, now: Instant) -> Segment {
+        let segment = Segment {
+            seq: self.next_seq,
+            start: fragment.start,
+            len: fragment.len,
+            more: fragment.more,
+            cost_end,
+            sent_at: now,
+            transmissions: 1,
+        };
+        // The caller checked the window against `inflight_capacity`.
+        let pushed = self.inflight.push_back(segment);
+        debug_assert!(pushed.is_ok());
+        self.cursor = fragment.start + u64::from(fragment.len);
+        self.msg_left = fragment.more.then_some(fragment.rest);
+        self.next_seq += 1;
+        segment
+    }
+
+    /// Frees every segment before `ack`; returns the last one freed.
+    ///
+    /// `ack` must lie between [`oldest_unacked`](Self::oldest_unacked) and
+    /// [`next_seq`](Self::next_seq).
+    pub(crate) fn acknowledge(&mut self, ack: SeqNumber, mut on_acked: impl FnMut(&Segment)) -> Option<Segment> {
+        let mut last = None;
+        while let Some(front) = self.inflight.front() {
+            if front.seq.diff(ack) >= 0 {
+                break;
+            }
+            let segment = *front;
+            self.inflight.pop_front();
+            self.head = segment.start + u64::from(segment.len);
+            on_acked(&segment);
+            last = Some(segment);
+        }
+        last
+    }
+
+    /// Whether `ack` acknowledges only what was sent: from the oldest unacknowledged
+    /// sequence number up to the next one.
+    pub(crate) fn is_valid_ack(&self, ack: SeqNumber) -> bool {
+        let oldest = self.oldest_unacked();
+        ack.distance_from(oldest) <= self.next_seq.distance_from(oldest)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    type Buf = SendBuffer<[u8; 32], 4>;
+
+    fn cut(b: &mut Buf, max: u16) -> (Segment, [u8; 32]) {
+        let f = b.peek_fragment(max).unwrap();
+        let s = b.commit(f, 0, Instant::ZERO);
+        let mut out = [0u8; 32];
+        b.read_at(s.start, &mut out[..usize::from(s.len)]);
+        (s, out)
+    }
+
+    #[test]
+    fn messages_are_cut_into_fragments_with_more_flags() {
+        let mut b = Buf::new([0; 32]);
+        assert!(b.push(b"abcdefghij"));
+        assert!(b.push(b""));
+        let (s, out) = cut(&mut b, 4);
+        assert_eq!((s.seq, s.len, s.more, &out[..4]), (SeqNumber(0), 4, true, &b"abcd"[..]));
+        let (s, _) = cut(&mut b, 4);
+        assert_eq!((s.len, s.more), (4, true));
+        let (s, out) = cut(&mut b, 4);
+        assert_eq!((s.len, s.more, &out[..2]), (2, false, &b"ij"[..]));
+        let (s, _) = cut(&mut b, 4);
+        assert_eq!((s.seq, s.len, s.more), (SeqNumber(3), 0, false));
+        assert!(b.peek_fragment(4).is_none());
+        assert!(!b.is_drained());
+    }
+
+    #[test]
+    fn acknowledging_frees_space_and_wraps() {
+        let mut b = Buf::new([0; 32]);
+        assert!(b.push(&[1; 20]));
+        assert!(!b.push(&[2; 9]), "20+4 used, 9+4 more does not fit in 32");
+        let (s, _) = cut(&mut b, 64);
+        assert_eq!(b.free(), 8);
+        assert!(b.is_valid_ack(SeqNumber(1)));
+        assert!(!b.is_valid_ack(SeqNumber(2)));
+        let freed = b.acknowledge(SeqNumber(1), |_| {}).unwrap();
+        assert_eq!(freed.seq, s.seq);
+        assert_eq!(b.free(), 32);
+        // This message wraps around the end of the ring.
+        assert!(b.push(&[3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14]));
+        let (s, out) = cut(&mut b, 64);
+        assert_eq!(&out[..usize::from(s.len)], &[3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14]);
+        b.acknowledge(SeqNumber(2), |_| {});
+        assert!(b.is_drained());
+    }
+
+    #[test]
+    fn stale_and_future_acks_are_invalid() {
+        let mut b = Buf::new([0; 32]);
+        b.push(b"x");
+        b.push(b"y");
+        cut(&mut b, 8);
+        cut(&mut b, 8);
+        b.acknowledge(SeqNumber(1), |_| {});
+        assert!(b.is_valid_ack(SeqNumber(1)));
+        assert!(b.is_valid_ack(SeqNumber(2)));
+        assert!(!b.is_valid_ack(SeqNumber(0)), "stale");
+        assert!(!b.is_valid_ack(SeqNumber(3)), "acknowledges what was never sent");
+    }
+}

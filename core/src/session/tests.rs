@@ -1,0 +1,552 @@
+//! Session tests on a virtual clock: two sessions joined in memory.
+
+use core::time::Duration;
+use std::vec::Vec;
+
+use super::*;
+use crate::wire::{AckPayload, BufferTooSmall, ErrorPayload, PacketType, Repr};
+
+type S = Session<[u8; 4096], 8>;
+
+const T0: Instant = Instant::ZERO;
+
+fn config() -> Config {
+    Config::new().max_payload(256)
+}
+
+/// An event with its message copied out, so it outlives the session's borrow.
+#[derive(Debug, PartialEq, Eq)]
+enum Ev {
+    Connected,
+    Message(Vec<u8>),
+    Pong(u32, Duration),
+    Closed(CloseReason),
+}
+
+fn events(s: &mut S) -> Vec<Ev> {
+    let mut out = Vec::new();
+    while let Some(e) = s.poll_event() {
+        out.push(match e {
+            Event::Connected => Ev::Connected,
+            Event::Message(m) => Ev::Message(m.to_vec()),
+            Event::Pong { token, rtt } => Ev::Pong(token, rtt),
+            Event::Closed(r) => Ev::Closed(r),
+        });
+    }
+    out
+}
+
+/// Every packet `s` sends now, as (type, bytes).
+fn drain(s: &mut S, now: Instant) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut buf = [0u8; 512];
+    for _ in 0..1000 {
+        match s.poll_transmit(now, &mut buf).unwrap() {
+            Some(len) => out.push(buf[..len].to_vec()),
+            None => return out,
+        }
+    }
+    panic!("poll_transmit never ran dry");
+}
+
+fn kinds(packets: &[Vec<u8>]) -> Vec<PacketType> {
+    packets.iter().map(|p| Repr::parse(p).unwrap().kind).collect()
+}
+
+fn deliver(to: &mut S, packets: &[Vec<u8>], now: Instant) {
+    for p in packets {
+        to.handle_packet(now, &Repr::parse(p).unwrap());
+    }
+}
+
+/// Moves packets both ways until neither side has anything to send.
+fn settle(a: &mut S, b: &mut S, now: Instant) {
+    for _ in 0..1000 {
+        let ab = drain(a, now);
+        deliver(b, &ab, now);
+        let ba = drain(b, now);
+        deliver(a, &ba, now);
+        if ab.is_empty() && ba.is_empty() {
+            return;
+        }
+    }
+    panic!("the pair never settled");
+}
+
+fn connected_pair() -> (S, S) {
+    connected_pair_with(config())
+}
+
+fn connected_pair_with(server_config: Config) -> (S, S) {
+    let mut client = S::client(config(), 0xC0FFEE, [0; 4096], [0; 4096], T0);
+    let mut server = S::server(server_config, [0; 4096], [0; 4096], T0);
+    settle(&mut client, &mut server, T0);
+    assert_eq!(events(&mut client), [Ev::Connected]);
+    assert_eq!(events(&mut server), [Ev::Connected]);
+    (client, server)
+}
+
+fn hello(session_id: u32) -> HelloPayload {
+    HelloPayload {
+        version: VERSION,
+        supports: Capabilities::NONE,
+        requires: Capabilities::NONE,
+        max_payload: 256,
+        window: 8,
+        session_id,
+        max_message: 4000,
+        credit: 4000,
+    }
+}
+
+/// A packet of `kind` as a peer in the matching state would send it.
+fn packet(kind: PacketType, session_id: u32) -> Vec<u8> {
+    let mut payload = [0u8; 32];
+    let (seq, ack, len) = match kind {
+        PacketType::Hello | PacketType::HelloAck => (0, None, hello(session_id).emit(&mut payload).unwrap()),
+        PacketType::Data => {
+            payload[..3].copy_from_slice(b"abc");
+            (0, Some(SeqNumber(0)), 3)
+        }
+        PacketType::Ack => (0, Some(SeqNumber(0)), AckPayload { credit: 4000 }.emit(&mut payload).unwrap()),
+        PacketType::Ping | PacketType::Pong => (0, None, PingPayload { timestamp: 0, token: 0 }.emit(&mut payload).unwrap()),
+        PacketType::Close | PacketType::CloseAck => (0, None, 0),
+        PacketType::Error => {
+            let e = ErrorPayload { code: ErrorCode::ProtocolViolation, detail: 3, text: b"" };
+            (0, None, e.emit(&mut payload).unwrap())
+        }
+        PacketType::Unknown(_) => unreachable!(),
+    };
+    let mut buf = [0u8; 64];
+    let repr = Repr { kind, seq: SeqNumber(seq), ack, more: false, payload: &payload[..len] };
+    let n = repr.emit(&mut buf).unwrap();
+    buf[..n].to_vec()
+}
+
+/// What one packet did to a session: its state after, whether it was ignored, the first
+/// packet sent in answer.
+fn probe(mut s: S, kind: PacketType) -> (State, bool, Option<PacketType>) {
+    let ignored = s.stats().ignored;
+    let id = s.session_id();
+    deliver(&mut s, &[packet(kind, id)], T0);
+    let state = s.state();
+    let reply = kinds(&drain(&mut s, T0)).first().copied();
+    (state, s.stats().ignored > ignored, reply)
+}
+
+fn check_row(make: impl Fn() -> S, expected: [(State, bool, Option<PacketType>); 9]) {
+    for (kind, want) in PacketType::ALL.into_iter().zip(expected) {
+        assert_eq!(probe(make(), kind), want, "{kind:?} in {}", make().state());
+    }
+}
+
+use PacketType as P;
+use State::*;
+
+#[test]
+fn every_packet_in_listen() {
+    let make = || S::server(config(), [0; 4096], [0; 4096], T0);
+    let ign = (Listen, true, None);
+    check_row(make, [(Established, false, Some(P::HelloAck)), ign, ign, ign, ign, ign, ign, ign, ign]);
+}
+
+#[test]
+fn every_packet_in_hello_sent() {
+    let make = || {
+        let mut c = S::client(config(), 7, [0; 4096], [0; 4096], T0);
+        assert_eq!(kinds(&drain(&mut c, T0)), [P::Hello]);
+        c
+    };
+    let ign = (HelloSent, true, None);
+    check_row(make, [ign, (Established, false, None), ign, ign, ign, ign, ign, ign, (Closed, false, None)]);
+}
+
+#[test]
+fn every_packet_in_established() {
+    let make = || connected_pair().1;
+    check_row(make, [
+        (Established, false, Some(P::HelloAck)),
+        (Established, true, None),
+        (Established, false, Some(P::Ack)),
+        (Established, false, None),
+        (Established, false, Some(P::Pong)),
+        (Established, false, None),
+        (Draining, false, Some(P::CloseAck)),
+        (Established, true, None),
+        (Closed, false, None),
+    ]);
+}
+
+#[test]
+fn every_packet_in_closing() {
+    let make = || {
+        let (_, mut server) = connected_pair();
+        server.close(T0);
+        assert_eq!(kinds(&drain(&mut server, T0)), [P::Close]);
+        server
+    };
+    check_row(make, [
+        (Closing, false, Some(P::HelloAck)),
+        (Closing, true, None),
+        (Closing, false, Some(P::Ack)),
+        (Closing, false, None),
+        (Closing, false, Some(P::Pong)),
+        (Closing, false, None),
+        (Closing, false, Some(P::CloseAck)),
+        (Closed, false, None),
+        (Closed, false, None),
+    ]);
+}
+
+#[test]
+fn every_packet_in_draining() {
+    let make = || {
+        let (mut client, mut server) = connected_pair();
+        client.close(T0);
+        deliver(&mut server, &drain(&mut client, T0), T0);
+        assert_eq!(server.state(), Draining);
+        server
+    };
+    let done = Some(P::CloseAck);
+    check_row(make, [
+        (Draining, false, Some(P::HelloAck)),
+        (Draining, true, done),
+        (Draining, true, done),
+        (Draining, false, done),
+        (Draining, false, Some(P::Pong)),
+        (Draining, false, done),
+        (Draining, true, done),
+        (Draining, true, done),
+        (Closed, false, None),
+    ]);
+}
+
+#[test]
+fn every_packet_in_closed() {
+    let make = || {
+        let (mut client, mut server) = connected_pair();
+        client.close(T0);
+        settle(&mut client, &mut server, T0);
+        assert_eq!(server.state(), Closed);
+        server
+    };
+    let ign = (Closed, true, None);
+    check_row(make, [ign, ign, ign, ign, ign, ign, ign, ign, ign]);
+}
+
+#[test]
+fn messages_cross_whole_in_order_both_ways() {
+    let (mut client, mut server) = connected_pair();
+    let big: Vec<u8> = (0..3000u32).map(|i| (i * 31) as u8).collect();
+    client.send(T0, b"Hello, ").unwrap();
+    client.send(T0, b"Server!").unwrap();
+    client.send(T0, &big).unwrap();
+    client.send(T0, b"").unwrap();
+    server.send(T0, b"reply").unwrap();
+    settle(&mut client, &mut server, T0);
+    assert_eq!(
+        events(&mut server),
+        [Ev::Message(b"Hello, ".to_vec()), Ev::Message(b"Server!".to_vec()), Ev::Message(big), Ev::Message(Vec::new())]
+    );
+    assert_eq!(events(&mut client), [Ev::Message(b"reply".to_vec())]);
+    assert!(client.is_send_drained() && server.is_send_drained());
+    assert_eq!(client.stats().bytes_acked, 3014);
+    assert_eq!(server.stats().messages_received, 4);
+}
+
+#[test]
+fn a_large_message_is_sent_in_fragments_of_the_peer_max_payload() {
+    let (mut client, mut server) = connected_pair();
+    client.send(T0, &[0x5A; 1000]).unwrap();
+    let packets = drain(&mut client, T0);
+    let lens: Vec<(usize, bool)> =
+        packets.iter().map(|p| Repr::parse(p).unwrap()).map(|r| (r.payload.len(), r.more)).collect();
+    assert_eq!(lens, [(256, true), (256, true), (256, true), (232, false)]);
+    deliver(&mut server, &packets, T0);
+    assert_eq!(events(&mut server), [Ev::Message([0x5A; 1000].to_vec())]);
+}
+
+#[test]
+fn send_is_refused_with_a_reason_in_every_state() {
+    let mut client = S::client(config(), 1, [0; 4096], [0; 4096], T0);
+    assert_eq!(client.send(T0, b"early"), Err(SendError::NotConnected));
+    let (mut client, mut server) = connected_pair();
+    assert_eq!(client.send(T0, &[0; 4093]), Err(SendError::TooLarge { max: 4092 }));
+    client.close(T0);
+    assert_eq!(client.send(T0, b"late"), Err(SendError::Closing));
+    settle(&mut client, &mut server, T0);
+    assert_eq!(client.send(T0, b"later"), Err(SendError::Closed));
+    assert_eq!(server.send(T0, b"later"), Err(SendError::Closed));
+}
+
+#[test]
+fn a_full_send_buffer_would_block_and_loses_nothing() {
+    let (mut client, mut server) = connected_pair();
+    let mut queued = 0u32;
+    while client.send(T0, &[queued as u8; 1000]).is_ok() {
+        queued += 1;
+    }
+    assert_eq!(queued, 4, "4 x 1004 bytes fill a 4096-byte buffer");
+    assert_eq!(client.send(T0, &[0; 1000]), Err(SendError::WouldBlock));
+    settle(&mut client, &mut server, T0);
+    let got = events(&mut server);
+    assert_eq!(got.len(), 4);
+    assert_eq!(client.send(T0, &[9; 1000]), Ok(()));
+}
+
+#[test]
+fn an_unread_receiver_stops_the_sender_by_credit_not_by_loss() {
+    let (mut client, mut server) = connected_pair();
+    for i in 0..40u8 {
+        // The receiver reads nothing while its 4096-byte buffer fills.
+        while client.send(T0, &[i; 300]).is_err() {
+            settle(&mut client, &mut server, T0);
+            let before = server.stats().bytes_received;
+            settle(&mut client, &mut server, T0);
+            if server.stats().bytes_received == before {
+                // Stalled on credit: read everything, which grants more.
+                for (n, e) in events(&mut server).into_iter().enumerate() {
+                    assert!(matches!(e, Ev::Message(ref m) if m.len() == 300), "{n}: {e:?}");
+                }
+            }
+        }
+    }
+    settle(&mut client, &mut server, T0);
+    let _ = events(&mut server);
+    settle(&mut client, &mut server, T0);
+    assert_eq!(server.stats().messages_received, 40);
+    assert_eq!(server.stats().ignored + server.stats().duplicates, 0);
+    assert!(client.is_send_drained());
+}
+
+#[test]
+fn bad_payload_version_in_hello_is_refused_with_error() {
+    let mut server = S::server(config(), [0; 4096], [0; 4096], T0);
+    let mut h = hello(5);
+    h.version = 9;
+    let mut payload = [0u8; 22];
+    h.emit(&mut payload).unwrap();
+    server.handle_packet(T0, &Repr::control(P::Hello, &payload));
+    let out = drain(&mut server, T0);
+    let err = Repr::parse(&out[0]).unwrap();
+    assert_eq!(err.kind, P::Error);
+    let e = ErrorPayload::parse(err.payload).unwrap();
+    assert_eq!((e.code, e.detail), (ErrorCode::VersionMismatch, 1));
+    assert_eq!(events(&mut server), [Ev::Closed(CloseReason::LocalError { code: ErrorCode::VersionMismatch, detail: 1 })]);
+}
+
+#[test]
+fn refused_handshake_reaches_the_client_as_a_peer_error() {
+    let mut client = S::client(config(), 5, [0; 4096], [0; 4096], T0);
+    let mut server = S::server(config(), [0; 4096], [0; 4096], T0);
+    let _ = drain(&mut client, T0);
+    server.handle_decode_error(T0, &crate::wire::DecodeError::BadVersion { version: 2 });
+    deliver(&mut client, &drain(&mut server, T0), T0);
+    assert_eq!(
+        events(&mut client),
+        [Ev::Closed(CloseReason::PeerError { code: ErrorCode::VersionMismatch, detail: 1 })]
+    );
+    assert_eq!(server.stats().decode_errors, 1);
+}
+
+#[test]
+fn a_required_capability_we_lack_is_refused() {
+    let mut server = S::server(config(), [0; 4096], [0; 4096], T0);
+    let mut h = hello(5);
+    h.supports = Capabilities::RETRANSMIT;
+    h.requires = Capabilities::RETRANSMIT;
+    let mut payload = [0u8; 22];
+    h.emit(&mut payload).unwrap();
+    server.handle_packet(T0, &Repr::control(P::Hello, &payload));
+    let out = drain(&mut server, T0);
+    let e = ErrorPayload::parse(Repr::parse(&out[0]).unwrap().payload).unwrap();
+    assert_eq!((e.code, e.detail), (ErrorCode::UnsupportedCapability, 1));
+}
+
+#[test]
+fn graceful_close_delivers_everything_first() {
+    let (mut client, mut server) = connected_pair();
+    for i in 0..5u8 {
+        client.send(T0, &[i; 700]).unwrap();
+    }
+    server.send(T0, b"last words").unwrap();
+    client.close(T0);
+    settle(&mut client, &mut server, T0);
+    let got = events(&mut server);
+    assert_eq!(got.len(), 6);
+    assert!(got[..5].iter().all(|e| matches!(e, Ev::Message(m) if m.len() == 700)));
+    assert_eq!(got[5], Ev::Closed(CloseReason::Peer));
+    assert_eq!(events(&mut client), [Ev::Message(b"last words".to_vec()), Ev::Closed(CloseReason::Local)]);
+    assert_eq!(client.poll_timeout(), None);
+}
+
+#[test]
+fn both_sides_closing_at_once_both_end() {
+    // Both CLOSEs cross on the wire: each side answers the other's and ends.
+    let (mut client, mut server) = connected_pair();
+    client.close(T0);
+    server.close(T0);
+    let (c, s) = (drain(&mut client, T0), drain(&mut server, T0));
+    assert_eq!((kinds(&c), kinds(&s)), (std::vec![P::Close], std::vec![P::Close]));
+    deliver(&mut server, &c, T0);
+    deliver(&mut client, &s, T0);
+    settle(&mut client, &mut server, T0);
+    assert_eq!(events(&mut client), [Ev::Closed(CloseReason::Local)]);
+    assert_eq!(events(&mut server), [Ev::Closed(CloseReason::Local)]);
+
+    // The server's CLOSE is not out yet when the client's arrives: it answers instead.
+    let (mut client, mut server) = connected_pair();
+    client.close(T0);
+    server.close(T0);
+    settle(&mut client, &mut server, T0);
+    assert_eq!(events(&mut client), [Ev::Closed(CloseReason::Local)]);
+    assert_eq!(events(&mut server), [Ev::Closed(CloseReason::Peer)]);
+}
+
+#[test]
+fn close_times_out_when_the_peer_is_gone() {
+    let (mut client, _server) = connected_pair();
+    client.close(T0);
+    let _ = drain(&mut client, T0);
+    let deadline = client.poll_timeout().unwrap();
+    assert_eq!(deadline, T0 + Duration::from_secs(5), "keepalive comes first");
+    client.handle_timeout(T0 + Duration::from_secs(10));
+    assert_eq!(events(&mut client), [Ev::Closed(CloseReason::TimedOut(Timeout::Close))]);
+}
+
+#[test]
+fn keepalive_pings_a_silent_peer_and_measures_rtt() {
+    let (mut client, mut server) = connected_pair();
+    let t = T0 + Duration::from_secs(5);
+    assert_eq!(client.poll_timeout(), Some(t));
+    client.handle_timeout(t);
+    let ping = drain(&mut client, t);
+    assert_eq!(kinds(&ping), [P::Ping]);
+    deliver(&mut server, &ping, t);
+    let later = t + Duration::from_millis(3);
+    deliver(&mut client, &drain(&mut server, t), later);
+    assert_eq!(client.rtt().latest, Some(Duration::from_millis(3)));
+    assert_eq!(events(&mut client), [], "keepalive pongs raise no event");
+}
+
+#[test]
+fn idle_timeout_fails_the_session_and_tells_the_peer() {
+    let (mut client, _server) = connected_pair();
+    let mut now = T0;
+    // Keepalives go out unanswered until the idle timeout.
+    while client.state() != Closed {
+        now = client.poll_timeout().unwrap();
+        client.handle_timeout(now);
+        let _ = drain(&mut client, now).len();
+    }
+    assert_eq!(now, T0 + Duration::from_secs(30));
+    assert_eq!(events(&mut client), [Ev::Closed(CloseReason::TimedOut(Timeout::Idle))]);
+    let (mut client, _server) = connected_pair();
+    client.handle_timeout(T0 + Duration::from_secs(30));
+    let out = drain(&mut client, T0);
+    let e = ErrorPayload::parse(Repr::parse(out.last().unwrap()).unwrap().payload).unwrap();
+    assert_eq!((e.code, e.detail), (ErrorCode::IdleTimeout, 30_000));
+}
+
+#[test]
+fn handshake_times_out_without_a_server() {
+    let mut client = S::client(config(), 1, [0; 4096], [0; 4096], T0);
+    let _ = drain(&mut client, T0);
+    assert_eq!(client.poll_timeout(), Some(T0 + Duration::from_secs(10)));
+    client.handle_timeout(T0 + Duration::from_secs(9));
+    assert_eq!(client.state(), HelloSent);
+    client.handle_timeout(T0 + Duration::from_secs(10));
+    assert_eq!(events(&mut client), [Ev::Closed(CloseReason::TimedOut(Timeout::Handshake))]);
+}
+
+#[test]
+fn application_ping_reports_a_pong_with_its_token() {
+    let (mut client, mut server) = connected_pair();
+    let token = client.ping(T0, 100).unwrap();
+    let ping = drain(&mut client, T0);
+    assert_eq!(Repr::parse(&ping[0]).unwrap().payload.len(), 112);
+    deliver(&mut server, &ping, T0);
+    let pong = drain(&mut server, T0);
+    assert_eq!(Repr::parse(&pong[0]).unwrap().payload.len(), 112);
+    deliver(&mut client, &pong, T0 + Duration::from_micros(250));
+    assert_eq!(events(&mut client), [Ev::Pong(token, Duration::from_micros(250))]);
+    assert_eq!(client.ping(T0, 245), Err(SendError::TooLarge { max: 244 }));
+}
+
+#[test]
+fn a_new_hello_resets_a_server_session() {
+    let (mut client, mut server) = connected_pair();
+    client.send(T0, b"old").unwrap();
+    deliver(&mut server, &drain(&mut client, T0), T0);
+    let mut fresh = S::client(config(), 0xBEEF, [0; 4096], [0; 4096], T0);
+    settle(&mut fresh, &mut server, T0);
+    assert_eq!(events(&mut server), [Ev::Closed(CloseReason::Reset), Ev::Connected]);
+    assert_eq!(server.session_id(), 0xBEEF);
+    fresh.send(T0, b"new").unwrap();
+    settle(&mut fresh, &mut server, T0);
+    assert_eq!(events(&mut server), [Ev::Message(b"new".to_vec())]);
+}
+
+#[test]
+fn duplicate_data_is_dropped_and_acknowledged_again() {
+    let (mut client, mut server) = connected_pair();
+    client.send(T0, b"once").unwrap();
+    let data = drain(&mut client, T0);
+    deliver(&mut server, &data, T0);
+    deliver(&mut server, &data, T0);
+    assert_eq!(events(&mut server), [Ev::Message(b"once".to_vec())]);
+    assert_eq!(server.stats().duplicates, 1);
+    assert_eq!(kinds(&drain(&mut server, T0)), [P::Ack]);
+}
+
+fn data_packet(seq: u16, len: usize, more: bool) -> Vec<u8> {
+    let payload = std::vec![0x11u8; len];
+    let mut buf = std::vec![0u8; len + 13];
+    Repr::data(SeqNumber(seq), None, more, &payload).emit(&mut buf).unwrap();
+    buf
+}
+
+fn error_sent(s: &mut S) -> (ErrorCode, u32) {
+    let out = drain(s, T0);
+    let e = ErrorPayload::parse(Repr::parse(&out[0]).unwrap().payload).unwrap();
+    (e.code, e.detail)
+}
+
+#[test]
+fn limits_broken_by_the_peer_are_answered_with_error() {
+    let (_, mut server) = connected_pair();
+    deliver(&mut server, &[data_packet(0, 257, false)], T0);
+    assert_eq!(error_sent(&mut server), (ErrorCode::PayloadTooLarge, 256));
+
+    let (_, mut server) = connected_pair_with(config().max_message(1000));
+    let frags: Vec<Vec<u8>> = (0..5).map(|i| data_packet(i, 250, true)).collect();
+    deliver(&mut server, &frags, T0);
+    assert_eq!(error_sent(&mut server), (ErrorCode::MessageTooLarge, 1000));
+
+    let (_, mut server) = connected_pair();
+    // Complete messages the application never reads eat the 4096 bytes of credit.
+    let msgs: Vec<Vec<u8>> = (0..17).map(|i| data_packet(i, 250, false)).collect();
+    deliver(&mut server, &msgs, T0);
+    assert_eq!(error_sent(&mut server), (ErrorCode::FlowControl, 4096 - 16 * 254));
+}
+
+#[test]
+fn a_small_transmit_buffer_changes_nothing() {
+    let (mut client, _) = connected_pair();
+    client.ping(T0, 0).unwrap();
+    let mut tiny = [0u8; 20];
+    assert_eq!(client.poll_transmit(T0, &mut tiny), Err(BufferTooSmall { required: 25 }));
+    assert_eq!(kinds(&drain(&mut client, T0)), [P::Ping]);
+}
+
+#[test]
+fn peer_error_ends_an_established_session() {
+    let (mut client, server) = connected_pair();
+    deliver(&mut client, &[packet(P::Error, 0)], T0);
+    assert_eq!(
+        events(&mut client),
+        [Ev::Closed(CloseReason::PeerError { code: ErrorCode::ProtocolViolation, detail: 3 })]
+    );
+    assert_eq!(server.state(), Established);
+    assert_eq!(drain(&mut client, T0).len(), 0, "ERROR is never answered");
+}
