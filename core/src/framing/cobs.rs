@@ -146,10 +146,10 @@ impl<const N: usize> Decoder for CobsDecoder<N> {
                 // A code byte: the previous block's implied zero, if any, comes first.
                 self.raw += 1;
                 i += 1;
-                if self.zero_pending {
-                    if let Err(err) = self.push(&[0]) {
-                        return Decoded { consumed: i, frame: Some(Err(self.reject(err, true))) };
-                    }
+                if self.zero_pending
+                    && let Err(err) = self.push(&[0])
+                {
+                    return Decoded { consumed: i, frame: Some(Err(self.reject(err, true))) };
                 }
                 self.block_left = byte - 1;
                 self.zero_pending = byte != 0xFF;
@@ -193,7 +193,8 @@ impl Encoder for Cobs {
             out[at..at + run].copy_from_slice(&rest[..run]);
             at += run;
             out[code_at] = run as u8 + 1;
-            let ended_by_zero = run < rest.len() && rest[run] == 0;
+            // A full block of 254 has no implied zero: a zero right after it starts the next.
+            let ended_by_zero = run < max;
             rest = &rest[run + usize::from(ended_by_zero)..];
             if rest.is_empty() && !ended_by_zero {
                 break;
@@ -233,6 +234,22 @@ mod tests {
             let (out, n) = encoded(raw);
             assert_eq!(&out[..n], enc, "{raw:02x?}");
         }
+    }
+
+    #[test]
+    fn a_zero_right_after_a_full_block_survives() {
+        // Packet bytes 7..261 (length field and payload) are non-zero and byte 261 is zero:
+        // a full 254-byte block with a zero right after it.
+        let mut payload = [0x42u8; 300];
+        payload[252] = 0;
+        let mut buf = [0u8; 320];
+        let n = Repr::data(SeqNumber(0x0101), None, false, &payload).emit(&mut buf).unwrap();
+        assert!(buf[7..261].iter().all(|&b| b != 0) && buf[261] == 0);
+        let (out, m) = encoded(&buf[..n]);
+        let mut dec = CobsDecoder::<400>::new();
+        let d = dec.decode(&out[..m]);
+        assert_eq!(d.consumed, m);
+        assert_eq!(d.frame.unwrap().unwrap().payload, &payload[..]);
     }
 
     #[test]

@@ -82,8 +82,7 @@ pub struct DecoderStats {
 }
 
 impl DecoderStats {
-    pub(crate) const EMPTY: Self =
-        Self { frames: 0, errors: 0, crc_errors: 0, dropped_bytes: 0, resyncs: 0 };
+    pub(crate) const EMPTY: Self = Self { frames: 0, errors: 0, crc_errors: 0, dropped_bytes: 0, resyncs: 0 };
 
     fn count(&mut self, result: &Result<Repr<'_>, DecodeError>, frame_len: usize) {
         match result {

@@ -288,7 +288,9 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
         let error = ErrorPayload::parse(packet.payload);
         match (self.state, error) {
             (State::Listen | State::Closed, _) | (_, None) => self.stats.ignored += 1,
-            (_, Some(error)) => self.finish(CloseReason::PeerError { code: error.code, detail: error.detail }),
+            (_, Some(error)) => {
+                self.finish(CloseReason::PeerError { code: error.code, detail: error.detail })
+            }
         }
     }
 }

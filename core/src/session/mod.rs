@@ -105,9 +105,9 @@ mod output;
 mod recv_buffer;
 mod rtt;
 mod send_buffer;
-mod timer;
 #[cfg(test)]
 mod tests;
+mod timer;
 
 pub use config::Config;
 pub use event::{CloseReason, Event, SendError, Stats, Timeout};
@@ -344,7 +344,9 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
     /// that the matching [`Event::Pong`] will carry.
     pub fn ping(&mut self, _now: Instant, padding: u16) -> Result<u32, SendError> {
         let peer = match self.state {
-            State::Established | State::Closing | State::Draining => self.peer.ok_or(SendError::NotConnected)?,
+            State::Established | State::Closing | State::Draining => {
+                self.peer.ok_or(SendError::NotConnected)?
+            }
             State::Listen | State::HelloSent => return Err(SendError::NotConnected),
             State::Closed => return Err(SendError::Closed),
         };

@@ -53,18 +53,26 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
         }
         let ack = self.ack_field();
         if let Some(pong) = self.pending.pongs.front().copied() {
-            let len = emit_control(buf, PacketType::Pong, ack, PingPayload::LEN + usize::from(pong.padding), |p| {
-                fill_ping(p, &pong.ping)
-            })?;
+            let len = emit_control(
+                buf,
+                PacketType::Pong,
+                ack,
+                PingPayload::LEN + usize::from(pong.padding),
+                |p| fill_ping(p, &pong.ping),
+            )?;
             self.pending.pongs.pop_front();
             self.pending.ack = false;
             return Ok(Some(len));
         }
         if let Some(ping) = self.pending.pings.front().copied() {
             let payload = PingPayload { timestamp: now.as_micros(), token: ping.token };
-            let len = emit_control(buf, PacketType::Ping, ack, PingPayload::LEN + usize::from(ping.padding), |p| {
-                fill_ping(p, &payload)
-            })?;
+            let len = emit_control(
+                buf,
+                PacketType::Ping,
+                ack,
+                PingPayload::LEN + usize::from(ping.padding),
+                |p| fill_ping(p, &payload),
+            )?;
             self.pending.pings.pop_front();
             self.pending.ack = false;
             return Ok(Some(len));
@@ -103,7 +111,12 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
         if self.sent_cost + cost > self.send_limit {
             return Ok(None);
         }
-        let header = Header { kind: PacketType::Data, seq: self.tx.next_seq(), ack: self.ack_field(), more: fragment.more };
+        let header = Header {
+            kind: PacketType::Data,
+            seq: self.tx.next_seq(),
+            ack: self.ack_field(),
+            more: fragment.more,
+        };
         let tx = &self.tx;
         let len = Repr::emit_with(header, usize::from(fragment.len), buf, |p| tx.read_at(fragment.start, p))?;
         self.sent_cost += cost;

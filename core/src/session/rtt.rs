@@ -37,7 +37,7 @@ impl RttStats {
             }
             Some(srtt) => {
                 // RTTVAR <- (1 - beta) * RTTVAR + beta * |SRTT - R'|
-                let delta = if srtt > rtt { srtt - rtt } else { rtt - srtt };
+                let delta = srtt.abs_diff(rtt);
                 self.variance = self.variance * 3 / 4 + delta / 4;
                 // SRTT <- (1 - alpha) * SRTT + alpha * R'
                 self.smoothed = Some(srtt * 7 / 8 + rtt / 8);

@@ -56,7 +56,15 @@ pub(crate) struct SendBuffer<B, const W: usize> {
 
 impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> SendBuffer<B, W> {
     pub(crate) fn new(buf: B) -> Self {
-        Self { buf, head: 0, tail: 0, cursor: 0, msg_left: None, inflight: Deque::new(), next_seq: SeqNumber(0) }
+        Self {
+            buf,
+            head: 0,
+            tail: 0,
+            cursor: 0,
+            msg_left: None,
+            inflight: Deque::new(),
+            next_seq: SeqNumber(0),
+        }
     }
 
     pub(crate) fn reset(&mut self) {
@@ -183,7 +191,11 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> SendBuffer<B, W> {
     ///
     /// `ack` must lie between [`oldest_unacked`](Self::oldest_unacked) and
     /// [`next_seq`](Self::next_seq).
-    pub(crate) fn acknowledge(&mut self, ack: SeqNumber, mut on_acked: impl FnMut(&Segment)) -> Option<Segment> {
+    pub(crate) fn acknowledge(
+        &mut self,
+        ack: SeqNumber,
+        mut on_acked: impl FnMut(&Segment),
+    ) -> Option<Segment> {
         let mut last = None;
         while let Some(front) = self.inflight.front() {
             if front.seq.diff(ack) >= 0 {

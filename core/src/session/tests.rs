@@ -109,7 +109,9 @@ fn packet(kind: PacketType, session_id: u32) -> Vec<u8> {
             (0, Some(SeqNumber(0)), 3)
         }
         PacketType::Ack => (0, Some(SeqNumber(0)), AckPayload { credit: 4000 }.emit(&mut payload).unwrap()),
-        PacketType::Ping | PacketType::Pong => (0, None, PingPayload { timestamp: 0, token: 0 }.emit(&mut payload).unwrap()),
+        PacketType::Ping | PacketType::Pong => {
+            (0, None, PingPayload { timestamp: 0, token: 0 }.emit(&mut payload).unwrap())
+        }
         PacketType::Close | PacketType::CloseAck => (0, None, 0),
         PacketType::Error => {
             let e = ErrorPayload { code: ErrorCode::ProtocolViolation, detail: 3, text: b"" };
@@ -164,17 +166,20 @@ fn every_packet_in_hello_sent() {
 #[test]
 fn every_packet_in_established() {
     let make = || connected_pair().1;
-    check_row(make, [
-        (Established, false, Some(P::HelloAck)),
-        (Established, true, None),
-        (Established, false, Some(P::Ack)),
-        (Established, false, None),
-        (Established, false, Some(P::Pong)),
-        (Established, false, None),
-        (Draining, false, Some(P::CloseAck)),
-        (Established, true, None),
-        (Closed, false, None),
-    ]);
+    check_row(
+        make,
+        [
+            (Established, false, Some(P::HelloAck)),
+            (Established, true, None),
+            (Established, false, Some(P::Ack)),
+            (Established, false, None),
+            (Established, false, Some(P::Pong)),
+            (Established, false, None),
+            (Draining, false, Some(P::CloseAck)),
+            (Established, true, None),
+            (Closed, false, None),
+        ],
+    );
 }
 
 #[test]
@@ -185,17 +190,20 @@ fn every_packet_in_closing() {
         assert_eq!(kinds(&drain(&mut server, T0)), [P::Close]);
         server
     };
-    check_row(make, [
-        (Closing, false, Some(P::HelloAck)),
-        (Closing, true, None),
-        (Closing, false, Some(P::Ack)),
-        (Closing, false, None),
-        (Closing, false, Some(P::Pong)),
-        (Closing, false, None),
-        (Closing, false, Some(P::CloseAck)),
-        (Closed, false, None),
-        (Closed, false, None),
-    ]);
+    check_row(
+        make,
+        [
+            (Closing, false, Some(P::HelloAck)),
+            (Closing, true, None),
+            (Closing, false, Some(P::Ack)),
+            (Closing, false, None),
+            (Closing, false, Some(P::Pong)),
+            (Closing, false, None),
+            (Closing, false, Some(P::CloseAck)),
+            (Closed, false, None),
+            (Closed, false, None),
+        ],
+    );
 }
 
 #[test]
@@ -208,17 +216,20 @@ fn every_packet_in_draining() {
         server
     };
     let done = Some(P::CloseAck);
-    check_row(make, [
-        (Draining, false, Some(P::HelloAck)),
-        (Draining, true, done),
-        (Draining, true, done),
-        (Draining, false, done),
-        (Draining, false, Some(P::Pong)),
-        (Draining, false, done),
-        (Draining, true, done),
-        (Draining, true, done),
-        (Closed, false, None),
-    ]);
+    check_row(
+        make,
+        [
+            (Draining, false, Some(P::HelloAck)),
+            (Draining, true, done),
+            (Draining, true, done),
+            (Draining, false, done),
+            (Draining, false, Some(P::Pong)),
+            (Draining, false, done),
+            (Draining, true, done),
+            (Draining, true, done),
+            (Closed, false, None),
+        ],
+    );
 }
 
 #[test]
@@ -246,7 +257,12 @@ fn messages_cross_whole_in_order_both_ways() {
     settle(&mut client, &mut server, T0);
     assert_eq!(
         events(&mut server),
-        [Ev::Message(b"Hello, ".to_vec()), Ev::Message(b"Server!".to_vec()), Ev::Message(big), Ev::Message(Vec::new())]
+        [
+            Ev::Message(b"Hello, ".to_vec()),
+            Ev::Message(b"Server!".to_vec()),
+            Ev::Message(big),
+            Ev::Message(Vec::new())
+        ]
     );
     assert_eq!(events(&mut client), [Ev::Message(b"reply".to_vec())]);
     assert!(client.is_send_drained() && server.is_send_drained());
@@ -332,7 +348,10 @@ fn bad_payload_version_in_hello_is_refused_with_error() {
     assert_eq!(err.kind, P::Error);
     let e = ErrorPayload::parse(err.payload).unwrap();
     assert_eq!((e.code, e.detail), (ErrorCode::VersionMismatch, 1));
-    assert_eq!(events(&mut server), [Ev::Closed(CloseReason::LocalError { code: ErrorCode::VersionMismatch, detail: 1 })]);
+    assert_eq!(
+        events(&mut server),
+        [Ev::Closed(CloseReason::LocalError { code: ErrorCode::VersionMismatch, detail: 1 })]
+    );
 }
 
 #[test]

@@ -27,6 +27,8 @@ pub const HEADER_LEN: usize = field::LEN.end;
 pub const CRC_LEN: usize = 4;
 /// Bytes a packet adds around its payload: header plus CRC (13).
 pub const OVERHEAD: usize = HEADER_LEN + CRC_LEN;
+const _: () = assert!(OVERHEAD <= 16, "header and CRC must fit in 16 bytes");
+
 /// The largest payload one packet can carry (the length field is 16 bits).
 pub const MAX_PAYLOAD: usize = u16::MAX as usize;
 /// The largest packet: [`OVERHEAD`] + [`MAX_PAYLOAD`].
@@ -276,7 +278,6 @@ mod tests {
     fn header_and_crc_fit_in_16_bytes() {
         assert_eq!(HEADER_LEN, 9);
         assert_eq!(OVERHEAD, 13);
-        assert!(OVERHEAD <= 16);
     }
 
     #[test]

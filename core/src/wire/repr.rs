@@ -1,6 +1,6 @@
 //! The strict, parsed representation of a packet.
 
-use super::packet::{OVERHEAD, Packet, PacketType, flags, field};
+use super::packet::{OVERHEAD, Packet, PacketType, field, flags};
 use super::payload::{AckPayload, ErrorPayload, HelloPayload, PingPayload};
 use super::{BufferTooSmall, DecodeError, SeqNumber, VERSION};
 
@@ -188,9 +188,14 @@ mod tests {
 
     #[test]
     fn short_control_payloads_are_bad_payloads() {
-        for kind in [PacketType::Hello, PacketType::HelloAck, PacketType::Ack, PacketType::Ping,
-            PacketType::Pong, PacketType::Error]
-        {
+        for kind in [
+            PacketType::Hello,
+            PacketType::HelloAck,
+            PacketType::Ack,
+            PacketType::Ping,
+            PacketType::Pong,
+            PacketType::Error,
+        ] {
             let (buf, len) = emit_vec(&Repr::control(kind, &[0; 3]));
             assert_eq!(
                 Repr::parse(&buf[..len]),
