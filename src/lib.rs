@@ -6,3 +6,7 @@
 
 pub use framelink_core as core;
 pub use framelink_std as std;
+
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
