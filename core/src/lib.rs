@@ -6,7 +6,8 @@
 //! - [`framing`]: incremental decoders and encoders that carry packets over a byte stream
 //!   (length-delimited for TCP, COBS for serial lines) or datagrams (UDP);
 //! - [`session`]: a sans-I/O state machine (handshake, sequenced data, acknowledgements,
-//!   flow control, keepalive, graceful close) fed bytes and time, handing back bytes and events.
+//!   flow control, keepalive, graceful close) fed bytes and time, handing back bytes and events;
+//! - [`framed`]: a session joined to a framing, the common core of every driver.
 //!
 //! The protocol is specified in `docs/PROTOCOL.md`.
 #![no_std]
@@ -16,6 +17,7 @@
 #[cfg(test)]
 extern crate std;
 
+pub mod framed;
 pub mod framing;
 pub mod session;
 pub mod time;

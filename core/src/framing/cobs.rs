@@ -174,6 +174,8 @@ impl<const N: usize> Decoder for CobsDecoder<N> {
 }
 
 impl Encoder for Cobs {
+    const PREAMBLE: &'static [u8] = &[DELIMITER];
+
     fn max_encoded_len(packet_len: usize) -> usize {
         packet_len + packet_len / 254 + 2
     }

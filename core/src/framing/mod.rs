@@ -114,6 +114,10 @@ pub trait Decoder {
 
 /// A frame encoder.
 pub trait Encoder {
+    /// Bytes to send once before the first frame of a connection (COBS sends a lone
+    /// delimiter, so a receiver holding a partial frame from an earlier peer starts afresh).
+    const PREAMBLE: &'static [u8] = &[];
+
     /// The largest encoding of a packet of `packet_len` bytes.
     fn max_encoded_len(packet_len: usize) -> usize;
 

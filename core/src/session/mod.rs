@@ -402,6 +402,12 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
         })
     }
 
+    /// Whether [`poll_event`](Self::poll_event) has something new to report (a message handed
+    /// out by the previous call does not count).
+    pub fn has_event(&self) -> bool {
+        !self.events.is_empty() || self.rx.complete() > usize::from(self.message_out)
+    }
+
     /// When [`handle_timeout`](Self::handle_timeout) must be called next; `None` when no timer
     /// runs. Changes after every other call.
     #[must_use]
