@@ -7,7 +7,8 @@
 //!   (length-delimited for TCP, COBS for serial lines) or datagrams (UDP);
 //! - [`session`]: a sans-I/O state machine (handshake, sequenced data, acknowledgements,
 //!   flow control, keepalive, graceful close) fed bytes and time, handing back bytes and events;
-//! - [`framed`]: a session joined to a framing, the common core of every driver.
+//! - [`framed`]: a session joined to a framing, the common core of every driver;
+//! - [`io`]: a blocking driver over `embedded-io` streams (UART, TCP).
 //!
 //! The protocol is specified in `docs/PROTOCOL.md`.
 #![no_std]
@@ -17,8 +18,10 @@
 #[cfg(test)]
 extern crate std;
 
+pub mod driver;
 pub mod framed;
 pub mod framing;
+pub mod io;
 pub mod session;
 pub mod time;
 pub mod wire;

@@ -184,19 +184,18 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
     }
 
     fn on_data(&mut self, packet: &Repr<'_>) {
-        if !matches!(self.state, State::Established | State::Closing) {
-            self.stats.ignored += 1;
-            return;
-        }
         let diff = packet.seq.diff(self.rcv_next);
-        if diff < 0 {
-            self.stats.duplicates += 1;
-            self.pending.ack = true;
-            return;
-        }
-        if diff > 0 {
-            self.stats.ignored += 1;
-            return;
+        match self.state {
+            State::Established | State::Closing | State::Draining if diff < 0 => {
+                self.stats.duplicates += 1;
+                self.pending.ack = true;
+                return;
+            }
+            State::Established | State::Closing if diff == 0 => {}
+            _ => {
+                self.stats.ignored += 1;
+                return;
+            }
         }
         let len = packet.payload.len();
         let max_payload = self.announced_max_payload();

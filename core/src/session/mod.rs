@@ -77,9 +77,9 @@
 //!
 //! | packet \ state | LISTEN | HELLO-SENT | ESTABLISHED | CLOSING | DRAINING | CLOSED |
 //! |---|---|---|---|---|---|---|
-//! | HELLO | handshake, or ERROR on a version or capability mismatch | ignored | server: same id: HELLO-ACK again; new id: reset and handshake. client: ignored | as ESTABLISHED | as ESTABLISHED | server with a new id: new handshake; else ignored |
+//! | HELLO | handshake, or ERROR on a version or capability mismatch or zero limits | ignored | server: same id: HELLO-ACK again; new id: reset and handshake. client: ignored | as ESTABLISHED | as ESTABLISHED | server, new id (or no handshake ever succeeded): new handshake; else ignored |
 //! | HELLO-ACK | ignored | our id: established, or ERROR on a mismatch; other id: ignored | ignored | ignored | ignored | ignored |
-//! | DATA | ignored | ignored | in sequence: accepted (ERROR if over a limit or the credit); earlier: duplicate, re-acknowledged; later: ignored | as ESTABLISHED | ignored | ignored |
+//! | DATA | ignored | ignored | in sequence: accepted (ERROR if over a limit or the credit); earlier: duplicate, re-acknowledged; later: ignored | as ESTABLISHED | earlier: duplicate, re-acknowledged; else ignored | ignored |
 //! | ACK | ignored | ignored | acknowledgement and credit | as ESTABLISHED | as ESTABLISHED | ignored |
 //! | PING | ignored | ignored | PONG | PONG | PONG | ignored |
 //! | PONG | ignored | ignored | RTT sample | RTT sample | RTT sample | ignored |
@@ -372,6 +372,15 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
             }
             State::Listen | State::HelloSent => self.finish(CloseReason::Local),
             State::Closing | State::Draining | State::Closed => {}
+        }
+    }
+
+    /// Ends the session at once with an ERROR packet carrying `code` and `detail` (for example
+    /// [`ErrorCode::Busy`] from a server that is full). [`Event::Closed`] with
+    /// [`CloseReason::LocalError`] follows; messages not yet acknowledged are dropped.
+    pub fn abort(&mut self, code: ErrorCode, detail: u32) {
+        if self.state != State::Closed {
+            self.fail(code, detail);
         }
     }
 

@@ -569,3 +569,35 @@ fn peer_error_ends_an_established_session() {
     assert_eq!(server.state(), Established);
     assert_eq!(drain(&mut client, T0).len(), 0, "ERROR is never answered");
 }
+
+#[test]
+fn abort_sends_error_and_the_peer_learns_why() {
+    let mut server = S::server(config(), [0; 4096], [0; 4096], T0);
+    let mut client = S::client(config(), 3, [0; 4096], [0; 4096], T0);
+    deliver(&mut server, &drain(&mut client, T0), T0);
+    server.abort(ErrorCode::Busy, 1024);
+    let out = drain(&mut server, T0);
+    assert_eq!(kinds(&out), [P::Error]);
+    deliver(&mut client, &out, T0);
+    assert_eq!(
+        events(&mut client),
+        [Ev::Closed(CloseReason::PeerError { code: ErrorCode::Busy, detail: 1024 })]
+    );
+    server.abort(ErrorCode::Busy, 1);
+    assert_eq!(drain(&mut server, T0).len(), 0, "a closed session aborts once");
+}
+
+#[test]
+fn a_duplicate_reaching_a_draining_side_is_acknowledged_again() {
+    let (mut client, mut server) = connected_pair();
+    client.send(T0, b"x").unwrap();
+    let data = drain(&mut client, T0);
+    deliver(&mut server, &data, T0);
+    deliver(&mut client, &drain(&mut server, T0), T0);
+    client.close(T0);
+    deliver(&mut server, &drain(&mut client, T0), T0);
+    assert_eq!(server.state(), Draining);
+    deliver(&mut server, &data, T0);
+    assert_eq!(server.stats().duplicates, 1);
+    assert_eq!(kinds(&drain(&mut server, T0)).first(), Some(&P::Ack));
+}

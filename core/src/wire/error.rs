@@ -51,7 +51,7 @@ pub enum DecodeError {
     /// A COBS frame whose code bytes point past its end.
     BadCobs,
     /// A packet whose payload does not have the layout its type requires (for example a HELLO
-    /// shorter than 16 bytes).
+    /// shorter than 22 bytes).
     BadPayload {
         /// The packet type byte.
         kind: u8,

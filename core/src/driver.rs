@@ -1,0 +1,67 @@
+//! What the drivers share: their error type and the clock they read.
+
+use crate::Instant;
+use crate::session::{CloseReason, SendError};
+use crate::wire::BufferTooSmall;
+
+/// A source of the current time for the blocking and async drivers.
+///
+/// Implemented for every `FnMut() -> Instant`, so a closure over a hardware timer or
+/// `std::time::Instant` will do.
+pub trait Clock {
+    /// The current time; must never go backwards.
+    fn now(&mut self) -> Instant;
+}
+
+impl<F: FnMut() -> Instant> Clock for F {
+    fn now(&mut self) -> Instant {
+        self()
+    }
+}
+
+/// Why a driver call failed.
+///
+/// `E` is the transport's error type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum Error<E> {
+    /// The transport failed.
+    Io(E),
+    /// The transport reached its end (the peer closed the connection) before the session
+    /// closed.
+    ConnectionLost,
+    /// The session ended; the reason says how. A graceful close is `Closed(CloseReason::Local)`
+    /// or `Closed(CloseReason::Peer)`.
+    Closed(CloseReason),
+    /// The session refused a message or ping.
+    Send(SendError),
+    /// A buffer given to the driver is too small for the largest frame.
+    BufferTooSmall(BufferTooSmall),
+}
+
+impl<E> From<SendError> for Error<E> {
+    fn from(error: SendError) -> Self {
+        Self::Send(error)
+    }
+}
+
+impl<E> From<BufferTooSmall> for Error<E> {
+    fn from(error: BufferTooSmall) -> Self {
+        Self::BufferTooSmall(error)
+    }
+}
+
+impl<E: core::fmt::Debug> core::fmt::Display for Error<E> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::Io(error) => write!(f, "transport error: {error:?}"),
+            Self::ConnectionLost => f.write_str("connection lost"),
+            Self::Closed(reason) => write!(f, "session ended: {reason}"),
+            Self::Send(error) => write!(f, "{error}"),
+            Self::BufferTooSmall(error) => write!(f, "{error}"),
+        }
+    }
+}
+
+impl<E: core::fmt::Debug> core::error::Error for Error<E> {}
