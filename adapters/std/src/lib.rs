@@ -1,7 +1,10 @@
 //! Desktop adapters for framelink over `std::net`.
 //!
-//! This crate is the home of the TCP, UDP and COBS-over-TCP bindings of the `no_std`
-//! [`framelink_core`] session; for now it only re-exports the core.
+//! - [`Addr`]: `tcp://host:port`, `udp://host:port`, `tcp+cobs://host:port` (COBS over TCP, for a
+//!   serial line bridged to TCP) and bare `host:port` (TCP).
 #![deny(missing_docs)]
 
+mod addr;
+
+pub use addr::{Addr, AddrError, Transport};
 pub use framelink_core as core;
