@@ -8,7 +8,8 @@
 //! - [`session`]: a sans-I/O state machine (handshake, sequenced data, acknowledgements,
 //!   flow control, keepalive, graceful close) fed bytes and time, handing back bytes and events;
 //! - [`framed`]: a session joined to a framing, the common core of every driver;
-//! - [`io`]: a blocking driver over `embedded-io` streams (UART, TCP).
+//! - [`io`]: a blocking driver over `embedded-io` streams (UART, TCP);
+//! - `io_async` (feature `async`): the same over `embedded-io-async`.
 //!
 //! The protocol is specified in `docs/PROTOCOL.md`.
 #![no_std]
@@ -22,6 +23,8 @@ pub mod driver;
 pub mod framed;
 pub mod framing;
 pub mod io;
+#[cfg(feature = "async")]
+pub mod io_async;
 pub mod session;
 pub mod time;
 pub mod wire;
