@@ -104,7 +104,10 @@ impl Addr {
     pub fn resolve(&self) -> io::Result<Vec<SocketAddr>> {
         let found: Vec<SocketAddr> = (self.host.as_str(), self.port).to_socket_addrs()?.collect();
         if found.is_empty() {
-            return Err(io::Error::new(io::ErrorKind::NotFound, format!("{} resolves to no address", self.host)));
+            return Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("{} resolves to no address", self.host),
+            ));
         }
         Ok(found)
     }
@@ -128,7 +131,8 @@ impl FromStr for Addr {
         let rest = rest.trim_end_matches('/');
         let (host, port) = if let Some(bracketed) = rest.strip_prefix('[') {
             // [v6]:port
-            let (host, after) = bracketed.split_once(']').ok_or_else(|| AddrError::MissingPort(text.to_owned()))?;
+            let (host, after) =
+                bracketed.split_once(']').ok_or_else(|| AddrError::MissingPort(text.to_owned()))?;
             let port = after.strip_prefix(':').ok_or_else(|| AddrError::MissingPort(text.to_owned()))?;
             (host, port)
         } else {
