@@ -19,6 +19,13 @@
 #[cfg(test)]
 extern crate std;
 
+// Host test binaries built with `defmt` need a global logger to link.
+#[cfg(all(test, feature = "defmt"))]
+use framelink_defmt_sink as _;
+
+#[macro_use]
+mod log;
+
 pub mod driver;
 pub mod framed;
 pub mod framing;

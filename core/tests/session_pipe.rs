@@ -1,6 +1,10 @@
 //! Two sessions joined by in-memory byte pipes, through the real framings, with every read cut
 //! at a random size: every message arrives once, whole and in order, both ways at once.
 
+// Test binaries built with `defmt` (and a DEFMT_LOG level) need a global logger to link.
+#[cfg(feature = "defmt")]
+use framelink_defmt_sink as _;
+
 use std::collections::VecDeque;
 
 use framelink_core::Instant;

@@ -7,6 +7,10 @@
 //! limits and the CRC check value are read from the document as well, so the specification and
 //! the code cannot drift apart silently.
 
+// Test binaries built with `defmt` (and a DEFMT_LOG level) need a global logger to link.
+#[cfg(feature = "defmt")]
+use framelink_defmt_sink as _;
+
 use std::collections::BTreeMap;
 
 use framelink_core::framing::{

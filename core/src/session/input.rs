@@ -42,6 +42,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
     /// Counts a frame the decoder rejected. A server still in LISTEN answers a bad version with
     /// ERROR (version mismatch) and closes; everything else is only counted.
     pub fn handle_decode_error(&mut self, _now: Instant, error: &DecodeError) {
+        debug!("framelink session {=u32:#x}: frame rejected: {}", self.session_id, error);
         self.stats.decode_errors += 1;
         if matches!(error, DecodeError::BadCrc { .. }) {
             self.stats.crc_errors += 1;

@@ -518,8 +518,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
     }
 
     fn set_state(&mut self, state: State) {
-        #[cfg(feature = "defmt")]
-        defmt::trace!("framelink session {=u32:#x}: {} => {}", self.session_id, self.state, state);
+        trace!("framelink session {=u32:#x}: {} => {}", self.session_id, self.state, state);
         self.state = state;
     }
 
@@ -534,6 +533,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
 
     /// Ends the session for `reason`.
     fn finish(&mut self, reason: CloseReason) {
+        debug!("framelink session {=u32:#x} ended: {}", self.session_id, reason);
         self.set_state(State::Closed);
         self.timers.stop_all();
         self.push_event(ControlEvent::Closed(reason));
@@ -541,6 +541,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
 
     /// Ends the session with an ERROR packet to the peer.
     fn fail(&mut self, code: ErrorCode, detail: u32) {
+        warn!("framelink session {=u32:#x}: sending ERROR {} ({=u32})", self.session_id, code, detail);
         self.pending.error = Some((code, detail));
         self.finish(CloseReason::LocalError { code, detail });
     }

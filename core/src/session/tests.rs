@@ -601,3 +601,15 @@ fn a_duplicate_reaching_a_draining_side_is_acknowledged_again() {
     assert_eq!(server.stats().duplicates, 1);
     assert_eq!(kinds(&drain(&mut server, T0)).first(), Some(&P::Ack));
 }
+
+#[cfg(feature = "defmt")]
+#[test]
+fn state_changes_are_logged_through_defmt() {
+    let before = framelink_defmt_sink::bytes_logged();
+    let (mut client, mut server) = connected_pair();
+    client.close(T0);
+    settle(&mut client, &mut server, T0);
+    // With DEFMT_LOG=trace every transition above is a frame; with logging compiled out, none.
+    let logged = framelink_defmt_sink::bytes_logged() - before;
+    assert_eq!(logged > 0, option_env!("DEFMT_LOG").is_some_and(|l| l.contains("trace")));
+}
