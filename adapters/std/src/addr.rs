@@ -85,7 +85,7 @@ impl std::error::Error for AddrError {}
 
 impl From<AddrError> for io::Error {
     fn from(error: AddrError) -> Self {
-        io::Error::new(io::ErrorKind::InvalidInput, error)
+        Self::new(io::ErrorKind::InvalidInput, error)
     }
 }
 
