@@ -204,7 +204,7 @@ fn payload_from_fields(v: &Vector) -> Vec<u8> {
             .emit(&mut buf)
             .unwrap()
         }
-        PacketType::Ack => AckPayload { credit: v.u32("credit") }.emit(&mut buf).unwrap(),
+        PacketType::Ack => AckPayload { credit: v.u32("credit"), sack: 0 }.emit(&mut buf).unwrap(),
         PacketType::Ping | PacketType::Pong => {
             let fixed =
                 PingPayload { timestamp: v.num("timestamp"), token: v.u32("token") }.emit(&mut buf).unwrap();

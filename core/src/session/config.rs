@@ -27,6 +27,12 @@ pub struct Config {
     pub(crate) idle_timeout: Duration,
     pub(crate) handshake_timeout: Duration,
     pub(crate) close_timeout: Duration,
+    pub(crate) retransmit: bool,
+    pub(crate) initial_rto: Duration,
+    pub(crate) min_rto: Duration,
+    pub(crate) max_rto: Duration,
+    pub(crate) max_retransmits: u8,
+    pub(crate) ack_delay: Duration,
 }
 
 impl Config {
@@ -40,7 +46,63 @@ impl Config {
             idle_timeout: Duration::from_secs(30),
             handshake_timeout: Duration::from_secs(10),
             close_timeout: Duration::from_secs(10),
+            retransmit: false,
+            initial_rto: Duration::from_secs(1),
+            min_rto: Duration::from_millis(20),
+            max_rto: Duration::from_secs(10),
+            max_retransmits: 10,
+            ack_delay: Duration::from_millis(5),
         }
+    }
+
+    /// Announced: ask for retransmission (default off). Turn it on for transports that lose,
+    /// duplicate or reorder (UDP, serial lines); leave it off on TCP. Either side asking is
+    /// enough; the handshake then agrees on it, and a peer that cannot retransmit refuses.
+    pub const fn retransmit(mut self, on: bool) -> Self {
+        self.retransmit = on;
+        self
+    }
+
+    /// Local, with retransmission: the retransmission timeout before the first RTT sample
+    /// (default 1 s, RFC 6298 2.1).
+    pub const fn initial_rto(mut self, rto: Duration) -> Self {
+        self.initial_rto = rto;
+        self
+    }
+
+    /// Local, with retransmission: the smallest retransmission timeout (default 20 ms). RFC 6298
+    /// asks for 1 s on the Internet and Linux TCP uses 200 ms; like QUIC's probe timeout, framelink
+    /// relies on the measured RTT plus the peer's ack delay instead, so a LAN or a UART link
+    /// recovers in a few round trips. Raise it on links whose RTT jumps.
+    pub const fn min_rto(mut self, rto: Duration) -> Self {
+        self.min_rto = rto;
+        self
+    }
+
+    /// Local, with retransmission: the cap on the backed-off retransmission timeout (default
+    /// 10 s).
+    pub const fn max_rto(mut self, rto: Duration) -> Self {
+        self.max_rto = rto;
+        self
+    }
+
+    /// Local, with retransmission: the dead-link limit: after this many retransmission timeouts
+    /// in a row without progress the session ends (default 10).
+    pub const fn max_retransmits(mut self, count: u8) -> Self {
+        self.max_retransmits = count;
+        self
+    }
+
+    /// Local, with retransmission: how long an acknowledgement for in-order DATA may wait to be
+    /// combined with the next one (default 5 ms); every second packet is acknowledged at once.
+    pub const fn ack_delay(mut self, delay: Duration) -> Self {
+        self.ack_delay = delay;
+        self
+    }
+
+    /// Whether retransmission is requested.
+    pub const fn retransmit_value(&self) -> bool {
+        self.retransmit
     }
 
     /// Announced: the largest DATA payload this side accepts (default 1024 bytes). The session
@@ -85,8 +147,8 @@ impl Config {
         self
     }
 
-    /// Local: after [`close`](super::Session::close), give up waiting for the peer's CLOSE-ACK
-    /// after this long (default 10 s).
+    /// Local: after [`close`](super::Session::close), give up when the close makes no progress
+    /// (no data acknowledged or received, no CLOSE-ACK) for this long (default 10 s).
     pub const fn close_timeout(mut self, timeout: Duration) -> Self {
         self.close_timeout = timeout;
         self

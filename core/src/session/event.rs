@@ -69,6 +69,9 @@ pub enum Timeout {
     Idle,
     /// The peer did not confirm our CLOSE in time ([`Config::close_timeout`](super::Config::close_timeout)).
     Close,
+    /// The peer stopped acknowledging: retransmissions ran out
+    /// ([`Config::max_retransmits`](super::Config::max_retransmits)).
+    DeadLink,
 }
 
 impl core::fmt::Display for CloseReason {
@@ -81,6 +84,7 @@ impl core::fmt::Display for CloseReason {
             Self::TimedOut(Timeout::Handshake) => f.write_str("handshake timed out"),
             Self::TimedOut(Timeout::Idle) => f.write_str("idle timeout: the peer went silent"),
             Self::TimedOut(Timeout::Close) => f.write_str("close timed out"),
+            Self::TimedOut(Timeout::DeadLink) => f.write_str("dead link: the peer stopped acknowledging"),
             Self::Reset => f.write_str("the peer started a new session"),
         }
     }
@@ -143,6 +147,14 @@ pub struct Stats {
     pub bytes_acked: u64,
     /// DATA packets sent again (lossy transports only).
     pub retransmits: u64,
+    /// Of those, sent again because later packets overtook them (fast retransmit).
+    pub fast_retransmits: u64,
+    /// Retransmission timeouts that fired.
+    pub timeouts: u64,
+    /// DATA packets that arrived ahead of a gap and were held.
+    pub out_of_order: u64,
+    /// DATA packets dropped for lack of room (to be sent again by the peer).
+    pub dropped: u64,
     /// DATA packets received again and dropped.
     pub duplicates: u64,
     /// Packets that made no sense in the state they arrived in, ignored.

@@ -2,7 +2,7 @@
 //! the module docs.
 
 use super::{
-    CloseReason, ControlEvent, PeerParams, PongOut, REQUIRES, Role, SUPPORTS, Session, State, Timeout,
+    CloseReason, ControlEvent, PeerParams, PingOut, PongOut, Role, SUPPORTS, Session, State, Timeout,
 };
 use crate::Instant;
 use crate::session::timer::Timer;
@@ -15,21 +15,27 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
     /// Handles one packet from the peer (as a decoder or [`Repr::parse`] produced it).
     pub fn handle_packet(&mut self, now: Instant, packet: &Repr<'_>) {
         if self.state == State::Closed && !(self.role == Role::Server && packet.kind == PacketType::Hello) {
-            self.stats.ignored += 1;
+            if packet.kind == PacketType::Close && self.close_acked {
+                // Our CLOSE-ACK was lost: the peer asks again.
+                self.pending.close_ack = true;
+            } else {
+                self.stats.ignored += 1;
+            }
             return;
         }
         self.stats.packets_received += 1;
+        let mut progress = false;
         if self.peer.is_some() {
             self.heard(now);
             if let Some(ack) = packet.ack {
-                self.on_ack_number(now, ack);
+                progress = self.on_ack_number(now, ack);
             }
         }
         match packet.kind {
             PacketType::Hello => self.on_hello(now, packet),
             PacketType::HelloAck => self.on_hello_ack(now, packet),
-            PacketType::Data => self.on_data(packet),
-            PacketType::Ack => self.on_ack(packet),
+            PacketType::Data => self.on_data(now, packet),
+            PacketType::Ack => self.on_ack(now, packet),
             PacketType::Ping => self.on_ping(packet),
             PacketType::Pong => self.on_pong(now, packet),
             PacketType::Close => self.on_close(packet),
@@ -37,6 +43,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
             PacketType::Error => self.on_error(packet),
             PacketType::Unknown(_) => self.stats.ignored += 1,
         }
+        self.update_retransmit_timer(now, progress);
     }
 
     /// Counts a frame the decoder rejected. A server still in LISTEN answers a bad version with
@@ -67,14 +74,56 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
                     return self.finish(CloseReason::TimedOut(Timeout::Idle));
                 }
                 Timer::Close => return self.finish(CloseReason::TimedOut(Timeout::Close)),
-                Timer::KeepAlive => {
-                    if !self.pending.pings.iter().any(|p| p.token == 0) {
-                        let _ = self.pending.pings.push_back(super::PingOut { token: 0, padding: 0 });
+                Timer::Retransmit => {
+                    if self.on_retransmit_timeout(now) {
+                        return;
                     }
+                }
+                Timer::AckDelay => {
+                    self.timers.stop(Timer::AckDelay);
+                    self.pending.ack_due = true;
+                }
+                Timer::KeepAlive => {
+                    self.queue_keepalive();
                     self.timers.set(Timer::KeepAlive, now + self.config.keepalive);
                 }
             }
         }
+    }
+
+    fn queue_keepalive(&mut self) {
+        if !self.pending.pings.iter().any(|p| p.token == 0) {
+            let _ = self.pending.pings.push_back(PingOut { token: 0, padding: 0 });
+        }
+    }
+
+    /// The retransmission timer fired (RFC 6298 5.4-5.6): send the oldest unanswered packet
+    /// again and back off; past the dead-link limit, end the session. Returns whether it ended.
+    fn on_retransmit_timeout(&mut self, now: Instant) -> bool {
+        self.stats.timeouts += 1;
+        if self.backoff >= self.config.max_retransmits {
+            self.finish(CloseReason::TimedOut(Timeout::DeadLink));
+            return true;
+        }
+        self.backoff += 1;
+        match self.state {
+            State::HelloSent => {
+                self.pending.hello = true;
+                self.hello_resent = true;
+            }
+            State::Closing if self.close_sent && self.tx.is_drained() => self.close_sent = false,
+            _ => {
+                // After a timeout nothing in flight is trusted any more (as TCP restarts from
+                // the oldest unacknowledged byte); what the peer reported holding is skipped.
+                if self.tx.mark_all_lost() == 0 {
+                    // Nothing in flight but data waiting: the peer's credit grant may have been
+                    // lost. A PING makes it answer with a fresh ACK.
+                    self.queue_keepalive();
+                }
+            }
+        }
+        self.timers.set(Timer::Retransmit, now + self.rto());
+        false
     }
 
     /// The peer is alive: push the keepalive and idle deadlines back.
@@ -85,21 +134,32 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
         }
     }
 
-    fn on_ack_number(&mut self, now: Instant, ack: SeqNumber) {
+    /// Processes a cumulative acknowledgement; returns whether it acknowledged new DATA.
+    fn on_ack_number(&mut self, now: Instant, ack: SeqNumber) -> bool {
         if !self.tx.is_valid_ack(ack) {
             self.stats.ignored += 1;
-            return;
+            return false;
         }
         let mut acked = 0u64;
-        let last = self.tx.acknowledge(ack, |segment| acked += u64::from(segment.len));
-        if let Some(segment) = last {
-            self.stats.bytes_acked += acked;
-            self.acked_cost = segment.cost_end;
-            // Karn's rule: no sample from a packet sent more than once.
-            if segment.transmissions == 1 {
-                self.rtt.add_sample(now - segment.sent_at);
-            }
+        let mut clean = true;
+        let last = self.tx.acknowledge(ack, |segment| {
+            acked += u64::from(segment.len);
+            clean &= segment.transmissions == 1 && !segment.sacked;
+        });
+        let Some(segment) = last else { return false };
+        self.stats.bytes_acked += acked;
+        self.acked_cost = segment.cost_end;
+        self.backoff = 0;
+        // Karn's rule: no sample from a packet sent more than once. Nor from an ack that
+        // waited for a retransmission to fill a gap (a packet sent again, or one the peer held
+        // ahead of the gap): that ack measures the recovery, not the path.
+        if clean {
+            self.rtt.add_sample(now - segment.sent_at);
         }
+        if self.state == State::Closing && self.close_sent {
+            self.timers.set(Timer::Close, now + self.config.close_timeout);
+        }
+        true
     }
 
     fn on_hello(&mut self, now: Instant, packet: &Repr<'_>) {
@@ -164,7 +224,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
 
     fn accept_hello(&mut self, now: Instant, hello: &HelloPayload) {
         self.session_id = hello.session_id;
-        let agreed = hello.requires.union(REQUIRES);
+        let agreed = hello.requires.union(self.requires());
         if self.agree(hello, agreed) {
             self.pending.hello_ack = true;
             self.establish(now, hello, agreed);
@@ -180,23 +240,28 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
             }
         };
         if self.agree(&hello, hello.requires) {
+            // The handshake is the first round trip to measure (Karn: only if HELLO went once).
+            if let (Some(sent), false) = (self.hello_sent_at, self.hello_resent) {
+                self.rtt.add_sample(now - sent);
+            }
             self.establish(now, &hello, hello.requires);
         }
     }
 
-    fn on_data(&mut self, packet: &Repr<'_>) {
+    fn on_data(&mut self, now: Instant, packet: &Repr<'_>) {
         let diff = packet.seq.diff(self.rcv_next);
-        match self.state {
-            State::Established | State::Closing | State::Draining if diff < 0 => {
-                self.stats.duplicates += 1;
-                self.pending.ack = true;
-                return;
-            }
-            State::Established | State::Closing if diff == 0 => {}
-            _ => {
-                self.stats.ignored += 1;
-                return;
-            }
+        let receiving = matches!(self.state, State::Established | State::Closing);
+        if diff < 0 && matches!(self.state, State::Established | State::Closing | State::Draining) {
+            self.stats.duplicates += 1;
+            self.pending.ack = true;
+            self.pending.ack_due = true;
+            // With retransmission the peer sent it again: tell it what we hold.
+            self.pending.credit |= self.lossy();
+            return;
+        }
+        if !receiving || (diff > 0 && !self.lossy()) {
+            self.stats.ignored += 1;
+            return;
         }
         let len = packet.payload.len();
         let max_payload = self.announced_max_payload();
@@ -204,39 +269,129 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
             return self.fail(ErrorCode::PayloadTooLarge, max_payload.into());
         }
         let cost = len as u64 + u64::from(AckPayload::DATA_COST);
-        if self.recv_cost + cost > self.granted {
-            let left = self.granted - self.recv_cost;
+        if diff > 0 {
+            return self.hold(packet, cost);
+        }
+        if self.recv_cost + self.held_cost + cost > self.granted {
+            let left = self.granted.saturating_sub(self.recv_cost + self.held_cost);
             return self.fail(ErrorCode::FlowControl, u32::try_from(left).unwrap_or(u32::MAX));
         }
-        let max_message = self.announced_max_message();
-        if (self.rx.partial_len() + len) as u64 > u64::from(max_message) {
-            return self.fail(ErrorCode::MessageTooLarge, max_message);
+        if !self.check_message_size(len) {
+            return;
         }
         let Ok(completed) = self.rx.push(packet.payload, packet.more) else {
             // Within the credit it always fits; a peer that ignores the credit lands here.
             return self.fail(ErrorCode::FlowControl, 0);
         };
+        self.accepted(len, cost, completed);
+        if self.state == State::Closing && self.close_sent {
+            self.timers.set(Timer::Close, now + self.config.close_timeout);
+        }
+        // Packets held ahead of the gap this one filled follow it in order.
+        while self.state != State::Closed {
+            let held = self.rx.held_len(self.rcv_next);
+            let Some(held_len) = held else { break };
+            if !self.check_message_size(held_len) {
+                return;
+            }
+            let held_cost = held_len as u64 + u64::from(AckPayload::DATA_COST);
+            self.held_cost -= held_cost;
+            match self.rx.release_held(self.rcv_next) {
+                Some(completed) => self.accepted(held_len, held_cost, completed),
+                None => self.stats.dropped += 1,
+            }
+        }
+        self.ack_received(now);
+    }
+
+    /// A message may not grow past what we announced.
+    fn check_message_size(&mut self, len: usize) -> bool {
+        let max_message = self.announced_max_message();
+        if (self.rx.partial_len() + len) as u64 > u64::from(max_message) {
+            self.fail(ErrorCode::MessageTooLarge, max_message);
+            return false;
+        }
+        true
+    }
+
+    /// Books an in-order DATA packet that joined the receive buffer.
+    fn accepted(&mut self, len: usize, cost: u64, completed: bool) {
         self.recv_cost += cost;
         self.rcv_next += 1;
-        self.pending.ack = true;
         self.stats.bytes_received += len as u64;
+        self.unacked_received = self.unacked_received.saturating_add(1);
         if completed {
             self.completed += 1;
             self.stats.messages_received += 1;
         }
     }
 
-    fn on_ack(&mut self, packet: &Repr<'_>) {
-        let credit = AckPayload::parse(packet.payload);
-        match (self.state, packet.ack, credit) {
-            (State::Established | State::Closing | State::Draining, Some(ack), Some(credit)) => {
+    /// Owes an acknowledgement for in-order DATA: at once on reliable streams; with
+    /// retransmission, at every second packet or after the ack delay.
+    fn ack_received(&mut self, now: Instant) {
+        self.pending.ack = true;
+        if !self.lossy() || self.unacked_received >= 2 || self.rx.held_count() > 0 {
+            self.pending.ack_due = true;
+        } else if !self.timers.is_running(Timer::AckDelay) {
+            self.timers.set(Timer::AckDelay, now + self.config.ack_delay);
+        }
+    }
+
+    /// Holds DATA that arrived ahead of a gap (with retransmission only), within the window.
+    fn hold(&mut self, packet: &Repr<'_>, cost: u64) {
+        let ahead = packet.seq.distance_from(self.rcv_next);
+        if ahead >= self.announced_window() {
+            self.stats.ignored += 1;
+            return;
+        }
+        // Whatever happens, the peer learns at once what we have (selective ack).
+        self.pending.ack = true;
+        self.pending.ack_due = true;
+        self.pending.credit = true;
+        if self.recv_cost + self.held_cost + cost > self.granted {
+            self.stats.dropped += 1;
+            return;
+        }
+        match self.rx.hold(packet.seq, packet.payload, packet.more) {
+            Ok(true) => {
+                self.held_cost += cost;
+                self.stats.out_of_order += 1;
+            }
+            Ok(false) => self.stats.duplicates += 1,
+            Err(()) => self.stats.dropped += 1,
+        }
+    }
+
+    fn on_ack(&mut self, now: Instant, packet: &Repr<'_>) {
+        let payload = AckPayload::parse(packet.payload);
+        match (self.state, packet.ack, payload) {
+            (State::Established | State::Closing | State::Draining, Some(ack), Some(payload)) => {
                 // The piggybacked number was already processed; a stale one is not our base.
                 if ack == self.tx.oldest_unacked() {
-                    self.send_limit = self.send_limit.max(self.acked_cost + u64::from(credit.credit));
+                    self.send_limit = self.send_limit.max(self.acked_cost + u64::from(payload.credit));
+                    if payload.sack != 0 && self.lossy() {
+                        self.on_selective_ack(now, ack, payload.sack);
+                    }
                 }
             }
             _ => self.stats.ignored += 1,
         }
+    }
+
+    /// Marks what the peer holds beyond a gap; holes overtaken by three or more received
+    /// packets are sent again at once (fast retransmit), at most once per RTT.
+    fn on_selective_ack(&mut self, now: Instant, ack: SeqNumber, bitmap: u32) {
+        // A receiver reports a gap at once, so a newly reported packet sent once times the path.
+        if let Some(sent_at) = self.tx.mark_sacked(ack, bitmap) {
+            self.rtt.add_sample(now - sent_at);
+        }
+        let recent = self.rtt.smoothed.unwrap_or(self.config.initial_rto);
+        // Three packets overtaking a hole mark it lost (as TCP's three duplicate acks). When no
+        // more can follow (fewer than four in flight, or nothing new may be sent: out of data,
+        // window or credit), one is enough (early retransmit, RFC 5827).
+        let dupthresh = if self.tx.inflight() >= 4 && self.can_send_new_data() { 3 } else { 1 };
+        let queued = self.tx.mark_lost(dupthresh, now, recent);
+        self.stats.fast_retransmits += queued as u64;
     }
 
     fn on_ping(&mut self, packet: &Repr<'_>) {
@@ -247,6 +402,9 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
                 if self.pending.pongs.push_back(PongOut { ping, padding }).is_err() {
                     self.stats.pongs_dropped += 1;
                 }
+                // With retransmission, a PING also asks for our credit: a grant may have been
+                // lost, and the peer probes with PING when it has data but no credit.
+                self.pending.credit |= self.lossy();
             }
             _ => self.stats.ignored += 1,
         }

@@ -79,16 +79,25 @@
 //! |---|---|---|---|---|---|---|
 //! | HELLO | handshake, or ERROR on a version or capability mismatch or zero limits | ignored | server: same id: HELLO-ACK again; new id: reset and handshake. client: ignored | as ESTABLISHED | as ESTABLISHED | server, new id (or no handshake ever succeeded): new handshake; else ignored |
 //! | HELLO-ACK | ignored | our id: established, or ERROR on a mismatch; other id: ignored | ignored | ignored | ignored | ignored |
-//! | DATA | ignored | ignored | in sequence: accepted (ERROR if over a limit or the credit); earlier: duplicate, re-acknowledged; later: ignored | as ESTABLISHED | earlier: duplicate, re-acknowledged; else ignored | ignored |
+//! | DATA | ignored | ignored | in sequence: accepted (ERROR if over a limit or the credit); earlier: duplicate, re-acknowledged; later: held with retransmission, else ignored | as ESTABLISHED | earlier: duplicate, re-acknowledged; else ignored | ignored |
 //! | ACK | ignored | ignored | acknowledgement and credit | as ESTABLISHED | as ESTABLISHED | ignored |
 //! | PING | ignored | ignored | PONG | PONG | PONG | ignored |
 //! | PONG | ignored | ignored | RTT sample | RTT sample | RTT sample | ignored |
-//! | CLOSE | ignored | ignored | in sequence: to DRAINING; else ignored | in sequence: CLOSE-ACK and closed if our CLOSE is out, else to DRAINING | ignored | ignored |
+//! | CLOSE | ignored | ignored | in sequence: to DRAINING; else ignored | in sequence: CLOSE-ACK and closed if our CLOSE is out, else to DRAINING | ignored | CLOSE-ACK again if we sent one; else ignored |
 //! | CLOSE-ACK | ignored | ignored | ignored | closed if our CLOSE is out, else ignored | ignored | ignored |
 //! | ERROR | ignored | closed | closed | closed | closed | ignored |
 //!
 //! Frames the decoder rejects are counted; a bad version before the handshake is answered with
 //! ERROR (version mismatch) by a server in LISTEN.
+//!
+//! # Retransmission
+//!
+//! When the handshake agrees on [`Capabilities::RETRANSMIT`] (either side's
+//! [`Config::retransmit`]), the session repairs a transport that loses, duplicates, reorders or
+//! corrupts: selective repeat within the window, cumulative acks with a selective-ack bitmap,
+//! a retransmission timeout per RFC 6298 (SRTT/RTTVAR, Karn's rule, doubling up to a cap), fast
+//! retransmit when later packets overtake a hole, delayed and coalesced acks, HELLO and CLOSE
+//! sent again too, and a dead-link limit. `docs/PROTOCOL.md` section 10.8 has the rules.
 //!
 //! # Flow control
 //!
@@ -124,9 +133,7 @@ use send_buffer::SendBuffer;
 use timer::{Timer, TimerTable};
 
 /// Capabilities this implementation supports.
-const SUPPORTS: Capabilities = Capabilities::NONE;
-/// Capabilities this implementation requires of every peer.
-const REQUIRES: Capabilities = Capabilities::NONE;
+const SUPPORTS: Capabilities = Capabilities::RETRANSMIT;
 /// Pings or pongs waiting to be sent, each.
 const PING_QUEUE: usize = 4;
 /// Control events waiting for the application (Connected, Pong, Closed).
@@ -208,7 +215,10 @@ struct Pending {
     hello_ack: bool,
     /// A cumulative acknowledgement is owed; it may ride on DATA.
     ack: bool,
-    /// An ACK packet (with fresh credit) is owed.
+    /// The owed acknowledgement may wait no longer (with retransmission, acks of in-order
+    /// DATA wait up to the ack delay, or for a second packet).
+    ack_due: bool,
+    /// An ACK packet is owed (fresh credit, or a selective ack after a gap), not just an ack.
     credit: bool,
     /// A CLOSE-ACK is owed (both sides closed at once).
     close_ack: bool,
@@ -249,7 +259,7 @@ pub struct Session<B, const W: usize = 16> {
     session_id: u32,
     peer: Option<PeerParams>,
     tx: SendBuffer<B, W>,
-    rx: RecvBuffer<B>,
+    rx: RecvBuffer<B, W>,
     /// The next DATA sequence number expected from the peer.
     rcv_next: SeqNumber,
     /// Credit spent by the DATA we accepted.
@@ -263,6 +273,17 @@ pub struct Session<B, const W: usize = 16> {
     /// The credit limit the peer granted.
     send_limit: u64,
     close_sent: bool,
+    /// We sent CLOSE-ACK: a repeated CLOSE (our answer was lost) is answered again.
+    close_acked: bool,
+    /// Retransmission timeouts in a row without progress (the RTO backoff exponent).
+    backoff: u8,
+    /// When the client first sent HELLO, and whether it sent it more than once (Karn).
+    hello_sent_at: Option<Instant>,
+    hello_resent: bool,
+    /// Credit spent by the DATA held ahead of a gap.
+    held_cost: u64,
+    /// In-order DATA packets not yet acknowledged.
+    unacked_received: u8,
     timers: TimerTable,
     pending: Pending,
     events: Deque<QueuedEvent, EVENT_QUEUE>,
@@ -293,6 +314,12 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
             acked_cost: 0,
             send_limit: 0,
             close_sent: false,
+            close_acked: false,
+            backoff: 0,
+            hello_sent_at: None,
+            hello_resent: false,
+            held_cost: 0,
+            unacked_received: 0,
             timers: TimerTable::default(),
             pending: Pending::default(),
             events: Deque::new(),
@@ -364,12 +391,9 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
     /// goes out, and [`Event::Closed`] with [`CloseReason::Local`] follows the peer's CLOSE-ACK.
     ///
     /// Before the handshake completes the session simply ends. Calling it again does nothing.
-    pub fn close(&mut self, now: Instant) {
+    pub fn close(&mut self, _now: Instant) {
         match self.state {
-            State::Established => {
-                self.set_state(State::Closing);
-                self.timers.set(Timer::Close, now + self.config.close_timeout);
-            }
+            State::Established => self.set_state(State::Closing),
             State::Listen | State::HelloSent => self.finish(CloseReason::Local),
             State::Closing | State::Draining | State::Closed => {}
         }
@@ -493,6 +517,55 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
         could > left && (left < could / 2 || left < u64::from(self.announced_max_payload()) + 4)
     }
 
+    /// What this side requires of the peer.
+    fn requires(&self) -> Capabilities {
+        if self.config.retransmit { Capabilities::RETRANSMIT } else { Capabilities::NONE }
+    }
+
+    /// Whether this session retransmits (agreed in the handshake; before it, as configured).
+    fn lossy(&self) -> bool {
+        self.peer.map_or(self.config.retransmit, |p| p.agreed.contains(Capabilities::RETRANSMIT))
+    }
+
+    /// The window announced: packets in flight towards us, bounded by the `W` packets we can
+    /// hold ahead of a gap.
+    fn announced_window(&self) -> u16 {
+        let w = u16::try_from(W).unwrap_or(u16::MAX);
+        self.config.window.min(w).min(i16::MAX as u16).max(1)
+    }
+
+    /// The retransmission timeout now, with backoff (RFC 6298 5.5), capped. The peer may hold
+    /// an ack for up to its ack delay, so that is added (as QUIC's probe timeout does).
+    fn rto(&self) -> Duration {
+        let measured = self.rtt.smoothed.is_some();
+        let base = self.rtt.rto(self.config.initial_rto, self.config.min_rto, self.config.max_rto)
+            + if measured { self.config.ack_delay } else { Duration::ZERO };
+        // HELLO backs off once only: within the handshake timeout it gets several tries.
+        let backoff = if self.state == State::HelloSent { self.backoff.min(1) } else { self.backoff.min(16) };
+        let backed_off = base.saturating_mul(1 << backoff);
+        backed_off.min(self.config.max_rto.max(self.config.min_rto))
+    }
+
+    /// Runs the retransmission timer while something awaits an answer; `restart` after
+    /// progress (RFC 6298 5.3).
+    fn update_retransmit_timer(&mut self, now: Instant, restart: bool) {
+        let waiting = match self.state {
+            State::HelloSent => true,
+            State::Closing if self.close_sent => true,
+            State::Established | State::Closing | State::Draining => {
+                self.tx.inflight() > 0 || self.tx.has_unsent()
+            }
+            _ => false,
+        };
+        if !self.lossy() || !waiting {
+            self.timers.stop(Timer::Retransmit);
+            return;
+        }
+        if restart || !self.timers.is_running(Timer::Retransmit) {
+            self.timers.set(Timer::Retransmit, now + self.rto());
+        }
+    }
+
     fn announced_max_payload(&self) -> u16 {
         let fits = u16::try_from(self.rx.max_message()).unwrap_or(u16::MAX);
         self.config.max_payload.min(fits)
@@ -508,9 +581,9 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
         HelloPayload {
             version: VERSION,
             supports: SUPPORTS,
-            requires: self.peer.map_or(REQUIRES, |p| p.agreed),
+            requires: self.peer.map_or(self.requires(), |p| p.agreed),
             max_payload: self.announced_max_payload(),
-            window: self.config.window.min(i16::MAX as u16),
+            window: self.announced_window(),
             session_id: self.session_id,
             max_message: self.announced_max_message(),
             credit: self.initial_credit(),
@@ -559,6 +632,10 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
         self.acked_cost = 0;
         self.send_limit = 0;
         self.close_sent = false;
+        self.close_acked = false;
+        self.backoff = 0;
+        self.held_cost = 0;
+        self.unacked_received = 0;
         self.pending = Pending::default();
         self.granted = self.initial_credit().into();
         self.timers.stop_all();

@@ -1,5 +1,6 @@
 //! Output: the next packet to send.
 
+use super::timer::Timer;
 use super::{CloseReason, Session, State};
 use crate::Instant;
 use crate::wire::{
@@ -18,6 +19,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
         let sent = self.next_packet(now, buf)?;
         if sent.is_some() {
             self.stats.packets_sent += 1;
+            self.update_retransmit_timer(now, false);
         }
         Ok(sent)
     }
@@ -36,6 +38,12 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
             return Ok(Some(len));
         }
         if self.state == State::Closed {
+            if self.pending.close_ack {
+                // A CLOSE repeated after we closed: our CLOSE-ACK was lost.
+                let len = emit_control(buf, PacketType::CloseAck, self.ack_field(), 0, |_| {})?;
+                self.pending.close_ack = false;
+                return Ok(Some(len));
+            }
             return Ok(None);
         }
         if self.pending.hello || self.pending.hello_ack {
@@ -44,6 +52,9 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
             let len = emit_control(buf, kind, None, hello_len(), |p| {
                 let _ = hello.emit(p);
             })?;
+            if self.pending.hello && self.hello_sent_at.is_none() {
+                self.hello_sent_at = Some(now);
+            }
             self.pending.hello = false;
             self.pending.hello_ack = false;
             return Ok(Some(len));
@@ -61,7 +72,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
                 |p| fill_ping(p, &pong.ping),
             )?;
             self.pending.pongs.pop_front();
-            self.pending.ack = false;
+            self.acknowledged();
             return Ok(Some(len));
         }
         if let Some(ping) = self.pending.pings.front().copied() {
@@ -74,23 +85,60 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
                 |p| fill_ping(p, &payload),
             )?;
             self.pending.pings.pop_front();
-            self.pending.ack = false;
+            self.acknowledged();
+            return Ok(Some(len));
+        }
+        if let Some(len) = self.next_resend(now, buf)? {
             return Ok(Some(len));
         }
         if let Some(len) = self.next_data(now, buf)? {
             return Ok(Some(len));
         }
-        if self.pending.ack || self.pending.credit {
+        if self.pending.credit || (self.pending.ack && self.pending.ack_due) {
             let credit = self.initial_credit();
-            let len = emit_control(buf, PacketType::Ack, ack, AckPayload::LEN, |p| {
-                let _ = AckPayload { credit }.emit(p);
+            let sack = if self.lossy() { self.rx.held_bitmap(self.rcv_next) } else { 0 };
+            let payload = AckPayload { credit, sack };
+            let len = emit_control(buf, PacketType::Ack, ack, payload.encoded_len(), |p| {
+                let _ = payload.emit(p);
             })?;
             self.granted = self.granted.max(self.recv_cost + u64::from(credit));
-            self.pending.ack = false;
             self.pending.credit = false;
+            self.acknowledged();
             return Ok(Some(len));
         }
-        self.next_close(buf)
+        self.next_close(now, buf)
+    }
+
+    /// The ack field just went out: nothing is owed any more.
+    fn acknowledged(&mut self) {
+        self.pending.ack = false;
+        self.pending.ack_due = false;
+        self.unacked_received = 0;
+        self.timers.stop(Timer::AckDelay);
+    }
+
+    /// A DATA packet queued for retransmission, sent again as it was.
+    fn next_resend(&mut self, now: Instant, buf: &mut [u8]) -> Result<Option<usize>, BufferTooSmall> {
+        let Some(segment) = self.tx.next_resend() else { return Ok(None) };
+        let header =
+            Header { kind: PacketType::Data, seq: segment.seq, ack: self.ack_field(), more: segment.more };
+        let tx = &self.tx;
+        let len = Repr::emit_with(header, usize::from(segment.len), buf, |p| tx.read_at(segment.start, p))?;
+        self.tx.resent(segment.seq, now);
+        self.stats.retransmits += 1;
+        self.acknowledged();
+        Ok(Some(len))
+    }
+
+    /// Whether a new DATA packet of the peer's full size could go out now (window and credit).
+    pub(super) fn can_send_new_data(&self) -> bool {
+        let Some(peer) = self.peer else { return false };
+        let window = usize::from(peer.window).min(self.tx.inflight_capacity());
+        let next = self.tx.peek_fragment(peer.max_payload);
+        self.tx.inflight() < window
+            && next.is_some_and(|f| {
+                self.sent_cost + u64::from(f.len) + u64::from(AckPayload::DATA_COST) <= self.send_limit
+            })
     }
 
     /// The next DATA fragment, if the window and the peer's credit allow it.
@@ -121,13 +169,13 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
         let len = Repr::emit_with(header, usize::from(fragment.len), buf, |p| tx.read_at(fragment.start, p))?;
         self.sent_cost += cost;
         self.tx.commit(fragment, self.sent_cost, now);
-        self.pending.ack = false;
+        self.acknowledged();
         self.stats.bytes_sent += u64::from(fragment.len);
         Ok(Some(len))
     }
 
     /// CLOSE once our data is drained (CLOSING), or CLOSE-ACK (DRAINING, or both closing).
-    fn next_close(&mut self, buf: &mut [u8]) -> Result<Option<usize>, BufferTooSmall> {
+    fn next_close(&mut self, now: Instant, buf: &mut [u8]) -> Result<Option<usize>, BufferTooSmall> {
         if !self.tx.is_drained() {
             return Ok(None);
         }
@@ -137,15 +185,21 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
                 let header = Header { kind: PacketType::Close, seq: self.tx.next_seq(), ack, more: false };
                 let len = Repr::emit_with(header, 0, buf, |_| {})?;
                 self.close_sent = true;
+                if !self.timers.is_running(Timer::Close) {
+                    self.timers.set(Timer::Close, now + self.config.close_timeout);
+                }
                 Ok(Some(len))
             }
             State::Closing if self.pending.close_ack => {
                 let len = emit_control(buf, PacketType::CloseAck, ack, 0, |_| {})?;
+                self.pending.close_ack = false;
+                self.close_acked = true;
                 self.finish(CloseReason::Local);
                 Ok(Some(len))
             }
             State::Draining => {
                 let len = emit_control(buf, PacketType::CloseAck, ack, 0, |_| {})?;
+                self.close_acked = true;
                 self.finish(CloseReason::Peer);
                 Ok(Some(len))
             }

@@ -24,6 +24,18 @@ pub struct RttStats {
 }
 
 impl RttStats {
+    /// The retransmission timeout before backoff: RTO = SRTT + max(G, 4 * RTTVAR) (RFC 6298
+    /// 2.3, G = 1 ms), kept within `min..=max`; `initial` before the first sample (2.1).
+    pub fn rto(&self, initial: Duration, min: Duration, max: Duration) -> Duration {
+        let rto = match self.smoothed {
+            None => initial,
+            Some(srtt) => srtt + (self.variance * 4).max(Duration::from_millis(1)),
+        };
+        rto.clamp(min, max.max(min))
+    }
+}
+
+impl RttStats {
     /// Adds a sample (RFC 6298 section 2.2 for the first, 2.3 after).
     pub(crate) fn add_sample(&mut self, rtt: Duration) {
         self.latest = Some(rtt);
@@ -49,6 +61,20 @@ impl RttStats {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rto_follows_rfc_6298_within_bounds() {
+        let (min, max) = (Duration::from_millis(200), Duration::from_secs(10));
+        let mut r = RttStats::default();
+        assert_eq!(r.rto(Duration::from_secs(1), min, max), Duration::from_secs(1));
+        r.add_sample(Duration::from_millis(100)); // SRTT 100, RTTVAR 50: 100 + 200
+        assert_eq!(r.rto(Duration::from_secs(1), min, max), Duration::from_millis(300));
+        let mut r = RttStats::default();
+        r.add_sample(Duration::from_millis(2)); // 2 + 4: clamped up to the minimum
+        assert_eq!(r.rto(Duration::from_secs(1), min, max), min);
+        r.add_sample(Duration::from_secs(60));
+        assert_eq!(r.rto(Duration::from_secs(1), min, max), max);
+    }
 
     #[test]
     fn first_sample_then_smoothing_per_rfc_6298() {

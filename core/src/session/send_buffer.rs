@@ -20,12 +20,16 @@ pub(crate) struct Segment {
     /// Stream offset of the payload's first byte.
     pub(crate) start: u64,
     pub(crate) len: u16,
-    #[allow(dead_code, reason = "read when the fragment is sent again")]
     pub(crate) more: bool,
     /// Credit spent by all DATA up to and including this one.
     pub(crate) cost_end: u64,
+    /// When it was last sent.
     pub(crate) sent_at: Instant,
     pub(crate) transmissions: u8,
+    /// The peer reported it received (selective acknowledgement); never sent again.
+    pub(crate) sacked: bool,
+    /// Queued to be sent again.
+    pub(crate) resend: bool,
 }
 
 /// The next fragment to cut, before it is committed.
@@ -177,6 +181,8 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> SendBuffer<B, W> {
             cost_end,
             sent_at: now,
             transmissions: 1,
+            sacked: false,
+            resend: false,
         };
         // The caller checked the window against `inflight_capacity`.
         let pushed = self.inflight.push_back(segment);
@@ -208,6 +214,76 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> SendBuffer<B, W> {
             last = Some(segment);
         }
         last
+    }
+
+    /// Marks the segments the peer reported in a selective-ack bitmap: bit `i` stands for
+    /// `ack + 1 + i`. Returns when the newest newly marked segment was sent, if it was sent
+    /// only once (an RTT sample by Karn's rule).
+    pub(crate) fn mark_sacked(&mut self, ack: SeqNumber, bitmap: u32) -> Option<Instant> {
+        let mut sample = None;
+        for segment in self.inflight.iter_mut() {
+            let offset = i32::from(segment.seq.diff(ack)) - 1;
+            if (0..32).contains(&offset) && bitmap & (1 << offset) != 0 && !segment.sacked {
+                segment.sacked = true;
+                segment.resend = false;
+                sample = (segment.transmissions == 1).then_some(segment.sent_at);
+            }
+        }
+        sample
+    }
+
+    /// Queues for retransmission the segments not reported received that `dupthresh` or more
+    /// later segments overtook (fast retransmit); a segment already sent again waits `recent`
+    /// (an RTT) before another try. Returns how many were queued.
+    pub(crate) fn mark_lost(
+        &mut self,
+        dupthresh: usize,
+        now: Instant,
+        recent: core::time::Duration,
+    ) -> usize {
+        let mut sacked_after = 0;
+        let mut queued = 0;
+        for segment in self.inflight.iter_mut().rev() {
+            if segment.sacked {
+                sacked_after += 1;
+            } else if sacked_after >= dupthresh
+                && !segment.resend
+                && (segment.transmissions == 1 || now - segment.sent_at >= recent)
+            {
+                segment.resend = true;
+                queued += 1;
+            }
+        }
+        queued
+    }
+
+    /// Queues for retransmission (on a timeout) every segment not reported received, and the
+    /// oldest one even if it was: a cumulative ack that still stops before it says the peer
+    /// dropped it after reporting it (RFC 2018 allows that). Returns how many.
+    pub(crate) fn mark_all_lost(&mut self) -> usize {
+        let mut queued = 0;
+        for (i, segment) in self.inflight.iter_mut().enumerate() {
+            if i == 0 || !segment.sacked {
+                segment.sacked = false;
+                segment.resend = true;
+                queued += 1;
+            }
+        }
+        queued
+    }
+
+    /// The first segment queued for retransmission.
+    pub(crate) fn next_resend(&self) -> Option<Segment> {
+        self.inflight.iter().find(|s| s.resend).copied()
+    }
+
+    /// Records that the segment with `seq` was sent again at `now`.
+    pub(crate) fn resent(&mut self, seq: SeqNumber, now: Instant) {
+        if let Some(segment) = self.inflight.iter_mut().find(|s| s.seq == seq) {
+            segment.resend = false;
+            segment.sent_at = now;
+            segment.transmissions = segment.transmissions.saturating_add(1);
+        }
     }
 
     /// Whether `ack` acknowledges only what was sent: from the oldest unacknowledged

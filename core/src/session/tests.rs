@@ -108,7 +108,9 @@ fn packet(kind: PacketType, session_id: u32) -> Vec<u8> {
             payload[..3].copy_from_slice(b"abc");
             (0, Some(SeqNumber(0)), 3)
         }
-        PacketType::Ack => (0, Some(SeqNumber(0)), AckPayload { credit: 4000 }.emit(&mut payload).unwrap()),
+        PacketType::Ack => {
+            (0, Some(SeqNumber(0)), AckPayload { credit: 4000, sack: 0 }.emit(&mut payload).unwrap())
+        }
         PacketType::Ping | PacketType::Pong => {
             (0, None, PingPayload { timestamp: 0, token: 0 }.emit(&mut payload).unwrap())
         }
@@ -242,7 +244,8 @@ fn every_packet_in_closed() {
         server
     };
     let ign = (Closed, true, None);
-    check_row(make, [ign, ign, ign, ign, ign, ign, ign, ign, ign]);
+    // A repeated CLOSE means our CLOSE-ACK was lost: it is sent again.
+    check_row(make, [ign, ign, ign, ign, ign, ign, (Closed, false, Some(P::CloseAck)), ign, ign]);
 }
 
 #[test]
@@ -372,9 +375,19 @@ fn refused_handshake_reaches_the_client_as_a_peer_error() {
 fn a_required_capability_we_lack_is_refused() {
     let mut server = S::server(config(), [0; 4096], [0; 4096], T0);
     let mut h = hello(5);
-    h.supports = Capabilities::RETRANSMIT;
-    h.requires = Capabilities::RETRANSMIT;
+    h.supports = Capabilities(0x8001);
+    h.requires = Capabilities(0x8000);
     let mut payload = [0u8; 22];
+    h.emit(&mut payload).unwrap();
+    server.handle_packet(T0, &Repr::control(P::Hello, &payload));
+    let out = drain(&mut server, T0);
+    let e = ErrorPayload::parse(Repr::parse(&out[0]).unwrap().payload).unwrap();
+    assert_eq!((e.code, e.detail), (ErrorCode::UnsupportedCapability, 0x8000));
+
+    // Requiring retransmission without supporting it is refused too.
+    let mut server = S::server(config(), [0; 4096], [0; 4096], T0);
+    h.supports = Capabilities::NONE;
+    h.requires = Capabilities::RETRANSMIT;
     h.emit(&mut payload).unwrap();
     server.handle_packet(T0, &Repr::control(P::Hello, &payload));
     let out = drain(&mut server, T0);
@@ -612,4 +625,72 @@ fn state_changes_are_logged_through_defmt() {
     // With DEFMT_LOG=trace every transition above is a frame; with logging compiled out, none.
     let logged = framelink_defmt_sink::bytes_logged() - before;
     assert_eq!(logged > 0, option_env!("DEFMT_LOG").is_some_and(|l| l.contains("trace")));
+}
+
+fn lossy_pair() -> (S, S) {
+    let lossy = config().retransmit(true);
+    let mut client = S::client(lossy, 0xA11, [0; 4096], [0; 4096], T0);
+    let mut server = S::server(config(), [0; 4096], [0; 4096], T0);
+    settle(&mut client, &mut server, T0);
+    assert_eq!(events(&mut client), [Ev::Connected]);
+    assert_eq!(events(&mut server), [Ev::Connected]);
+    assert_eq!(server.peer().unwrap().agreed, Capabilities::RETRANSMIT, "one side asking is enough");
+    (client, server)
+}
+
+#[test]
+fn a_lost_packet_is_sent_again_at_the_rto_with_backoff() {
+    let (mut client, _server) = lossy_pair();
+    client.send(T0, b"lost").unwrap();
+    let first = drain(&mut client, T0);
+    // The handshake measured an RTT of 0 on this virtual clock: the RTO is the 20 ms minimum
+    // plus the peer's 5 ms ack delay.
+    let rto = client.poll_timeout().unwrap();
+    assert_eq!(rto, T0 + Duration::from_millis(25));
+    client.handle_timeout(rto);
+    let again = drain(&mut client, rto);
+    assert_eq!(again, first, "sent again byte for byte");
+    assert_eq!(client.poll_timeout(), Some(rto + Duration::from_millis(50)), "doubled");
+    assert_eq!((client.stats().retransmits, client.stats().timeouts), (1, 1));
+}
+
+#[test]
+fn a_gap_is_reported_by_selective_ack_and_repaired_at_once() {
+    let (mut client, mut server) = lossy_pair();
+    for i in 0..5u8 {
+        client.send(T0, &[i; 10]).unwrap();
+    }
+    let data = drain(&mut client, T0);
+    assert_eq!(data.len(), 5);
+    deliver(&mut server, &data[1..], T0); // the first is lost
+    assert_eq!(server.stats().out_of_order, 4);
+    assert_eq!(events(&mut server), []);
+    let acks = drain(&mut server, T0);
+    let ack = Repr::parse(acks.last().unwrap()).unwrap();
+    assert_eq!(ack.ack, Some(SeqNumber(0)));
+    assert_eq!(AckPayload::parse(ack.payload).unwrap().sack, 0b1111);
+    deliver(&mut client, &acks, T0);
+    let repair = drain(&mut client, T0);
+    assert_eq!(repair, data[..1], "fast retransmit of the hole only");
+    assert_eq!(client.stats().fast_retransmits, 1);
+    deliver(&mut server, &repair, T0);
+    let got = events(&mut server);
+    assert_eq!(got, (0..5u8).map(|i| Ev::Message([i; 10].to_vec())).collect::<Vec<_>>());
+}
+
+#[test]
+fn a_lost_close_ack_is_answered_again() {
+    let (mut client, mut server) = lossy_pair();
+    client.close(T0);
+    deliver(&mut server, &drain(&mut client, T0), T0); // CLOSE
+    let lost = drain(&mut server, T0); // CLOSE-ACK, lost
+    assert_eq!(kinds(&lost), [P::CloseAck]);
+    assert_eq!(server.state(), Closed);
+    let t = client.poll_timeout().unwrap();
+    client.handle_timeout(t);
+    let close_again = drain(&mut client, t);
+    assert_eq!(kinds(&close_again), [P::Close]);
+    deliver(&mut server, &close_again, t);
+    deliver(&mut client, &drain(&mut server, t), t);
+    assert_eq!(events(&mut client), [Ev::Closed(CloseReason::Local)]);
 }

@@ -14,17 +14,22 @@ pub(crate) enum Timer {
     Idle = 2,
     /// The peer did not answer CLOSE in time.
     Close = 3,
+    /// Retransmission timeout: send the oldest unacknowledged packet (or HELLO, CLOSE) again.
+    Retransmit = 4,
+    /// A delayed acknowledgement is due.
+    AckDelay = 5,
 }
 
 impl Timer {
     /// Every timer, in the order `handle_timeout` serves them.
-    pub(crate) const VALUES: [Self; 4] = [Self::Handshake, Self::Idle, Self::Close, Self::KeepAlive];
+    pub(crate) const VALUES: [Self; 6] =
+        [Self::Handshake, Self::Idle, Self::Close, Self::Retransmit, Self::AckDelay, Self::KeepAlive];
 }
 
 /// When each timer fires, if it is running.
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct TimerTable {
-    data: [Option<Instant>; 4],
+    data: [Option<Instant>; 6],
 }
 
 impl TimerTable {
@@ -37,7 +42,11 @@ impl TimerTable {
     }
 
     pub(crate) fn stop_all(&mut self) {
-        self.data = [None; 4];
+        self.data = [None; 6];
+    }
+
+    pub(crate) fn is_running(&self, timer: Timer) -> bool {
+        self.data[timer as usize].is_some()
     }
 
     pub(crate) fn is_expired(&self, timer: Timer, now: Instant) -> bool {

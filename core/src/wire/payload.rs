@@ -127,18 +127,22 @@ impl HelloPayload {
     }
 }
 
-/// ACK payload: receive credit.
+/// ACK payload: receive credit, and optionally a selective acknowledgement.
 ///
 /// | offset | size | field |
 /// |---|---|---|
 /// | 0 | 4 | credit: bytes the sender can still take beyond the acknowledged DATA |
+/// | 4 | 4 | optional selective-ack bitmap: bit `i` set = DATA `ack + 1 + i` received |
 ///
 /// Each DATA packet costs its payload length plus [`AckPayload::DATA_COST`] bytes of credit.
+/// The bitmap is sent only when it is not zero; a 4-byte payload means "none".
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct AckPayload {
     /// Bytes of credit beyond the packet the header's ack field names.
     pub credit: u32,
+    /// DATA received beyond the gap at the ack field: bit `i` stands for `ack + 1 + i`.
+    pub sack: u32,
 }
 
 impl AckPayload {
@@ -147,16 +151,29 @@ impl AckPayload {
     /// The credit a DATA packet costs on top of its payload.
     pub const DATA_COST: u32 = 4;
 
+    /// Bytes with the selective-ack bitmap.
+    pub const LEN_WITH_SACK: usize = 8;
+
     /// Reads the payload; `None` if it is shorter than [`Self::LEN`].
     pub fn parse(b: &[u8]) -> Option<Self> {
-        (b.len() >= Self::LEN).then(|| Self { credit: u32_at(b, 0) })
+        let sack = if b.len() >= Self::LEN_WITH_SACK { u32_at(b, 4) } else { 0 };
+        (b.len() >= Self::LEN).then(|| Self { credit: u32_at(b, 0), sack })
+    }
+
+    /// The bytes [`emit`](Self::emit) writes: 4, or 8 with a bitmap.
+    pub const fn encoded_len(&self) -> usize {
+        if self.sack == 0 { Self::LEN } else { Self::LEN_WITH_SACK }
     }
 
     /// Writes the payload into `buf`.
     pub fn emit(&self, buf: &mut [u8]) -> Result<usize, BufferTooSmall> {
-        check_room(buf, Self::LEN)?;
+        let len = self.encoded_len();
+        check_room(buf, len)?;
         buf[..4].copy_from_slice(&self.credit.to_le_bytes());
-        Ok(Self::LEN)
+        if self.sack != 0 {
+            buf[4..8].copy_from_slice(&self.sack.to_le_bytes());
+        }
+        Ok(len)
     }
 }
 
@@ -345,10 +362,14 @@ mod tests {
         let mut buf = [0u8; 12];
         ping.emit(&mut buf).unwrap();
         assert_eq!(PingPayload::parse(&buf), Some(ping));
-        let ack = AckPayload { credit: 70_000 };
-        ack.emit(&mut buf).unwrap();
+        let ack = AckPayload { credit: 70_000, sack: 0 };
+        assert_eq!(ack.emit(&mut buf), Ok(4));
         assert_eq!(AckPayload::parse(&buf[..4]), Some(ack));
         assert_eq!(AckPayload::parse(&buf[..3]), None);
+        let sacked = AckPayload { credit: 1, sack: 0b101 };
+        assert_eq!(sacked.emit(&mut buf), Ok(8));
+        assert_eq!(AckPayload::parse(&buf[..8]), Some(sacked));
+        assert_eq!(sacked.emit(&mut buf[..7]), Err(BufferTooSmall { required: 8 }));
     }
 
     #[test]
