@@ -1,0 +1,162 @@
+//! What links and served peers share: a session joined to the framing of its transport, with
+//! heap buffers sized from a [`LinkConfig`](crate::LinkConfig).
+
+use std::time::Duration;
+
+use framelink_core::Instant;
+use framelink_core::framed::FramedSession;
+use framelink_core::framing::{
+    Cobs, CobsDecoder, Datagram, DatagramDecoder, Decoded, Decoder, DecoderStats, Encoder, LengthDelimited,
+    LengthDelimitedDecoder,
+};
+use framelink_core::session::Session;
+use framelink_core::wire::{BufferTooSmall, MAX_PACKET};
+
+use crate::Transport;
+
+/// Storage of every session buffer on a host.
+pub(crate) type Buf = Box<[u8]>;
+/// The session type of every link.
+pub(crate) type Sess = Session<Buf>;
+
+/// A zeroed heap buffer (calloc: pages are only touched when used).
+pub(crate) fn zeroed(len: usize) -> Buf {
+    vec![0u8; len].into_boxed_slice()
+}
+
+/// A decoder on the heap: the stream decoders hold a 64 KiB frame buffer inline, too large for
+/// the small stacks of connection threads.
+pub(crate) struct Boxed<D>(Box<D>);
+
+impl<D: Decoder> Decoder for Boxed<D> {
+    fn decode<'a>(&'a mut self, input: &'a [u8]) -> Decoded<'a> {
+        self.0.decode(input)
+    }
+
+    fn stats(&self) -> DecoderStats {
+        self.0.stats()
+    }
+}
+
+type StreamFramed<D, E> = FramedSession<Boxed<D>, E, Buf>;
+
+/// A session joined to one of the three framings.
+pub(crate) enum Framed {
+    Tcp(StreamFramed<LengthDelimitedDecoder<MAX_PACKET>, LengthDelimited>),
+    Cobs(StreamFramed<CobsDecoder<MAX_PACKET>, Cobs>),
+    Udp(FramedSession<DatagramDecoder, Datagram, Buf>),
+}
+
+/// Runs `$body` with `$f` bound to the framed session, whatever its framing.
+macro_rules! each {
+    ($framed:expr, $f:ident => $body:expr) => {
+        match $framed {
+            Framed::Tcp($f) => $body,
+            Framed::Cobs($f) => $body,
+            Framed::Udp($f) => $body,
+        }
+    };
+}
+
+impl Framed {
+    /// Joins `session` to the framing of `transport`; `packet_len` is the largest packet this
+    /// side sends or accepts (13 + its max payload).
+    pub(crate) fn new(transport: Transport, session: Sess, packet_len: usize) -> Self {
+        let packet = zeroed(packet_len);
+        match transport {
+            Transport::Udp => {
+                Self::Udp(FramedSession::new(session, DatagramDecoder::new(packet_len), packet))
+            }
+            Transport::TcpCobs => {
+                Self::Cobs(FramedSession::new(session, Boxed(Box::new(CobsDecoder::new())), packet))
+            }
+            Transport::Tcp => {
+                Self::Tcp(FramedSession::new(session, Boxed(Box::new(LengthDelimitedDecoder::new())), packet))
+            }
+        }
+    }
+
+    /// The largest frame [`poll_transmit`](Self::poll_transmit) may write.
+    pub(crate) fn max_frame(&self, packet_len: usize) -> usize {
+        match self {
+            Self::Tcp(_) => LengthDelimited::max_encoded_len(packet_len),
+            Self::Cobs(_) => Cobs::max_encoded_len(packet_len) + Cobs::PREAMBLE.len(),
+            Self::Udp(_) => Datagram::max_encoded_len(packet_len),
+        }
+    }
+
+    pub(crate) fn session(&self) -> &Sess {
+        each!(self, f => f.session())
+    }
+
+    pub(crate) fn session_mut(&mut self) -> &mut Sess {
+        each!(self, f => f.session_mut())
+    }
+
+    pub(crate) fn handle_bytes(&mut self, now: Instant, bytes: &[u8]) {
+        each!(self, f => f.handle_bytes(now, bytes))
+    }
+
+    /// Whole frames for one write (streams) or one datagram (UDP); 0 when nothing is due.
+    pub(crate) fn poll_transmit(&mut self, now: Instant, out: &mut [u8]) -> Result<usize, BufferTooSmall> {
+        match self {
+            Self::Tcp(f) => f.poll_transmit(now, out),
+            Self::Cobs(f) => f.poll_transmit(now, out),
+            Self::Udp(f) => f.poll_datagram(now, out),
+        }
+    }
+
+    pub(crate) fn decoder_stats(&self) -> DecoderStats {
+        each!(self, f => f.decoder_stats())
+    }
+}
+
+/// Remembers the read timeout set on a socket, so that a new one is set (one system call) only
+/// when the old one would wake up too late, or much too early.
+#[derive(Debug, Default)]
+pub(crate) struct TimeoutCache {
+    /// What the socket has: `None` before the first call.
+    set: Option<Option<Duration>>,
+}
+
+impl TimeoutCache {
+    /// The timeout to set before a read that must return within `wait` (`None`: no limit), or
+    /// `None` if the socket's current timeout will do.
+    pub(crate) fn update(&mut self, wait: Option<Duration>) -> Option<Option<Duration>> {
+        let fits = match (self.set, wait) {
+            (Some(None), None) => true,
+            // Late by at most 5 ms (or an eighth of the wait), early by at most half.
+            (Some(Some(set)), Some(wait)) => {
+                set <= wait + (wait / 8).min(Duration::from_millis(5)) && set >= wait / 2
+            }
+            _ => false,
+        };
+        if fits {
+            return None;
+        }
+        self.set = Some(wait);
+        Some(wait)
+    }
+
+    /// Forgets the socket's timeout (after setting it failed).
+    pub(crate) fn reset(&mut self) {
+        self.set = None;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timeout_is_set_only_when_it_would_be_late_or_far_too_early() {
+        let mut cache = TimeoutCache::default();
+        let s = Duration::from_secs;
+        assert_eq!(cache.update(Some(s(5))), Some(Some(s(5))));
+        assert_eq!(cache.update(Some(s(5) - Duration::from_micros(200))), None);
+        assert_eq!(cache.update(Some(s(4))), Some(Some(s(4))));
+        assert_eq!(cache.update(Some(s(9))), Some(Some(s(9))));
+        assert_eq!(cache.update(None), Some(None));
+        assert_eq!(cache.update(None), None);
+    }
+}

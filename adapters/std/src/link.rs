@@ -1,0 +1,812 @@
+//! A connected session over a std socket: [`Link`], its [`LinkConfig`] and its events.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::io::{self, Read, Write};
+use std::net::{Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpStream, UdpSocket};
+use std::time::{Duration, Instant as StdInstant};
+
+use framelink_core::framing::DecoderStats;
+use framelink_core::session::{
+    CloseReason, Config, Event, PeerParams, RttStats, SendError, Session, State, Stats,
+};
+use framelink_core::wire::OVERHEAD;
+
+use crate::clock::StdClock;
+use crate::conn::{Framed, Sess, TimeoutCache, zeroed};
+use crate::{Addr, LinkError, Transport};
+
+/// Room in each session buffer beyond one largest message, so that smaller messages queue
+/// behind a large one instead of waiting for it.
+const ROOM: usize = 64 * 1024;
+/// Buffer for each read from a stream.
+const STREAM_READ: usize = 64 * 1024;
+/// Room in the write buffer beyond one largest frame, for small frames to share a write.
+const WRITE_ROOM: usize = 16 * 1024;
+/// Buffer for each datagram: any UDP payload, so that an oversized one is seen whole (and
+/// refused) rather than cut.
+const DATAGRAM_READ: usize = 65536;
+/// Default UDP payload: a packet fits the IPv6 minimum MTU (1280) with the IP and UDP headers.
+const UDP_PAYLOAD: u16 = 1200;
+/// The largest payload of a packet in one IPv4 UDP datagram.
+const UDP_MAX_PAYLOAD: u16 = (65507 - OVERHEAD) as u16;
+
+/// Settings of a [`Link`] (and, through [`ServerConfig`](crate::ServerConfig), of every session
+/// a server serves).
+///
+/// ```
+/// use std::time::Duration;
+/// use framelink_std::LinkConfig;
+///
+/// let config = LinkConfig::new().max_message(1 << 20).handshake_timeout(Duration::from_secs(3));
+/// assert_eq!(config, config.clone());
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LinkConfig {
+    pub(crate) max_message: u32,
+    pub(crate) max_payload: Option<u16>,
+    pub(crate) window: u16,
+    pub(crate) keepalive: Duration,
+    pub(crate) idle_timeout: Duration,
+    pub(crate) handshake_timeout: Duration,
+    pub(crate) close_timeout: Duration,
+}
+
+impl LinkConfig {
+    /// The default largest message: 256 KiB.
+    pub const DEFAULT_MAX_MESSAGE: u32 = 256 * 1024;
+
+    /// The defaults; see each setter.
+    pub fn new() -> Self {
+        Self {
+            max_message: Self::DEFAULT_MAX_MESSAGE,
+            max_payload: None,
+            window: 16,
+            keepalive: Duration::from_secs(5),
+            idle_timeout: Duration::from_secs(30),
+            handshake_timeout: Duration::from_secs(10),
+            close_timeout: Duration::from_secs(10),
+        }
+    }
+
+    /// The largest message this side accepts and sends (default 256 KiB). It sizes the send and
+    /// receive buffers (each `max_message` + 64 KiB, allocated zeroed so that untouched pages
+    /// cost nothing) and is announced in the handshake: the peer's session refuses to send
+    /// anything larger, and a peer that does is answered with ERROR (message too large).
+    pub fn max_message(mut self, bytes: u32) -> Self {
+        self.max_message = bytes;
+        self
+    }
+
+    /// The largest packet payload this side accepts (announced); longer messages travel in
+    /// fragments. Default: 65535 on TCP, 1200 on UDP (one packet fits an Ethernet frame, with
+    /// no IP fragmentation); UDP caps it at 65494 (one IPv4 datagram).
+    pub fn max_payload(mut self, bytes: u16) -> Self {
+        self.max_payload = Some(bytes);
+        self
+    }
+
+    /// Packets the peer may have in flight towards this side (announced; default 16).
+    pub fn window(mut self, packets: u16) -> Self {
+        self.window = packets;
+        self
+    }
+
+    /// Send a keepalive PING after this long without hearing from the peer (default 5 s).
+    pub fn keepalive(mut self, interval: Duration) -> Self {
+        self.keepalive = interval;
+        self
+    }
+
+    /// End the session after this long without hearing from the peer (default 30 s); also how
+    /// long a write may block and how long sent data may wait for an acknowledgement before
+    /// [`LinkError::Stalled`].
+    pub fn idle_timeout(mut self, timeout: Duration) -> Self {
+        self.idle_timeout = timeout;
+        self
+    }
+
+    /// Give up on a TCP connect, or on a handshake, after this long (default 10 s).
+    pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
+        self.handshake_timeout = timeout;
+        self
+    }
+
+    /// After [`Link::close`], give up waiting for the peer's confirmation after this long
+    /// (default 10 s).
+    pub fn close_timeout(mut self, timeout: Duration) -> Self {
+        self.close_timeout = timeout;
+        self
+    }
+
+    fn payload_limit(&self, transport: Transport) -> u16 {
+        match transport {
+            Transport::Udp => self.max_payload.unwrap_or(UDP_PAYLOAD).min(UDP_MAX_PAYLOAD),
+            Transport::Tcp | Transport::TcpCobs => self.max_payload.unwrap_or(u16::MAX),
+        }
+    }
+
+    /// The largest packet this side sends or accepts.
+    pub(crate) fn packet_len(&self, transport: Transport) -> usize {
+        OVERHEAD + usize::from(self.payload_limit(transport))
+    }
+
+    /// The size of each session buffer.
+    pub(crate) fn buffer_len(&self) -> usize {
+        usize::try_from(self.max_message).unwrap_or(usize::MAX - ROOM - 4) + 4 + ROOM
+    }
+
+    pub(crate) fn session_config(&self, transport: Transport) -> Config {
+        Config::new()
+            .max_payload(self.payload_limit(transport))
+            .max_message(self.max_message)
+            .window(self.window)
+            .keepalive(self.keepalive)
+            .idle_timeout(self.idle_timeout)
+            .handshake_timeout(self.handshake_timeout)
+            .close_timeout(self.close_timeout)
+    }
+
+    /// A server-side session for a peer that is about to say HELLO.
+    pub(crate) fn server_session(&self, transport: Transport, clock: &StdClock) -> Sess {
+        let len = self.buffer_len();
+        Session::server(self.session_config(transport), zeroed(len), zeroed(len), clock.now())
+    }
+}
+
+impl Default for LinkConfig {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Something that happened on a [`Link`], owned.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LinkEvent {
+    /// A whole message, delivered once and in order.
+    Message(Vec<u8>),
+    /// The answer to [`Link::ping`].
+    Pong {
+        /// The token `ping` returned.
+        token: u32,
+        /// The measured round trip.
+        rtt: Duration,
+    },
+    /// The session ended (after every message that arrived before the end); reported once.
+    Closed(CloseReason),
+}
+
+/// Something that happened on a [`Link`], borrowing the message from the link's receive
+/// buffer (no copy); from [`Link::next_event_ref`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LinkEventRef<'a> {
+    /// A whole message, valid until the next call on the link.
+    Message(&'a [u8]),
+    /// The answer to [`Link::ping`].
+    Pong {
+        /// The token `ping` returned.
+        token: u32,
+        /// The measured round trip.
+        rtt: Duration,
+    },
+    /// The session ended; reported once.
+    Closed(CloseReason),
+}
+
+impl LinkEventRef<'_> {
+    /// The event with its message copied.
+    pub fn into_owned(self) -> LinkEvent {
+        match self {
+            Self::Message(message) => LinkEvent::Message(message.to_vec()),
+            Self::Pong { token, rtt } => LinkEvent::Pong { token, rtt },
+            Self::Closed(reason) => LinkEvent::Closed(reason),
+        }
+    }
+}
+
+impl LinkEvent {
+    fn as_ref(&self) -> LinkEventRef<'_> {
+        match self {
+            Self::Message(message) => LinkEventRef::Message(message),
+            Self::Pong { token, rtt } => LinkEventRef::Pong { token: *token, rtt: *rtt },
+            Self::Closed(reason) => LinkEventRef::Closed(*reason),
+        }
+    }
+}
+
+pub(crate) enum Socket {
+    Stream(TcpStream),
+    Datagram(UdpSocket),
+}
+
+/// How the transport failed, kept to answer every later call.
+#[derive(Clone, Copy, Debug)]
+enum Failure {
+    Lost,
+    Io(io::ErrorKind),
+}
+
+/// Acknowledgement progress, watched while waiting for it.
+#[derive(Clone, Copy, Debug)]
+struct Watch {
+    mark: (usize, u64),
+    since: StdInstant,
+}
+
+/// A session connected to its peer over a std socket: TCP (length-delimited framing), UDP (one
+/// packet per datagram) or TCP carrying COBS (a serial line bridged to TCP).
+///
+/// Every call drives the link: it writes what the session has to send, reads with a timeout set
+/// to the session's next deadline (keepalive, idle) or the caller's, and runs the timers. There
+/// is no background thread and no busy waiting, so a link answers its peer (acknowledgements,
+/// keepalives) only while it is called: an application that leaves a link alone for longer than
+/// the peer's idle timeout loses it. Frames are written in batches, one system call each, with
+/// `TCP_NODELAY` set; the acknowledgement of a received message rides on the next message sent
+/// when that comes first.
+///
+/// UDP is not loss-tolerant yet: retransmission is a later protocol mode, so a datagram lost
+/// on the way stalls the link ([`LinkError::Stalled`] after the idle timeout). On loopback, where
+/// the session's credit and window keep the receiver's socket buffer from overflowing, losses
+/// are rare.
+///
+/// ```
+/// use std::time::Duration;
+/// use framelink_std::{Link, LinkConfig, LinkEvent, PeerInfo, Reply, Server, ServerConfig};
+///
+/// // A server on an ephemeral loopback port that answers every message with its length.
+/// let server = Server::bind(&["tcp://127.0.0.1:0".parse()?], ServerConfig::new())?;
+/// let addr = server.local_addrs()[0].clone();
+/// let handle = server.spawn(|_: &PeerInfo, message: &[u8], reply: &mut Reply<'_>| {
+///     let _ = reply.send(message.len().to_string().as_bytes());
+/// })?;
+///
+/// let mut link = Link::connect(&addr, &LinkConfig::new())?;
+/// link.send(b"Hello, Server!")?;
+/// let answer = link.next_event(Some(Duration::from_secs(5)))?;
+/// assert_eq!(answer, Some(LinkEvent::Message(b"14".to_vec())));
+/// link.close()?;
+/// handle.shutdown();
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Link {
+    framed: Framed,
+    socket: Socket,
+    transport: Transport,
+    clock: StdClock,
+    read_buf: Box<[u8]>,
+    write_buf: Box<[u8]>,
+    read_timeout: TimeoutCache,
+    local: SocketAddr,
+    peer: SocketAddr,
+    /// Events taken out of the session while looking for the end of it.
+    pending: VecDeque<LinkEvent>,
+    /// The pending event [`Link::next_event_ref`] lent out last.
+    lent: Option<LinkEvent>,
+    /// The session ended and said why.
+    closed: Option<CloseReason>,
+    failure: Option<Failure>,
+    stall_after: Duration,
+}
+
+impl Link {
+    /// Connects to `addr` and completes the handshake.
+    ///
+    /// Tries each address the host resolves to in turn. Fails with [`LinkError::Io`] when no
+    /// server is there (connection refused, unreachable, TCP connect timed out), with
+    /// [`LinkError::Refused`] when the server refused the handshake (another protocol version,
+    /// a full server), or with [`LinkError::Closed`] when the handshake timed out.
+    pub fn connect(addr: &Addr, config: &LinkConfig) -> Result<Self, LinkError> {
+        let mut last = None;
+        for target in addr.resolve()? {
+            match Self::connect_to(target, addr.transport, config) {
+                Ok(link) => return Ok(link),
+                Err(LinkError::Io(error)) => last = Some(error),
+                Err(other) => return Err(other),
+            }
+        }
+        Err(LinkError::Io(last.unwrap_or_else(|| io::ErrorKind::NotFound.into())))
+    }
+
+    fn connect_to(target: SocketAddr, transport: Transport, config: &LinkConfig) -> Result<Self, LinkError> {
+        let socket = match transport {
+            Transport::Udp => {
+                let any: SocketAddr = if target.is_ipv4() {
+                    (Ipv4Addr::UNSPECIFIED, 0).into()
+                } else {
+                    (Ipv6Addr::UNSPECIFIED, 0).into()
+                };
+                let socket = UdpSocket::bind(any)?;
+                socket.connect(target)?;
+                Socket::Datagram(socket)
+            }
+            Transport::Tcp | Transport::TcpCobs => {
+                Socket::Stream(TcpStream::connect_timeout(&target, config.handshake_timeout)?)
+            }
+        };
+        let clock = StdClock::new();
+        let len = config.buffer_len();
+        let session = Session::client(
+            config.session_config(transport),
+            session_id(),
+            zeroed(len),
+            zeroed(len),
+            clock.now(),
+        );
+        let mut link = Self::new(socket, transport, config, session, clock)?;
+        link.handshake()?;
+        Ok(link)
+    }
+
+    /// A link over `socket` running `session`.
+    pub(crate) fn new(
+        socket: Socket,
+        transport: Transport,
+        config: &LinkConfig,
+        session: Sess,
+        clock: StdClock,
+    ) -> io::Result<Self> {
+        let (local, peer) = match &socket {
+            Socket::Stream(stream) => {
+                stream.set_nodelay(true)?;
+                stream.set_write_timeout(Some(config.idle_timeout.max(Duration::from_millis(1))))?;
+                (stream.local_addr()?, stream.peer_addr()?)
+            }
+            Socket::Datagram(socket) => (socket.local_addr()?, socket.peer_addr()?),
+        };
+        let packet_len = config.packet_len(transport);
+        let framed = Framed::new(transport, session, packet_len);
+        let frame = framed.max_frame(packet_len);
+        let (read_len, write_len) = match socket {
+            Socket::Stream(_) => (STREAM_READ, frame + WRITE_ROOM),
+            Socket::Datagram(_) => (DATAGRAM_READ, frame),
+        };
+        Ok(Self {
+            framed,
+            socket,
+            transport,
+            clock,
+            read_buf: zeroed(read_len),
+            write_buf: zeroed(write_len),
+            read_timeout: TimeoutCache::default(),
+            local,
+            peer,
+            pending: VecDeque::new(),
+            lent: None,
+            closed: None,
+            failure: None,
+            stall_after: config.idle_timeout,
+        })
+    }
+
+    /// Waits for the end of the handshake.
+    fn handshake(&mut self) -> Result<(), LinkError> {
+        loop {
+            if self.framed.session().has_event() {
+                match self.framed.session_mut().poll_event() {
+                    Some(Event::Connected) => return self.transmit(),
+                    Some(Event::Closed(reason)) => {
+                        self.closed = Some(reason);
+                        return Err(match reason {
+                            CloseReason::PeerError { .. } | CloseReason::LocalError { .. } => {
+                                LinkError::Refused(reason)
+                            }
+                            other => LinkError::Closed(other),
+                        });
+                    }
+                    _ => continue,
+                }
+            }
+            if self.framed.session().is_closed() {
+                return Err(LinkError::Closed(CloseReason::Local));
+            }
+            self.round(None)?;
+        }
+    }
+
+    /// Queues `message` and sends it, whole and in order.
+    ///
+    /// While the send buffer is full it drives the link (reading acknowledgements and credit)
+    /// until there is room: nothing is ever dropped. Messages that arrive meanwhile wait for
+    /// [`next_event`](Self::next_event). Fails with [`LinkError::Send`] for a message larger than
+    /// the peer accepts (nothing queued, the link goes on), or with [`LinkError::Stalled`] when
+    /// no acknowledgement came for the idle timeout.
+    pub fn send(&mut self, message: &[u8]) -> Result<(), LinkError> {
+        let mut watch = None;
+        loop {
+            self.check()?;
+            let now = self.clock.now();
+            match self.framed.session_mut().send(now, message) {
+                Ok(()) => return self.transmit(),
+                Err(SendError::WouldBlock) => {
+                    let stall = self.stall_deadline(&mut watch)?;
+                    self.round(Some(stall))?;
+                }
+                Err(_) if self.framed.session().is_closed() => {
+                    return Err(LinkError::Closed(self.end_reason()));
+                }
+                Err(error) => return Err(LinkError::Send(error)),
+            }
+        }
+    }
+
+    /// The next event, waiting at most `timeout` (`None`: as long as it takes); `Ok(None)` when
+    /// the timeout ran out.
+    ///
+    /// After [`LinkEvent::Closed`] has been returned, calls fail with [`LinkError::Closed`].
+    pub fn next_event(&mut self, timeout: Option<Duration>) -> Result<Option<LinkEvent>, LinkError> {
+        if let Some(event) = self.pending.pop_front() {
+            return Ok(Some(event));
+        }
+        Ok(self.next_event_ref(timeout)?.map(LinkEventRef::into_owned))
+    }
+
+    /// Like [`next_event`](Self::next_event), but a message is lent from the receive buffer
+    /// instead of copied.
+    pub fn next_event_ref(
+        &mut self,
+        timeout: Option<Duration>,
+    ) -> Result<Option<LinkEventRef<'_>>, LinkError> {
+        if let Some(event) = self.pending.pop_front() {
+            return Ok(Some(self.lent.insert(event).as_ref()));
+        }
+        let until = timeout.map(|t| StdInstant::now() + t);
+        loop {
+            if self.framed.session().has_event() {
+                break;
+            }
+            if let Some(reason) = self.closed {
+                return Err(LinkError::Closed(reason));
+            }
+            if self.framed.session().is_closed() {
+                return Err(LinkError::Closed(self.end_reason()));
+            }
+            if until.is_some_and(|until| StdInstant::now() >= until) {
+                return Ok(None);
+            }
+            self.round(until)?;
+        }
+        // The acknowledgement goes out with the next call (on the next message sent, if it comes
+        // first): one write per exchange instead of two.
+        Ok(match self.framed.session_mut().poll_event() {
+            Some(Event::Message(message)) => Some(LinkEventRef::Message(message)),
+            Some(Event::Pong { token, rtt }) => Some(LinkEventRef::Pong { token, rtt }),
+            Some(Event::Closed(reason)) => {
+                self.closed = Some(reason);
+                Some(LinkEventRef::Closed(reason))
+            }
+            // `Connected` comes once, and the handshake took it.
+            _ => None,
+        })
+    }
+
+    /// Sends a PING with `padding` zero bytes after its 12-byte payload; the matching
+    /// [`LinkEvent::Pong`] carries the returned token and the round-trip time.
+    pub fn ping(&mut self, padding: u16) -> Result<u32, LinkError> {
+        self.check()?;
+        let now = self.clock.now();
+        match self.framed.session_mut().ping(now, padding) {
+            Ok(token) => {
+                self.transmit()?;
+                Ok(token)
+            }
+            Err(_) if self.framed.session().is_closed() => Err(LinkError::Closed(self.end_reason())),
+            Err(error) => Err(LinkError::Send(error)),
+        }
+    }
+
+    /// Waits until the peer has acknowledged everything sent, at most `timeout` (`None`: as
+    /// long as acknowledgements keep coming; [`LinkError::Stalled`] after the idle timeout
+    /// without one).
+    pub fn flush(&mut self, timeout: Option<Duration>) -> Result<(), LinkError> {
+        let until = timeout.map(|t| StdInstant::now() + t);
+        let mut watch = None;
+        loop {
+            self.check()?;
+            if self.framed.session().is_send_drained() {
+                return Ok(());
+            }
+            if self.framed.session().is_closed() {
+                return Err(LinkError::Closed(self.end_reason()));
+            }
+            if until.is_some_and(|until| StdInstant::now() >= until) {
+                return Err(LinkError::TimedOut);
+            }
+            let stall = self.stall_deadline(&mut watch)?;
+            self.round(Some(until.map_or(stall, |until| until.min(stall))))?;
+        }
+    }
+
+    /// Closes gracefully: everything sent is delivered and acknowledged, then CLOSE and the
+    /// peer's CLOSE-ACK; bounded by the close timeout. Messages that arrive meanwhile are
+    /// dropped (read them first).
+    ///
+    /// `Ok` when the session ended gracefully, by this side or (earlier) by the peer.
+    pub fn close(mut self) -> Result<(), LinkError> {
+        let reason = loop {
+            if let Some(reason) = self.closed {
+                break reason;
+            }
+            self.check()?;
+            let now = self.clock.now();
+            let session = self.framed.session_mut();
+            session.close(now);
+            while let Some(event) = session.poll_event() {
+                if let Event::Closed(reason) = event {
+                    self.closed = Some(reason);
+                }
+            }
+            if self.closed.is_none() {
+                self.round(None)?;
+            }
+        };
+        if let Socket::Stream(stream) = &self.socket {
+            let _ = stream.shutdown(Shutdown::Write);
+        }
+        match reason {
+            CloseReason::Local | CloseReason::Peer => Ok(()),
+            other => Err(LinkError::Closed(other)),
+        }
+    }
+
+    /// The session's counters.
+    pub fn stats(&self) -> Stats {
+        self.framed.session().stats()
+    }
+
+    /// The decoder's counters (frames, CRC errors, dropped bytes, resynchronisations).
+    pub fn decoder_stats(&self) -> DecoderStats {
+        self.framed.decoder_stats()
+    }
+
+    /// Round-trip time figures, from PONGs and acknowledgements.
+    pub fn rtt(&self) -> RttStats {
+        self.framed.session().rtt()
+    }
+
+    /// What the peer announced in the handshake (its limits and the agreed capabilities).
+    pub fn peer(&self) -> Option<PeerParams> {
+        self.framed.session().peer()
+    }
+
+    /// The session's state.
+    pub fn state(&self) -> State {
+        self.framed.session().state()
+    }
+
+    /// The session id (chosen at random by the client).
+    pub fn session_id(&self) -> u32 {
+        self.framed.session().session_id()
+    }
+
+    /// The transport.
+    pub fn transport(&self) -> Transport {
+        self.transport
+    }
+
+    /// This side's socket address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local
+    }
+
+    /// The peer's socket address.
+    pub fn peer_addr(&self) -> SocketAddr {
+        self.peer
+    }
+
+    pub(crate) fn framed_mut(&mut self) -> &mut Framed {
+        &mut self.framed
+    }
+
+    pub(crate) fn now(&self) -> framelink_core::Instant {
+        self.clock.now()
+    }
+
+    /// Forgets a failure that this side caused on purpose (shutting the reading side down to
+    /// wake the link's thread), so that the link can still write.
+    pub(crate) fn forget_failure(&mut self) {
+        self.failure = None;
+    }
+
+    /// The failure that ended the transport, again.
+    fn check(&self) -> Result<(), LinkError> {
+        match self.failure {
+            None => Ok(()),
+            Some(Failure::Lost) => Err(LinkError::ConnectionLost),
+            Some(Failure::Io(kind)) => Err(LinkError::Io(kind.into())),
+        }
+    }
+
+    /// Keeps a transport failure for later calls.
+    fn record(&mut self, error: LinkError) -> LinkError {
+        match &error {
+            LinkError::ConnectionLost => self.failure = Some(Failure::Lost),
+            LinkError::Io(inner) => self.failure = Some(Failure::Io(inner.kind())),
+            _ => {}
+        }
+        error
+    }
+
+    /// Why the (closed) session ended; events before the end are kept for `next_event`.
+    fn end_reason(&mut self) -> CloseReason {
+        if let Some(reason) = self.closed {
+            return reason;
+        }
+        while let Some(event) = self.framed.session_mut().poll_event() {
+            let owned = match event {
+                Event::Message(message) => LinkEvent::Message(message.to_vec()),
+                Event::Pong { token, rtt } => LinkEvent::Pong { token, rtt },
+                Event::Closed(reason) => {
+                    self.closed = Some(reason);
+                    self.pending.push_back(LinkEvent::Closed(reason));
+                    return reason;
+                }
+                _ => continue,
+            };
+            self.pending.push_back(owned);
+        }
+        CloseReason::Local
+    }
+
+    /// When waiting for acknowledgements must give up, if none arrives.
+    fn stall_deadline(&self, watch: &mut Option<Watch>) -> Result<StdInstant, LinkError> {
+        let session = self.framed.session();
+        let mark = (session.send_buffer_free(), session.stats().bytes_acked);
+        let now = StdInstant::now();
+        let watch = match watch {
+            Some(watch) if watch.mark == mark => watch,
+            _ => watch.insert(Watch { mark, since: now }),
+        };
+        let deadline = watch.since + self.stall_after;
+        if now >= deadline { Err(LinkError::Stalled) } else { Ok(deadline) }
+    }
+
+    /// Writes everything the session has to send: batches of frames, one write each, or one
+    /// datagram per packet.
+    pub(crate) fn transmit(&mut self) -> Result<(), LinkError> {
+        self.check()?;
+        let now = self.clock.now();
+        let result = loop {
+            let len = match self.framed.poll_transmit(now, &mut self.write_buf) {
+                Ok(0) => break Ok(()),
+                Ok(len) => len,
+                Err(error) => break Err(io::Error::other(error.to_string())),
+            };
+            let frames = &self.write_buf[..len];
+            let written = match &mut self.socket {
+                Socket::Stream(stream) => stream.write_all(frames),
+                Socket::Datagram(socket) => socket.send(frames).map(drop),
+            };
+            if let Err(error) = written {
+                break Err(error);
+            }
+        };
+        result.map_err(|error| self.record(lost_or_io(error)))
+    }
+
+    /// One round: runs due timers, writes what is due, then waits for input until the
+    /// session's next deadline or `until`, and feeds what arrived to the session.
+    pub(crate) fn round(&mut self, until: Option<StdInstant>) -> Result<(), LinkError> {
+        self.check()?;
+        let now = self.clock.now();
+        if self.framed.session().poll_timeout().is_some_and(|at| at <= now) {
+            self.framed.session_mut().handle_timeout(now);
+        }
+        self.transmit()?;
+        if self.framed.session().is_closed() {
+            return Ok(());
+        }
+        let deadline = self.framed.session().poll_timeout().map(|at| self.clock.to_std(at));
+        let deadline = match (deadline, until) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let wait = match deadline {
+            Some(deadline) => match deadline.checked_duration_since(StdInstant::now()) {
+                Some(wait) if !wait.is_zero() => Some(wait),
+                _ => return Ok(()),
+            },
+            None => None,
+        };
+        self.read(wait)
+    }
+
+    /// One read (or one datagram), waiting at most `wait`.
+    fn read(&mut self, wait: Option<Duration>) -> Result<(), LinkError> {
+        if let Some(timeout) = self.read_timeout.update(wait) {
+            let set = match &self.socket {
+                Socket::Stream(stream) => stream.set_read_timeout(timeout),
+                Socket::Datagram(socket) => socket.set_read_timeout(timeout),
+            };
+            if let Err(error) = set {
+                self.read_timeout.reset();
+                return Err(self.record(LinkError::Io(error)));
+            }
+        }
+        let read = match &mut self.socket {
+            Socket::Stream(stream) => match stream.read(&mut self.read_buf) {
+                Ok(0) => return Err(self.record(LinkError::ConnectionLost)),
+                other => other,
+            },
+            Socket::Datagram(socket) => socket.recv(&mut self.read_buf),
+        };
+        match read {
+            Ok(len) => {
+                let now = self.clock.now();
+                self.framed.handle_bytes(now, &self.read_buf[..len]);
+                Ok(())
+            }
+            Err(error)
+                if matches!(
+                    error.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted
+                ) =>
+            {
+                Ok(())
+            }
+            Err(error) => Err(self.record(lost_or_io(error))),
+        }
+    }
+
+    /// A handle on the stream that can wake a read blocked in another thread (by shutting the
+    /// reading side down).
+    pub(crate) fn waker(&self) -> Option<TcpStream> {
+        match &self.socket {
+            Socket::Stream(stream) => stream.try_clone().ok(),
+            Socket::Datagram(_) => None,
+        }
+    }
+
+    /// After the session ended: sends what is left, ends the stream and reads until the peer
+    /// closes too (at most `linger`), so that the last packets are not lost to a reset.
+    pub(crate) fn linger(&mut self, linger: Duration) {
+        let _ = self.transmit();
+        let Socket::Stream(stream) = &mut self.socket else { return };
+        if stream.shutdown(Shutdown::Write).is_err() || self.failure.is_some() {
+            return;
+        }
+        let until = StdInstant::now() + linger;
+        let mut sink = [0u8; 512];
+        while let Some(wait) = until.checked_duration_since(StdInstant::now()).filter(|w| !w.is_zero()) {
+            if stream.set_read_timeout(Some(wait)).is_err() || !matches!(stream.read(&mut sink), Ok(1..)) {
+                return;
+            }
+        }
+    }
+}
+
+impl fmt::Debug for Link {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Link")
+            .field("transport", &self.transport)
+            .field("local", &self.local)
+            .field("peer", &self.peer)
+            .field("state", &self.state())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A transport error: the connection ended under us (reset, aborted, broken pipe) is
+/// [`LinkError::ConnectionLost`], like an end of stream; anything else is [`LinkError::Io`].
+fn lost_or_io(error: io::Error) -> LinkError {
+    match error.kind() {
+        io::ErrorKind::ConnectionReset
+        | io::ErrorKind::ConnectionAborted
+        | io::ErrorKind::BrokenPipe
+        | io::ErrorKind::UnexpectedEof => LinkError::ConnectionLost,
+        _ => LinkError::Io(error),
+    }
+}
+
+/// A fresh session id: random where std can tell (the hasher keys), mixed with the time and the
+/// process id.
+fn session_id() -> u32 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    let since_epoch = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    hasher.write_u128(since_epoch.as_nanos());
+    hasher.write_u32(std::process::id());
+    let hash = hasher.finish();
+    (hash ^ (hash >> 32)) as u32
+}

@@ -1,0 +1,468 @@
+//! The example `server` and `client`, run for real over loopback sockets on ephemeral ports:
+//! TCP, UDP and TCP+COBS; back-to-back, long, empty and many quick messages; 50 clients at
+//! once; a peer of another protocol version; a refusing server; no server at all; a client
+//! that vanishes mid-message. The server must keep running after each.
+//!
+//! `cargo test` builds the examples next to this test's binary (`target/<profile>/examples`).
+//! Every wait is bounded, and every child process is killed on every path.
+
+use std::ffi::OsStr;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream, UdpSocket};
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use framelink::core::framing::{Encoder, LengthDelimited};
+use framelink::core::wire::{
+    Capabilities, ErrorCode, ErrorPayload, HelloPayload, Packet, PacketType, Repr, SeqNumber,
+};
+
+/// The bound on every wait.
+const WAIT: Duration = Duration::from_secs(30);
+
+/// The path of an example binary.
+fn example(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    let profile_dir = exe.parent().and_then(|deps| deps.parent()).expect("target/<profile>");
+    let path = profile_dir.join("examples").join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        path.exists(),
+        "{} is missing: build the examples first (`cargo test --workspace` does, or `cargo build --examples`)",
+        path.display()
+    );
+    path
+}
+
+/// The lines a child writes on one of its outputs, collected by a thread.
+#[derive(Default)]
+struct Lines {
+    /// The lines so far, and whether the stream has ended.
+    lines: Mutex<(Vec<String>, bool)>,
+    changed: Condvar,
+}
+
+impl Lines {
+    fn collect(stream: impl Read + Send + 'static) -> Arc<Self> {
+        let lines = Arc::new(Self::default());
+        let sink = Arc::clone(&lines);
+        thread::spawn(move || {
+            let mut reader = BufReader::new(stream);
+            let mut line = Vec::new();
+            while matches!(reader.read_until(b'\n', &mut line), Ok(1..)) {
+                if line.last() == Some(&b'\n') {
+                    line.pop();
+                }
+                sink.lines.lock().unwrap().0.push(String::from_utf8_lossy(&line).into_owned());
+                sink.changed.notify_all();
+                line.clear();
+            }
+            sink.lines.lock().unwrap().1 = true;
+            sink.changed.notify_all();
+        });
+        lines
+    }
+
+    /// Waits (at most [`WAIT`]) until `done` holds for the lines so far; returns them.
+    fn wait_for(&self, what: &str, done: impl Fn(&[String], bool) -> bool) -> Vec<String> {
+        let until = Instant::now() + WAIT;
+        let mut lines = self.lines.lock().unwrap();
+        while !done(&lines.0, lines.1) {
+            let left = until.checked_duration_since(Instant::now()).unwrap_or_else(|| {
+                let tail: Vec<_> = lines.0.iter().rev().take(5).map(|l| shorten(l)).collect();
+                panic!("timed out waiting for {what}; last lines: {tail:?}")
+            });
+            lines = self.changed.wait_timeout(lines, left).unwrap().0;
+        }
+        lines.0.clone()
+    }
+
+    /// Every line, once the stream has ended.
+    fn all(&self) -> Vec<String> {
+        self.wait_for("the end of the output", |_, ended| ended)
+    }
+
+    fn snapshot(&self) -> Vec<String> {
+        self.lines.lock().unwrap().0.clone()
+    }
+}
+
+fn shorten(line: &str) -> String {
+    if line.len() > 80 {
+        format!("{}... ({} bytes)", line.chars().take(60).collect::<String>(), line.len())
+    } else {
+        line.to_owned()
+    }
+}
+
+/// A child process, killed when dropped.
+struct Guard(Child);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The example server on ephemeral loopback ports.
+struct ServerProc {
+    child: Guard,
+    stdout: Arc<Lines>,
+    stderr: Arc<Lines>,
+    addrs: Vec<String>,
+}
+
+impl ServerProc {
+    fn start(listen: &[&str]) -> Self {
+        let mut child = Guard(
+            Command::new(example("server"))
+                .args(listen)
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("start the example server"),
+        );
+        let stdout = Lines::collect(child.0.stdout.take().unwrap());
+        let stderr = Lines::collect(child.0.stderr.take().unwrap());
+        let lines = stderr.wait_for("the server to listen", |lines, _| {
+            lines.iter().filter(|l| l.starts_with("listening on ")).count() == listen.len()
+        });
+        let addrs = lines.iter().filter_map(|l| l.strip_prefix("listening on ")).map(str::to_owned).collect();
+        Self { child, stdout, stderr, addrs }
+    }
+
+    /// The bound address with this scheme.
+    fn addr(&self, scheme: &str) -> String {
+        let prefix = format!("{scheme}://");
+        self.addrs.iter().find(|a| a.starts_with(&prefix)).expect("a listener of that scheme").clone()
+    }
+
+    /// The host:port of the bound address with this scheme.
+    fn socket_addr(&self, scheme: &str) -> String {
+        self.addr(scheme).split_once("://").unwrap().1.to_owned()
+    }
+
+    /// Waits until `count` more `Received:` lines than `before` have been printed; returns the
+    /// messages of the new ones.
+    fn received_after(&self, before: usize, count: usize) -> Vec<String> {
+        let lines = self.stdout.wait_for(&format!("{count} messages"), |l, _| l.len() >= before + count);
+        lines[before..]
+            .iter()
+            .map(|l| {
+                l.strip_prefix("Received: ").unwrap_or_else(|| panic!("unexpected line {l:?}")).to_owned()
+            })
+            .collect()
+    }
+
+    fn printed(&self) -> usize {
+        self.stdout.snapshot().len()
+    }
+
+    fn assert_running(&mut self) {
+        assert!(
+            self.child.0.try_wait().unwrap().is_none(),
+            "the server exited: {:?}",
+            self.stderr.snapshot()
+        );
+    }
+}
+
+/// What a client run ended with.
+struct Run {
+    status: ExitStatus,
+    stderr: String,
+}
+
+/// Runs the example client to its end (at most [`WAIT`]).
+fn client<A: AsRef<OsStr>>(args: &[A], stdin: Option<Vec<u8>>) -> Run {
+    let mut child = Guard(
+        Command::new(example("client"))
+            .args(args)
+            .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start the example client"),
+    );
+    if let (Some(bytes), Some(mut pipe)) = (stdin, child.0.stdin.take()) {
+        thread::spawn(move || {
+            let _ = pipe.write_all(&bytes);
+        });
+    }
+    let stderr = Lines::collect(child.0.stderr.take().unwrap());
+    let until = Instant::now() + WAIT;
+    let status = loop {
+        if let Some(status) = child.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < until, "the client did not finish: {:?}", stderr.snapshot());
+        thread::sleep(Duration::from_millis(5));
+    };
+    Run { status, stderr: stderr.all().join("\n") }
+}
+
+/// A message of `len` bytes cycling through the alphabet: any cut, gap or swap shows.
+fn pattern(len: usize) -> String {
+    (0..len).map(|i| char::from(b'a' + (i % 26) as u8)).collect()
+}
+
+#[test]
+fn seed_pair_over_tcp_udp_and_cobs() {
+    let mut server = ServerProc::start(&["tcp://127.0.0.1:0", "udp://127.0.0.1:0", "tcp+cobs://127.0.0.1:0"]);
+    for scheme in ["tcp", "udp", "tcp+cobs"] {
+        let addr = server.addr(scheme);
+        let before = server.printed();
+        let run = client(&[addr.as_str()], None);
+        assert!(run.status.success(), "{scheme}: {}", run.stderr);
+        assert_eq!(server.received_after(before, 1), ["Hello, Server!"], "{scheme}");
+
+        // Back to back, and an empty message: each its own line, none glued or cut.
+        let before = server.printed();
+        let run = client(&[addr.as_str(), "Hello, ", "Server!", "", "last"], None);
+        assert!(run.status.success(), "{scheme}: {}", run.stderr);
+        assert_eq!(server.received_after(before, 4), ["Hello, ", "Server!", "", "last"], "{scheme}");
+    }
+    server.assert_running();
+}
+
+#[test]
+fn long_messages_arrive_whole() {
+    let mut server = ServerProc::start(&["tcp://127.0.0.1:0", "udp://127.0.0.1:0", "tcp+cobs://127.0.0.1:0"]);
+    for (scheme, len) in [("tcp", 200_000), ("udp", 200_000), ("tcp+cobs", 200_000), ("tcp", 3_000_000)] {
+        let message = pattern(len);
+        let before = server.printed();
+        let run = client(&[server.addr(scheme).as_str(), "-"], Some(message.clone().into_bytes()));
+        assert!(run.status.success(), "{scheme} {len}: {}", run.stderr);
+        let received = server.received_after(before, 1);
+        assert!(received[0] == message, "{scheme}: {len} bytes sent, {} printed", received[0].len());
+    }
+    server.assert_running();
+}
+
+#[test]
+fn a_thousand_quick_messages_in_one_run() {
+    let mut server = ServerProc::start(&["tcp://127.0.0.1:0", "udp://127.0.0.1:0", "tcp+cobs://127.0.0.1:0"]);
+    let messages: Vec<String> = (0..1000).map(|i| format!("message {i}")).collect();
+    for scheme in ["tcp", "udp", "tcp+cobs"] {
+        let mut args = vec![server.addr(scheme)];
+        args.extend(messages.iter().cloned());
+        let before = server.printed();
+        let run = client(&args, None);
+        assert!(run.status.success(), "{scheme}: {}", run.stderr);
+        // All printed, in order, exactly once (nothing more arrives after the client's close).
+        assert_eq!(server.received_after(before, 1000), messages, "{scheme}");
+        thread::sleep(Duration::from_millis(50));
+        assert_eq!(server.printed(), before + 1000, "{scheme}: extra lines");
+    }
+    server.assert_running();
+}
+
+#[test]
+fn fifty_clients_at_once() {
+    let mut server = ServerProc::start(&["tcp://127.0.0.1:0"]);
+    let addr = server.addr("tcp");
+    let before = server.printed();
+    let clients: Vec<_> = (0..50)
+        .map(|c| {
+            let args: Vec<String> =
+                std::iter::once(addr.clone()).chain((0..3).map(|m| format!("c{c} m{m}"))).collect();
+            thread::spawn(move || client(&args, None))
+        })
+        .collect();
+    for (c, handle) in clients.into_iter().enumerate() {
+        let run = handle.join().unwrap();
+        assert!(run.status.success(), "client {c}: {}", run.stderr);
+    }
+    let received = server.received_after(before, 150);
+    thread::sleep(Duration::from_millis(50));
+    assert_eq!(server.printed(), before + 150, "extra lines");
+    for c in 0..50 {
+        // Each message once, and each client's in its order.
+        let mine: Vec<&String> = received.iter().filter(|m| m.starts_with(&format!("c{c} "))).collect();
+        assert_eq!(mine, [&format!("c{c} m0"), &format!("c{c} m1"), &format!("c{c} m2")], "client {c}");
+    }
+    server.assert_running();
+}
+
+/// A HELLO packet, with `header_version` in the header and `version` in the payload.
+fn hello(header_version: u8, version: u8) -> Vec<u8> {
+    let payload = HelloPayload {
+        version,
+        supports: Capabilities::NONE,
+        requires: Capabilities::NONE,
+        max_payload: 1024,
+        window: 16,
+        session_id: 0x5EED,
+        max_message: 65536,
+        credit: 65536,
+    };
+    let mut body = [0u8; HelloPayload::LEN];
+    payload.emit(&mut body).unwrap();
+    let mut packet = vec![0u8; 64];
+    let len = Repr::control(PacketType::Hello, &body).emit(&mut packet).unwrap();
+    packet.truncate(len);
+    let mut view = Packet::new_unchecked(&mut packet[..]);
+    view.set_version(header_version);
+    view.fill_crc();
+    packet
+}
+
+fn length_delimited(packet: &[u8]) -> Vec<u8> {
+    let mut frame = vec![0u8; packet.len() + 4];
+    let len = LengthDelimited::encode(packet, &mut frame).unwrap();
+    frame.truncate(len);
+    frame
+}
+
+/// Reads one length-delimited frame; its packet bytes.
+fn read_frame(stream: &mut TcpStream) -> Vec<u8> {
+    stream.set_read_timeout(Some(WAIT)).unwrap();
+    let mut prefix = [0u8; 4];
+    stream.read_exact(&mut prefix).expect("a frame from the server");
+    let mut packet = vec![0u8; u32::from_le_bytes(prefix) as usize];
+    stream.read_exact(&mut packet).unwrap();
+    packet
+}
+
+fn expect_error(packet: &[u8], code: ErrorCode) -> u32 {
+    let repr = Repr::parse(packet).expect("a valid packet");
+    assert_eq!(repr.kind, PacketType::Error);
+    let error = ErrorPayload::parse(repr.payload).unwrap();
+    assert_eq!(error.code, code);
+    error.detail
+}
+
+#[test]
+fn another_protocol_version_gets_an_error_and_the_server_goes_on() {
+    let mut server = ServerProc::start(&["tcp://127.0.0.1:0", "udp://127.0.0.1:0"]);
+    // A version-2 packet header, and a version-1 header whose HELLO speaks version 2.
+    for (header, payload) in [(2, 2), (1, 2)] {
+        let mut stream = TcpStream::connect(server.socket_addr("tcp")).unwrap();
+        stream.write_all(&length_delimited(&hello(header, payload))).unwrap();
+        let detail = expect_error(&read_frame(&mut stream), ErrorCode::VersionMismatch);
+        assert_eq!(detail, 1, "the server names the version it speaks");
+        // Then the server closes the connection.
+        assert_eq!(stream.read(&mut [0u8; 16]).unwrap(), 0);
+
+        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        socket.set_read_timeout(Some(WAIT)).unwrap();
+        socket.connect(server.socket_addr("udp")).unwrap();
+        socket.send(&hello(header, payload)).unwrap();
+        let mut datagram = [0u8; 256];
+        let len = socket.recv(&mut datagram).unwrap();
+        assert_eq!(expect_error(&datagram[..len], ErrorCode::VersionMismatch), 1);
+    }
+    for scheme in ["tcp", "udp"] {
+        let before = server.printed();
+        let run = client(&[server.addr(scheme).as_str(), "still there?"], None);
+        assert!(run.status.success(), "{}", run.stderr);
+        assert_eq!(server.received_after(before, 1), ["still there?"]);
+    }
+    server.assert_running();
+}
+
+/// A stand-in for a server of protocol version 2: answers every HELLO with the ERROR such a
+/// server sends a version-1 client.
+#[test]
+fn the_client_explains_a_refused_handshake_in_one_line() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let fake = thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        let hello = read_frame(&mut stream);
+        assert_eq!(Repr::parse(&hello).unwrap().kind, PacketType::Hello);
+        let mut payload = [0u8; ErrorPayload::LEN];
+        ErrorPayload { code: ErrorCode::VersionMismatch, detail: 2, text: &[] }.emit(&mut payload).unwrap();
+        let mut packet = [0u8; 32];
+        let len = Repr::control(PacketType::Error, &payload).emit(&mut packet).unwrap();
+        stream.write_all(&length_delimited(&packet[..len])).unwrap();
+        let _ = stream.read(&mut [0u8; 64]);
+    });
+    let run = client(&[format!("tcp://{addr}")], None);
+    fake.join().unwrap();
+    assert_eq!(run.status.code(), Some(1));
+    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+    assert!(run.stderr.contains("refused") && run.stderr.contains("version 2"), "{}", run.stderr);
+}
+
+/// A stand-in server that accepts the handshake, then drops the connection.
+#[test]
+fn the_client_reports_a_link_that_dies() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let fake = thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        let packet = read_frame(&mut stream);
+        let mut hello = HelloPayload::parse(Repr::parse(&packet).unwrap().payload).unwrap();
+        hello.credit = 1 << 20;
+        let mut body = [0u8; HelloPayload::LEN];
+        hello.emit(&mut body).unwrap();
+        let mut ack = [0u8; 64];
+        let len = Repr::control(PacketType::HelloAck, &body).emit(&mut ack).unwrap();
+        stream.write_all(&length_delimited(&ack[..len])).unwrap();
+        // Gone before acknowledging anything.
+    });
+    let run = client(&[format!("tcp://{addr}")], None);
+    fake.join().unwrap();
+    assert_eq!(run.status.code(), Some(1));
+    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+    assert!(run.stderr.contains("connection lost"), "{}", run.stderr);
+}
+
+#[test]
+fn no_server_there_is_one_clear_line() {
+    // A port that was free a moment ago.
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let udp_port = UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    for addr in [format!("tcp://127.0.0.1:{port}"), format!("udp://127.0.0.1:{udp_port}")] {
+        let run = client(&[addr.as_str()], None);
+        assert_eq!(run.status.code(), Some(1), "{addr}");
+        assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+        assert!(run.stderr.contains("connection refused"), "{}", run.stderr);
+    }
+}
+
+#[test]
+fn a_client_that_vanishes_mid_message_disturbs_no_other() {
+    let mut server = ServerProc::start(&["tcp://127.0.0.1:0"]);
+    let target = server.socket_addr("tcp");
+    // Another client, connected throughout.
+    let mut steady = framelink::std::Link::connect(&server.addr("tcp").parse().unwrap(), &Default::default())
+        .expect("connect the steady client");
+    let before = server.printed();
+    steady.send(b"before").unwrap();
+    steady.flush(Some(WAIT)).unwrap();
+
+    // The vanishing client: a good handshake, then half a DATA frame, then gone.
+    let mut stream = TcpStream::connect(&target).unwrap();
+    stream.write_all(&length_delimited(&hello(1, 1))).unwrap();
+    let ack = read_frame(&mut stream);
+    assert_eq!(Repr::parse(&ack).unwrap().kind, PacketType::HelloAck);
+    let mut packet = vec![0u8; 2000];
+    let len = Repr::data(SeqNumber(0), None, false, &[b'x'; 1000]).emit(&mut packet).unwrap();
+    let frame = length_delimited(&packet[..len]);
+    stream.write_all(&frame[..frame.len() / 2]).unwrap();
+    drop(stream);
+
+    server.stderr.wait_for("the server to see the client go", |lines, _| {
+        lines.iter().any(|l| l.starts_with("disconnected:") && l.contains("connection lost"))
+    });
+    steady.send(b"after").unwrap();
+    steady.flush(Some(WAIT)).unwrap();
+    steady.close().unwrap();
+    let run = client(&[server.addr("tcp").as_str(), "and a new one"], None);
+    assert!(run.status.success(), "{}", run.stderr);
+    assert_eq!(server.received_after(before, 3), ["before", "after", "and a new one"]);
+    server.assert_running();
+}
+
+#[test]
+fn help_says_how_bytes_are_printed() {
+    let output = Command::new(example("server")).arg("--help").output().unwrap();
+    assert!(output.status.success());
+    assert!(String::from_utf8_lossy(&output.stdout).contains("lossily"));
+}
