@@ -488,6 +488,21 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
         self.tx.is_drained()
     }
 
+    /// What this side announces in its handshake (HELLO or HELLO-ACK payload).
+    pub fn local_params(&self) -> HelloPayload {
+        self.hello_payload()
+    }
+
+    /// The send buffer's size in bytes.
+    pub fn send_buffer_capacity(&self) -> usize {
+        self.tx.capacity()
+    }
+
+    /// The receive buffer's size in bytes.
+    pub fn receive_buffer_capacity(&self) -> usize {
+        self.rx.capacity()
+    }
+
     /// Bytes free in the send buffer (a message takes its length plus 4).
     pub fn send_buffer_free(&self) -> usize {
         self.tx.free()

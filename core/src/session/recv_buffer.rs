@@ -57,7 +57,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> RecvBuffer<B, W> {
         self.top = self.capacity();
     }
 
-    fn capacity(&self) -> usize {
+    pub(crate) fn capacity(&self) -> usize {
         self.buf.as_ref().len()
     }
 
