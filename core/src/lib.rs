@@ -40,3 +40,9 @@ pub mod time;
 pub mod wire;
 
 pub use time::Instant;
+
+/// The `embedded-io` crate the drivers are written against; implement its traits from here.
+pub use embedded_io;
+/// The `embedded-io-async` crate the async driver is written against.
+#[cfg(feature = "async")]
+pub use embedded_io_async;
