@@ -50,6 +50,11 @@ where
         self.framed.session_mut()
     }
 
+    /// The transport, for what the driver does not do (sleeping until bytes arrive).
+    pub fn transport_mut(&mut self) -> &mut T {
+        &mut self.transport
+    }
+
     /// The framed session.
     pub fn framed(&self) -> &FramedSession<D, E, B, W> {
         &self.framed

@@ -9,7 +9,8 @@
 //!   flow control, keepalive, graceful close) fed bytes and time, handing back bytes and events;
 //! - [`framed`]: a session joined to a framing, the common core of every driver;
 //! - [`io`]: a blocking driver over `embedded-io` streams (UART, TCP);
-//! - `io_async` (feature `async`): the same over `embedded-io-async`.
+//! - `io_async` (feature `async`): the same over `embedded-io-async`;
+//! - [`service`]: the remote test service (ECHO, SINK, SOURCE, STATS, INFO) and its responder.
 //!
 //! The protocol is specified in `docs/PROTOCOL.md`.
 #![no_std]
@@ -33,8 +34,15 @@ pub mod framing;
 pub mod io;
 #[cfg(feature = "async")]
 pub mod io_async;
+pub mod service;
 pub mod session;
 pub mod time;
 pub mod wire;
 
 pub use time::Instant;
+
+/// The `embedded-io` crate the drivers are written against; implement its traits from here.
+pub use embedded_io;
+/// The `embedded-io-async` crate the async driver is written against.
+#[cfg(feature = "async")]
+pub use embedded_io_async;

@@ -52,8 +52,10 @@ impl Instant {
     }
 }
 
+/// `d` in whole microseconds, saturating (without the 128-bit arithmetic of `as_micros`, which
+/// costs flash on small cores).
 fn duration_micros(d: Duration) -> u64 {
-    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
+    d.as_secs().saturating_mul(1_000_000).saturating_add(u64::from(d.subsec_micros()))
 }
 
 impl Add<Duration> for Instant {

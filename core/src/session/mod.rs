@@ -488,6 +488,21 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
         self.tx.is_drained()
     }
 
+    /// What this side announces in its handshake (HELLO or HELLO-ACK payload).
+    pub fn local_params(&self) -> HelloPayload {
+        self.hello_payload()
+    }
+
+    /// The send buffer's size in bytes.
+    pub fn send_buffer_capacity(&self) -> usize {
+        self.tx.capacity()
+    }
+
+    /// The receive buffer's size in bytes.
+    pub fn receive_buffer_capacity(&self) -> usize {
+        self.rx.capacity()
+    }
+
     /// Bytes free in the send buffer (a message takes its length plus 4).
     pub fn send_buffer_free(&self) -> usize {
         self.tx.free()
@@ -537,13 +552,14 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
     /// The retransmission timeout now, with backoff (RFC 6298 5.5), capped. The peer may hold
     /// an ack for up to its ack delay, so that is added (as QUIC's probe timeout does).
     fn rto(&self) -> Duration {
+        use rtt::micros;
         let measured = self.rtt.smoothed.is_some();
-        let base = self.rtt.rto(self.config.initial_rto, self.config.min_rto, self.config.max_rto)
-            + if measured { self.config.ack_delay } else { Duration::ZERO };
+        let base = micros(self.rtt.rto(self.config.initial_rto, self.config.min_rto, self.config.max_rto))
+            + if measured { micros(self.config.ack_delay) } else { 0 };
         // HELLO backs off once only: within the handshake timeout it gets several tries.
         let backoff = if self.state == State::HelloSent { self.backoff.min(1) } else { self.backoff.min(16) };
-        let backed_off = base.saturating_mul(1 << backoff);
-        backed_off.min(self.config.max_rto.max(self.config.min_rto))
+        let cap = micros(self.config.max_rto).max(micros(self.config.min_rto));
+        Duration::from_micros(base.saturating_mul(1 << backoff).min(cap))
     }
 
     /// Runs the retransmission timer while something awaits an answer; `restart` after

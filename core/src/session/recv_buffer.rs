@@ -57,7 +57,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> RecvBuffer<B, W> {
         self.top = self.capacity();
     }
 
-    fn capacity(&self) -> usize {
+    pub(crate) fn capacity(&self) -> usize {
         self.buf.as_ref().len()
     }
 
@@ -85,10 +85,13 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> RecvBuffer<B, W> {
         if self.write + need <= self.top {
             return;
         }
-        // Pack the held packets against the end, highest first.
-        self.held.sort_unstable_by_key(|h| core::cmp::Reverse(h.at));
+        // Pack the held packets against the end, highest first (at most W of them: a
+        // selection by hand keeps a sort routine out of small firmware).
         let mut end = self.capacity();
-        for h in self.held.iter_mut() {
+        let mut limit = usize::MAX;
+        for _ in 0..self.held.len() {
+            let Some(h) = self.held.iter_mut().filter(|h| h.at < limit).max_by_key(|h| h.at) else { break };
+            limit = h.at;
             let at = end - h.len;
             self.buf.as_mut().copy_within(h.at..h.at + h.len, at);
             h.at = at;

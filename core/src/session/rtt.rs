@@ -28,11 +28,17 @@ impl RttStats {
     /// 2.3, G = 1 ms), kept within `min..=max`; `initial` before the first sample (2.1).
     pub fn rto(&self, initial: Duration, min: Duration, max: Duration) -> Duration {
         let rto = match self.smoothed {
-            None => initial,
-            Some(srtt) => srtt + (self.variance * 4).max(Duration::from_millis(1)),
+            None => micros(initial),
+            Some(srtt) => micros(srtt) + (micros(self.variance) * 4).max(1000),
         };
-        rto.clamp(min, max.max(min))
+        Duration::from_micros(rto.clamp(micros(min), micros(max).max(micros(min))))
     }
+}
+
+/// Whole microseconds, without 128-bit arithmetic (it costs flash on small cores). The
+/// estimator computes in microseconds and keeps `Duration`s only for its public fields.
+pub(crate) fn micros(d: Duration) -> u64 {
+    d.as_secs().saturating_mul(1_000_000).saturating_add(u64::from(d.subsec_micros()))
 }
 
 impl RttStats {
@@ -41,20 +47,20 @@ impl RttStats {
         self.latest = Some(rtt);
         self.min = Some(self.min.map_or(rtt, |m| m.min(rtt)));
         self.samples += 1;
-        match self.smoothed {
-            None => {
-                // SRTT <- R, RTTVAR <- R/2
-                self.smoothed = Some(rtt);
-                self.variance = rtt / 2;
-            }
+        let r = micros(rtt);
+        let (srtt, rttvar) = match self.smoothed {
+            // SRTT <- R, RTTVAR <- R/2
+            None => (r, r / 2),
             Some(srtt) => {
-                // RTTVAR <- (1 - beta) * RTTVAR + beta * |SRTT - R'|
-                let delta = srtt.abs_diff(rtt);
-                self.variance = self.variance * 3 / 4 + delta / 4;
-                // SRTT <- (1 - alpha) * SRTT + alpha * R'
-                self.smoothed = Some(srtt * 7 / 8 + rtt / 8);
+                let (srtt, rttvar) = (micros(srtt), micros(self.variance));
+                // RTTVAR <- (1 - beta) * RTTVAR + beta * |SRTT - R'|, beta = 1/4
+                let rttvar = rttvar - rttvar / 4 + srtt.abs_diff(r) / 4;
+                // SRTT <- (1 - alpha) * SRTT + alpha * R', alpha = 1/8
+                (srtt - srtt / 8 + r / 8, rttvar)
             }
-        }
+        };
+        self.smoothed = Some(Duration::from_micros(srtt));
+        self.variance = Duration::from_micros(rttvar);
     }
 }
 

@@ -80,7 +80,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> SendBuffer<B, W> {
         self.next_seq = SeqNumber(0);
     }
 
-    fn capacity(&self) -> usize {
+    pub(crate) fn capacity(&self) -> usize {
         self.buf.as_ref().len()
     }
 

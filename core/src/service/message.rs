@@ -1,0 +1,499 @@
+//! The service messages: one enum, one codec, for both directions.
+
+use crate::wire::BufferTooSmall;
+
+/// The first byte of every service message. It never starts valid UTF-8, so text messages
+/// (`framelink send`) are never mistaken for service messages.
+pub const TAG: u8 = 0xFA;
+
+/// Service operation codes (byte 1).
+pub mod op {
+    /// Request: echo the payload back.
+    pub const ECHO: u8 = 0x01;
+    /// Request: discard the payload, count it.
+    pub const SINK: u8 = 0x02;
+    /// Request: send a pattern for N bytes or T milliseconds.
+    pub const SOURCE: u8 = 0x03;
+    /// Request: the responder's counters.
+    pub const STATS: u8 = 0x04;
+    /// Request: the responder's name, version and limits.
+    pub const INFO: u8 = 0x05;
+    /// Reply to ECHO.
+    pub const ECHO_REPLY: u8 = 0x81;
+    /// One message of a SOURCE stream.
+    pub const SOURCE_DATA: u8 = 0x83;
+    /// The end of a SOURCE stream.
+    pub const SOURCE_END: u8 = 0x84;
+    /// Reply to STATS.
+    pub const STATS_REPLY: u8 = 0x85;
+    /// Reply to INFO.
+    pub const INFO_REPLY: u8 = 0x86;
+    /// The request could not be served.
+    pub const ERROR: u8 = 0xFF;
+}
+
+/// Bytes before the pattern in a SOURCE-DATA message: tag, op, id, offset.
+pub const SOURCE_HEADER: usize = 14;
+
+/// The byte at `offset` of a SOURCE stream: a period of 251 (a prime), so a shifted, dropped or
+/// repeated byte shows.
+pub const fn pattern_byte(offset: u64) -> u8 {
+    (offset % 251) as u8
+}
+
+/// Writes the SOURCE pattern starting at stream `offset` into `out`.
+pub fn fill_pattern(offset: u64, out: &mut [u8]) {
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = pattern_byte(offset + i as u64);
+    }
+}
+
+/// Whether `data` is the SOURCE pattern starting at stream `offset`.
+pub fn check_pattern(offset: u64, data: &[u8]) -> bool {
+    data.iter().enumerate().all(|(i, &b)| b == pattern_byte(offset + i as u64))
+}
+
+/// The counters in a STATS reply, in wire order. `u64::MAX` on the wire means "none"
+/// (an RTT before the first sample).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub struct StatsReply {
+    /// Messages the responder received.
+    pub messages_received: u64,
+    /// DATA payload bytes the responder received.
+    pub bytes_received: u64,
+    /// Messages the responder queued to send.
+    pub messages_sent: u64,
+    /// DATA payload bytes the responder sent (first transmissions).
+    pub bytes_sent: u64,
+    /// Packets received.
+    pub packets_received: u64,
+    /// Packets sent.
+    pub packets_sent: u64,
+    /// Frames rejected for a bad CRC.
+    pub crc_errors: u64,
+    /// Frames rejected for any reason (CRC included).
+    pub decode_errors: u64,
+    /// Times the decoder resynchronised (COBS).
+    pub resyncs: u64,
+    /// Bytes the decoder threw away.
+    pub dropped_bytes: u64,
+    /// DATA packets sent again.
+    pub retransmits: u64,
+    /// DATA packets received twice.
+    pub duplicates: u64,
+    /// Smoothed RTT in microseconds, if measured.
+    pub srtt_us: Option<u64>,
+    /// Smallest RTT in microseconds, if measured.
+    pub min_rtt_us: Option<u64>,
+    /// Messages consumed by SINK.
+    pub sink_messages: u64,
+    /// Bytes consumed by SINK.
+    pub sink_bytes: u64,
+    /// Bytes sent by SOURCE.
+    pub source_bytes: u64,
+    /// ECHO requests answered.
+    pub echoes: u64,
+}
+
+impl StatsReply {
+    /// Counters on the wire.
+    pub const FIELDS: usize = 18;
+
+    fn to_array(self) -> [u64; Self::FIELDS] {
+        let opt = |v: Option<u64>| v.unwrap_or(u64::MAX);
+        [
+            self.messages_received,
+            self.bytes_received,
+            self.messages_sent,
+            self.bytes_sent,
+            self.packets_received,
+            self.packets_sent,
+            self.crc_errors,
+            self.decode_errors,
+            self.resyncs,
+            self.dropped_bytes,
+            self.retransmits,
+            self.duplicates,
+            opt(self.srtt_us),
+            opt(self.min_rtt_us),
+            self.sink_messages,
+            self.sink_bytes,
+            self.source_bytes,
+            self.echoes,
+        ]
+    }
+
+    fn from_array(a: [u64; Self::FIELDS]) -> Self {
+        let opt = |v: u64| (v != u64::MAX).then_some(v);
+        Self {
+            messages_received: a[0],
+            bytes_received: a[1],
+            messages_sent: a[2],
+            bytes_sent: a[3],
+            packets_received: a[4],
+            packets_sent: a[5],
+            crc_errors: a[6],
+            decode_errors: a[7],
+            resyncs: a[8],
+            dropped_bytes: a[9],
+            retransmits: a[10],
+            duplicates: a[11],
+            srtt_us: opt(a[12]),
+            min_rtt_us: opt(a[13]),
+            sink_messages: a[14],
+            sink_bytes: a[15],
+            source_bytes: a[16],
+            echoes: a[17],
+        }
+    }
+}
+
+/// An INFO reply: who the responder is and what it accepts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub struct InfoReply<'a> {
+    /// The protocol version the responder speaks.
+    pub version: u8,
+    /// The capabilities it supports.
+    pub capabilities: u16,
+    /// The largest DATA payload it accepts.
+    pub max_payload: u16,
+    /// DATA packets it accepts in flight.
+    pub window: u16,
+    /// The largest message it accepts.
+    pub max_message: u32,
+    /// Its receive buffer, in bytes.
+    pub rx_buffer: u32,
+    /// Its send buffer, in bytes.
+    pub tx_buffer: u32,
+    /// A name for people, such as "framelink serve" or a board's name (UTF-8, at most 255 bytes).
+    pub name: &'a str,
+    /// The responder's software version (UTF-8, at most 255 bytes).
+    pub software: &'a str,
+}
+
+impl<'a> InfoReply<'a> {
+    /// An INFO reply.
+    #[allow(clippy::too_many_arguments, reason = "a plain record, built once per responder")]
+    pub const fn new(
+        version: u8,
+        capabilities: u16,
+        max_payload: u16,
+        window: u16,
+        max_message: u32,
+        rx_buffer: u32,
+        tx_buffer: u32,
+        name: &'a str,
+        software: &'a str,
+    ) -> Self {
+        Self { version, capabilities, max_payload, window, max_message, rx_buffer, tx_buffer, name, software }
+    }
+}
+
+/// Why a service message could not be served, as carried by an ERROR reply.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum ServiceError {
+    /// An op code this responder does not know.
+    UnknownOp(u8),
+    /// A message too short, or with fields out of range, for its op code.
+    Malformed(u8),
+}
+
+impl core::fmt::Display for ServiceError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::UnknownOp(op) => write!(f, "unknown service operation {op:#04x}"),
+            Self::Malformed(op) => write!(f, "malformed service message (operation {op:#04x})"),
+        }
+    }
+}
+
+impl core::error::Error for ServiceError {}
+
+/// A service message, request or reply. Parsed from and written to the bytes of one session
+/// message; see `docs/PROTOCOL.md` section 14 for the layouts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum ServiceMessage<'a> {
+    /// Echo `payload` back, with `id`.
+    Echo {
+        /// Chosen by the client, returned unchanged.
+        id: u32,
+        /// Any bytes.
+        payload: &'a [u8],
+    },
+    /// Discard `payload`, count it.
+    Sink {
+        /// Any bytes.
+        payload: &'a [u8],
+    },
+    /// Send the pattern in messages of `size` bytes, until `bytes` bytes (if not 0) or
+    /// `millis` milliseconds (if not 0) are reached.
+    Source {
+        /// Returned in every SOURCE-DATA and in SOURCE-END.
+        id: u32,
+        /// Pattern bytes to send; 0 for no byte limit.
+        bytes: u64,
+        /// Milliseconds to send for; 0 for no time limit.
+        millis: u32,
+        /// Size of each SOURCE-DATA message, header included (at least 15).
+        size: u32,
+    },
+    /// Ask for the counters.
+    Stats,
+    /// Ask who the responder is.
+    Info,
+    /// The answer to ECHO.
+    EchoReply {
+        /// The request's id.
+        id: u32,
+        /// The request's payload.
+        payload: &'a [u8],
+    },
+    /// One message of a SOURCE stream.
+    SourceData {
+        /// The request's id.
+        id: u32,
+        /// Stream offset of `data`'s first byte.
+        offset: u64,
+        /// Pattern bytes.
+        data: &'a [u8],
+    },
+    /// The end of a SOURCE stream.
+    SourceEnd {
+        /// The request's id.
+        id: u32,
+        /// Pattern bytes sent in all.
+        bytes: u64,
+    },
+    /// The counters.
+    StatsReply(StatsReply),
+    /// Who the responder is.
+    InfoReply(InfoReply<'a>),
+    /// The request with op code `op` was not served.
+    Error {
+        /// Why.
+        error: ServiceError,
+    },
+}
+
+fn u32_at(b: &[u8], at: usize) -> Option<u32> {
+    Some(u32::from_le_bytes(b.get(at..at + 4)?.try_into().ok()?))
+}
+
+fn u64_at(b: &[u8], at: usize) -> Option<u64> {
+    Some(u64::from_le_bytes(b.get(at..at + 8)?.try_into().ok()?))
+}
+
+fn u16_at(b: &[u8], at: usize) -> Option<u16> {
+    Some(u16::from_le_bytes(b.get(at..at + 2)?.try_into().ok()?))
+}
+
+/// Reads a string of one length byte and that many UTF-8 bytes at `at`; returns it and the end.
+fn str_at(b: &[u8], at: usize) -> Option<(&str, usize)> {
+    let len = usize::from(*b.get(at)?);
+    let bytes = b.get(at + 1..at + 1 + len)?;
+    Some((core::str::from_utf8(bytes).ok()?, at + 1 + len))
+}
+
+impl<'a> ServiceMessage<'a> {
+    /// Parses a session message. `Ok(None)` when it is not a service message (its first byte
+    /// is not [`TAG`]): an ordinary application message.
+    pub fn parse(message: &'a [u8]) -> Result<Option<Self>, ServiceError> {
+        if message.first() != Some(&TAG) {
+            return Ok(None);
+        }
+        let Some(&code) = message.get(1) else { return Err(ServiceError::UnknownOp(0)) };
+        let b = &message[2..];
+        let malformed = ServiceError::Malformed(code);
+        let parsed = match code {
+            op::ECHO | op::ECHO_REPLY => {
+                let id = u32_at(b, 0).ok_or(malformed)?;
+                let payload = &b[4..];
+                if code == op::ECHO { Self::Echo { id, payload } } else { Self::EchoReply { id, payload } }
+            }
+            op::SINK => Self::Sink { payload: b },
+            op::SOURCE => {
+                let (id, bytes, millis, size) = (u32_at(b, 0), u64_at(b, 4), u32_at(b, 12), u32_at(b, 16));
+                let (Some(id), Some(bytes), Some(millis), Some(size)) = (id, bytes, millis, size) else {
+                    return Err(malformed);
+                };
+                if (size as usize) <= SOURCE_HEADER || (bytes == 0 && millis == 0) {
+                    return Err(malformed);
+                }
+                Self::Source { id, bytes, millis, size }
+            }
+            op::STATS => Self::Stats,
+            op::INFO => Self::Info,
+            op::SOURCE_DATA => {
+                let id = u32_at(b, 0).ok_or(malformed)?;
+                let offset = u64_at(b, 4).ok_or(malformed)?;
+                Self::SourceData { id, offset, data: &b[12..] }
+            }
+            op::SOURCE_END => {
+                let id = u32_at(b, 0).ok_or(malformed)?;
+                Self::SourceEnd { id, bytes: u64_at(b, 4).ok_or(malformed)? }
+            }
+            op::STATS_REPLY => {
+                let mut fields = [0u64; StatsReply::FIELDS];
+                for (i, field) in fields.iter_mut().enumerate() {
+                    *field = u64_at(b, i * 8).ok_or(malformed)?;
+                }
+                Self::StatsReply(StatsReply::from_array(fields))
+            }
+            op::INFO_REPLY => {
+                let fixed = (|| {
+                    Some((
+                        *b.first()?,
+                        u16_at(b, 1)?,
+                        u16_at(b, 3)?,
+                        u16_at(b, 5)?,
+                        u32_at(b, 7)?,
+                        u32_at(b, 11)?,
+                        u32_at(b, 15)?,
+                    ))
+                })();
+                let (version, capabilities, max_payload, window, max_message, rx_buffer, tx_buffer) =
+                    fixed.ok_or(malformed)?;
+                let (name, end) = str_at(b, 19).ok_or(malformed)?;
+                let (software, _) = str_at(b, end).ok_or(malformed)?;
+                Self::InfoReply(InfoReply {
+                    version,
+                    capabilities,
+                    max_payload,
+                    window,
+                    max_message,
+                    rx_buffer,
+                    tx_buffer,
+                    name,
+                    software,
+                })
+            }
+            op::ERROR => {
+                let (&kind, &failed) = (b.first().ok_or(malformed)?, b.get(1).ok_or(malformed)?);
+                let error = match kind {
+                    1 => ServiceError::UnknownOp(failed),
+                    _ => ServiceError::Malformed(failed),
+                };
+                Self::Error { error }
+            }
+            other => return Err(ServiceError::UnknownOp(other)),
+        };
+        Ok(Some(parsed))
+    }
+
+    /// The bytes [`emit`](Self::emit) writes.
+    pub fn encoded_len(&self) -> usize {
+        2 + match self {
+            Self::Echo { payload, .. } | Self::EchoReply { payload, .. } => 4 + payload.len(),
+            Self::Sink { payload } => payload.len(),
+            Self::Source { .. } => 20,
+            Self::Stats | Self::Info => 0,
+            Self::SourceData { data, .. } => 12 + data.len(),
+            Self::SourceEnd { .. } => 12,
+            Self::StatsReply(_) => 8 * StatsReply::FIELDS,
+            Self::InfoReply(info) => 19 + 2 + cut(info.name).len() + cut(info.software).len(),
+            Self::Error { .. } => 2,
+        }
+    }
+
+    /// The op code (byte 1).
+    pub fn op(&self) -> u8 {
+        match self {
+            Self::Echo { .. } => op::ECHO,
+            Self::Sink { .. } => op::SINK,
+            Self::Source { .. } => op::SOURCE,
+            Self::Stats => op::STATS,
+            Self::Info => op::INFO,
+            Self::EchoReply { .. } => op::ECHO_REPLY,
+            Self::SourceData { .. } => op::SOURCE_DATA,
+            Self::SourceEnd { .. } => op::SOURCE_END,
+            Self::StatsReply(_) => op::STATS_REPLY,
+            Self::InfoReply(_) => op::INFO_REPLY,
+            Self::Error { .. } => op::ERROR,
+        }
+    }
+
+    /// Writes the message at the start of `out`; returns its length. Nothing is written on
+    /// error. Names longer than 255 bytes are cut (at a character boundary).
+    pub fn emit(&self, out: &mut [u8]) -> Result<usize, BufferTooSmall> {
+        let len = self.encoded_len();
+        let out = out.get_mut(..len).ok_or(BufferTooSmall { required: len })?;
+        out[0] = TAG;
+        out[1] = self.op();
+        self.write_body(&mut out[2..]);
+        Ok(len)
+    }
+
+    /// Writes everything after the op code into `b`, which is exactly long enough.
+    fn write_body(&self, b: &mut [u8]) {
+        match *self {
+            Self::Echo { id, payload } | Self::EchoReply { id, payload } => {
+                b[..4].copy_from_slice(&id.to_le_bytes());
+                b[4..].copy_from_slice(payload);
+            }
+            Self::Sink { payload } => b.copy_from_slice(payload),
+            Self::Source { id, bytes, millis, size } => {
+                b[..4].copy_from_slice(&id.to_le_bytes());
+                b[4..12].copy_from_slice(&bytes.to_le_bytes());
+                b[12..16].copy_from_slice(&millis.to_le_bytes());
+                b[16..20].copy_from_slice(&size.to_le_bytes());
+            }
+            Self::Stats | Self::Info => {}
+            Self::SourceData { id, offset, data } => {
+                b[..4].copy_from_slice(&id.to_le_bytes());
+                b[4..12].copy_from_slice(&offset.to_le_bytes());
+                b[12..].copy_from_slice(data);
+            }
+            Self::SourceEnd { id, bytes } => {
+                b[..4].copy_from_slice(&id.to_le_bytes());
+                b[4..12].copy_from_slice(&bytes.to_le_bytes());
+            }
+            Self::StatsReply(stats) => {
+                for (i, v) in stats.to_array().iter().enumerate() {
+                    b[i * 8..i * 8 + 8].copy_from_slice(&v.to_le_bytes());
+                }
+            }
+            Self::InfoReply(info) => {
+                b[0] = info.version;
+                b[1..3].copy_from_slice(&info.capabilities.to_le_bytes());
+                b[3..5].copy_from_slice(&info.max_payload.to_le_bytes());
+                b[5..7].copy_from_slice(&info.window.to_le_bytes());
+                b[7..11].copy_from_slice(&info.max_message.to_le_bytes());
+                b[11..15].copy_from_slice(&info.rx_buffer.to_le_bytes());
+                b[15..19].copy_from_slice(&info.tx_buffer.to_le_bytes());
+                let mut at = 19;
+                for s in [cut(info.name), cut(info.software)] {
+                    b[at] = s.len() as u8;
+                    b[at + 1..at + 1 + s.len()].copy_from_slice(s.as_bytes());
+                    at += 1 + s.len();
+                }
+            }
+            Self::Error { error } => {
+                let (kind, failed) = match error {
+                    ServiceError::UnknownOp(op) => (1, op),
+                    ServiceError::Malformed(op) => (2, op),
+                };
+                b[0] = kind;
+                b[1] = failed;
+            }
+        }
+    }
+}
+
+fn cut(s: &str) -> &str {
+    if s.len() <= 255 {
+        return s;
+    }
+    let mut end = 255;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}

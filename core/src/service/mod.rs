@@ -1,0 +1,25 @@
+//! The remote test service: ECHO, SINK, SOURCE, STATS and INFO over an established session.
+//!
+//! The same `no_std` code answers in firmware and in `framelink serve`, and the desktop tool
+//! drives it: `framelink ping` is ECHO, `bench` is SINK (and SOURCE with `--reverse`), `info`
+//! is INFO and STATS. Service messages are ordinary session messages whose first byte is
+//! [`TAG`] (`0xFA`, never the first byte of UTF-8 text), so text messages and service requests
+//! share one session. `docs/PROTOCOL.md` section 14 has the layouts, with hex vectors.
+//!
+//! - [`ServiceMessage`] parses and writes every message, request or reply (the client side
+//!   uses it directly);
+//! - [`Responder`] serves requests;
+//! - [`ResponderDriver`] runs a responder over a session, as firmware and `framelink serve` do.
+
+mod driver;
+mod message;
+mod responder;
+
+pub use driver::ResponderDriver;
+pub use message::{
+    InfoReply, SOURCE_HEADER, ServiceError, ServiceMessage, StatsReply, TAG, check_pattern, fill_pattern, op,
+    pattern_byte,
+};
+pub use responder::{Describe, Handled, LinkState, Responder};
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,274 @@
+//! The responder: the far side of `framelink ping|bench|info`, in firmware or in `framelink serve`.
+
+use super::message::{InfoReply, SOURCE_HEADER, ServiceError, ServiceMessage, StatsReply, fill_pattern};
+use crate::Instant;
+use crate::framing::DecoderStats;
+use crate::session::{RttStats, Session, Stats};
+use crate::wire::{BufferTooSmall, HelloPayload};
+use core::time::Duration;
+
+/// What [`Responder::handle`] made of a message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[must_use = "a reply must be sent"]
+pub enum Handled {
+    /// Not a service message: an ordinary message for the application (`framelink serve`
+    /// prints it).
+    Plain,
+    /// Served; send back the first `len` bytes of `out` as one message.
+    Reply(usize),
+    /// Served; the reply needs the link's figures: call [`Responder::describe`] with `what`
+    /// once the message is released, and send what it writes.
+    Describe(Describe),
+    /// Served; nothing to send now (SINK, or a SOURCE stream started: see
+    /// [`Responder::poll_source`]).
+    Done,
+}
+
+/// Which description a request asked for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Describe {
+    /// STATS.
+    Stats,
+    /// INFO.
+    Info,
+}
+
+/// A snapshot of the link for STATS and INFO, taken after the request's message is released.
+#[derive(Clone, Copy, Debug)]
+pub struct LinkState {
+    /// The session's counters.
+    pub stats: Stats,
+    /// The session's RTT figures.
+    pub rtt: RttStats,
+    /// The decoder's counters.
+    pub decoder: DecoderStats,
+    /// What the session announces in its handshake.
+    pub local: HelloPayload,
+    /// The session's receive buffer, in bytes.
+    pub rx_buffer: usize,
+    /// The session's send buffer, in bytes.
+    pub tx_buffer: usize,
+}
+
+impl LinkState {
+    /// The state of `session`, with the counters of its decoder.
+    pub fn of<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize>(
+        session: &Session<B, W>,
+        decoder: DecoderStats,
+    ) -> Self {
+        Self {
+            stats: session.stats(),
+            rtt: session.rtt(),
+            decoder,
+            local: session.local_params(),
+            rx_buffer: session.receive_buffer_capacity(),
+            tx_buffer: session.send_buffer_capacity(),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+struct SourceJob {
+    id: u32,
+    /// Pattern bytes to send in all; `u64::MAX` when only time limits the stream.
+    limit: u64,
+    deadline: Option<Instant>,
+    size: usize,
+    offset: u64,
+}
+
+/// Serves ECHO, SINK, SOURCE, STATS and INFO over an established session. `no_std`, no
+/// allocation: replies are written into a buffer the caller provides (as large as the largest
+/// message it accepts, plus 6 bytes for an ECHO reply).
+///
+/// The driver loop: for each [`Event::Message`](crate::session::Event::Message), call
+/// [`handle`](Self::handle) and send what it says; while [`source_need`](Self::source_need)
+/// fits in the send buffer, send what [`poll_source`](Self::poll_source) writes.
+///
+/// ```
+/// use framelink_core::Instant;
+/// use framelink_core::service::{Handled, Responder, ServiceMessage};
+///
+/// let mut responder = Responder::new("doc example", "0.1");
+/// let mut request = [0u8; 16];
+/// let n = ServiceMessage::Echo { id: 7, payload: b"hi" }.emit(&mut request)?;
+/// let mut out = [0u8; 64];
+/// let Handled::Reply(len) = responder.handle(Instant::ZERO, &request[..n], &mut out) else { panic!() };
+/// assert_eq!(ServiceMessage::parse(&out[..len]), Ok(Some(ServiceMessage::EchoReply { id: 7, payload: b"hi" })));
+/// assert_eq!(responder.handle(Instant::ZERO, b"Hello, Server!", &mut out), Handled::Plain);
+/// # Ok::<(), framelink_core::wire::BufferTooSmall>(())
+/// ```
+#[derive(Debug)]
+pub struct Responder<'a> {
+    name: &'a str,
+    software: &'a str,
+    source: Option<SourceJob>,
+    /// A finished stream whose SOURCE-END is still to be sent.
+    ended: Option<(u32, u64)>,
+    sink_messages: u64,
+    sink_bytes: u64,
+    source_bytes: u64,
+    echoes: u64,
+}
+
+impl<'a> Responder<'a> {
+    /// A responder that introduces itself as `name`, running `software` (for INFO).
+    pub const fn new(name: &'a str, software: &'a str) -> Self {
+        Self {
+            name,
+            software,
+            source: None,
+            ended: None,
+            sink_messages: 0,
+            sink_bytes: 0,
+            source_bytes: 0,
+            echoes: 0,
+        }
+    }
+
+    /// Serves one received message, writing any reply into `out`.
+    ///
+    /// A reply that does not fit in `out`, or a malformed request, is answered with a service
+    /// ERROR instead (if even that does not fit, nothing is sent).
+    pub fn handle(&mut self, now: Instant, message: &[u8], out: &mut [u8]) -> Handled {
+        let request = match ServiceMessage::parse(message) {
+            Ok(None) => return Handled::Plain,
+            Ok(Some(request)) => request,
+            Err(error) => return reply(&ServiceMessage::Error { error }, out),
+        };
+        match request {
+            ServiceMessage::Echo { id, payload } => {
+                let answer = ServiceMessage::EchoReply { id, payload };
+                match answer.emit(out) {
+                    Ok(len) => {
+                        self.echoes += 1;
+                        Handled::Reply(len)
+                    }
+                    Err(_) => {
+                        reply(&ServiceMessage::Error { error: ServiceError::Malformed(request.op()) }, out)
+                    }
+                }
+            }
+            ServiceMessage::Sink { payload } => {
+                self.sink_messages += 1;
+                self.sink_bytes += payload.len() as u64;
+                Handled::Done
+            }
+            ServiceMessage::Source { id, bytes, millis, size } => {
+                if let Some(old) = self.source.take() {
+                    self.ended = Some((old.id, old.offset));
+                }
+                let deadline = (millis > 0).then(|| now + Duration::from_millis(millis.into()));
+                let limit = if bytes == 0 { u64::MAX } else { bytes };
+                self.source = Some(SourceJob { id, limit, deadline, size: size as usize, offset: 0 });
+                Handled::Done
+            }
+            ServiceMessage::Stats => Handled::Describe(Describe::Stats),
+            ServiceMessage::Info => Handled::Describe(Describe::Info),
+            other => reply(&ServiceMessage::Error { error: ServiceError::UnknownOp(other.op()) }, out),
+        }
+    }
+
+    /// Writes the STATS or INFO reply for `link` into `out`; returns its length.
+    pub fn describe(
+        &self,
+        what: Describe,
+        link: &LinkState,
+        out: &mut [u8],
+    ) -> Result<usize, BufferTooSmall> {
+        let message = match what {
+            Describe::Stats => ServiceMessage::StatsReply(self.stats(link)),
+            Describe::Info => ServiceMessage::InfoReply(InfoReply::new(
+                link.local.version,
+                link.local.supports.0,
+                link.local.max_payload,
+                link.local.window,
+                link.local.max_message,
+                u32::try_from(link.rx_buffer).unwrap_or(u32::MAX),
+                u32::try_from(link.tx_buffer).unwrap_or(u32::MAX),
+                self.name,
+                self.software,
+            )),
+        };
+        message.emit(out)
+    }
+
+    /// The counters a STATS reply carries for `link`.
+    pub fn stats(&self, link: &LinkState) -> StatsReply {
+        let micros = |d: Duration| u64::try_from(d.as_micros()).unwrap_or(u64::MAX - 1);
+        StatsReply {
+            messages_received: link.stats.messages_received,
+            bytes_received: link.stats.bytes_received,
+            messages_sent: link.stats.messages_sent,
+            bytes_sent: link.stats.bytes_sent,
+            packets_received: link.stats.packets_received,
+            packets_sent: link.stats.packets_sent,
+            crc_errors: link.stats.crc_errors.max(link.decoder.crc_errors),
+            decode_errors: link.stats.decode_errors.max(link.decoder.errors),
+            resyncs: link.decoder.resyncs,
+            dropped_bytes: link.decoder.dropped_bytes,
+            retransmits: link.stats.retransmits,
+            duplicates: link.stats.duplicates,
+            srtt_us: link.rtt.smoothed.map(micros),
+            min_rtt_us: link.rtt.min.map(micros),
+            sink_messages: self.sink_messages,
+            sink_bytes: self.sink_bytes,
+            source_bytes: self.source_bytes,
+            echoes: self.echoes,
+        }
+    }
+
+    /// The size of the next SOURCE message, while a stream runs or its end is still to be
+    /// sent: call [`poll_source`](Self::poll_source) once the send buffer has that much room
+    /// (plus 4).
+    pub fn source_need(&self) -> Option<usize> {
+        if self.ended.is_some() {
+            return Some(ServiceMessage::SourceEnd { id: 0, bytes: 0 }.encoded_len());
+        }
+        self.source
+            .map(|job| job.size.min(SOURCE_HEADER + (job.limit - job.offset).min(usize::MAX as u64) as usize))
+    }
+
+    /// Writes the next SOURCE message into `out`: pattern data, or SOURCE-END once the byte
+    /// or time limit is reached. `None` when no stream runs, or `out` is smaller than
+    /// [`source_need`](Self::source_need).
+    pub fn poll_source(&mut self, now: Instant, out: &mut [u8]) -> Option<usize> {
+        if let Some((id, bytes)) = self.ended {
+            let len = ServiceMessage::SourceEnd { id, bytes }.emit(out).ok()?;
+            self.ended = None;
+            return Some(len);
+        }
+        let job = self.source.as_mut()?;
+        let expired = job.deadline.is_some_and(|d| now >= d);
+        if job.offset >= job.limit || expired {
+            let len = ServiceMessage::SourceEnd { id: job.id, bytes: job.offset }.emit(out).ok()?;
+            self.source = None;
+            return Some(len);
+        }
+        let data_len =
+            (job.size - SOURCE_HEADER).min((job.limit - job.offset).min(usize::MAX as u64) as usize);
+        let total = SOURCE_HEADER + data_len;
+        let dst = out.get_mut(..total)?;
+        fill_pattern(job.offset, &mut dst[SOURCE_HEADER..]);
+        let header = ServiceMessage::SourceData { id: job.id, offset: job.offset, data: &[] };
+        header.emit(&mut dst[..SOURCE_HEADER]).ok()?;
+        job.offset += data_len as u64;
+        self.source_bytes += data_len as u64;
+        Some(total)
+    }
+
+    /// Stops a SOURCE stream (the peer went away); its end is not sent.
+    pub fn stop_source(&mut self) {
+        self.source = None;
+        self.ended = None;
+    }
+}
+
+fn reply(message: &ServiceMessage<'_>, out: &mut [u8]) -> Handled {
+    match message.emit(out) {
+        Ok(len) => Handled::Reply(len),
+        Err(_) => Handled::Done,
+    }
+}

@@ -1,0 +1,88 @@
+//! The framelink responder on a Cortex-M3: ECHO, SINK, SOURCE, STATS and INFO over UART0 with
+//! COBS framing and retransmission, the same `no_std` code `framelink serve` runs.
+//!
+//! Under QEMU (`qemu.sh PORT`) UART0 is a TCP port on 127.0.0.1: `framelink info
+//! tcp+cobs://127.0.0.1:PORT`. The UART never sees a client come or go, so the session is a
+//! server that takes a new HELLO at any time and starts over. A panic exits QEMU with failure.
+#![no_std]
+#![no_main]
+
+mod clock;
+mod uart;
+
+use cortex_m_rt::entry;
+use cortex_m_semihosting::debug;
+#[cfg(feature = "defmt")]
+use defmt_semihosting as _;
+use framelink_core::framed::FramedSession;
+use framelink_core::framing::{Cobs, CobsDecoder};
+use framelink_core::io::IoLink;
+use framelink_core::service::{Responder, ResponderDriver};
+use framelink_core::session::{Config, Event, Session};
+
+/// The largest DATA payload we accept (and send): small, for a slow UART.
+const MAX_PAYLOAD: u16 = 256;
+/// Send and receive buffers: the largest message is this minus 4.
+const BUFFER: usize = 2048;
+/// One packet: 13 bytes of header and CRC plus the payload.
+const PACKET: usize = 13 + MAX_PAYLOAD as usize;
+/// One COBS frame of the largest packet, and one for the preamble.
+const FRAME: usize = PACKET + PACKET / 254 + 3;
+/// DATA packets in flight, each way.
+const WINDOW: usize = 8;
+
+const CONFIG: Config = Config::new()
+    .max_payload(MAX_PAYLOAD)
+    .max_message(BUFFER as u32 - 4)
+    .window(WINDOW as u16)
+    .retransmit(true);
+
+#[entry]
+fn main() -> ! {
+    // No handlers run: SysTick and the UART only wake WFI.
+    cortex_m::interrupt::disable();
+    let Some(peripherals) = cortex_m::Peripherals::take() else { fail() };
+    let Some(uart) = uart::Uart::take() else { fail() };
+    let mut clock = clock::Clock::new(peripherals.SYST);
+
+    let (mut tx, mut rx, mut packet) = ([0u8; BUFFER], [0u8; BUFFER], [0u8; PACKET]);
+    let (mut read_buf, mut write_buf, mut reply) = ([0u8; 64], [0u8; FRAME], [0u8; BUFFER + 6]);
+    let session: Session<&mut [u8], WINDOW> = Session::server(CONFIG, &mut tx[..], &mut rx[..], clock.now());
+    let framed = FramedSession::new(session, CobsDecoder::<PACKET>::new(), &mut packet[..]);
+    let mut link: IoLink<_, _, Cobs, _, WINDOW> =
+        IoLink::new(uart, framed, &mut read_buf[..], &mut write_buf[..]);
+    let mut responder = ResponderDriver::new(
+        Responder::new("framelink firmware (lm3s6965, QEMU)", env!("CARGO_PKG_VERSION")),
+        &mut reply[..],
+    );
+
+    loop {
+        let now = clock.now();
+        // Reads what the UART holds, runs timers, writes what the session owes.
+        let read = link.poll(now).unwrap_or(false);
+        let decoder = link.framed().decoder_stats();
+        responder.poll(now, link.session_mut(), decoder, |event| match event {
+            // A client that closed or vanished: the session waits for the next HELLO.
+            Event::Closed(_) | Event::Connected | Event::Message(_) | Event::Pong { .. } => {}
+            _ => {}
+        });
+        if link.flush(now).is_err() {
+            fail();
+        }
+        if !read && !link.session().has_event() {
+            link.transport_mut().wait();
+        }
+    }
+}
+
+fn fail() -> ! {
+    debug::exit(debug::EXIT_FAILURE);
+    loop {
+        cortex_m::asm::wfi();
+    }
+}
+
+#[panic_handler]
+fn panic(_: &core::panic::PanicInfo<'_>) -> ! {
+    fail()
+}
