@@ -7,9 +7,13 @@
 //! - [`Server`]: serves many clients at once over any mix of those transports, with limits on
 //!   clients, message size, handshake and idle time; the application implements [`Handler`].
 //! - [`StdClock`]: `std::time::Instant` as the core's [`Instant`](framelink_core::Instant).
+//! - [`nal`]: the same sessions through the portable embedded-nal driver on `std-embedded-nal`.
 //!
-//! UDP is not loss-tolerant yet (retransmission is a later protocol mode): a lost datagram stalls
-//! a link until [`LinkError::Stalled`] or the idle timeout. Loopback rarely loses.
+//! - [`Relay`]: a userspace impairment relay for UDP (loss, duplication, reordering, delay,
+//!   jitter, corruption), since these kernels have no netem.
+//!
+//! Over `udp://` and `tcp+cobs://` the session retransmits what the transport loses, so every
+//! message arrives once and in order there too; over `tcp://` it relies on TCP.
 #![deny(missing_docs)]
 
 mod addr;
@@ -17,6 +21,7 @@ mod clock;
 mod conn;
 mod error;
 mod link;
+pub mod nal;
 mod relay;
 mod server;
 

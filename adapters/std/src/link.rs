@@ -136,8 +136,11 @@ impl LinkConfig {
         usize::try_from(self.max_message).unwrap_or(usize::MAX - ROOM - 4) + 4 + ROOM
     }
 
+    /// The session settings for `transport`: retransmission on where the transport may lose,
+    /// duplicate, reorder or corrupt (UDP, and a serial line behind `tcp+cobs://`).
     pub(crate) fn session_config(&self, transport: Transport) -> Config {
         Config::new()
+            .retransmit(matches!(transport, Transport::Udp | Transport::TcpCobs))
             .max_payload(self.payload_limit(transport))
             .max_message(self.max_message)
             .window(self.window)
@@ -246,10 +249,10 @@ struct Watch {
 /// `TCP_NODELAY` set; the acknowledgement of a received message rides on the next message sent
 /// when that comes first.
 ///
-/// UDP is not loss-tolerant yet: retransmission is a later protocol mode, so a datagram lost
-/// on the way stalls the link ([`LinkError::Stalled`] after the idle timeout). On loopback, where
-/// the session's credit and window keep the receiver's socket buffer from overflowing, losses
-/// are rare.
+/// Over `udp://` and `tcp+cobs://` the session runs with retransmission (selective repeat,
+/// RFC 6298 timers): datagrams or bytes the transport loses, duplicates, reorders or corrupts
+/// are repaired, and a link that stops acknowledging for good ends with a dead-link error
+/// (or [`LinkError::Stalled`] after the idle timeout).
 ///
 /// ```
 /// use std::time::Duration;

@@ -85,13 +85,20 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> RecvBuffer<B, W> {
         if self.write + need <= self.top {
             return;
         }
-        // Pack the held packets against the end, highest first (at most W of them: a
-        // selection by hand keeps a sort routine out of small firmware).
-        let mut end = self.capacity();
-        let mut limit = usize::MAX;
-        for _ in 0..self.held.len() {
-            let Some(h) = self.held.iter_mut().filter(|h| h.at < limit).max_by_key(|h| h.at) else { break };
-            limit = h.at;
+        // Pack the held packets against the end, highest first. An insertion sort (at most W
+        // entries) keeps a sort routine out of small firmware; an empty packet may share its
+        // position with another, and every entry is moved.
+        let capacity = self.capacity();
+        let held = self.held.as_mut_slice();
+        for i in 1..held.len() {
+            let mut j = i;
+            while j > 0 && held[j - 1].at < held[j].at {
+                held.swap(j - 1, j);
+                j -= 1;
+            }
+        }
+        let mut end = capacity;
+        for h in held.iter_mut() {
             let at = end - h.len;
             self.buf.as_mut().copy_within(h.at..h.at + h.len, at);
             h.at = at;
@@ -323,6 +330,24 @@ mod held_tests {
         assert_eq!(r.release_held(SeqNumber(9)), Some(true));
         assert_eq!(drain(&mut r), [std::vec![7; 8], std::vec![9; 10]]);
         assert_eq!(r.free(), 48);
+    }
+
+    #[test]
+    fn packing_moves_an_empty_packet_that_shares_a_position() {
+        let mut r = RecvBuffer::<_, 4>::new([0u8; 48]);
+        assert_eq!(r.hold(SeqNumber(3), &[3; 8], false), Ok(true)); // 40..48
+        assert_eq!(r.hold(SeqNumber(5), &[5; 8], false), Ok(true)); // 32..40
+        assert_eq!(r.hold(SeqNumber(6), &[], false), Ok(true)); // empty, also at 32
+        assert_eq!(r.push(&[2; 2], false), Ok(true)); // seq 2
+        assert_eq!(r.release_held(SeqNumber(3)), Some(true)); // a hole at 40..48
+        assert_eq!(drain(&mut r), [std::vec![2; 2], std::vec![3; 8]]);
+        // 34 bytes fit only once both held packets move up into the hole.
+        assert_eq!(r.push(&[1; 30], false), Ok(true));
+        assert_eq!(drain(&mut r), [std::vec![1; 30]]);
+        assert_eq!(r.push(&[4; 1], false), Ok(true)); // seq 4
+        assert_eq!(r.release_held(SeqNumber(5)), Some(true));
+        assert_eq!(r.release_held(SeqNumber(6)), Some(true));
+        assert_eq!(drain(&mut r), [std::vec![4; 1], std::vec![5; 8], std::vec![]]);
     }
 
     #[test]
