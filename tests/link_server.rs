@@ -326,3 +326,61 @@ fn read_error(stream: &mut TcpStream) -> (ErrorCode, u32) {
     }
     panic!("no ERROR in 1000 packets");
 }
+
+#[test]
+fn the_responder_serves_the_test_service_and_passes_text_to_the_handler() {
+    use framelink::core::service::{ServiceMessage, check_pattern};
+    let config = ServerConfig::new().responder("test server", "1.2.3");
+    let (handle, events) =
+        serve(&["tcp://127.0.0.1:0", "udp://127.0.0.1:0", "tcp+cobs://127.0.0.1:0"], config);
+    for scheme in ["tcp", "udp", "tcp+cobs"] {
+        let mut link = Link::connect(&addr(&handle, scheme), &LinkConfig::new()).unwrap();
+        expect_event(&events, "connect");
+        let request = |m: ServiceMessage<'_>| {
+            let mut buf = vec![0u8; m.encoded_len()];
+            m.emit(&mut buf).unwrap();
+            buf
+        };
+        link.send(&request(ServiceMessage::Echo { id: 9, payload: b"ping" })).unwrap();
+        let reply = next_message(&mut link);
+        assert_eq!(
+            ServiceMessage::parse(&reply),
+            Ok(Some(ServiceMessage::EchoReply { id: 9, payload: b"ping" }))
+        );
+        // Text still reaches the handler (which echoes it).
+        link.send(b"plain text").unwrap();
+        assert_eq!(next_message(&mut link), b"plain text");
+        link.send(&request(ServiceMessage::Source { id: 2, bytes: 300_000, millis: 0, size: 1000 })).unwrap();
+        let mut received = 0u64;
+        loop {
+            let reply = next_message(&mut link);
+            match ServiceMessage::parse(&reply).unwrap().unwrap() {
+                ServiceMessage::SourceData { offset, data, .. } => {
+                    assert_eq!(offset, received);
+                    assert!(check_pattern(offset, data));
+                    received += data.len() as u64;
+                }
+                ServiceMessage::SourceEnd { bytes, .. } => {
+                    assert_eq!((bytes, received), (300_000, 300_000));
+                    break;
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        link.send(&request(ServiceMessage::Info)).unwrap();
+        let reply = next_message(&mut link);
+        let Ok(Some(ServiceMessage::InfoReply(info))) = ServiceMessage::parse(&reply) else {
+            panic!("{reply:?}")
+        };
+        assert_eq!((info.name, info.software), ("test server", "1.2.3"));
+        link.send(&request(ServiceMessage::Stats)).unwrap();
+        let reply = next_message(&mut link);
+        let Ok(Some(ServiceMessage::StatsReply(stats))) = ServiceMessage::parse(&reply) else {
+            panic!("{reply:?}")
+        };
+        assert_eq!((stats.echoes, stats.source_bytes), (1, 300_000));
+        link.close().unwrap();
+        expect_event(&events, "close");
+    }
+    handle.shutdown();
+}

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant as StdInstant};
 
 use framelink_core::Instant;
 use framelink_core::framing::{Cobs, Encoder, LengthDelimited};
+use framelink_core::service::{Responder, ResponderDriver};
 use framelink_core::session::{CloseReason, Event, SendError, State};
 use framelink_core::wire::{DecodeError, ErrorCode, ErrorPayload, PacketType, Repr, VERSION};
 
@@ -50,6 +51,7 @@ pub struct ServerConfig {
     link: LinkConfig,
     max_clients: usize,
     stack_size: usize,
+    responder: Option<(&'static str, &'static str)>,
 }
 
 impl ServerConfig {
@@ -58,7 +60,12 @@ impl ServerConfig {
 
     /// The defaults; see each setter.
     pub fn new() -> Self {
-        Self { link: LinkConfig::new(), max_clients: Self::DEFAULT_MAX_CLIENTS, stack_size: 256 * 1024 }
+        Self {
+            link: LinkConfig::new(),
+            max_clients: Self::DEFAULT_MAX_CLIENTS,
+            stack_size: 256 * 1024,
+            responder: None,
+        }
     }
 
     /// Sessions served at once, over every listener (default 1024). A client beyond the limit
@@ -97,6 +104,15 @@ impl ServerConfig {
     /// [`idle_timeout`](Self::idle_timeout) and [`handshake_timeout`](Self::handshake_timeout).
     pub fn link(mut self, link: LinkConfig) -> Self {
         self.link = link;
+        self
+    }
+
+    /// Answer the remote test service on every session (default off): ECHO, SINK, SOURCE,
+    /// STATS and INFO, by the same `no_std` responder firmware links
+    /// ([`framelink_core::service`]), introducing itself as `name` running `software`. Service
+    /// messages never reach the handler; every other message does.
+    pub fn responder(mut self, name: &'static str, software: &'static str) -> Self {
+        self.responder = Some((name, software));
         self
     }
 
@@ -263,6 +279,19 @@ struct Served {
     connected: bool,
     /// Our own send buffer's largest message.
     own_max: usize,
+    /// The test-service responder, when the server answers the service.
+    service: Option<ResponderDriver<'static, Vec<u8>>>,
+}
+
+impl Served {
+    fn new(info: PeerInfo, config: &ServerConfig) -> Self {
+        let own_max = config.link.buffer_len() - 4;
+        let service = config.responder.map(|(name, software)| {
+            // Replies as large as the largest message, plus the ECHO header.
+            ResponderDriver::new(Responder::new(name, software), vec![0; own_max + 6])
+        });
+        Self { info, outbox: Outbox::default(), connected: false, own_max, service }
+    }
 }
 
 /// What [`dispatch`] found.
@@ -277,6 +306,9 @@ enum Dispatch {
 
 /// Hands the session's events to the handler until none is left or replies wait for room.
 fn dispatch<H: Handler>(handler: &H, framed: &mut Framed, served: &mut Served, now: Instant) -> Dispatch {
+    if served.service.is_some() {
+        return dispatch_with_service(handler, framed, served, now);
+    }
     loop {
         let session = framed.session_mut();
         served.outbox.pump(session, now);
@@ -317,6 +349,65 @@ fn dispatch<H: Handler>(handler: &H, framed: &mut Framed, served: &mut Served, n
             return Dispatch::Panicked;
         }
     }
+}
+
+/// [`dispatch`] when the server answers the test service: the responder takes the session's
+/// events, serves what is addressed to it, streams SOURCE data as room allows, and hands the
+/// rest to the handler.
+fn dispatch_with_service<H: Handler>(
+    handler: &H,
+    framed: &mut Framed,
+    served: &mut Served,
+    now: Instant,
+) -> Dispatch {
+    let decoder = framed.decoder_stats();
+    let session = framed.session_mut();
+    served.outbox.pump(session, now);
+    if !served.outbox.is_empty() && !session.is_closed() {
+        return Dispatch::Wait;
+    }
+    let state = session.state();
+    let peer_max = session.peer().map_or(0, |p| usize::try_from(p.max_message).unwrap_or(usize::MAX));
+    let session_id = session.session_id();
+    let max = peer_max.min(served.own_max);
+    let Served { info, outbox, connected, service, .. } = served;
+    let Some(driver) = service.as_mut() else { return Dispatch::Wait };
+    let mut outcome = Dispatch::Wait;
+    driver.poll(now, session, decoder, |event| {
+        if !matches!(outcome, Dispatch::Wait) {
+            return;
+        }
+        let call = match event {
+            Event::Connected => {
+                *connected = true;
+                info.session_id = session_id;
+                catch_unwind(AssertUnwindSafe(|| handler.on_connect(info)))
+            }
+            Event::Message(message) => {
+                let mut reply = Reply { outbox: &mut *outbox, state, max };
+                catch_unwind(AssertUnwindSafe(|| handler.on_message(info, message, &mut reply)))
+            }
+            Event::Closed(CloseReason::Reset) if state != State::Closed => {
+                let was = std::mem::take(connected);
+                *outbox = Outbox::default();
+                catch_unwind(AssertUnwindSafe(|| {
+                    if was {
+                        handler.on_close(info, Ok(CloseReason::Reset));
+                    }
+                }))
+            }
+            Event::Closed(reason) => {
+                outcome = Dispatch::Ended(reason);
+                Ok(())
+            }
+            _ => Ok(()),
+        };
+        if call.is_err() {
+            outcome = Dispatch::Panicked;
+        }
+    });
+    outbox.pump(session, now);
+    outcome
 }
 
 /// What the server threads share.
@@ -738,8 +829,7 @@ impl Drop for ConnGuard<'_> {
 /// Serves one TCP or TCP+COBS connection until its session ends.
 fn serve_stream<H: Handler>(mut link: Link, info: PeerInfo, control: &Control, handler: &H) {
     let mut guard = ConnGuard { control, id: info.id, slot: true };
-    let own_max = control.config.link.buffer_len() - 4;
-    let mut served = Served { info, outbox: Outbox::default(), connected: false, own_max };
+    let mut served = Served::new(info, &control.config);
     let end: Result<CloseReason, LinkError> = loop {
         let now = link.now();
         match dispatch(handler, link.framed_mut(), &mut served, now) {
@@ -837,7 +927,6 @@ fn serve_datagrams<H: Handler>(socket: &UdpSocket, control: &Control, handler: &
     let clock = StdClock::new();
     let local = socket.local_addr().unwrap_or_else(|_| SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)));
     let packet_len = config.packet_len(Transport::Udp);
-    let own_max = config.buffer_len() - 4;
     let mut input = zeroed(DATAGRAM_READ);
     let mut output = zeroed(packet_len);
     let mut peers: HashMap<SocketAddr, UdpPeer> = HashMap::new();
@@ -884,8 +973,7 @@ fn serve_datagrams<H: Handler>(socket: &UdpSocket, control: &Control, handler: &
                                 };
                                 let session = config.server_session(Transport::Udp, &clock);
                                 let framed = Framed::new(Transport::Udp, session, packet_len);
-                                let served =
-                                    Served { info, outbox: Outbox::default(), connected: false, own_max };
+                                let served = Served::new(info, &control.config);
                                 Some(peers.entry(from).or_insert(UdpPeer { framed, served }))
                             } else {
                                 control.refused.fetch_add(1, Ordering::Relaxed);
