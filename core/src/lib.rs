@@ -10,6 +10,7 @@
 //! - [`framed`]: a session joined to a framing, the common core of every driver;
 //! - [`io`]: a blocking driver over `embedded-io` streams (UART, TCP);
 //! - `io_async` (feature `async`): the same over `embedded-io-async`;
+//! - `nal` (feature `nal`): client and server over `embedded-nal` TCP and UDP sockets;
 //! - [`service`]: the remote test service (ECHO, SINK, SOURCE, STATS, INFO) and its responder.
 //!
 //! The protocol is specified in `docs/PROTOCOL.md`.
@@ -34,6 +35,8 @@ pub mod framing;
 pub mod io;
 #[cfg(feature = "async")]
 pub mod io_async;
+#[cfg(feature = "nal")]
+pub mod nal;
 pub mod service;
 pub mod session;
 pub mod time;

@@ -1,0 +1,344 @@
+//! The embedded-nal code path on std-embedded-nal against real servers over loopback: the
+//! `nal_client` example against the example `server` (TCP, UDP, TCP+COBS; short, empty, long
+//! and many messages), against stand-ins that refuse or drop the session and against nobody;
+//! and `framelink_std::nal::connect` in-process against `framelink_std::Server`.
+//!
+//! `cargo test` builds the examples next to this test's binary (`target/<profile>/examples`).
+//! Every wait is bounded, and every child process is killed on every path.
+
+use std::ffi::OsStr;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream, UdpSocket};
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Condvar, Mutex, mpsc};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use framelink::core::framing::{Encoder, LengthDelimited};
+use framelink::core::session::{CloseReason, Event};
+use framelink::core::wire::{ErrorCode, ErrorPayload, HelloPayload, PacketType, Repr};
+use framelink::std::{Addr, LinkConfig, LinkError, PeerInfo, Reply, Server, ServerConfig, nal};
+
+/// The bound on every wait.
+const WAIT: Duration = Duration::from_secs(30);
+
+/// The path of an example binary.
+fn example(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    let profile_dir = exe.parent().and_then(|deps| deps.parent()).expect("target/<profile>");
+    let path = profile_dir.join("examples").join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    assert!(path.exists(), "{} is missing: build the examples first (`cargo test` does)", path.display());
+    path
+}
+
+/// A child process, killed when dropped.
+struct Guard(Child);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The lines a child writes on one of its outputs, collected by a thread.
+#[derive(Default)]
+struct Lines {
+    /// The lines so far, and whether the stream has ended.
+    lines: Mutex<(Vec<String>, bool)>,
+    changed: Condvar,
+}
+
+impl Lines {
+    fn collect(stream: impl Read + Send + 'static) -> Arc<Self> {
+        let lines = Arc::new(Self::default());
+        let sink = Arc::clone(&lines);
+        thread::spawn(move || {
+            let mut reader = BufReader::new(stream);
+            let mut line = Vec::new();
+            while matches!(reader.read_until(b'\n', &mut line), Ok(1..)) {
+                if line.last() == Some(&b'\n') {
+                    line.pop();
+                }
+                sink.lines.lock().unwrap().0.push(String::from_utf8_lossy(&line).into_owned());
+                sink.changed.notify_all();
+                line.clear();
+            }
+            sink.lines.lock().unwrap().1 = true;
+            sink.changed.notify_all();
+        });
+        lines
+    }
+
+    /// Waits (at most [`WAIT`]) until `done` holds for the lines so far; returns them.
+    fn wait_for(&self, what: &str, done: impl Fn(&[String], bool) -> bool) -> Vec<String> {
+        let until = Instant::now() + WAIT;
+        let mut lines = self.lines.lock().unwrap();
+        while !done(&lines.0, lines.1) {
+            let left = until
+                .checked_duration_since(Instant::now())
+                .unwrap_or_else(|| panic!("timed out waiting for {what}; lines: {:?}", lines.0));
+            lines = self.changed.wait_timeout(lines, left).unwrap().0;
+        }
+        lines.0.clone()
+    }
+
+    fn count(&self) -> usize {
+        self.lines.lock().unwrap().0.len()
+    }
+}
+
+/// The example server on ephemeral loopback ports.
+struct ServerProc {
+    child: Guard,
+    stdout: Arc<Lines>,
+    addrs: Vec<String>,
+}
+
+impl ServerProc {
+    fn start(listen: &[&str]) -> Self {
+        let mut child = Guard(
+            Command::new(example("server"))
+                .args(listen)
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("start the example server"),
+        );
+        let stdout = Lines::collect(child.0.stdout.take().unwrap());
+        let stderr = Lines::collect(child.0.stderr.take().unwrap());
+        let lines = stderr.wait_for("the server to listen", |lines, _| {
+            lines.iter().filter(|l| l.starts_with("listening on ")).count() == listen.len()
+        });
+        let addrs = lines.iter().filter_map(|l| l.strip_prefix("listening on ")).map(str::to_owned).collect();
+        Self { child, stdout, addrs }
+    }
+
+    fn addr(&self, scheme: &str) -> String {
+        let prefix = format!("{scheme}://");
+        self.addrs.iter().find(|a| a.starts_with(&prefix)).expect("a listener of that scheme").clone()
+    }
+
+    /// The messages of the `count` `Received:` lines printed after the first `before`.
+    fn received_after(&self, before: usize, count: usize) -> Vec<String> {
+        let lines = self.stdout.wait_for(&format!("{count} messages"), |l, _| l.len() >= before + count);
+        lines[before..]
+            .iter()
+            .map(|l| {
+                l.strip_prefix("Received: ").unwrap_or_else(|| panic!("unexpected line {l:?}")).to_owned()
+            })
+            .collect()
+    }
+
+    fn assert_running(&mut self) {
+        assert!(self.child.0.try_wait().unwrap().is_none(), "the server exited");
+    }
+}
+
+/// What a `nal_client` run ended with.
+struct Run {
+    status: ExitStatus,
+    stderr: String,
+}
+
+/// Runs the `nal_client` example to its end (at most [`WAIT`]).
+fn nal_client<A: AsRef<OsStr>>(args: &[A], stdin: Option<Vec<u8>>) -> Run {
+    let mut child = Guard(
+        Command::new(example("nal_client"))
+            .args(args)
+            .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start the nal_client example"),
+    );
+    if let (Some(bytes), Some(mut pipe)) = (stdin, child.0.stdin.take()) {
+        thread::spawn(move || {
+            let _ = pipe.write_all(&bytes);
+        });
+    }
+    let stderr = Lines::collect(child.0.stderr.take().unwrap());
+    let until = Instant::now() + WAIT;
+    let status = loop {
+        if let Some(status) = child.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < until, "nal_client did not finish: {:?}", stderr.lines.lock().unwrap().0);
+        thread::sleep(Duration::from_millis(5));
+    };
+    Run { status, stderr: stderr.wait_for("the end of stderr", |_, ended| ended).join("\n") }
+}
+
+/// A message of `len` bytes cycling through the alphabet: any cut, gap or swap shows.
+fn pattern(len: usize) -> String {
+    (0..len).map(|i| char::from(b'a' + (i % 26) as u8)).collect()
+}
+
+#[test]
+fn nal_client_example_against_the_example_server() {
+    let mut server = ServerProc::start(&["tcp://127.0.0.1:0", "udp://127.0.0.1:0", "tcp+cobs://127.0.0.1:0"]);
+    for scheme in ["tcp", "udp", "tcp+cobs"] {
+        let addr = server.addr(scheme);
+        let before = server.stdout.count();
+        let run = nal_client(&[addr.as_str()], None);
+        assert!(run.status.success(), "{scheme}: {}", run.stderr);
+        assert!(run.stderr.contains("all acknowledged"), "{scheme}: {}", run.stderr);
+        assert_eq!(server.received_after(before, 1), ["Hello, Server!"], "{scheme}");
+
+        // Back to back, an empty one, then many: each its own line, none glued or cut.
+        let mut messages = vec!["Hello, ".to_owned(), "Server!".to_owned(), String::new()];
+        messages.extend((0..200).map(|i| format!("message {i}")));
+        let mut args = vec![addr.clone()];
+        args.extend(messages.iter().cloned());
+        let before = server.stdout.count();
+        let run = nal_client(&args, None);
+        assert!(run.status.success(), "{scheme}: {}", run.stderr);
+        assert_eq!(server.received_after(before, messages.len()), messages, "{scheme}");
+    }
+    server.assert_running();
+}
+
+#[test]
+fn nal_client_example_sends_long_messages_whole() {
+    let mut server = ServerProc::start(&["tcp://127.0.0.1:0", "udp://127.0.0.1:0", "tcp+cobs://127.0.0.1:0"]);
+    for (scheme, len) in [("tcp", 1_000_000), ("udp", 200_000), ("tcp+cobs", 200_000)] {
+        let message = pattern(len);
+        let before = server.stdout.count();
+        let run = nal_client(&[server.addr(scheme).as_str(), "-"], Some(message.clone().into_bytes()));
+        assert!(run.status.success(), "{scheme} {len}: {}", run.stderr);
+        let received = server.received_after(before, 1);
+        assert!(received[0] == message, "{scheme}: {len} bytes sent, {} printed", received[0].len());
+    }
+    server.assert_running();
+}
+
+#[test]
+fn nal_client_example_with_no_server_says_so_in_one_line() {
+    // Ports that were free a moment ago.
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let udp_port = UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    for addr in [format!("tcp://127.0.0.1:{port}"), format!("udp://127.0.0.1:{udp_port}")] {
+        let run = nal_client(&[addr.as_str()], None);
+        assert_eq!(run.status.code(), Some(1), "{addr}");
+        assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+        assert!(run.stderr.contains("connection refused"), "{}", run.stderr);
+    }
+}
+
+#[test]
+fn nal_client_example_usage_errors_exit_2() {
+    for args in [&["http://127.0.0.1:1"][..], &["--verbose"]] {
+        let run = nal_client(args, None);
+        assert_eq!(run.status.code(), Some(2), "{args:?}");
+        assert!(run.stderr.contains("usage: nal_client"), "{}", run.stderr);
+    }
+    let output = Command::new(example("nal_client")).arg("--help").output().unwrap();
+    assert!(output.status.success());
+    assert!(String::from_utf8_lossy(&output.stdout).contains("std-embedded-nal"));
+}
+
+fn length_delimited(packet: &[u8]) -> Vec<u8> {
+    let mut frame = vec![0u8; packet.len() + 4];
+    let len = LengthDelimited::encode(packet, &mut frame).unwrap();
+    frame.truncate(len);
+    frame
+}
+
+/// Reads one length-delimited frame; its packet bytes.
+fn read_frame(stream: &mut TcpStream) -> Vec<u8> {
+    stream.set_read_timeout(Some(WAIT)).unwrap();
+    let mut prefix = [0u8; 4];
+    stream.read_exact(&mut prefix).expect("a frame from the client");
+    let mut packet = vec![0u8; u32::from_le_bytes(prefix) as usize];
+    stream.read_exact(&mut packet).unwrap();
+    packet
+}
+
+/// A stand-in TCP server for one connection: reads the HELLO, then does `then` with it.
+fn stand_in(
+    then: impl FnOnce(&mut TcpStream, HelloPayload) + Send + 'static,
+) -> (String, thread::JoinHandle<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = format!("tcp://{}", listener.local_addr().unwrap());
+    let handle = thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        let packet = read_frame(&mut stream);
+        let repr = Repr::parse(&packet).unwrap();
+        assert_eq!(repr.kind, PacketType::Hello);
+        then(&mut stream, HelloPayload::parse(repr.payload).unwrap());
+    });
+    (addr, handle)
+}
+
+#[test]
+fn nal_client_example_explains_a_refused_handshake_in_one_line() {
+    // What a server of protocol version 2 answers a version-1 client.
+    let (addr, fake) = stand_in(|stream, _| {
+        let mut payload = [0u8; ErrorPayload::LEN];
+        ErrorPayload { code: ErrorCode::VersionMismatch, detail: 2, text: &[] }.emit(&mut payload).unwrap();
+        let mut packet = [0u8; 32];
+        let len = Repr::control(PacketType::Error, &payload).emit(&mut packet).unwrap();
+        stream.write_all(&length_delimited(&packet[..len])).unwrap();
+        let _ = stream.read(&mut [0u8; 64]);
+    });
+    let run = nal_client(&[addr.as_str()], None);
+    fake.join().unwrap();
+    assert_eq!(run.status.code(), Some(1));
+    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+    assert!(run.stderr.contains("refused") && run.stderr.contains("version 2"), "{}", run.stderr);
+}
+
+#[test]
+fn nal_client_example_reports_a_link_that_dies() {
+    // Accepts the handshake, then goes away before acknowledging anything.
+    let (addr, fake) = stand_in(|stream, mut hello| {
+        hello.credit = 1 << 20;
+        let mut body = [0u8; HelloPayload::LEN];
+        hello.emit(&mut body).unwrap();
+        let mut ack = [0u8; 64];
+        let len = Repr::control(PacketType::HelloAck, &body).emit(&mut ack).unwrap();
+        stream.write_all(&length_delimited(&ack[..len])).unwrap();
+    });
+    let run = nal_client(&[addr.as_str(), "anyone?"], None);
+    fake.join().unwrap();
+    assert_eq!(run.status.code(), Some(1));
+    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+    assert!(run.stderr.contains("connection lost"), "{}", run.stderr);
+}
+
+#[test]
+fn nal_connect_in_process_against_the_std_server() {
+    // An echo server that reports each client's end.
+    let (ends, ended) = mpsc::channel();
+    struct Echo(Mutex<mpsc::Sender<Result<CloseReason, String>>>);
+    impl framelink::std::Handler for Echo {
+        fn on_message(&self, _: &PeerInfo, message: &[u8], reply: &mut Reply<'_>) {
+            reply.send(message).unwrap();
+        }
+        fn on_close(&self, _: &PeerInfo, reason: Result<CloseReason, &LinkError>) {
+            let _ = self.0.lock().unwrap().send(reason.map_err(|e| e.to_string()));
+        }
+    }
+    let listen: Vec<Addr> = ["tcp://127.0.0.1:0", "udp://127.0.0.1:0", "tcp+cobs://127.0.0.1:0"]
+        .map(|a| a.parse().unwrap())
+        .into();
+    let server = Server::bind(&listen, ServerConfig::new()).unwrap().spawn(Echo(Mutex::new(ends))).unwrap();
+    for addr in server.local_addrs() {
+        let mut link = nal::connect(addr, &LinkConfig::new()).unwrap_or_else(|e| panic!("{addr}: {e}"));
+        assert_eq!(link.transport(), addr.transport);
+        let long = pattern(100_000).into_bytes();
+        for message in [&b"Hello, Server!"[..], b"", &long] {
+            link.send(message).unwrap();
+        }
+        link.drain().unwrap();
+        for message in [&b"Hello, Server!"[..], b"", &long] {
+            assert_eq!(link.next_event().unwrap(), Event::Message(message), "{addr}");
+        }
+        link.close().unwrap();
+        assert_eq!(ended.recv_timeout(WAIT).unwrap(), Ok(CloseReason::Peer), "{addr}");
+        assert_eq!(link.session().stats().messages_received, 3);
+    }
+    server.shutdown();
+}
