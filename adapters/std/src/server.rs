@@ -930,6 +930,14 @@ fn serve_datagrams<H: Handler>(socket: &UdpSocket, control: &Control, handler: &
     let mut input = zeroed(DATAGRAM_READ);
     let mut output = zeroed(packet_len);
     let mut peers: HashMap<SocketAddr, UdpPeer> = HashMap::new();
+    // Peers whose CLOSE we answered, until when: a CLOSE repeated because our CLOSE-ACK was lost
+    // is answered again (the session itself is gone).
+    let mut lingering: HashMap<SocketAddr, StdInstant> = HashMap::new();
+    let close_ack = {
+        let mut packet = [0u8; 16];
+        let len = Repr::control(PacketType::CloseAck, &[]).emit(&mut packet).unwrap_or(0);
+        packet[..len].to_vec()
+    };
     let mut next_check: Option<StdInstant> = None;
     let mut read_timeout = TimeoutCache::default();
     let ended = |peer: UdpPeer, end: Option<CloseReason>| {
@@ -983,6 +991,10 @@ fn serve_datagrams<H: Handler>(socket: &UdpSocket, control: &Control, handler: &
                                 None
                             }
                         }
+                        Ok(packet) if packet.kind == PacketType::Close && lingering.contains_key(&from) => {
+                            let _ = socket.send_to(&close_ack, from);
+                            None
+                        }
                         Err(DecodeError::BadVersion { .. }) => {
                             let frame =
                                 error_frame(Transport::Udp, ErrorCode::VersionMismatch, VERSION.into());
@@ -997,6 +1009,9 @@ fn serve_datagrams<H: Handler>(socket: &UdpSocket, control: &Control, handler: &
                     match serve_peer(handler, socket, peer, from, &mut output, now) {
                         Some(end) => {
                             if let Some(peer) = peers.remove(&from) {
+                                if end == Some(CloseReason::Peer) {
+                                    lingering.insert(from, StdInstant::now() + config.close_timeout);
+                                }
                                 ended(peer, end);
                             }
                         }
@@ -1027,9 +1042,14 @@ fn serve_datagrams<H: Handler>(socket: &UdpSocket, control: &Control, handler: &
             }
             for (addr, end) in gone {
                 if let Some(peer) = peers.remove(&addr) {
+                    if end == Some(CloseReason::Peer) {
+                        lingering.insert(addr, StdInstant::now() + config.close_timeout);
+                    }
                     ended(peer, end);
                 }
             }
+            let at = StdInstant::now();
+            lingering.retain(|_, until| *until > at);
         }
     }
 }
