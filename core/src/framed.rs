@@ -102,8 +102,13 @@ impl<D: Decoder, E: Encoder, B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Frame
 
     /// Writes at most one frame into `out`: one datagram. Returns its length, 0 when nothing is
     /// due.
+    /// Fails, taking nothing from the session, when `out` cannot hold the largest packet.
     pub fn poll_datagram(&mut self, now: Instant, out: &mut [u8]) -> Result<usize, BufferTooSmall> {
         self.preamble_sent = true;
+        let required = E::max_encoded_len(self.packet.as_ref().len());
+        if out.len() < required {
+            return Err(BufferTooSmall { required });
+        }
         match self.session.poll_transmit(now, self.packet.as_mut())? {
             Some(len) => E::encode(&self.packet.as_ref()[..len], out),
             None => Ok(0),

@@ -282,6 +282,7 @@ pub struct Session<B, const W: usize = 16> {
     hello_resent: bool,
     /// Credit spent by the DATA held ahead of a gap.
     held_cost: u64,
+    close_reason: Option<CloseReason>,
     /// In-order DATA packets not yet acknowledged.
     unacked_received: u8,
     timers: TimerTable,
@@ -319,6 +320,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
             hello_sent_at: None,
             hello_resent: false,
             held_cost: 0,
+            close_reason: None,
             unacked_received: 0,
             timers: TimerTable::default(),
             pending: Pending::default(),
@@ -456,6 +458,12 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
     /// Whether the session has ended (an [`Event::Closed`] is queued or was reported).
     pub fn is_closed(&self) -> bool {
         self.state == State::Closed
+    }
+
+    /// Why the session ended, once it has (the reason [`Event::Closed`] reports, readable
+    /// without draining events). A server session that a new HELLO restarted forgets it.
+    pub fn close_reason(&self) -> Option<CloseReason> {
+        if self.state == State::Closed { self.close_reason } else { None }
     }
 
     /// Which side of the handshake this session plays.
@@ -622,6 +630,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
 
     /// Ends the session for `reason`.
     fn finish(&mut self, reason: CloseReason) {
+        self.close_reason = Some(reason);
         debug!("framelink session {=u32:#x} ended: {}", self.session_id, reason);
         self.set_state(State::Closed);
         self.timers.stop_all();

@@ -444,6 +444,7 @@ fn close_times_out_when_the_peer_is_gone() {
     assert_eq!(deadline, T0 + Duration::from_secs(5), "keepalive comes first");
     client.handle_timeout(T0 + Duration::from_secs(10));
     assert_eq!(events(&mut client), [Ev::Closed(CloseReason::TimedOut(Timeout::Close))]);
+    assert_eq!(client.close_reason(), Some(CloseReason::TimedOut(Timeout::Close)));
 }
 
 #[test]
