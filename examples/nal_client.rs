@@ -8,8 +8,6 @@
 //! cargo run --example nal_client -- udp://127.0.0.1:8080 one two  # two messages over UDP
 //! ```
 
-use std::ffi::OsString;
-use std::io::Read;
 use std::process::ExitCode;
 
 use framelink::std::{Addr, LinkConfig, LinkError, nal};
@@ -29,54 +27,13 @@ Exit status: 0 when every message was acknowledged and the session closed gracef
 one line on stderr, when no server is there, the server refused the session or the link failed;
 2 for a usage error.";
 
-/// The largest message the example pair exchanges.
-const MAX_MESSAGE: u32 = 16 << 20;
+#[path = "common/client_cli.rs"]
+mod client_cli;
+
+use client_cli::MAX_MESSAGE;
 
 fn main() -> ExitCode {
-    let mut args = std::env::args_os().skip(1);
-    let addr_arg = args.next();
-    if addr_arg.as_ref().is_some_and(|arg| arg == "-h" || arg == "--help") {
-        println!("{HELP}");
-        return ExitCode::SUCCESS;
-    }
-    let addr_text = match addr_arg.map(OsString::into_string) {
-        None => "tcp://127.0.0.1:8080".to_owned(),
-        Some(Ok(text)) if !text.starts_with('-') => text,
-        Some(Ok(text)) => return usage(&format!("unknown option `{text}`")),
-        Some(Err(_)) => return usage("the address is not valid UTF-8"),
-    };
-    let addr: Addr = match addr_text.parse() {
-        Ok(addr) => addr,
-        Err(error) => return usage(&error.to_string()),
-    };
-    let mut messages = Vec::new();
-    for arg in args {
-        if arg == "-" {
-            let mut message = Vec::new();
-            if let Err(error) = std::io::stdin().read_to_end(&mut message) {
-                eprintln!("nal_client: error: reading standard input: {error}");
-                return ExitCode::FAILURE;
-            }
-            messages.push(message);
-        } else {
-            messages.push(arg.into_encoded_bytes());
-        }
-    }
-    if messages.is_empty() {
-        messages.push(b"Hello, Server!".to_vec());
-    }
-    match run(&addr, &messages) {
-        Ok(()) => {
-            let bytes: usize = messages.iter().map(Vec::len).sum();
-            let plural = if messages.len() == 1 { "" } else { "s" };
-            eprintln!("sent {} message{plural} ({bytes} bytes) to {addr}, all acknowledged", messages.len());
-            ExitCode::SUCCESS
-        }
-        Err(error) => {
-            eprintln!("nal_client: error: {addr}: {error}");
-            ExitCode::FAILURE
-        }
-    }
+    client_cli::run("nal_client", HELP, run)
 }
 
 fn run(addr: &Addr, messages: &[Vec<u8>]) -> Result<(), LinkError> {
@@ -86,9 +43,4 @@ fn run(addr: &Addr, messages: &[Vec<u8>]) -> Result<(), LinkError> {
     }
     link.drain()?;
     link.close()
-}
-
-fn usage(problem: &str) -> ExitCode {
-    eprintln!("nal_client: {problem}\nusage: nal_client [ADDR [MESSAGE...]]   (nal_client --help for more)");
-    ExitCode::from(2)
 }
