@@ -7,11 +7,9 @@
 //! Every wait is bounded, and every child process is killed on every path.
 
 use std::ffi::OsStr;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream, UdpSocket};
-use std::path::PathBuf;
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::{Arc, Condvar, Mutex};
+use std::process::{Command, ExitStatus, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -20,156 +18,9 @@ use framelink::core::wire::{
     Capabilities, ErrorCode, ErrorPayload, HelloPayload, Packet, PacketType, Repr, SeqNumber,
 };
 
-/// The bound on every wait.
-const WAIT: Duration = Duration::from_secs(30);
+mod common;
 
-/// The path of an example binary.
-fn example(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("test binary path");
-    let profile_dir = exe.parent().and_then(|deps| deps.parent()).expect("target/<profile>");
-    let path = profile_dir.join("examples").join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        path.exists(),
-        "{} is missing: build the examples first (`cargo test --workspace` does, or `cargo build --examples`)",
-        path.display()
-    );
-    path
-}
-
-/// The lines a child writes on one of its outputs, collected by a thread.
-#[derive(Default)]
-struct Lines {
-    /// The lines so far, and whether the stream has ended.
-    lines: Mutex<(Vec<String>, bool)>,
-    changed: Condvar,
-}
-
-impl Lines {
-    fn collect(stream: impl Read + Send + 'static) -> Arc<Self> {
-        let lines = Arc::new(Self::default());
-        let sink = Arc::clone(&lines);
-        thread::spawn(move || {
-            let mut reader = BufReader::new(stream);
-            let mut line = Vec::new();
-            while matches!(reader.read_until(b'\n', &mut line), Ok(1..)) {
-                if line.last() == Some(&b'\n') {
-                    line.pop();
-                }
-                sink.lines.lock().unwrap().0.push(String::from_utf8_lossy(&line).into_owned());
-                sink.changed.notify_all();
-                line.clear();
-            }
-            sink.lines.lock().unwrap().1 = true;
-            sink.changed.notify_all();
-        });
-        lines
-    }
-
-    /// Waits (at most [`WAIT`]) until `done` holds for the lines so far; returns them.
-    fn wait_for(&self, what: &str, done: impl Fn(&[String], bool) -> bool) -> Vec<String> {
-        let until = Instant::now() + WAIT;
-        let mut lines = self.lines.lock().unwrap();
-        while !done(&lines.0, lines.1) {
-            let left = until.checked_duration_since(Instant::now()).unwrap_or_else(|| {
-                let tail: Vec<_> = lines.0.iter().rev().take(5).map(|l| shorten(l)).collect();
-                panic!("timed out waiting for {what}; last lines: {tail:?}")
-            });
-            lines = self.changed.wait_timeout(lines, left).unwrap().0;
-        }
-        lines.0.clone()
-    }
-
-    /// Every line, once the stream has ended.
-    fn all(&self) -> Vec<String> {
-        self.wait_for("the end of the output", |_, ended| ended)
-    }
-
-    fn snapshot(&self) -> Vec<String> {
-        self.lines.lock().unwrap().0.clone()
-    }
-}
-
-fn shorten(line: &str) -> String {
-    if line.len() > 80 {
-        format!("{}... ({} bytes)", line.chars().take(60).collect::<String>(), line.len())
-    } else {
-        line.to_owned()
-    }
-}
-
-/// A child process, killed when dropped.
-struct Guard(Child);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// The example server on ephemeral loopback ports.
-struct ServerProc {
-    child: Guard,
-    stdout: Arc<Lines>,
-    stderr: Arc<Lines>,
-    addrs: Vec<String>,
-}
-
-impl ServerProc {
-    fn start(listen: &[&str]) -> Self {
-        let mut child = Guard(
-            Command::new(example("server"))
-                .args(listen)
-                .stdin(Stdio::null())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .expect("start the example server"),
-        );
-        let stdout = Lines::collect(child.0.stdout.take().unwrap());
-        let stderr = Lines::collect(child.0.stderr.take().unwrap());
-        let lines = stderr.wait_for("the server to listen", |lines, _| {
-            lines.iter().filter(|l| l.starts_with("listening on ")).count() == listen.len()
-        });
-        let addrs = lines.iter().filter_map(|l| l.strip_prefix("listening on ")).map(str::to_owned).collect();
-        Self { child, stdout, stderr, addrs }
-    }
-
-    /// The bound address with this scheme.
-    fn addr(&self, scheme: &str) -> String {
-        let prefix = format!("{scheme}://");
-        self.addrs.iter().find(|a| a.starts_with(&prefix)).expect("a listener of that scheme").clone()
-    }
-
-    /// The host:port of the bound address with this scheme.
-    fn socket_addr(&self, scheme: &str) -> String {
-        self.addr(scheme).split_once("://").unwrap().1.to_owned()
-    }
-
-    /// Waits until `count` more `Received:` lines than `before` have been printed; returns the
-    /// messages of the new ones.
-    fn received_after(&self, before: usize, count: usize) -> Vec<String> {
-        let lines = self.stdout.wait_for(&format!("{count} messages"), |l, _| l.len() >= before + count);
-        lines[before..]
-            .iter()
-            .map(|l| {
-                l.strip_prefix("Received: ").unwrap_or_else(|| panic!("unexpected line {l:?}")).to_owned()
-            })
-            .collect()
-    }
-
-    fn printed(&self) -> usize {
-        self.stdout.snapshot().len()
-    }
-
-    fn assert_running(&mut self) {
-        assert!(
-            self.child.0.try_wait().unwrap().is_none(),
-            "the server exited: {:?}",
-            self.stderr.snapshot()
-        );
-    }
-}
+use common::{Guard, Lines, ServerProc, WAIT, example};
 
 /// What a client run ended with.
 struct Run {

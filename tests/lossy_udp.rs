@@ -3,63 +3,20 @@
 //! printed once and in order by the server, and the client exits 0. Two seeds here; set
 //! `FRAMELINK_RELAY_SEEDS=N` for more.
 
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc::{Receiver, channel};
+use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use framelink::std::{Relay, RelayConfig};
 
-/// An example binary, built by `cargo test` next to this test's binary.
-fn example(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("test binary path");
-    let profile = exe.parent().and_then(|deps| deps.parent()).expect("target/<profile>");
-    let path = profile.join("examples").join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
-    assert!(path.exists(), "{} is missing: run `cargo test --workspace`", path.display());
-    path
-}
+mod common;
 
-/// Kills the child however the test ends.
-struct Guard(Child);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Lines of a child's output, as they come.
-fn lines(stream: impl std::io::Read + Send + 'static) -> Receiver<String> {
-    let (tx, rx) = channel();
-    thread::spawn(move || {
-        for line in BufReader::new(stream).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                return;
-            }
-        }
-    });
-    rx
-}
+use common::{Guard, ServerProc, example};
 
 fn run_seed(seed: u64, count: usize) {
-    let mut server = Command::new(example("server"))
-        .arg("udp://127.0.0.1:0")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start the example server");
-    let (stdout, stderr) = (lines(server.stdout.take().unwrap()), lines(server.stderr.take().unwrap()));
-    let _server = Guard(server);
-    let listening = stderr.recv_timeout(Duration::from_secs(10)).expect("the server says where it listens");
-    let target: SocketAddr = listening
-        .rsplit("udp://")
-        .next()
-        .and_then(|a| a.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no address in {listening:?}"));
+    let server = ServerProc::start(&["udp://127.0.0.1:0"]);
+    let target: SocketAddr = server.socket_addr("udp").parse().expect("the server's address");
 
     let config = RelayConfig::new()
         .loss(0.10)
@@ -94,13 +51,12 @@ fn run_seed(seed: u64, count: usize) {
     assert!(status.success(), "seed {seed}: client failed: {why}");
 
     // The client exits after the server acknowledged everything: all lines are printed.
-    for (i, expected) in messages.iter().enumerate() {
-        let line = stdout
-            .recv_timeout(Duration::from_secs(10))
-            .unwrap_or_else(|_| panic!("seed {seed}: line {i} missing"));
-        assert_eq!(line, format!("Received: {expected}"), "seed {seed}: line {i}");
+    let received = server.received_after(0, count);
+    for (i, (got, expected)) in received.iter().zip(&messages).enumerate() {
+        assert_eq!(got, expected, "seed {seed}: line {i}");
     }
-    assert!(stdout.recv_timeout(Duration::from_millis(300)).is_err(), "seed {seed}: a message printed twice");
+    thread::sleep(Duration::from_millis(300));
+    assert_eq!(server.stdout.count(), count, "seed {seed}: a message printed twice");
     let stats = relay.shutdown().unwrap();
     assert!(
         stats.upstream.dropped > 0 && stats.upstream.duplicated > 0 && stats.upstream.reordered > 0,
