@@ -78,12 +78,15 @@ where
 
     /// One round: runs due timers, writes, reads what is ready (without blocking), writes the
     /// answers. Returns whether anything was read.
+    ///
+    /// It reads even after the session ended: a server session starts over on a new HELLO
+    /// (firmware behind a UART never sees its clients come and go).
     pub fn poll(&mut self, now: Instant) -> Result<bool, Error<T::Error>> {
         if self.session().poll_timeout().is_some_and(|t| t <= now) {
             self.framed.session_mut().handle_timeout(now);
         }
         self.flush(now)?;
-        if self.session().is_closed() || !self.transport.read_ready().map_err(Error::Io)? {
+        if !self.transport.read_ready().map_err(Error::Io)? {
             return Ok(false);
         }
         let n = self.transport.read(self.read_buf.as_mut()).map_err(Error::Io)?;
@@ -263,6 +266,16 @@ mod tests {
         client.close(&mut clock, &mut server_round).unwrap();
         assert_eq!(server.next_event(&mut clock, |_| {}).unwrap(), Event::Closed(CloseReason::Peer));
         assert!(matches!(server.next_event(&mut clock, |_| {}), Err(Error::Closed(_))));
+
+        // The same server session, ended, still reads: the next client's HELLO starts it over.
+        let mut next = link(Session::client(config, 10, buf(), buf(), Instant::ZERO), &a, &b);
+        next.poll(Instant::ZERO).unwrap();
+        for _ in 0..30 {
+            server.poll(Instant::ZERO).unwrap();
+            next.poll(Instant::ZERO).unwrap();
+        }
+        assert_eq!(server.session_mut().poll_event(), Some(Event::Connected));
+        assert_eq!(next.session_mut().poll_event(), Some(Event::Connected));
     }
 
     #[test]

@@ -87,7 +87,8 @@ where
             self.framed.session_mut().handle_timeout(now);
         }
         self.flush(now).await?;
-        if self.session().is_closed() || self.session().has_event() {
+        // An ended session still reads: a server session starts over on a new HELLO.
+        if self.session().has_event() {
             return Ok(());
         }
         let deadline = self.session().poll_timeout();
