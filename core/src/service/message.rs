@@ -41,16 +41,37 @@ pub const fn pattern_byte(offset: u64) -> u8 {
     (offset % 251) as u8
 }
 
+/// The pattern's period.
+const PERIOD: usize = 251;
+
+/// Two periods of the pattern, so any window of up to one period is one contiguous slice.
+static PATTERN: [u8; 2 * PERIOD] = {
+    let mut table = [0u8; 2 * PERIOD];
+    let mut i = 0;
+    while i < 2 * PERIOD {
+        table[i] = (i % PERIOD) as u8;
+        i += 1;
+    }
+    table
+};
+
+/// The pattern from stream `offset`, one period at a time (at most `PERIOD` bytes per slice).
+fn pattern_chunks(offset: u64, len: usize) -> impl Iterator<Item = &'static [u8]> {
+    let start = (offset % PERIOD as u64) as usize;
+    (0..len).step_by(PERIOD).map(move |done| &PATTERN[start..start + PERIOD.min(len - done)])
+}
+
 /// Writes the SOURCE pattern starting at stream `offset` into `out`.
 pub fn fill_pattern(offset: u64, out: &mut [u8]) {
-    for (i, byte) in out.iter_mut().enumerate() {
-        *byte = pattern_byte(offset + i as u64);
+    let len = out.len();
+    for (dst, src) in out.chunks_mut(PERIOD).zip(pattern_chunks(offset, len)) {
+        dst.copy_from_slice(src);
     }
 }
 
 /// Whether `data` is the SOURCE pattern starting at stream `offset`.
 pub fn check_pattern(offset: u64, data: &[u8]) -> bool {
-    data.iter().enumerate().all(|(i, &b)| b == pattern_byte(offset + i as u64))
+    data.chunks(PERIOD).zip(pattern_chunks(offset, data.len())).all(|(got, want)| got == want)
 }
 
 /// The counters in a STATS reply, in wire order. `u64::MAX` on the wire means "none"

@@ -69,6 +69,16 @@ impl LinkState {
     }
 }
 
+impl SourceJob {
+    /// Pattern bytes in the next SOURCE-DATA: a full message's worth, or what is left. (The
+    /// limit is `u64::MAX` for a stream limited by time only; nothing here may add to it.)
+    fn data_len(&self) -> usize {
+        let full = self.size - SOURCE_HEADER;
+        let left = self.limit - self.offset;
+        if left < full as u64 { left as usize } else { full }
+    }
+}
+
 #[derive(Clone, Copy, Debug)]
 struct SourceJob {
     id: u32,
@@ -227,8 +237,7 @@ impl<'a> Responder<'a> {
         if self.ended.is_some() {
             return Some(ServiceMessage::SourceEnd { id: 0, bytes: 0 }.encoded_len());
         }
-        self.source
-            .map(|job| job.size.min(SOURCE_HEADER + (job.limit - job.offset).min(usize::MAX as u64) as usize))
+        self.source.map(|job| SOURCE_HEADER + job.data_len())
     }
 
     /// Writes the next SOURCE message into `out`: pattern data, or SOURCE-END once the byte
@@ -247,8 +256,7 @@ impl<'a> Responder<'a> {
             self.source = None;
             return Some(len);
         }
-        let data_len =
-            (job.size - SOURCE_HEADER).min((job.limit - job.offset).min(usize::MAX as u64) as usize);
+        let data_len = job.data_len();
         let total = SOURCE_HEADER + data_len;
         let dst = out.get_mut(..total)?;
         fill_pattern(job.offset, &mut dst[SOURCE_HEADER..]);

@@ -56,6 +56,31 @@ fn text_is_not_a_service_message_and_bad_ones_are_named() {
 }
 
 #[test]
+fn the_pattern_is_offset_mod_251_across_periods() {
+    for (offset, len) in [(0u64, 0usize), (0, 1), (250, 3), (1000, 600), (u64::MAX - 700, 700)] {
+        let mut data = std::vec![0u8; len];
+        fill_pattern(offset, &mut data);
+        assert!(data.iter().enumerate().all(|(i, &b)| b == ((offset + i as u64) % 251) as u8), "{offset}");
+        assert!(check_pattern(offset, &data));
+        if len > 0 {
+            data[len - 1] ^= 1;
+            assert!(!check_pattern(offset, &data), "a changed last byte shows");
+        }
+    }
+}
+
+#[test]
+fn a_source_limited_by_time_only_streams_full_messages() {
+    let mut r = Responder::new("unit", "1");
+    let mut req = [0u8; 64];
+    let n = ServiceMessage::Source { id: 8, bytes: 0, millis: 1000, size: 100 }.emit(&mut req).unwrap();
+    let _ = r.handle(Instant::ZERO, &req[..n], &mut [0; 64]);
+    assert_eq!(r.source_need(), Some(100));
+    let mut out = [0u8; 128];
+    assert_eq!(r.poll_source(Instant::ZERO, &mut out), Some(100));
+}
+
+#[test]
 fn the_pattern_catches_a_shift() {
     let mut data = [0u8; 600];
     fill_pattern(1000, &mut data);
