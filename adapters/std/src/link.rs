@@ -521,6 +521,52 @@ impl Link {
         }
     }
 
+    /// Drives the link once without sending or taking a message: writes what the session has
+    /// to send, waits at most `timeout` for input (returning as soon as some arrived, or at the
+    /// session's next deadline), handles it, and writes what that allowed. Acknowledgements and
+    /// credit take effect at once; received messages wait for [`next_event`](Self::next_event).
+    ///
+    /// For a sender that keeps its own queue short, so that what it stops sending is not a
+    /// long backlog to drain (a throughput test over a slow serial line): it sends while
+    /// [`Stats::bytes_sent`] keeps up with what it queued, and drives the link otherwise.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use framelink_std::{Link, LinkConfig, PeerInfo, Reply, Server, ServerConfig};
+    ///
+    /// let server = Server::bind(&["tcp://127.0.0.1:0".parse()?], ServerConfig::new())?;
+    /// let addr = server.local_addrs()[0].clone();
+    /// let handle = server.spawn(|_: &PeerInfo, _: &[u8], _: &mut Reply<'_>| {})?;
+    /// let mut link = Link::connect(&addr, &LinkConfig::new())?;
+    /// let (message, mut queued) = ([0u8; 1000], 0);
+    /// for _ in 0..100 {
+    ///     // At most one message waits for credit in this side's send buffer.
+    ///     while queued - link.stats().bytes_sent >= 1000 {
+    ///         link.drive(Some(Duration::from_millis(100)))?;
+    ///     }
+    ///     link.send(&message)?;
+    ///     queued += 1000;
+    /// }
+    /// for _ in 0..100 {
+    ///     if link.stats().bytes_acked == queued {
+    ///         break;
+    ///     }
+    ///     link.drive(Some(Duration::from_millis(100)))?;
+    /// }
+    /// assert_eq!(link.stats().bytes_acked, 100_000);
+    /// link.close()?;
+    /// handle.shutdown();
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn drive(&mut self, timeout: Option<Duration>) -> Result<(), LinkError> {
+        self.check()?;
+        if self.framed.session().is_closed() {
+            return Err(LinkError::Closed(self.end_reason()));
+        }
+        self.round(timeout.map(|t| StdInstant::now() + t))?;
+        self.transmit()
+    }
+
     /// Closes gracefully: everything sent is delivered and acknowledged, then CLOSE and the
     /// peer's CLOSE-ACK; bounded by the close timeout. Messages that arrive meanwhile are
     /// dropped (read them first).

@@ -1,0 +1,677 @@
+//! `framelink bench ADDR [-t S | --bytes N] [--size B] [--reverse] [-P N] [--bitrate R] [-i S]`:
+//! throughput, a line per interval like iperf3, then the total.
+//!
+//! Forward, the links send SINK messages as fast as the session's credit allows and count the
+//! bytes the responder ACKNOWLEDGED, never bytes written. Each link queues at most one message
+//! beyond what its credit lets out, so what is in flight is bounded by the session's window and
+//! credit, and stopping does not leave a backlog to drain (a device behind a slow UART).
+//! Reverse, each link asks for a SOURCE stream and counts the pattern bytes received, every
+//! one checked. Links run on their own threads; this thread reports.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use clap::Args;
+use framelink::core::service::{SOURCE_HEADER, ServiceMessage, check_pattern, pattern_byte};
+use framelink::std::{Addr, Link, LinkConfig, LinkError, LinkEventRef, Transport};
+use serde::Serialize;
+
+use crate::client::{TICK, connect, parse_addr, request};
+use crate::interrupt;
+use crate::output::{self, Failure, Mode, Outcome, Report, Run};
+
+/// Seconds a run lasts when neither `-t` nor `--bytes` is given (as iperf3).
+const DEFAULT_SECONDS: f64 = 10.0;
+/// The longest `-t` (a SOURCE request counts milliseconds in 32 bits).
+const MAX_SECONDS: f64 = 1e6;
+/// Parallel links at most.
+const MAX_LINKS: i64 = 128;
+/// How long the end of a run may wait for the last acknowledgements.
+const FLUSH_TIMEOUT: Duration = Duration::from_secs(30);
+/// Reverse: a stream that brings nothing for this long has failed.
+const SILENCE: Duration = Duration::from_secs(10);
+/// Reverse: after this long without data, a PING checks that the server is still there (a
+/// receiver sends nothing otherwise, and only a send finds out that a UDP peer is gone).
+const PROBE: Duration = Duration::from_secs(1);
+/// Forward: credit that does not come back for this long is a stalled link.
+const STALL: Duration = Duration::from_secs(30);
+/// Default message size over `tcp+cobs://`: a serial line is behind it, and small messages
+/// keep its latency low.
+const COBS_SIZE: u32 = 256;
+/// The SINK header: tag and op.
+const SINK_HEADER: usize = 2;
+
+/// Arguments of `framelink bench`.
+#[derive(Args, Clone, Debug)]
+pub(crate) struct BenchArgs {
+    /// Where: tcp://HOST:PORT, udp://HOST:PORT, tcp+cobs://HOST:PORT or HOST:PORT (TCP)
+    pub(crate) addr: String,
+    /// Seconds to run [default: 10]
+    #[arg(short = 't', long, value_name = "S", value_parser = parse_seconds, conflicts_with = "bytes")]
+    pub(crate) time: Option<f64>,
+    /// Bytes to move instead, over all links (K, M, G: powers of 1024)
+    #[arg(short = 'n', long, value_name = "N", value_parser = parse_bytes)]
+    pub(crate) bytes: Option<u64>,
+    /// Message size in bytes, header included [default: 65535 on TCP (one packet), the packet
+    /// payload on UDP (1200), 256 on tcp+cobs]
+    #[arg(short = 'l', long, value_name = "B", value_parser = parse_bytes)]
+    pub(crate) size: Option<u64>,
+    /// The server sends (a SOURCE stream, every byte checked) and this side receives
+    #[arg(short = 'R', long)]
+    pub(crate) reverse: bool,
+    /// Parallel links, each on its own thread; the figures are summed
+    #[arg(short = 'P', long, value_name = "N", default_value_t = 1,
+          value_parser = clap::value_parser!(u16).range(1..=MAX_LINKS))]
+    pub(crate) parallel: u16,
+    /// Pace each link at this many bits per second (k, M, G: powers of 1000), such as 10M
+    #[arg(short = 'b', long, value_name = "R", value_parser = parse_bitrate)]
+    pub(crate) bitrate: Option<u64>,
+    /// Seconds between interval reports; 0 for none
+    #[arg(short = 'i', long, value_name = "S", default_value_t = 1.0, value_parser = parse_interval)]
+    pub(crate) interval: f64,
+}
+
+/// One interval of a run.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub(crate) struct Interval {
+    /// Seconds since the start.
+    pub(crate) start: f64,
+    /// Seconds since the start.
+    pub(crate) end: f64,
+    /// Bytes counted in the interval.
+    pub(crate) bytes: u64,
+    /// Their rate.
+    pub(crate) bits_per_second: f64,
+}
+
+impl Interval {
+    fn new(start: f64, end: f64, bytes: u64) -> Self {
+        Self { start, end, bytes, bits_per_second: rate(bytes, end - start) }
+    }
+
+    fn print(&self) {
+        output::say(format_args!("{}", line(self.start, self.end, self.bytes, self.bits_per_second)));
+    }
+}
+
+/// What `bench` measured.
+#[derive(Clone, Debug, Serialize)]
+pub(crate) struct BenchReport {
+    /// The peer.
+    pub(crate) addr: String,
+    /// `forward` (this side sends) or `reverse` (the server sends).
+    pub(crate) direction: &'static str,
+    /// Parallel links.
+    pub(crate) streams: u16,
+    /// Bytes of each message.
+    pub(crate) message_size: u32,
+    /// Forward: bytes the server acknowledged; reverse: pattern bytes received and checked.
+    pub(crate) bytes: u64,
+    /// From the start to the last acknowledgement (forward) or byte (reverse).
+    pub(crate) seconds: f64,
+    /// `bytes` over `seconds`.
+    pub(crate) bits_per_second: f64,
+    /// DATA packets sent again, by the sender (this side forward, the server reverse).
+    pub(crate) retransmits: u64,
+    /// Interval by interval (none with `-i 0`).
+    pub(crate) intervals: Vec<Interval>,
+}
+
+impl BenchReport {
+    /// `acknowledged by the server` or `received, every byte checked`.
+    fn counted_as(&self) -> &'static str {
+        if self.direction == "forward" { "acknowledged" } else { "received and checked" }
+    }
+}
+
+impl Report for BenchReport {
+    fn print_text(&self) {
+        if !self.intervals.is_empty() {
+            output::say(format_args!("- - - - - - - - - - - - - - - - - - - - - - - - -"));
+        }
+        output::say(format_args!(
+            "{}  {}, {}",
+            line(0.0, self.seconds, self.bytes, self.bits_per_second),
+            self.counted_as(),
+            output::count(self.retransmits, "retransmit"),
+        ));
+    }
+}
+
+/// A line of the table, as iperf3 prints it: `  0.00-1.00   sec   2.41 GBytes   20.7 Gbits/sec`.
+fn line(start: f64, end: f64, bytes: u64, bits_per_second: f64) -> String {
+    let bytes = output::bytes(bytes);
+    format!("{start:>6.2}-{end:<6.2} sec {bytes:>12} {:>15}", output::bitrate(bits_per_second))
+}
+
+/// The table's header, over [`line`]'s columns.
+fn header() -> String {
+    format!("{:<17} {:>12} {:>15}", "Interval", "Transfer", "Bitrate")
+}
+
+/// When `bytes` are due at `bitrate` bits per second from `start`.
+fn paced(start: Instant, bytes: u64, bitrate: u64) -> Instant {
+    let after = Duration::try_from_secs_f64(bytes as f64 * 8.0 / bitrate as f64).unwrap_or(Duration::MAX);
+    start.checked_add(after).unwrap_or(start + Duration::from_secs(86_400 * 365))
+}
+
+/// Bits per second.
+fn rate(bytes: u64, seconds: f64) -> f64 {
+    if seconds > 0.0 { bytes as f64 * 8.0 / seconds } else { 0.0 }
+}
+
+/// What every link of a run does.
+#[derive(Clone, Copy, Debug)]
+struct Plan {
+    reverse: bool,
+    size: usize,
+    start: Instant,
+    /// Time mode: the run ends this long after the start.
+    duration: Option<Duration>,
+    bitrate: Option<u64>,
+}
+
+/// One link's part of the run.
+#[derive(Clone, Copy, Debug)]
+struct Job {
+    index: usize,
+    /// Bytes mode: this link's share.
+    bytes: Option<u64>,
+}
+
+/// What the links and the reporter share.
+struct Shared {
+    /// A link failed: the others stop too.
+    stop: AtomicBool,
+    /// Each link's count so far (acknowledged or received bytes).
+    counted: Vec<AtomicU64>,
+}
+
+impl Shared {
+    fn stopping(&self) -> bool {
+        self.stop.load(Ordering::Relaxed) || interrupt::requested()
+    }
+
+    fn total(&self) -> u64 {
+        self.counted.iter().map(|c| c.load(Ordering::Relaxed)).sum()
+    }
+}
+
+/// How one link's part ended.
+#[derive(Debug)]
+struct Finished {
+    bytes: u64,
+    end: Instant,
+    retransmits: u64,
+    error: Option<Failure>,
+}
+
+/// Runs `framelink bench`.
+pub(crate) fn run(args: &BenchArgs, mode: Mode) -> Run<BenchReport> {
+    let addr = parse_addr(&args.addr)?;
+    let mut links = Vec::new();
+    for _ in 0..args.parallel {
+        links.push(connect(&addr)?);
+    }
+    let size = match message_size(args, &addr, &links[0]) {
+        Ok(size) => size,
+        Err(error) => {
+            for link in links {
+                let _ = link.close();
+            }
+            return Err(error);
+        }
+    };
+    let duration = match (args.time, args.bytes) {
+        (_, Some(_)) => None,
+        (time, None) => Some(Duration::from_secs_f64(time.unwrap_or(DEFAULT_SECONDS))),
+    };
+    let direction = if args.reverse { "reverse" } else { "forward" };
+    if mode.is_text() {
+        let limit = match (duration, args.bytes) {
+            (Some(duration), _) => format!("{} s", duration.as_secs_f64()),
+            (None, Some(bytes)) => output::bytes(bytes),
+            (None, None) => String::new(),
+        };
+        let way = if args.reverse { "server to client" } else { "client to server" };
+        let paced =
+            args.bitrate.map_or(String::new(), |b| format!(", paced at {}", output::bitrate(b as f64)));
+        output::say(format_args!(
+            "bench {addr}: {direction} ({way}), {}, {size}-byte messages, {limit}{paced}",
+            output::count(u64::from(args.parallel), "link")
+        ));
+        if args.interval > 0.0 {
+            output::say(format_args!("{}", header()));
+        }
+    }
+    let shared =
+        Shared { stop: AtomicBool::new(false), counted: links.iter().map(|_| AtomicU64::new(0)).collect() };
+    let plan = Plan {
+        reverse: args.reverse,
+        size: size as usize,
+        start: Instant::now(),
+        duration,
+        bitrate: args.bitrate,
+    };
+    let shares = share(args.bytes, links.len());
+    let (intervals, finished) = thread::scope(|scope| {
+        let (done, results) = mpsc::channel();
+        for (index, link) in links.into_iter().enumerate() {
+            let (done, shared, addr) = (done.clone(), &shared, &addr);
+            let job = Job { index, bytes: shares[index] };
+            scope.spawn(move || {
+                let finished = if plan.reverse {
+                    receive(link, addr, &plan, job, shared)
+                } else {
+                    transmit(link, addr, &plan, job, shared)
+                };
+                let _ = done.send((index, finished));
+            });
+        }
+        drop(done);
+        report(&plan, &shared, &results, args.interval, mode)
+    });
+    let bytes = finished.iter().map(|f| f.bytes).sum();
+    let end = finished.iter().map(|f| f.end).max().unwrap_or(plan.start);
+    let seconds = end.duration_since(plan.start).as_secs_f64();
+    let error = match finished.iter().find_map(|f| f.error.clone()) {
+        Some(error) => Some(error),
+        None if finished.len() < usize::from(args.parallel) => {
+            Some(Failure::at(&addr, "a link's thread failed"))
+        }
+        None => None,
+    };
+    let report = BenchReport {
+        addr: addr.to_string(),
+        direction,
+        streams: args.parallel,
+        message_size: size,
+        bytes,
+        seconds,
+        bits_per_second: rate(bytes, seconds),
+        retransmits: finished.iter().map(|f| f.retransmits).sum(),
+        intervals,
+    };
+    Ok(Outcome::new(report, error))
+}
+
+/// The message size: the one asked for, or the transport's default, within what both sides
+/// accept.
+fn message_size(args: &BenchArgs, addr: &Addr, link: &Link) -> Result<u32, Failure> {
+    let peer = link.peer().ok_or_else(|| Failure::at(addr, "no handshake"))?;
+    let max = peer.max_message.min(LinkConfig::DEFAULT_MAX_MESSAGE);
+    let min = if args.reverse { SOURCE_HEADER + 1 } else { SINK_HEADER } as u64;
+    let Some(size) = args.size else {
+        let default = match link.transport() {
+            Transport::Tcp => u32::from(peer.max_payload),
+            Transport::Udp => u32::from(peer.max_payload).min(1200),
+            _ => COBS_SIZE,
+        };
+        return Ok(default.clamp(min as u32, max.max(min as u32)));
+    };
+    if size < min {
+        return Err(Failure(format!(
+            "--size {size} is too small: at least {min} bytes for a {} message",
+            if args.reverse { "SOURCE" } else { "SINK" }
+        )));
+    }
+    if size > u64::from(max) {
+        return Err(Failure(format!(
+            "--size {size} is larger than the largest message the link takes ({max} bytes)"
+        )));
+    }
+    Ok(size as u32)
+}
+
+/// Splits `bytes` over `links`: the first ones get the remainder.
+fn share(bytes: Option<u64>, links: usize) -> Vec<Option<u64>> {
+    let n = links as u64;
+    (0..n).map(|i| bytes.map(|b| b / n + u64::from(i < b % n))).collect()
+}
+
+/// Reports the intervals until every link has finished; returns them and how each link ended.
+fn report(
+    plan: &Plan,
+    shared: &Shared,
+    results: &mpsc::Receiver<(usize, Finished)>,
+    interval: f64,
+    mode: Mode,
+) -> (Vec<Interval>, Vec<Finished>) {
+    let interval = (interval > 0.0).then(|| Duration::from_secs_f64(interval));
+    let end = plan.duration.map(|d| plan.start + d);
+    let mut intervals = Vec::new();
+    let mut finished = Vec::new();
+    let (mut tick_at, mut tick_bytes) = (plan.start, 0u64);
+    let mut links_left = shared.counted.len();
+    let seconds = |at: Instant| at.duration_since(plan.start).as_secs_f64();
+    while links_left > 0 {
+        // The tick at the end of a timed run waits for the links, which count the last
+        // acknowledgements (or bytes) into it.
+        let tick = interval.map(|i| tick_at + i).filter(|&t| end.is_none_or(|end| t + TICK / 10 < end));
+        let next = match tick {
+            Some(tick) => results.recv_timeout(tick.saturating_duration_since(Instant::now())),
+            None => results.recv().map_err(|_| RecvTimeoutError::Disconnected),
+        };
+        match next {
+            Ok((_, done)) => {
+                if done.error.is_some() {
+                    shared.stop.store(true, Ordering::Relaxed);
+                }
+                finished.push(done);
+                links_left -= 1;
+            }
+            Err(RecvTimeoutError::Timeout) => {
+                let Some(tick) = tick else { continue };
+                let total = shared.total();
+                let line = Interval::new(seconds(tick_at), seconds(tick), total.saturating_sub(tick_bytes));
+                if mode.is_text() {
+                    line.print();
+                }
+                intervals.push(line);
+                (tick_at, tick_bytes) = (tick, total);
+            }
+            // A link's thread ended without a word; the caller reports it.
+            Err(RecvTimeoutError::Disconnected) => break,
+        }
+    }
+    let total: u64 = finished.iter().map(|f| f.bytes).sum();
+    let last = finished.iter().map(|f| f.end).max().unwrap_or(tick_at);
+    if interval.is_some() && (total > tick_bytes || last.duration_since(tick_at) > Duration::from_millis(1)) {
+        let line =
+            Interval::new(seconds(tick_at), seconds(last.max(tick_at)), total.saturating_sub(tick_bytes));
+        if mode.is_text() {
+            line.print();
+        }
+        intervals.push(line);
+    }
+    (intervals, finished)
+}
+
+/// Forward: SINK messages as fast as the credit allows (or the pace), counting acknowledged
+/// bytes; then the last acknowledgements and a graceful close.
+fn transmit(mut link: Link, addr: &Addr, plan: &Plan, job: Job, shared: &Shared) -> Finished {
+    let counted = &shared.counted[job.index];
+    let payload = vec![0u8; plan.size - SINK_HEADER];
+    let mut message = vec![0u8; plan.size];
+    let _ = ServiceMessage::Sink { payload: &payload }.emit(&mut message);
+    let deadline = plan.duration.map(|d| plan.start + d);
+    let size = plan.size as u64;
+    let mut queued = 0u64;
+    let mut progress = (0u64, Instant::now());
+    let error = loop {
+        if shared.stopping() {
+            break None;
+        }
+        let now = Instant::now();
+        if deadline.is_some_and(|d| now >= d) || job.bytes.is_some_and(|b| queued >= b) {
+            break None;
+        }
+        let stats = link.stats();
+        counted.store(stats.bytes_acked, Ordering::Relaxed);
+        if stats.bytes_acked != progress.0 {
+            progress = (stats.bytes_acked, now);
+        } else if queued > stats.bytes_acked && now.duration_since(progress.1) > STALL {
+            break Some(Failure::at(addr, LinkError::Stalled));
+        }
+        // Wait while the session holds a whole message its credit does not let out yet, or
+        // while ahead of the pace; the link keeps taking acknowledgements meanwhile.
+        let held = queued.saturating_sub(stats.bytes_sent) >= size;
+        let pace = plan.bitrate.map(|bitrate| paced(plan.start, queued, bitrate));
+        let pace = pace.filter(|&due| due > now);
+        if held || pace.is_some() {
+            let wake = [Some(now + TICK), pace, deadline].into_iter().flatten().min().unwrap_or(now);
+            if let Err(e) = link.drive(Some(wake.saturating_duration_since(now))) {
+                break Some(Failure::at(addr, e));
+            }
+            continue;
+        }
+        let len = job.bytes.map_or(size, |b| (b - queued).clamp(SINK_HEADER as u64, size));
+        if let Err(e) = link.send(&message[..len as usize]) {
+            break Some(Failure::at(addr, e));
+        }
+        queued += len;
+    };
+    let error = error.or_else(|| link.flush(Some(FLUSH_TIMEOUT)).err().map(|e| Failure::at(addr, e)));
+    let end = Instant::now();
+    let stats = link.stats();
+    counted.store(stats.bytes_acked, Ordering::Relaxed);
+    let error = error.or_else(|| link.close().err().map(|e| Failure::at(addr, e)));
+    Finished { bytes: stats.bytes_acked, end, retransmits: stats.retransmits, error }
+}
+
+/// Reverse: SOURCE streams, every pattern byte checked and counted; then the server's
+/// retransmissions (STATS) and a graceful close.
+fn receive(link: Link, addr: &Addr, plan: &Plan, job: Job, shared: &Shared) -> Finished {
+    let mut reverse = Reverse { link, addr, plan, shared, counted: &shared.counted[job.index], received: 0 };
+    let (finished, error) = match reverse.streams(job.bytes) {
+        Ok(finished) => (finished, None),
+        Err(error) => (false, Some(error)),
+    };
+    let end = Instant::now();
+    let Reverse { mut link, received, .. } = reverse;
+    let mut retransmits = 0;
+    let error = error.or_else(|| {
+        if !finished {
+            return None;
+        }
+        let stats = request(&mut link, addr, &ServiceMessage::Stats, |reply| match reply {
+            ServiceMessage::StatsReply(stats) => Some(stats.retransmits),
+            _ => None,
+        });
+        stats.map(|count| retransmits = count).err()
+    });
+    let error = error.or_else(|| link.close().err().map(|e| Failure::at(addr, e)));
+    Finished { bytes: received, end, retransmits, error }
+}
+
+/// The most pattern bytes one SOURCE request asks for. A longer run chains requests: a
+/// responder's `Responder::source_need` overflows for a byte limit near `usize::MAX` (0, "no
+/// limit", included), so every request carries a limit that fits 32 bits with room to spare.
+const SOURCE_CHUNK: u64 = 1 << 31;
+
+/// One link receiving SOURCE streams.
+struct Reverse<'a> {
+    link: Link,
+    addr: &'a Addr,
+    plan: &'a Plan,
+    shared: &'a Shared,
+    counted: &'a AtomicU64,
+    /// Pattern bytes received over every stream so far.
+    received: u64,
+}
+
+impl Reverse<'_> {
+    /// Asks for streams until the run's time is up or `bytes` have arrived; `Ok(false)` when
+    /// stopped before.
+    fn streams(&mut self, bytes: Option<u64>) -> Result<bool, Failure> {
+        let deadline = self.plan.duration.map(|d| self.plan.start + d);
+        let mut left = bytes;
+        for id in 1u32.. {
+            let millis = match deadline {
+                None => 0,
+                Some(deadline) => match deadline.checked_duration_since(Instant::now()) {
+                    Some(rest) if !rest.is_zero() => {
+                        u32::try_from(rest.as_millis().max(1)).unwrap_or(u32::MAX)
+                    }
+                    _ => return Ok(true),
+                },
+            };
+            let ask = match left {
+                Some(0) => return Ok(true),
+                Some(left) => left.min(SOURCE_CHUNK),
+                None => SOURCE_CHUNK,
+            };
+            let Some(got) = self.stream(id, ask, millis)? else { return Ok(false) };
+            if let Some(left) = &mut left {
+                *left = left.saturating_sub(got);
+            } else if got < ask {
+                // The time limit ended it.
+                return Ok(true);
+            }
+        }
+        Ok(true)
+    }
+
+    /// Asks for one stream and receives it: `Some(bytes)` at its end, `None` when stopped.
+    fn stream(&mut self, id: u32, bytes: u64, millis: u32) -> Result<Option<u64>, Failure> {
+        let addr = self.addr;
+        let fail = |what: String| Err(Failure::at(addr, what));
+        let source = ServiceMessage::Source { id, bytes, millis, size: self.plan.size as u32 };
+        let mut request = [0u8; 32];
+        let len = source.emit(&mut request).map_err(|e| Failure::at(addr, e))?;
+        self.link.send(&request[..len]).map_err(|e| Failure::at(addr, e))?;
+        let mut offset_next = 0u64;
+        let mut last = Instant::now();
+        let mut probed: Option<Instant> = None;
+        loop {
+            if self.shared.stopping() {
+                return Ok(None);
+            }
+            if let Some(bitrate) = self.plan.bitrate {
+                // Ahead of the pace: keep the link answering but read nothing; the session's
+                // credit slows the sender down.
+                let due = paced(self.plan.start, self.received, bitrate);
+                let now = Instant::now();
+                if due > now {
+                    self.link.drive(Some((due - now).min(TICK))).map_err(|e| Failure::at(addr, e))?;
+                    continue;
+                }
+            }
+            let message = match self.link.next_event_ref(Some(TICK)).map_err(|e| Failure::at(addr, e))? {
+                Some(LinkEventRef::Message(message)) => message,
+                Some(LinkEventRef::Closed(reason)) => {
+                    return Err(Failure::at(addr, LinkError::Closed(reason)));
+                }
+                _ => {
+                    let quiet = last.elapsed();
+                    if quiet > SILENCE {
+                        return fail(format!("no SOURCE data for {} s", SILENCE.as_secs()));
+                    }
+                    if quiet > PROBE && probed.is_none_or(|at| at.elapsed() > PROBE) {
+                        self.link.ping(0).map_err(|e| Failure::at(addr, e))?;
+                        probed = Some(Instant::now());
+                    }
+                    continue;
+                }
+            };
+            match ServiceMessage::parse(message) {
+                Ok(Some(ServiceMessage::SourceData { id: got, offset, data })) if got == id => {
+                    if offset != offset_next {
+                        return fail(format!(
+                            "SOURCE data out of order: offset {offset}, expected {offset_next}"
+                        ));
+                    }
+                    if !check_pattern(offset, data) {
+                        let at = (0..data.len())
+                            .find(|&i| data[i] != pattern_byte(offset + i as u64))
+                            .unwrap_or(0);
+                        return fail(format!(
+                            "SOURCE data corrupted at stream offset {}",
+                            offset + at as u64
+                        ));
+                    }
+                    offset_next += data.len() as u64;
+                    self.received += data.len() as u64;
+                    self.counted.store(self.received, Ordering::Relaxed);
+                    last = Instant::now();
+                }
+                Ok(Some(ServiceMessage::SourceEnd { id: got, bytes })) if got == id => {
+                    if bytes != offset_next {
+                        return fail(format!("SOURCE ended after {bytes} bytes, but {offset_next} arrived"));
+                    }
+                    return Ok(Some(bytes));
+                }
+                Ok(Some(ServiceMessage::Error { error })) => {
+                    return fail(format!("the responder answered: {error}"));
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+/// A number with an optional k, M, G or T suffix, times `base` per step.
+fn scaled(text: &str, base: f64) -> Result<f64, String> {
+    let text = text.trim();
+    let (number, scale) = match text.char_indices().last() {
+        Some((at, unit)) if unit.is_ascii_alphabetic() => {
+            let steps = match unit.to_ascii_lowercase() {
+                'k' => 1,
+                'm' => 2,
+                'g' => 3,
+                't' => 4,
+                _ => return Err(format!("unknown unit `{unit}` (use k, M, G or T)")),
+            };
+            (&text[..at], base.powi(steps))
+        }
+        _ => (text, 1.0),
+    };
+    let value: f64 = number.parse().map_err(|_| format!("`{text}` is not a number"))?;
+    if !value.is_finite() || value < 0.0 {
+        return Err(format!("`{text}` is not a positive number"));
+    }
+    Ok(value * scale)
+}
+
+/// A byte count: `1000`, `64K`, `1.5M`, `2G` (powers of 1024).
+fn parse_bytes(text: &str) -> Result<u64, String> {
+    let value = scaled(text, 1024.0)?;
+    if !(1.0..=u64::MAX as f64 / 2.0).contains(&value) {
+        return Err(format!("`{text}` is not a byte count from 1 up"));
+    }
+    Ok(value as u64)
+}
+
+/// A bit rate: `10M`, `500k`, `1.5G`, `9600` (powers of 1000), bits per second.
+fn parse_bitrate(text: &str) -> Result<u64, String> {
+    let value = scaled(text, 1000.0)?;
+    if !(1.0..=1e15).contains(&value) {
+        return Err(format!("`{text}` is not a bit rate from 1 bit/s up"));
+    }
+    Ok(value as u64)
+}
+
+/// A run's length in seconds.
+fn parse_seconds(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(s) if (0.001..=MAX_SECONDS).contains(&s) => Ok(s),
+        _ => Err(format!("`{text}` is not a number of seconds from 0.001 to {MAX_SECONDS}")),
+    }
+}
+
+/// Seconds between reports: 0 (none), or at least 0.01.
+fn parse_interval(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(s) if s == 0.0 || (0.01..=MAX_SECONDS).contains(&s) => Ok(s),
+        _ => Err(format!("`{text}` is not 0 or a number of seconds from 0.01 to {MAX_SECONDS}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn units_parse_as_iperf3_reads_them() {
+        assert_eq!(parse_bytes("1000"), Ok(1000));
+        assert_eq!(parse_bytes("64K"), Ok(65536));
+        assert_eq!(parse_bytes("1.5m"), Ok(1_572_864));
+        assert!(parse_bytes("0").is_err() && parse_bytes("x").is_err() && parse_bytes("5Q").is_err());
+        assert_eq!(parse_bitrate("10M"), Ok(10_000_000));
+        assert_eq!(parse_bitrate("500k"), Ok(500_000));
+        assert_eq!(parse_bitrate("1.5G"), Ok(1_500_000_000));
+        assert!(parse_bitrate("-1M").is_err() && parse_bitrate("inf").is_err());
+        assert_eq!(parse_seconds("0.5"), Ok(0.5));
+        assert!(parse_seconds("0").is_err() && parse_seconds("nan").is_err());
+        assert_eq!(parse_interval("0"), Ok(0.0));
+        assert!(parse_interval("0.001").is_err());
+    }
+
+    #[test]
+    fn bytes_are_shared_over_links() {
+        assert_eq!(share(Some(10), 3), [Some(4), Some(3), Some(3)]);
+        assert_eq!(share(None, 2), [None, None]);
+    }
+}

@@ -1,0 +1,28 @@
+//! Ctrl-C: the first one asks the running command to stop and print its summary so far; a
+//! second one ends the process at once.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Set by Ctrl-C (or by a closed stdout); every loop of every command checks it.
+static REQUESTED: AtomicBool = AtomicBool::new(false);
+
+/// Installs the Ctrl-C handler. Without one (the handler could not be installed), Ctrl-C ends
+/// the process as usual.
+pub(crate) fn install() {
+    let _ = ctrlc::set_handler(|| {
+        if REQUESTED.swap(true, Ordering::SeqCst) {
+            // The second Ctrl-C: the summary is not coming fast enough for the user.
+            std::process::exit(130);
+        }
+    });
+}
+
+/// Whether the command should stop and report what it has.
+pub(crate) fn requested() -> bool {
+    REQUESTED.load(Ordering::Relaxed)
+}
+
+/// Asks the command to stop, as Ctrl-C does.
+pub(crate) fn request() {
+    REQUESTED.store(true, Ordering::SeqCst);
+}

@@ -1,0 +1,79 @@
+//! `framelink`: test and use framelink links from the command line.
+//!
+//! `serve` answers the remote test service (the same `no_std` responder firmware links) and
+//! prints text messages; `send`, `ping`, `bench` and `info` are its clients; `relay` makes a
+//! lossy UDP link in userspace; `demo` runs it all in one process. Text for people, `--json`
+//! for machines; exit status 0 on success, 1 after one `framelink: ...` line on stderr, 2 for
+//! a usage error. Ctrl-C prints the summary so far.
+
+mod bench;
+mod client;
+mod demo;
+mod info;
+mod interrupt;
+mod output;
+mod ping;
+mod relay;
+mod send;
+mod serve;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::output::{Mode, finish};
+
+/// Test and use framelink links: messages framed, checked, sequenced and acknowledged over
+/// TCP, UDP and serial lines.
+#[derive(Debug, Parser)]
+#[command(name = "framelink", version, after_help = ADDRESSES)]
+struct Cli {
+    /// Print one JSON document on stdout at the end instead of text
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// How addresses are written, shown under `--help`.
+const ADDRESSES: &str = "\
+Addresses: tcp://HOST:PORT, udp://HOST:PORT, tcp+cobs://HOST:PORT (COBS over TCP: a serial line
+bridged to TCP, such as QEMU's UART) or HOST:PORT (TCP).
+
+Start with `framelink demo`.";
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the remote test service and print every text message ("Received: ..."), until
+    /// Ctrl-C
+    Serve(serve::ServeArgs),
+    /// Send each MESSAGE as one message; exit once all are acknowledged
+    Send(send::SendArgs),
+    /// Round-trip times of ECHO requests, like ping
+    Ping(ping::PingArgs),
+    /// Throughput, forward (acknowledged bytes) or reverse (every byte checked), like iperf3
+    Bench(bench::BenchArgs),
+    /// Who the responder is, its limits and its counters
+    Info(info::InfoArgs),
+    /// Relay UDP with loss, duplication, reordering, delay, jitter or corruption, until Ctrl-C
+    Relay(relay::RelayArgs),
+    /// A server in this process, then send, ping, bench and info against it: a tour in a few
+    /// seconds
+    Demo,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    interrupt::install();
+    let mode = if cli.json { Mode::Json } else { Mode::Text };
+    match &cli.command {
+        Command::Serve(args) => finish(mode, serve::run(args, mode)),
+        Command::Send(args) => finish(mode, send::run(args, mode)),
+        Command::Ping(args) => finish(mode, ping::run(args, mode)),
+        Command::Bench(args) => finish(mode, bench::run(args, mode)),
+        Command::Info(args) => finish(mode, info::run(args, mode)),
+        Command::Relay(args) => finish(mode, relay::run(args, mode)),
+        Command::Demo => finish(mode, demo::run(mode)),
+    }
+}

@@ -1,0 +1,117 @@
+//! `framelink serve [--listen ADDR]... [--max-clients N]`: answers the remote test service on
+//! every listener and prints every text message.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::thread;
+
+use clap::Args;
+use framelink::core::session::CloseReason;
+use framelink::std::{Handler, LinkError, PeerInfo, Reply, Server, ServerConfig};
+use serde::Serialize;
+
+use crate::client::{TICK, parse_addr};
+use crate::interrupt;
+use crate::output::{self, Failure, Mode, Outcome, Report, Run};
+
+/// Where `serve` listens without `--listen`.
+pub(crate) const DEFAULT_LISTEN: [&str; 2] = ["tcp://127.0.0.1:7878", "udp://127.0.0.1:7878"];
+
+/// Arguments of `framelink serve`.
+#[derive(Args, Clone, Debug)]
+pub(crate) struct ServeArgs {
+    /// Listen here: tcp://HOST:PORT, udp://HOST:PORT or tcp+cobs://HOST:PORT, as often as
+    /// needed; port 0 picks a free port [default: tcp://127.0.0.1:7878 and
+    /// udp://127.0.0.1:7878]
+    #[arg(short = 'l', long, value_name = "ADDR")]
+    pub(crate) listen: Vec<String>,
+    /// Clients served at once, over every listener; one more is refused (ERROR busy)
+    #[arg(long, value_name = "N", default_value_t = ServerConfig::DEFAULT_MAX_CLIENTS)]
+    pub(crate) max_clients: usize,
+}
+
+/// What `serve` did, once stopped.
+#[derive(Clone, Debug, Serialize)]
+pub(crate) struct ServeReport {
+    /// The bound addresses, real ports included.
+    pub(crate) listen: Vec<String>,
+    /// Clients taken in.
+    pub(crate) accepted: u64,
+    /// Clients refused for the client limit.
+    pub(crate) refused: u64,
+    /// Text messages printed.
+    pub(crate) messages: u64,
+}
+
+impl Report for ServeReport {
+    fn print_text(&self) {
+        // The log, on stderr: stdout carries only the messages.
+        eprintln!(
+            "served {} ({} refused), printed {}",
+            output::count(self.accepted, "client"),
+            self.refused,
+            output::count(self.messages, "message")
+        );
+    }
+}
+
+/// Prints each text message; logs clients on stderr.
+struct Printer {
+    mode: Mode,
+    messages: Arc<AtomicU64>,
+}
+
+impl Handler for Printer {
+    fn on_connect(&self, peer: &PeerInfo) {
+        eprintln!("{peer} connected");
+    }
+
+    fn on_message(&self, _peer: &PeerInfo, message: &[u8], _reply: &mut Reply<'_>) {
+        self.messages.fetch_add(1, Ordering::Relaxed);
+        if self.mode.is_text() {
+            output::say(format_args!("Received: {}", String::from_utf8_lossy(message)));
+        }
+    }
+
+    fn on_close(&self, peer: &PeerInfo, reason: Result<CloseReason, &LinkError>) {
+        match reason {
+            Ok(CloseReason::Peer) => eprintln!("{peer} closed"),
+            Ok(reason) => eprintln!("{peer} ended: {reason}"),
+            Err(error) => eprintln!("{peer} ended: {error}"),
+        }
+    }
+}
+
+/// Runs `framelink serve` until Ctrl-C.
+pub(crate) fn run(args: &ServeArgs, mode: Mode) -> Run<ServeReport> {
+    let texts: Vec<&str> = if args.listen.is_empty() {
+        DEFAULT_LISTEN.to_vec()
+    } else {
+        args.listen.iter().map(String::as_str).collect()
+    };
+    let addrs = texts.into_iter().map(parse_addr).collect::<Result<Vec<_>, _>>()?;
+    let config = ServerConfig::new()
+        .max_clients(args.max_clients)
+        .responder("framelink serve", env!("CARGO_PKG_VERSION"));
+    let server = Server::bind(&addrs, config).map_err(|e| Failure(e.to_string()))?;
+    let listen: Vec<String> = server.local_addrs().iter().map(ToString::to_string).collect();
+    let messages = Arc::new(AtomicU64::new(0));
+    let printer = Printer { mode, messages: Arc::clone(&messages) };
+    let handle = server.spawn(printer).map_err(|e| Failure(format!("cannot start the server: {e}")))?;
+    for addr in &listen {
+        eprintln!("listening on {addr}");
+    }
+    while !interrupt::requested() {
+        thread::sleep(TICK);
+    }
+    let stats = handle.stats();
+    eprintln!("stopping");
+    handle.shutdown();
+    let report = ServeReport {
+        listen,
+        accepted: stats.accepted,
+        refused: stats.refused,
+        messages: messages.load(Ordering::Relaxed),
+    };
+    Ok(Outcome::new(report, None))
+}
