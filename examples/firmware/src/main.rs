@@ -10,7 +10,7 @@
 mod clock;
 mod uart;
 
-use cortex_m_rt::entry;
+use cortex_m_rt::{ExceptionFrame, entry, exception};
 use cortex_m_semihosting::debug;
 #[cfg(feature = "defmt")]
 use defmt_semihosting as _;
@@ -84,5 +84,12 @@ fn fail() -> ! {
 
 #[panic_handler]
 fn panic(_: &core::panic::PanicInfo<'_>) -> ! {
+    fail()
+}
+
+// SAFETY: cortex-m-rt requires the HardFault handler to be an `unsafe fn`; this one reads
+// nothing from the frame and only asks QEMU to exit with failure.
+#[exception]
+unsafe fn HardFault(_frame: &ExceptionFrame) -> ! {
     fail()
 }
