@@ -9,9 +9,9 @@
 use std::ffi::OsStr;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream, UdpSocket};
-use std::process::{Command, ExitStatus, Stdio};
+use std::process::Command;
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use framelink::core::framing::{Encoder, LengthDelimited};
 use framelink::core::wire::{
@@ -20,40 +20,11 @@ use framelink::core::wire::{
 
 mod common;
 
-use common::{Guard, Lines, ServerProc, WAIT, example};
+use common::{Run, ServerProc, WAIT, example, run_example};
 
-/// What a client run ended with.
-struct Run {
-    status: ExitStatus,
-    stderr: String,
-}
-
-/// Runs the example client to its end (at most [`WAIT`]).
+/// Runs the `client` example to its end (at most [`WAIT`]).
 fn client<A: AsRef<OsStr>>(args: &[A], stdin: Option<Vec<u8>>) -> Run {
-    let mut child = Guard(
-        Command::new(example("client"))
-            .args(args)
-            .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start the example client"),
-    );
-    if let (Some(bytes), Some(mut pipe)) = (stdin, child.0.stdin.take()) {
-        thread::spawn(move || {
-            let _ = pipe.write_all(&bytes);
-        });
-    }
-    let stderr = Lines::collect(child.0.stderr.take().unwrap());
-    let until = Instant::now() + WAIT;
-    let status = loop {
-        if let Some(status) = child.0.try_wait().unwrap() {
-            break status;
-        }
-        assert!(Instant::now() < until, "the client did not finish: {:?}", stderr.snapshot());
-        thread::sleep(Duration::from_millis(5));
-    };
-    Run { status, stderr: stderr.all().join("\n") }
+    run_example("client", args, stdin)
 }
 
 /// A message of `len` bytes cycling through the alphabet: any cut, gap or swap shows.

@@ -9,10 +9,9 @@
 use std::ffi::OsStr;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream, UdpSocket};
-use std::process::{Command, ExitStatus, Stdio};
+use std::process::Command;
 use std::sync::{Mutex, mpsc};
 use std::thread;
-use std::time::{Duration, Instant};
 
 use framelink::core::framing::{Encoder, LengthDelimited};
 use framelink::core::session::{CloseReason, Event};
@@ -21,40 +20,11 @@ use framelink::std::{Addr, LinkConfig, LinkError, PeerInfo, Reply, Server, Serve
 
 mod common;
 
-use common::{Guard, Lines, ServerProc, WAIT, example};
-
-/// What a `nal_client` run ended with.
-struct Run {
-    status: ExitStatus,
-    stderr: String,
-}
+use common::{Run, ServerProc, WAIT, example, run_example};
 
 /// Runs the `nal_client` example to its end (at most [`WAIT`]).
 fn nal_client<A: AsRef<OsStr>>(args: &[A], stdin: Option<Vec<u8>>) -> Run {
-    let mut child = Guard(
-        Command::new(example("nal_client"))
-            .args(args)
-            .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start the nal_client example"),
-    );
-    if let (Some(bytes), Some(mut pipe)) = (stdin, child.0.stdin.take()) {
-        thread::spawn(move || {
-            let _ = pipe.write_all(&bytes);
-        });
-    }
-    let stderr = Lines::collect(child.0.stderr.take().unwrap());
-    let until = Instant::now() + WAIT;
-    let status = loop {
-        if let Some(status) = child.0.try_wait().unwrap() {
-            break status;
-        }
-        assert!(Instant::now() < until, "nal_client did not finish: {:?}", stderr.snapshot());
-        thread::sleep(Duration::from_millis(5));
-    };
-    Run { status, stderr: stderr.wait_for("the end of stderr", |_, ended| ended).join("\n") }
+    run_example("nal_client", args, stdin)
 }
 
 /// A message of `len` bytes cycling through the alphabet: any cut, gap or swap shows.

@@ -2,9 +2,10 @@
 //! output, and the example server on ephemeral loopback ports.
 #![allow(dead_code, reason = "each test binary uses a different part")]
 
-use std::io::{BufRead, BufReader, Read};
+use std::ffi::OsStr;
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -164,4 +165,39 @@ impl ServerProc {
             self.stderr.snapshot()
         );
     }
+}
+
+/// What a run of an example client ended with.
+pub(crate) struct Run {
+    pub(crate) status: ExitStatus,
+    pub(crate) stderr: String,
+}
+
+/// Runs the example `name` with `args` (and `stdin` piped in, if any) to its end, at most
+/// [`WAIT`].
+pub(crate) fn run_example<A: AsRef<OsStr>>(name: &str, args: &[A], stdin: Option<Vec<u8>>) -> Run {
+    let mut child = Guard(
+        Command::new(example(name))
+            .args(args)
+            .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("start the {name} example: {e}")),
+    );
+    if let (Some(bytes), Some(mut pipe)) = (stdin, child.0.stdin.take()) {
+        thread::spawn(move || {
+            let _ = pipe.write_all(&bytes);
+        });
+    }
+    let stderr = Lines::collect(child.0.stderr.take().unwrap());
+    let until = Instant::now() + WAIT;
+    let status = loop {
+        if let Some(status) = child.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < until, "{name} did not finish: {:?}", stderr.snapshot());
+        thread::sleep(Duration::from_millis(5));
+    };
+    Run { status, stderr: stderr.all().join("\n") }
 }
