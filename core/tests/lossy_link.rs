@@ -19,27 +19,9 @@ use framelink_core::wire::Repr;
 
 type S = Session<Vec<u8>, 16>;
 
-/// xorshift64*: small, seeded, the same on every run.
-struct Rng(u64);
+mod common;
 
-impl Rng {
-    fn new(seed: u64) -> Self {
-        Self(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
-    }
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    /// True with probability `p`.
-    fn chance(&mut self, p: f64) -> bool {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64 >= 1.0 - p
-    }
-}
+use common::Rng;
 
 /// The impairments of one direction of the link.
 #[derive(Clone, Copy, Debug)]

@@ -15,19 +15,9 @@ use framelink_core::session::{CloseReason, Config, Event, Session, State};
 
 type Serial = FramedSession<CobsDecoder<600>, Cobs, Vec<u8>>;
 
-struct Rng(u64);
+mod common;
 
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn one_in(&mut self, n: u64) -> bool {
-        self.next().is_multiple_of(n)
-    }
-}
+use common::Rng;
 
 /// A byte pipe with a 2 ms latency that damages bytes as they pass.
 struct NoisyLine {

@@ -14,20 +14,9 @@ use framelink_core::wire::MAX_PACKET;
 
 type S = Session<Vec<u8>, 32>;
 
-/// xorshift64*: a small seeded generator, so every run is the same.
-struct Rng(u64);
+mod common;
 
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
+use common::Rng;
 
 /// The message number `i` of a run: its length comes from the generator, its bytes from `i`.
 fn message(i: u64, len: usize) -> Vec<u8> {
