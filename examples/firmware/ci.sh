@@ -53,4 +53,4 @@ print(f"bench: {bench['bits_per_second'] / 8000:.0f} kB/s to the device, {revers
 PY
 
 echo "--- size"
-"$here/size.sh" | head -2
+"$here/size.sh"

@@ -8,4 +8,4 @@ cargo build --release --quiet
 elf="${CARGO_TARGET_DIR:-target}/thumbv7m-none-eabi/release/framelink-firmware"
 size="$(rustc --print sysroot)/lib/rustlib/$(rustc -vV | sed -n 's/^host: //p')/bin/llvm-size"
 "$size" -B "$elf"
-"$size" -A "$elf" | awk 'NR <= 2 || ($2 > 0 && $1 ~ /^\./)'
+"$size" -A "$elf" | awk 'NR <= 2 || $1 ~ /^\.(vector_table|text|rodata|data|bss|uninit)$/'
