@@ -419,7 +419,7 @@ fn bench_outlives_a_dying_server(transport: fn(&Serve) -> &str, extra: &[&str]) 
     let killed = Instant::now();
     let code = bench.wait(Duration::from_secs(15));
     assert!(
-        killed.elapsed() < Duration::from_secs(5),
+        killed.elapsed() < Duration::from_secs(12),
         "{addr}: the bench took {:?} to notice",
         killed.elapsed()
     );

@@ -196,7 +196,8 @@ fn silent_clients_are_dropped_after_the_handshake_and_idle_timeouts() {
     expect_event(&events, "connect");
     let (code, detail) = read_error(&mut silent);
     assert_eq!((code, detail), (ErrorCode::IdleTimeout, 300));
-    assert!(started.elapsed() < Duration::from_secs(5));
+    // A liveness bound (the idle timeout is 300 ms), generous for a loaded machine.
+    assert!(started.elapsed() < Duration::from_secs(15));
     assert_eq!(expect_event(&events, "close"), format!("close {:?}", CloseReason::TimedOut(Timeout::Idle)));
     eventually("every slot to be free", || handle.stats().active == 0);
 }
@@ -259,7 +260,8 @@ fn shutdown_closes_every_client_and_returns_promptly() {
         .collect();
     let started = Instant::now();
     handle.shutdown();
-    assert!(started.elapsed() < Duration::from_secs(3), "shutdown took {:?}", started.elapsed());
+    // Shutdown must not hang; the bound is generous for a loaded machine.
+    assert!(started.elapsed() < Duration::from_secs(15), "shutdown took {:?}", started.elapsed());
     for link in &mut links {
         assert_eq!(link.next_event(Some(WAIT)).unwrap(), Some(LinkEvent::Closed(CloseReason::Peer)));
     }
@@ -272,7 +274,7 @@ fn waits_end_at_the_callers_timeout() {
     let started = Instant::now();
     assert_eq!(link.next_event(Some(Duration::from_millis(50))).unwrap(), None);
     let waited = started.elapsed();
-    assert!(waited >= Duration::from_millis(50) && waited < Duration::from_secs(2), "{waited:?}");
+    assert!(waited >= Duration::from_millis(50) && waited < Duration::from_secs(15), "{waited:?}");
     link.flush(Some(Duration::from_millis(10))).unwrap();
     link.close().unwrap();
 }
