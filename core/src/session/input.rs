@@ -285,7 +285,14 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
         };
         self.accepted(len, cost, completed);
         if self.state == State::Closing && self.close_sent {
+            // The peer got our CLOSE and is draining its data towards us: the link is alive, so
+            // neither the close timer nor the dead-link count may run out meanwhile, and our
+            // CLOSE waits for a full RTO before it goes again.
             self.timers.set(Timer::Close, now + self.config.close_timeout);
+            self.backoff = 0;
+            if self.lossy() {
+                self.timers.set(Timer::Retransmit, now + self.rto());
+            }
         }
         // Packets held ahead of the gap this one filled follow it in order.
         while self.state != State::Closed {
