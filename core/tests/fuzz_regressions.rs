@@ -73,7 +73,8 @@ impl Link {
             };
             self.now = self.now.max(next);
             for from in 0..2 {
-                while let Some((_, bytes)) = self.flight[from].pop_front_if(|(at, _)| *at <= self.now) {
+                while self.flight[from].front().is_some_and(|(at, _)| *at <= self.now) {
+                    let (_, bytes) = self.flight[from].pop_front().unwrap();
                     let repr = Repr::parse(&bytes).unwrap();
                     self.sides[1 - from].handle_packet(self.now, &repr);
                 }
