@@ -1,9 +1,8 @@
 //! A client and a server `Session` driven by arbitrary operations over a faulty link.
 //!
 //! Both sessions are `Session<Vec<u8>, 8>` with 1 KiB receive buffers, 1 or 4 KiB send
-//! buffers, `max_payload` 64, a window, `max_message` and `max_rto` chosen by the input,
-//! retransmission on or off per side. The input is read
-//! front to back (zeros once it runs out):
+//! buffers, `max_payload` 64, and a window, `max_message`, `max_rto` and retransmission chosen
+//! per side by the input. The input is read front to back (zeros once it runs out):
 //!
 //! - setup: one config byte per side (bit 0: retransmit; bits 1-2: window 8, 8, 3 or 1; bit 3:
 //!   `max_message` 128 instead of the buffer's 1020; bits 4-5: `max_rto` 10 s, 1 s, 100 ms or
@@ -61,12 +60,18 @@
 //! retransmission or the link never lost, duplicated, reordered or damaged a packet: a final
 //! phase on a perfect link (up to 300 virtual seconds, timers run as they fall due) ends with
 //! every message sent delivered if both sessions are still established, and with no close
-//! still under way (CLOSING or DRAINING).
+//! still under way (CLOSING or DRAINING); and no side declares a dead link there while its peer
+//! is alive and was heard after the side's first retransmission timeout in that phase (unless
+//! the side's `max_rto` is below two round trips, where every retry is early by configuration).
 //!
 //! When junk was injected: invalid messages are allowed (junk may join the stream), and valid
 //! ones still arrive in increasing index order (gaps allowed) unless the server restarted (a
 //! HELLO with a new session id replaced or dropped its session: its buffers and sequence numbers
 //! start over, so old and new data may interleave and unacknowledged data may arrive twice).
+//!
+//! `FRAMELINK_FUZZ_TRACE=1` prints every step of a run (for reproducing a crash);
+//! `FRAMELINK_FUZZ_SKIP_CLOSE_DEAD_LINK=1` skips the check that catches a known core bug (see
+//! `README.md`, "Findings").
 #![no_main]
 
 use std::collections::VecDeque;
@@ -90,6 +95,11 @@ const MAX_OPS: usize = 256;
 const LINK_CAP: usize = 64;
 const PUMP_CAP: usize = 64;
 const EVENT_CAP: usize = 64;
+/// Enough for any packet (13 + 65535): an injected HELLO may announce the largest payload.
+const TX_BUF: usize = 13 + 65535;
+/// How long the final phase on a perfect link may run.
+const SETTLE: Duration = Duration::from_secs(300);
+
 /// Set `FRAMELINK_FUZZ_TRACE=1` when reproducing a crash to print every step to stderr.
 fn tracing() -> bool {
     static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
@@ -111,11 +121,6 @@ macro_rules! trace {
         }
     };
 }
-
-/// Enough for any packet (13 + 65535): an injected HELLO may announce the largest payload.
-const TX_BUF: usize = 13 + 65535;
-/// How long the final phase on a perfect link may run.
-const SETTLE: Duration = Duration::from_secs(300);
 
 /// The fuzz input, read front to back; zeros once it runs out.
 struct Bytes<'a> {
@@ -247,6 +252,7 @@ struct World {
     first_timeout: [Option<Instant>; 2],
     /// When each side last received a packet that parsed.
     heard: [Option<Instant>; 2],
+    /// The final phase on a perfect link has begun.
     settling: bool,
     /// One-way delay of the final phase on a perfect link.
     latency: Duration,
