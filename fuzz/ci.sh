@@ -47,8 +47,8 @@ for target in $("${cargo[@]}" fuzz list); do
         -max_total_time="$seconds" -timeout=10 -print_final_stats=1 >"$log" 2>&1; then
         grep -E '^(Done [0-9]+ runs|stat::(number_of_executed_units|average_exec_per_sec|new_units_added))' "$log" || true
     else
-        echo "!!! $target failed; the end of its log:"
-        tail -n 60 "$log"
+        echo "!!! $target failed:"
+        grep -E -A2 'panicked at|^==[0-9]+== ERROR|^SUMMARY|Test unit written to' "$log" || tail -n 40 "$log"
         failed+=("$target")
     fi
 done

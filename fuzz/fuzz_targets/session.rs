@@ -69,9 +69,7 @@
 //! HELLO with a new session id replaced or dropped its session: its buffers and sequence numbers
 //! start over, so old and new data may interleave and unacknowledged data may arrive twice).
 //!
-//! `FRAMELINK_FUZZ_TRACE=1` prints every step of a run (for reproducing a crash);
-//! `FRAMELINK_FUZZ_SKIP_CLOSE_DEAD_LINK=1` skips the check that catches a known core bug (see
-//! `README.md`, "Findings").
+//! `FRAMELINK_FUZZ_TRACE=1` prints every step of a run (for reproducing a crash).
 #![no_main]
 
 use std::collections::VecDeque;
@@ -104,14 +102,6 @@ const SETTLE: Duration = Duration::from_secs(300);
 fn tracing() -> bool {
     static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     *ON.get_or_init(|| std::env::var_os("FRAMELINK_FUZZ_TRACE").is_some())
-}
-
-/// Set `FRAMELINK_FUZZ_SKIP_CLOSE_DEAD_LINK=1` to skip the check that catches the known
-/// framelink-core bug described in `README.md` (a closing side declares a dead link while it
-/// receives the draining peer's data), so that fuzzing goes on past it until it is fixed.
-fn skip_close_dead_link() -> bool {
-    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *ON.get_or_init(|| std::env::var_os("FRAMELINK_FUZZ_SKIP_CLOSE_DEAD_LINK").is_some())
 }
 
 macro_rules! trace {
@@ -430,7 +420,6 @@ impl World {
                     (reason, self.first_timeout[side], self.heard[side])
                     && 4 * self.latency < rto_cap
                     && peer != State::Closed
-                    && !(skip_close_dead_link() && peer == State::Draining)
                 {
                     assert!(
                         heard <= first,
@@ -779,7 +768,8 @@ impl World {
             }
             let mut arrived = false;
             for (from, queue) in flight.iter_mut().enumerate() {
-                while let Some((_, bytes)) = queue.pop_front_if(|(at, _)| *at <= self.now) {
+                while queue.front().is_some_and(|(at, _)| *at <= self.now) {
+                    let (_, bytes) = queue.pop_front().expect("a front packet");
                     self.deliver_bytes(1 - from, &bytes);
                     self.after();
                     arrived = true;
