@@ -5,7 +5,7 @@
 #[cfg(feature = "defmt")]
 use framelink_defmt_sink as _;
 
-use framelink_core::service::{InfoReply, ServiceError, ServiceMessage, StatsReply};
+use framelink_core::service::{InfoReply, ServerCounters, ServiceError, ServiceMessage, StatsReply};
 
 const DOC: &str = include_str!("../../docs/PROTOCOL.md");
 
@@ -39,6 +39,13 @@ fn expected(name: &str) -> ServiceMessage<'static> {
         "source-end" => ServiceMessage::SourceEnd { id: 9, bytes: 1_000_000 },
         "stats" => ServiceMessage::Stats,
         "stats-reply" => ServiceMessage::StatsReply(stats),
+        "stats-reply-server" => {
+            let mut server = ServerCounters::default();
+            (server.clients, server.accepted, server.refused_busy, server.handshake_timeouts) = (2, 10, 1, 3);
+            (server.too_large, server.stray_datagrams) = (1, 7);
+            stats.server = Some(server);
+            ServiceMessage::StatsReply(stats)
+        }
         "info" => ServiceMessage::Info,
         "info-reply" => ServiceMessage::InfoReply(InfoReply::new(
             1, 1, 1024, 16, 65536, 262_144, 262_144, "qemu", "0.1.0",
@@ -51,11 +58,12 @@ fn expected(name: &str) -> ServiceMessage<'static> {
 #[test]
 fn every_service_vector_parses_and_re_encodes_byte_for_byte() {
     let vectors = vectors();
-    assert_eq!(vectors.len(), 11, "one vector per service message");
+    assert_eq!(vectors.len(), 12, "one vector per service message, STATS-REPLY with and without a server");
     for (name, bytes) in &vectors {
         let want = expected(name);
         assert_eq!(ServiceMessage::parse(bytes), Ok(Some(want)), "{name}");
         let mut out = [0u8; 256];
+        assert!(want.encoded_len() <= out.len());
         let len = want.emit(&mut out).unwrap();
         assert_eq!(&out[..len], &bytes[..], "{name}");
     }

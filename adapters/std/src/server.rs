@@ -13,8 +13,8 @@ use std::time::{Duration, Instant as StdInstant};
 
 use framelink_core::Instant;
 use framelink_core::framing::{Cobs, Encoder, LengthDelimited};
-use framelink_core::service::{Responder, ResponderDriver};
-use framelink_core::session::{CloseReason, Event, SendError, State};
+use framelink_core::service::{Responder, ResponderDriver, ServerCounters};
+use framelink_core::session::{CloseReason, Event, SendError, State, Timeout};
 use framelink_core::wire::{DecodeError, ErrorCode, ErrorPayload, PacketType, Repr, VERSION};
 
 use crate::clock::StdClock;
@@ -87,9 +87,13 @@ impl ServerConfig {
 
     /// End a session after this long without hearing from the client, keepalives included
     /// (default 30 s): a vanished client is dropped. Live clients answer the server's
-    /// keepalive PINGs, so an idle but alive client stays.
+    /// keepalive PINGs, so an idle but alive client stays: the keepalive interval is cut to
+    /// a third of the timeout when it is longer.
     pub fn idle_timeout(mut self, timeout: Duration) -> Self {
         self.link = self.link.idle_timeout(timeout);
+        if self.link.keepalive > timeout / 3 {
+            self.link = self.link.keepalive(timeout / 3);
+        }
         self
     }
 
@@ -305,9 +309,15 @@ enum Dispatch {
 }
 
 /// Hands the session's events to the handler until none is left or replies wait for room.
-fn dispatch<H: Handler>(handler: &H, framed: &mut Framed, served: &mut Served, now: Instant) -> Dispatch {
+fn dispatch<H: Handler>(
+    handler: &H,
+    framed: &mut Framed,
+    served: &mut Served,
+    control: &Control,
+    now: Instant,
+) -> Dispatch {
     if served.service.is_some() {
-        return dispatch_with_service(handler, framed, served, now);
+        return dispatch_with_service(handler, framed, served, control, now);
     }
     loop {
         let session = framed.session_mut();
@@ -358,6 +368,7 @@ fn dispatch_with_service<H: Handler>(
     handler: &H,
     framed: &mut Framed,
     served: &mut Served,
+    control: &Control,
     now: Instant,
 ) -> Dispatch {
     let decoder = framed.decoder_stats();
@@ -372,6 +383,7 @@ fn dispatch_with_service<H: Handler>(
     let max = peer_max.min(served.own_max);
     let Served { info, outbox, connected, service, .. } = served;
     let Some(driver) = service.as_mut() else { return Dispatch::Wait };
+    driver.responder_mut().set_server_counters(Some(control.counters()));
     let mut outcome = Dispatch::Wait;
     driver.poll(now, session, decoder, |event| {
         if !matches!(outcome, Dispatch::Wait) {
@@ -418,6 +430,8 @@ struct Control {
     accepted: AtomicU64,
     refused: AtomicU64,
     refusing: AtomicUsize,
+    ended: EndCounters,
+    stray_datagrams: AtomicU64,
     next_id: AtomicU64,
     /// A handle on each connection's stream, to wake its thread at shutdown.
     conns: Mutex<HashMap<u64, TcpStream>>,
@@ -443,6 +457,34 @@ impl Control {
         self.next_id.fetch_add(1, Ordering::Relaxed) + 1
     }
 
+    /// Counts a session that ended for a limit.
+    fn count_end(&self, reason: &CloseReason) {
+        let counter = match reason {
+            CloseReason::TimedOut(Timeout::Handshake) => &self.ended.handshake_timeouts,
+            CloseReason::TimedOut(Timeout::Idle) => &self.ended.idle_timeouts,
+            CloseReason::LocalError {
+                code: ErrorCode::MessageTooLarge | ErrorCode::PayloadTooLarge, ..
+            } => &self.ended.too_large,
+            CloseReason::LocalError { .. } => &self.ended.protocol_errors,
+            _ => return,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn counters(&self) -> ServerCounters {
+        let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        let mut counters = ServerCounters::default();
+        counters.clients = self.active.load(Ordering::Acquire) as u64;
+        counters.accepted = load(&self.accepted);
+        counters.refused_busy = load(&self.refused);
+        counters.handshake_timeouts = load(&self.ended.handshake_timeouts);
+        counters.idle_timeouts = load(&self.ended.idle_timeouts);
+        counters.too_large = load(&self.ended.too_large);
+        counters.protocol_errors = load(&self.ended.protocol_errors);
+        counters.stray_datagrams = load(&self.stray_datagrams);
+        counters
+    }
+
     fn unregister(&self, id: u64) {
         let mut conns = self.conns.lock().unwrap_or_else(PoisonError::into_inner);
         conns.remove(&id);
@@ -450,7 +492,17 @@ impl Control {
     }
 }
 
-/// Counters of a running server.
+/// Sessions that ended at a limit, by limit.
+#[derive(Debug, Default)]
+struct EndCounters {
+    handshake_timeouts: AtomicU64,
+    idle_timeouts: AtomicU64,
+    too_large: AtomicU64,
+    protocol_errors: AtomicU64,
+}
+
+/// Counters of a running server. The test service's STATS reply carries the same
+/// ([`ServerCounters`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ServerStats {
@@ -460,6 +512,16 @@ pub struct ServerStats {
     pub accepted: u64,
     /// Clients refused with ERROR Busy since the start.
     pub refused: u64,
+    /// Clients dropped for not completing the handshake in time.
+    pub handshake_timeouts: u64,
+    /// Sessions ended at the idle timeout.
+    pub idle_timeouts: u64,
+    /// Sessions ended for a message or DATA payload over the limits.
+    pub too_large: u64,
+    /// Sessions ended for another error of the client's (flow control, version, capability).
+    pub protocol_errors: u64,
+    /// UDP datagrams dropped with no session to go to.
+    pub stray_datagrams: u64,
 }
 
 enum Listener {
@@ -587,6 +649,8 @@ impl Server {
             accepted: AtomicU64::new(0),
             refused: AtomicU64::new(0),
             refusing: AtomicUsize::new(0),
+            ended: EndCounters::default(),
+            stray_datagrams: AtomicU64::new(0),
             next_id: AtomicU64::new(0),
             conns: Mutex::new(HashMap::new()),
             gone: Condvar::new(),
@@ -639,12 +703,18 @@ impl ServerHandle {
         &self.local_addrs
     }
 
-    /// Counters: sessions now, accepted and refused so far.
+    /// Counters: sessions now, accepted and refused so far, sessions ended at each limit.
     pub fn stats(&self) -> ServerStats {
+        let c = self.control.counters();
         ServerStats {
             active: self.control.active.load(Ordering::Acquire),
-            accepted: self.control.accepted.load(Ordering::Relaxed),
-            refused: self.control.refused.load(Ordering::Relaxed),
+            accepted: c.accepted,
+            refused: c.refused_busy,
+            handshake_timeouts: c.handshake_timeouts,
+            idle_timeouts: c.idle_timeouts,
+            too_large: c.too_large,
+            protocol_errors: c.protocol_errors,
+            stray_datagrams: c.stray_datagrams,
         }
     }
 
@@ -832,9 +902,12 @@ fn serve_stream<H: Handler>(mut link: Link, info: PeerInfo, control: &Control, h
     let mut served = Served::new(info, &control.config);
     let end: Result<CloseReason, LinkError> = loop {
         let now = link.now();
-        match dispatch(handler, link.framed_mut(), &mut served, now) {
+        match dispatch(handler, link.framed_mut(), &mut served, control, now) {
             Dispatch::Wait => {}
-            Dispatch::Ended(reason) => break Ok(reason),
+            Dispatch::Ended(reason) => {
+                control.count_end(&reason);
+                break Ok(reason);
+            }
             Dispatch::Panicked => return,
         }
         if control.stopping() {
@@ -942,6 +1015,9 @@ fn serve_datagrams<H: Handler>(socket: &UdpSocket, control: &Control, handler: &
     let mut read_timeout = TimeoutCache::default();
     let ended = |peer: UdpPeer, end: Option<CloseReason>| {
         control.release();
+        if let Some(reason) = &end {
+            control.count_end(reason);
+        }
         if let (true, Some(reason)) = (peer.served.connected, end) {
             let _ = catch_unwind(AssertUnwindSafe(|| handler.on_close(&peer.served.info, Ok(reason))));
         }
@@ -996,17 +1072,24 @@ fn serve_datagrams<H: Handler>(socket: &UdpSocket, control: &Control, handler: &
                             None
                         }
                         Err(DecodeError::BadVersion { .. }) => {
+                            control.stray_datagrams.fetch_add(1, Ordering::Relaxed);
                             let frame =
                                 error_frame(Transport::Udp, ErrorCode::VersionMismatch, VERSION.into());
-                            let _ = socket.send_to(&frame, from);
+                            // Never more bytes back than came in (no amplification).
+                            if frame.len() <= datagram.len() {
+                                let _ = socket.send_to(&frame, from);
+                            }
                             None
                         }
-                        _ => None,
+                        _ => {
+                            control.stray_datagrams.fetch_add(1, Ordering::Relaxed);
+                            None
+                        }
                     },
                 };
                 if let Some(peer) = peer {
                     peer.framed.handle_bytes(now, datagram);
-                    match serve_peer(handler, socket, peer, from, &mut output, now) {
+                    match serve_peer(handler, control, socket, peer, from, &mut output, now) {
                         Some(end) => {
                             if let Some(peer) = peers.remove(&from) {
                                 if end == Some(CloseReason::Peer) {
@@ -1032,7 +1115,7 @@ fn serve_datagrams<H: Handler>(socket: &UdpSocket, control: &Control, handler: &
                 if peer.framed.session().poll_timeout().is_some_and(|at| at <= now) {
                     peer.framed.session_mut().handle_timeout(now);
                 }
-                match serve_peer(handler, socket, peer, addr, &mut output, now) {
+                match serve_peer(handler, control, socket, peer, addr, &mut output, now) {
                     Some(end) => gone.push((addr, end)),
                     None => {
                         let at = peer.framed.session().poll_timeout().map(|at| clock.to_std(at));
@@ -1058,6 +1141,7 @@ fn serve_datagrams<H: Handler>(socket: &UdpSocket, control: &Control, handler: &
 /// `Some` when the peer is to be dropped (with the reason its session ended, if it did).
 fn serve_peer<H: Handler>(
     handler: &H,
+    control: &Control,
     socket: &UdpSocket,
     peer: &mut UdpPeer,
     addr: SocketAddr,
@@ -1065,7 +1149,7 @@ fn serve_peer<H: Handler>(
     now: Instant,
 ) -> Option<Option<CloseReason>> {
     loop {
-        let outcome = dispatch(handler, &mut peer.framed, &mut peer.served, now);
+        let outcome = dispatch(handler, &mut peer.framed, &mut peer.served, control, now);
         send_datagrams(socket, &mut peer.framed, addr, output, now);
         match outcome {
             // Sending can end the session (CLOSE-ACK) or make room for replies: look again.

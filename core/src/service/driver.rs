@@ -36,6 +36,11 @@ impl<'a, B: AsRef<[u8]> + AsMut<[u8]>> ResponderDriver<'a, B> {
         &self.responder
     }
 
+    /// The responder, to change it (set its server counters).
+    pub fn responder_mut(&mut self) -> &mut Responder<'a> {
+        &mut self.responder
+    }
+
     /// Serves what the session has received. Events that are not service requests (text
     /// messages, `Connected`, `Closed`, `Pong`) go to `on_event`.
     pub fn poll<S: AsRef<[u8]> + AsMut<[u8]>, const W: usize>(

@@ -1,5 +1,6 @@
 //! The service messages: one enum, one codec, for both directions.
 
+use super::StatsReply;
 use crate::wire::BufferTooSmall;
 
 /// The first byte of every service message. It never starts valid UTF-8, so text messages
@@ -72,103 +73,6 @@ pub fn fill_pattern(offset: u64, out: &mut [u8]) {
 /// Whether `data` is the SOURCE pattern starting at stream `offset`.
 pub fn check_pattern(offset: u64, data: &[u8]) -> bool {
     data.chunks(PERIOD).zip(pattern_chunks(offset, data.len())).all(|(got, want)| got == want)
-}
-
-/// The counters in a STATS reply, in wire order. `u64::MAX` on the wire means "none"
-/// (an RTT before the first sample).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-#[non_exhaustive]
-pub struct StatsReply {
-    /// Messages the responder received.
-    pub messages_received: u64,
-    /// DATA payload bytes the responder received.
-    pub bytes_received: u64,
-    /// Messages the responder queued to send.
-    pub messages_sent: u64,
-    /// DATA payload bytes the responder sent (first transmissions).
-    pub bytes_sent: u64,
-    /// Packets received.
-    pub packets_received: u64,
-    /// Packets sent.
-    pub packets_sent: u64,
-    /// Frames rejected for a bad CRC.
-    pub crc_errors: u64,
-    /// Frames rejected for any reason (CRC included).
-    pub decode_errors: u64,
-    /// Times the decoder resynchronised (COBS).
-    pub resyncs: u64,
-    /// Bytes the decoder threw away.
-    pub dropped_bytes: u64,
-    /// DATA packets sent again.
-    pub retransmits: u64,
-    /// DATA packets received twice.
-    pub duplicates: u64,
-    /// Smoothed RTT in microseconds, if measured.
-    pub srtt_us: Option<u64>,
-    /// Smallest RTT in microseconds, if measured.
-    pub min_rtt_us: Option<u64>,
-    /// Messages consumed by SINK.
-    pub sink_messages: u64,
-    /// Bytes consumed by SINK.
-    pub sink_bytes: u64,
-    /// Bytes sent by SOURCE.
-    pub source_bytes: u64,
-    /// ECHO requests answered.
-    pub echoes: u64,
-}
-
-impl StatsReply {
-    /// Counters on the wire.
-    pub const FIELDS: usize = 18;
-
-    fn to_array(self) -> [u64; Self::FIELDS] {
-        let opt = |v: Option<u64>| v.unwrap_or(u64::MAX);
-        [
-            self.messages_received,
-            self.bytes_received,
-            self.messages_sent,
-            self.bytes_sent,
-            self.packets_received,
-            self.packets_sent,
-            self.crc_errors,
-            self.decode_errors,
-            self.resyncs,
-            self.dropped_bytes,
-            self.retransmits,
-            self.duplicates,
-            opt(self.srtt_us),
-            opt(self.min_rtt_us),
-            self.sink_messages,
-            self.sink_bytes,
-            self.source_bytes,
-            self.echoes,
-        ]
-    }
-
-    fn from_array(a: [u64; Self::FIELDS]) -> Self {
-        let opt = |v: u64| (v != u64::MAX).then_some(v);
-        Self {
-            messages_received: a[0],
-            bytes_received: a[1],
-            messages_sent: a[2],
-            bytes_sent: a[3],
-            packets_received: a[4],
-            packets_sent: a[5],
-            crc_errors: a[6],
-            decode_errors: a[7],
-            resyncs: a[8],
-            dropped_bytes: a[9],
-            retransmits: a[10],
-            duplicates: a[11],
-            srtt_us: opt(a[12]),
-            min_rtt_us: opt(a[13]),
-            sink_messages: a[14],
-            sink_bytes: a[15],
-            source_bytes: a[16],
-            echoes: a[17],
-        }
-    }
 }
 
 /// An INFO reply: who the responder is and what it accepts.
@@ -361,13 +265,7 @@ impl<'a> ServiceMessage<'a> {
                 let id = u32_at(b, 0).ok_or(malformed)?;
                 Self::SourceEnd { id, bytes: u64_at(b, 4).ok_or(malformed)? }
             }
-            op::STATS_REPLY => {
-                let mut fields = [0u64; StatsReply::FIELDS];
-                for (i, field) in fields.iter_mut().enumerate() {
-                    *field = u64_at(b, i * 8).ok_or(malformed)?;
-                }
-                Self::StatsReply(StatsReply::from_array(fields))
-            }
+            op::STATS_REPLY => Self::StatsReply(StatsReply::read(b).ok_or(malformed)?),
             op::INFO_REPLY => {
                 let fixed = (|| {
                     Some((
@@ -418,7 +316,7 @@ impl<'a> ServiceMessage<'a> {
             Self::Stats | Self::Info => 0,
             Self::SourceData { data, .. } => 12 + data.len(),
             Self::SourceEnd { .. } => 12,
-            Self::StatsReply(_) => 8 * StatsReply::FIELDS,
+            Self::StatsReply(stats) => stats.wire_len(),
             Self::InfoReply(info) => 19 + 2 + cut(info.name).len() + cut(info.software).len(),
             Self::Error { .. } => 2,
         }
@@ -476,11 +374,7 @@ impl<'a> ServiceMessage<'a> {
                 b[..4].copy_from_slice(&id.to_le_bytes());
                 b[4..12].copy_from_slice(&bytes.to_le_bytes());
             }
-            Self::StatsReply(stats) => {
-                for (i, v) in stats.to_array().iter().enumerate() {
-                    b[i * 8..i * 8 + 8].copy_from_slice(&v.to_le_bytes());
-                }
-            }
+            Self::StatsReply(stats) => stats.write(b),
             Self::InfoReply(info) => {
                 b[0] = info.version;
                 b[1..3].copy_from_slice(&info.capabilities.to_le_bytes());

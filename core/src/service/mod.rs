@@ -14,12 +14,14 @@
 mod driver;
 mod message;
 mod responder;
+mod stats;
 
 pub use driver::ResponderDriver;
 pub use message::{
-    InfoReply, SOURCE_HEADER, ServiceError, ServiceMessage, StatsReply, TAG, check_pattern, fill_pattern, op,
+    InfoReply, SOURCE_HEADER, ServiceError, ServiceMessage, TAG, check_pattern, fill_pattern, op,
     pattern_byte,
 };
 pub use responder::{Describe, Handled, LinkState, Responder};
+pub use stats::{ServerCounters, StatsReply};
 #[cfg(test)]
 mod tests;

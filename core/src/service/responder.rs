@@ -1,6 +1,7 @@
 //! The responder: the far side of `framelink ping|bench|info`, in firmware or in `framelink serve`.
 
-use super::message::{InfoReply, SOURCE_HEADER, ServiceError, ServiceMessage, StatsReply, fill_pattern};
+use super::message::{InfoReply, SOURCE_HEADER, ServiceError, ServiceMessage, fill_pattern};
+use super::stats::{ServerCounters, StatsReply};
 use crate::Instant;
 use crate::framing::DecoderStats;
 use crate::session::{RttStats, Session, Stats};
@@ -121,6 +122,7 @@ pub struct Responder<'a> {
     sink_bytes: u64,
     source_bytes: u64,
     echoes: u64,
+    server: Option<ServerCounters>,
 }
 
 impl<'a> Responder<'a> {
@@ -135,7 +137,14 @@ impl<'a> Responder<'a> {
             sink_bytes: 0,
             source_bytes: 0,
             echoes: 0,
+            server: None,
         }
+    }
+
+    /// Sets the server counters the next STATS replies carry (a host serving many sessions
+    /// updates them before each poll); `None`, the default, sends the session's alone.
+    pub fn set_server_counters(&mut self, counters: Option<ServerCounters>) {
+        self.server = counters;
     }
 
     /// Serves one received message, writing any reply into `out`.
@@ -227,6 +236,7 @@ impl<'a> Responder<'a> {
             sink_bytes: self.sink_bytes,
             source_bytes: self.source_bytes,
             echoes: self.echoes,
+            server: self.server,
         }
     }
 

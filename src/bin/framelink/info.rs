@@ -1,7 +1,7 @@
 //! `framelink info ADDR`: the responder's INFO and its STATS of this session.
 
 use clap::Args;
-use framelink::core::service::{ServiceMessage, StatsReply};
+use framelink::core::service::{ServerCounters, ServiceMessage, StatsReply};
 use framelink::core::wire::Capabilities;
 use serde::Serialize;
 
@@ -81,6 +81,42 @@ impl From<StatsReply> for StatsJson {
     }
 }
 
+/// The counters of the server the responder runs in (`framelink serve`), from its STATS.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub(crate) struct ServerJson {
+    /// Sessions it serves now, handshakes included.
+    pub(crate) clients: u64,
+    /// Clients it took in since it started.
+    pub(crate) accepted: u64,
+    /// Clients it refused at its client limit.
+    pub(crate) refused_busy: u64,
+    /// Clients it dropped at the handshake timeout.
+    pub(crate) handshake_timeouts: u64,
+    /// Sessions it ended at the idle timeout.
+    pub(crate) idle_timeouts: u64,
+    /// Sessions it ended for a message or payload over its limits.
+    pub(crate) too_large: u64,
+    /// Sessions it ended for another error of the client's.
+    pub(crate) protocol_errors: u64,
+    /// Datagrams it dropped with no session to go to.
+    pub(crate) stray_datagrams: u64,
+}
+
+impl From<ServerCounters> for ServerJson {
+    fn from(c: ServerCounters) -> Self {
+        Self {
+            clients: c.clients,
+            accepted: c.accepted,
+            refused_busy: c.refused_busy,
+            handshake_timeouts: c.handshake_timeouts,
+            idle_timeouts: c.idle_timeouts,
+            too_large: c.too_large,
+            protocol_errors: c.protocol_errors,
+            stray_datagrams: c.stray_datagrams,
+        }
+    }
+}
+
 /// What `info` learned.
 #[derive(Clone, Debug, Serialize)]
 pub(crate) struct InfoReport {
@@ -106,6 +142,8 @@ pub(crate) struct InfoReport {
     pub(crate) tx_buffer: u32,
     /// Its counters for this session.
     pub(crate) stats: StatsJson,
+    /// Its server's counters, when it runs in one (null from firmware).
+    pub(crate) server: Option<ServerJson>,
 }
 
 impl Report for InfoReport {
@@ -144,6 +182,19 @@ impl Report for InfoReport {
             s.source_bytes,
             s.echoes
         ));
+        if let Some(c) = &self.server {
+            say("the server:".to_owned());
+            say(format!(
+                "  {} now, {} accepted, {} refused (client limit)",
+                output::count(c.clients, "client"),
+                c.accepted,
+                c.refused_busy
+            ));
+            say(format!(
+                "  ended: {} handshake timeouts, {} idle timeouts, {} too large, {} protocol errors; {} stray datagrams",
+                c.handshake_timeouts, c.idle_timeouts, c.too_large, c.protocol_errors, c.stray_datagrams
+            ));
+        }
     }
 }
 
@@ -177,13 +228,15 @@ pub(crate) fn run(args: &InfoArgs, _mode: Mode) -> Run<InfoReport> {
             rx_buffer: info.rx_buffer,
             tx_buffer: info.tx_buffer,
             stats: StatsJson::from(StatsReply::default()),
+            server: None,
         }),
         _ => None,
     })?;
-    report.stats = request(&mut link, &addr, &ServiceMessage::Stats, |reply| match reply {
-        ServiceMessage::StatsReply(stats) => Some(StatsJson::from(*stats)),
+    let stats = request(&mut link, &addr, &ServiceMessage::Stats, |reply| match reply {
+        ServiceMessage::StatsReply(stats) => Some(*stats),
         _ => None,
     })?;
+    (report.stats, report.server) = (StatsJson::from(stats), stats.server.map(ServerJson::from));
     let error = link.close().err().map(|e| Failure::at(&addr, e));
     Ok(Outcome::new(report, error))
 }

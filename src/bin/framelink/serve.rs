@@ -1,13 +1,15 @@
-//! `framelink serve [--listen ADDR]... [--max-clients N]`: answers the remote test service on
-//! every listener and prints every text message.
+//! `framelink serve [--listen ADDR]... [--max-clients N] [--handshake-timeout S] [--idle-timeout S]
+//! [--max-message BYTES]`: answers the remote test service on every listener and prints every
+//! text message.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread;
+use std::time::Duration;
 
 use clap::Args;
 use framelink::core::session::CloseReason;
-use framelink::std::{Handler, LinkError, PeerInfo, Reply, Server, ServerConfig};
+use framelink::std::{Handler, LinkConfig, LinkError, PeerInfo, Reply, Server, ServerConfig};
 use serde::Serialize;
 
 use crate::client::{TICK, parse_addr};
@@ -28,6 +30,26 @@ pub(crate) struct ServeArgs {
     /// Clients served at once, over every listener; one more is refused (ERROR busy)
     #[arg(long, value_name = "N", default_value_t = ServerConfig::DEFAULT_MAX_CLIENTS)]
     pub(crate) max_clients: usize,
+    /// Drop a client that has not completed the handshake after S seconds
+    #[arg(long, value_name = "S", default_value = "10", value_parser = parse_timeout)]
+    pub(crate) handshake_timeout: Duration,
+    /// End a session after S seconds without hearing from the client (ERROR idle timeout);
+    /// live clients answer keepalives and stay
+    #[arg(long, value_name = "S", default_value = "30", value_parser = parse_timeout)]
+    pub(crate) idle_timeout: Duration,
+    /// The largest message a client may send, in bytes (ERROR message too large beyond it); it
+    /// sizes each client's two buffers (this + 64 KiB each)
+    #[arg(long, value_name = "BYTES", default_value_t = LinkConfig::DEFAULT_MAX_MESSAGE,
+          value_parser = clap::value_parser!(u32).range(1..=1 << 30))]
+    pub(crate) max_message: u32,
+}
+
+/// A timeout in seconds: from 0.01 to a day.
+fn parse_timeout(text: &str) -> Result<Duration, String> {
+    match text.trim().parse::<f64>() {
+        Ok(s) if (0.01..=86_400.0).contains(&s) => Ok(Duration::from_secs_f64(s)),
+        _ => Err(format!("`{text}` is not a number of seconds from 0.01 to 86400")),
+    }
 }
 
 /// What `serve` did, once stopped.
@@ -39,6 +61,16 @@ pub(crate) struct ServeReport {
     pub(crate) accepted: u64,
     /// Clients refused for the client limit.
     pub(crate) refused: u64,
+    /// Clients dropped at the handshake timeout.
+    pub(crate) handshake_timeouts: u64,
+    /// Sessions ended at the idle timeout.
+    pub(crate) idle_timeouts: u64,
+    /// Sessions ended for a message or payload over the limits.
+    pub(crate) too_large: u64,
+    /// Sessions ended for another error of the client's.
+    pub(crate) protocol_errors: u64,
+    /// UDP datagrams dropped with no session to go to.
+    pub(crate) stray_datagrams: u64,
     /// Text messages printed.
     pub(crate) messages: u64,
 }
@@ -51,6 +83,14 @@ impl Report for ServeReport {
             output::count(self.accepted, "client"),
             self.refused,
             output::count(self.messages, "message")
+        );
+        eprintln!(
+            "ended at a limit: {} handshake timeouts, {} idle timeouts, {} too large, {} protocol errors; {} stray datagrams",
+            self.handshake_timeouts,
+            self.idle_timeouts,
+            self.too_large,
+            self.protocol_errors,
+            self.stray_datagrams
         );
     }
 }
@@ -92,6 +132,9 @@ pub(crate) fn run(args: &ServeArgs, mode: Mode) -> Run<ServeReport> {
     let addrs = texts.into_iter().map(parse_addr).collect::<Result<Vec<_>, _>>()?;
     let config = ServerConfig::new()
         .max_clients(args.max_clients)
+        .handshake_timeout(args.handshake_timeout)
+        .idle_timeout(args.idle_timeout)
+        .max_message(args.max_message)
         .responder("framelink serve", env!("CARGO_PKG_VERSION"));
     let server = Server::bind(&addrs, config).map_err(|e| Failure(e.to_string()))?;
     let listen: Vec<String> = server.local_addrs().iter().map(ToString::to_string).collect();
@@ -111,6 +154,11 @@ pub(crate) fn run(args: &ServeArgs, mode: Mode) -> Run<ServeReport> {
         listen,
         accepted: stats.accepted,
         refused: stats.refused,
+        handshake_timeouts: stats.handshake_timeouts,
+        idle_timeouts: stats.idle_timeouts,
+        too_large: stats.too_large,
+        protocol_errors: stats.protocol_errors,
+        stray_datagrams: stats.stray_datagrams,
         messages: messages.load(Ordering::Relaxed),
     };
     Ok(Outcome::new(report, None))
