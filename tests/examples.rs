@@ -13,7 +13,8 @@ use std::process::Command;
 use std::thread;
 use std::time::Duration;
 
-use framelink::core::framing::{Encoder, LengthDelimited};
+use framelink::core::framing::datagram::{TAG_LEN, session_tag};
+use framelink::core::framing::{Datagram, Encoder, LengthDelimited};
 use framelink::core::wire::{
     Capabilities, ErrorCode, ErrorPayload, HelloPayload, Packet, PacketType, Repr, SeqNumber,
 };
@@ -112,6 +113,11 @@ fn fifty_clients_at_once() {
 
 /// A HELLO packet, with `header_version` in the header and `version` in the payload.
 fn hello(header_version: u8, version: u8) -> Vec<u8> {
+    hello_with(header_version, version, None)
+}
+
+/// [`hello`], with the cookie of a server's RETRY.
+fn hello_with(header_version: u8, version: u8, cookie: Option<[u8; 8]>) -> Vec<u8> {
     let payload = HelloPayload {
         version,
         supports: Capabilities::NONE,
@@ -121,16 +127,25 @@ fn hello(header_version: u8, version: u8) -> Vec<u8> {
         session_id: 0x5EED,
         max_message: 65536,
         credit: 65536,
+        cookie,
     };
-    let mut body = [0u8; HelloPayload::LEN];
-    payload.emit(&mut body).unwrap();
+    let mut body = [0u8; HelloPayload::LEN_WITH_COOKIE];
+    let len = payload.emit(&mut body).unwrap();
     let mut packet = vec![0u8; 64];
-    let len = Repr::control(PacketType::Hello, &body).emit(&mut packet).unwrap();
+    let len = Repr::control(PacketType::Hello, &body[..len]).emit(&mut packet).unwrap();
     packet.truncate(len);
     let mut view = Packet::new_unchecked(&mut packet[..]);
     view.set_version(header_version);
     view.fill_crc();
     packet
+}
+
+/// `packet` as a datagram of session 0x5EED.
+fn tagged(packet: &[u8]) -> Vec<u8> {
+    let mut datagram = vec![0u8; packet.len() + TAG_LEN];
+    let len = Datagram::encode_tagged(0x5EED, packet, &mut datagram).unwrap();
+    datagram.truncate(len);
+    datagram
 }
 
 fn length_delimited(packet: &[u8]) -> Vec<u8> {
@@ -170,13 +185,24 @@ fn another_protocol_version_gets_an_error_and_the_server_goes_on() {
         // Then the server closes the connection.
         assert_eq!(stream.read(&mut [0u8; 16]).unwrap(), 0);
 
+        // Over UDP a HELLO first proves its address with the cookie of a RETRY (PROTOCOL.md
+        // 10.1); a packet of another version gets its ERROR at once. Datagrams carry the tag.
         let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
         socket.set_read_timeout(Some(WAIT)).unwrap();
         socket.connect(server.socket_addr("udp")).unwrap();
-        socket.send(&hello(header, payload)).unwrap();
+        socket.send(&tagged(&hello(header, payload))).unwrap();
         let mut datagram = [0u8; 256];
-        let len = socket.recv(&mut datagram).unwrap();
-        assert_eq!(expect_error(&datagram[..len], ErrorCode::VersionMismatch), 1);
+        let mut len = socket.recv(&mut datagram).unwrap();
+        if header == 1 {
+            assert!(len < tagged(&hello(header, payload)).len(), "a RETRY is smaller than the HELLO");
+            let retry = Repr::parse(&datagram[TAG_LEN..len]).unwrap();
+            assert_eq!(retry.kind, PacketType::Retry);
+            let cookie = retry.payload.try_into().unwrap();
+            socket.send(&tagged(&hello_with(header, payload, Some(cookie)))).unwrap();
+            len = socket.recv(&mut datagram).unwrap();
+        }
+        assert_eq!(session_tag(&datagram[..len]), Some(0x5EED), "the answer carries the HELLO's tag");
+        assert_eq!(expect_error(&datagram[TAG_LEN..len], ErrorCode::VersionMismatch), 1);
     }
     for scheme in ["tcp", "udp"] {
         let before = server.printed();

@@ -101,6 +101,7 @@ impl RawClient {
             session_id: 0x5eed,
             max_message: 65536,
             credit: 65536,
+            cookie: None,
         };
         let mut payload = [0u8; HelloPayload::LEN];
         hello.emit(&mut payload).unwrap();

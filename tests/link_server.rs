@@ -292,6 +292,7 @@ fn raw_handshake(target: &Addr) -> TcpStream {
         session_id: 77,
         max_message: 65536,
         credit: 65536,
+        cookie: None,
     };
     let mut body = [0u8; HelloPayload::LEN];
     hello.emit(&mut body).unwrap();

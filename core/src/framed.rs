@@ -3,9 +3,9 @@
 use core::marker::PhantomData;
 
 use crate::Instant;
-use crate::framing::{Decoder, DecoderStats, Encoder};
+use crate::framing::{Decoder, DecoderStats, Encoder, datagram};
 use crate::session::Session;
-use crate::wire::BufferTooSmall;
+use crate::wire::{BufferTooSmall, DecodeError};
 
 /// A [`Session`] joined to a framing: the common core of every driver.
 ///
@@ -57,12 +57,22 @@ impl<D: Decoder, E: Encoder, B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Frame
 
     /// Decodes `bytes` (a chunk of a stream, or one whole datagram) and feeds every packet and
     /// every decoder error to the session. Consumes all of `bytes`.
+    ///
+    /// With datagram framing `bytes` is one datagram, and a packet whose session tag does not
+    /// belong to the session ([`Session::accepts_tag`]) is dropped and counted as a
+    /// [`DecodeError::ForeignSession`].
     pub fn handle_bytes(&mut self, now: Instant, mut bytes: &[u8]) {
+        let tag = if D::SESSION_TAG { datagram::session_tag(bytes) } else { None };
         while !bytes.is_empty() {
             let decoded = self.decoder.decode(bytes);
             bytes = &bytes[decoded.consumed..];
             match decoded.frame {
-                Some(Ok(packet)) => self.session.handle_packet(now, &packet),
+                Some(Ok(packet)) => match tag {
+                    Some(tag) if !self.session.accepts_tag(tag, packet.kind) => {
+                        self.session.handle_decode_error(now, &DecodeError::ForeignSession { tag });
+                    }
+                    _ => self.session.handle_packet(now, &packet),
+                },
                 Some(Err(error)) => self.session.handle_decode_error(now, &error),
                 None => {}
             }
@@ -94,7 +104,13 @@ impl<D: Decoder, E: Encoder, B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Frame
                 return Ok(written);
             }
             match self.session.poll_transmit(now, self.packet.as_mut())? {
-                Some(len) => written += E::encode(&self.packet.as_ref()[..len], &mut out[written..])?,
+                Some(len) => {
+                    written += E::encode_tagged(
+                        self.session.session_id(),
+                        &self.packet.as_ref()[..len],
+                        &mut out[written..],
+                    )?
+                }
                 None => return Ok(written),
             }
         }
@@ -110,7 +126,7 @@ impl<D: Decoder, E: Encoder, B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Frame
             return Err(BufferTooSmall { required });
         }
         match self.session.poll_transmit(now, self.packet.as_mut())? {
-            Some(len) => E::encode(&self.packet.as_ref()[..len], out),
+            Some(len) => E::encode_tagged(self.session.session_id(), &self.packet.as_ref()[..len], out),
             None => Ok(0),
         }
     }

@@ -43,6 +43,12 @@
 //! datagram from another address is dropped and counted in [`UdpServer::strangers`]. A desktop
 //! server for many clients at once is `framelink-std`'s business.
 //!
+//! Datagrams carry the session tag (PROTOCOL.md 9.3), so made-up or spoofed packets from an
+//! address off the path reach no session. [`UdpServer`] does not validate addresses with a
+//! RETRY cookie (section 10.1; that needs a keyed hash and a random key, which `framelink-std`'s
+//! server has): a HELLO spoofed with its peer's own address restarts the session. Serve UDP from
+//! firmware on networks where that is acceptable, or use TCP.
+//!
 //! # Example
 //!
 //! A client over any TCP stack (the same code runs on `std-embedded-nal` and on firmware):
@@ -93,7 +99,7 @@ use embedded_nal::{TcpClientStack, TcpError, TcpErrorKind, TcpFullStack, UdpClie
 use crate::Instant;
 use crate::driver::{Clock, Error};
 use crate::framed::FramedSession;
-use crate::framing::{Decoder, Encoder};
+use crate::framing::{Decoder, Encoder, datagram};
 use crate::session::{CloseReason, Event, SendError, Session, State};
 use crate::wire::{ErrorCode, ErrorPayload, OVERHEAD, PacketType, Repr};
 
@@ -347,8 +353,9 @@ impl<S: UdpFullStack> UdpPeer<S> {
         self.strangers
     }
 
-    /// Answers a HELLO from `to` with ERROR Busy, if the socket takes it at once.
-    fn refuse<E: Encoder>(&mut self, to: SocketAddr) {
+    /// Answers a HELLO from `to`, tagged `tag`, with ERROR Busy (smaller than the HELLO), if
+    /// the socket takes it at once.
+    fn refuse<E: Encoder>(&mut self, to: SocketAddr, tag: u32) {
         let mut payload = [0u8; ErrorPayload::LEN];
         let mut packet = [0u8; OVERHEAD + ErrorPayload::LEN];
         let mut frame = [0u8; 2 * (OVERHEAD + ErrorPayload::LEN)];
@@ -356,7 +363,7 @@ impl<S: UdpFullStack> UdpPeer<S> {
         let encoded = refusal
             .emit(&mut payload)
             .and_then(|n| Repr::control(PacketType::Error, &payload[..n]).emit(&mut packet))
-            .and_then(|n| E::encode(&packet[..n], &mut frame));
+            .and_then(|n| E::encode_tagged(tag, &packet[..n], &mut frame));
         if let Ok(n) = encoded {
             // Best effort, like any datagram: the client times out if this one is lost.
             let _ = self.stack.send_to(&mut self.socket, to, &frame[..n]);
@@ -388,8 +395,12 @@ impl<S: UdpFullStack> Conn for UdpPeer<S> {
         match self.peer {
             Some(peer) if peer != from => {
                 self.strangers += 1;
-                if Repr::parse(&buf[..n]).is_ok_and(|packet| packet.kind == PacketType::Hello) {
-                    self.refuse::<E>(from);
+                let datagram = &buf[..n];
+                let hello = datagram.get(datagram::TAG_LEN..).map(Repr::parse);
+                if let (Some(tag), Some(Ok(packet))) = (datagram::session_tag(datagram), hello)
+                    && packet.kind == PacketType::Hello
+                {
+                    self.refuse::<E>(from, tag);
                 }
                 Ok(Received::Ignored)
             }
@@ -1681,15 +1692,18 @@ mod tests {
             session_id: 77,
             max_message: 500,
             credit: 4096,
+            cookie: None,
         };
-        let (mut payload, mut packet) = ([0u8; HelloPayload::LEN], [0u8; 64]);
+        let (mut payload, mut packet, mut frame) = ([0u8; HelloPayload::LEN], [0u8; 64], [0u8; 64]);
         let len = hello.emit(&mut payload).unwrap();
         let n = Repr::control(PacketType::Hello, &payload[..len]).emit(&mut packet).unwrap();
+        let n = Datagram::encode_tagged(77, &packet[..n], &mut frame).unwrap();
         mock.net().udp.insert(local(3), VecDeque::new());
-        mock.deliver(local(3), local(7000), &packet[..n]);
+        mock.deliver(local(3), local(7000), &frame[..n]);
         server.link_mut().poll(clock.0.get(), &mut idle()).unwrap();
         let (_, answer) = mock.net().udp.get_mut(&local(3)).unwrap().pop_front().unwrap();
-        let answer = Repr::parse(&answer).unwrap();
+        assert_eq!(datagram::session_tag(&answer), Some(77), "the answer carries the HELLO's tag");
+        let answer = Repr::parse(&answer[4..]).unwrap();
         assert_eq!(answer.kind, PacketType::Error);
         assert_eq!(ErrorPayload::parse(answer.payload).unwrap().code, ErrorCode::VersionMismatch);
         assert_eq!(server.peer(), None, "forgotten once the ERROR went out");

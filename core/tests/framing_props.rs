@@ -14,13 +14,14 @@
 #[cfg(feature = "defmt")]
 use framelink_defmt_sink as _;
 
+use framelink_core::framing::datagram::session_tag;
 use framelink_core::framing::{
     Cobs, CobsDecoder, Datagram, DatagramDecoder, DecodeError, Decoder, DecoderStats, Encoder,
     LengthDelimited, LengthDelimitedDecoder,
 };
 use framelink_core::wire::{
     AckPayload, ErrorPayload, HEADER_LEN, HelloPayload, MAX_PACKET, OVERHEAD, PacketType, PingPayload, Repr,
-    SeqNumber, VERSION,
+    RetryPayload, SeqNumber, VERSION,
 };
 use proptest::collection::vec;
 use proptest::prelude::*;
@@ -71,7 +72,16 @@ fn min_payload(kind: PacketType) -> usize {
         PacketType::Ack => AckPayload::LEN,
         PacketType::Ping | PacketType::Pong => PingPayload::LEN,
         PacketType::Error => ErrorPayload::LEN,
+        PacketType::Retry => RetryPayload::LEN,
         _ => 0,
+    }
+}
+
+/// The longest payload `kind` may have, at most `max`.
+fn max_payload(kind: PacketType, max: usize) -> usize {
+    match kind {
+        PacketType::Retry => RetryPayload::LEN,
+        _ => max.max(min_payload(kind)),
     }
 }
 
@@ -107,7 +117,7 @@ fn packet(max: usize) -> impl Strategy<Value = Pkt> {
     (select(PacketType::ALL.to_vec()), any::<u16>(), proptest::option::of(any::<u16>()), any::<bool>())
         .prop_flat_map(move |(kind, seq, ack, more)| {
             let min = min_payload(kind);
-            payload(min, max.max(min)).prop_map(move |payload| Pkt {
+            payload(min, max_payload(kind, max)).prop_map(move |payload| Pkt {
                 kind,
                 seq: SeqNumber(seq),
                 ack: ack.map(SeqNumber),
@@ -358,15 +368,20 @@ proptest! {
         }
     }
 
-    /// Datagram: one packet per datagram, unchanged; a cut or oversized datagram is refused and
-    /// counted.
+    /// Datagram: one packet per datagram, behind its tag; a cut or oversized datagram is refused
+    /// and counted.
     #[test]
-    fn datagram_round_trip(sent in vec(packet(2048), 1..6), cut in any::<prop::sample::Index>()) {
+    fn datagram_round_trip(sent in vec(packet(2048), 1..6), cut in any::<prop::sample::Index>(), tag: u32) {
         let mut dec = DatagramDecoder::new(MAX_PACKET);
         for p in &sent {
             let bytes = p.emit();
             let datagram = encode::<Datagram>(&bytes);
-            prop_assert_eq!(&datagram, &bytes);
+            prop_assert_eq!(&datagram[..4], &[0; 4]);
+            prop_assert_eq!(&datagram[4..], &bytes[..]);
+            let mut tagged = vec![0u8; datagram.len()];
+            prop_assert_eq!(Datagram::encode_tagged(tag, &bytes, &mut tagged), Ok(datagram.len()));
+            prop_assert_eq!(session_tag(&tagged), Some(tag));
+            prop_assert_eq!(&tagged[4..], &bytes[..]);
             let decoded = dec.decode(&datagram);
             prop_assert_eq!(decoded.consumed, datagram.len());
             prop_assert_eq!(decoded.frame.map(|f| f.map(|r| Pkt::from_repr(&r))), Some(Ok(p.clone())));
@@ -375,20 +390,21 @@ proptest! {
         prop_assert_eq!(dec.stats().errors, 0);
 
         let bytes = sent[0].emit();
-        let short = cut.index(bytes.len());
-        let decoded = dec.decode(&bytes[..short]);
+        let datagram = encode::<Datagram>(&bytes);
+        let short = cut.index(datagram.len());
+        let decoded = dec.decode(&datagram[..short]);
         prop_assert_eq!(decoded.consumed, short);
         let truncated = matches!(decoded.frame, Some(Err(DecodeError::Truncated { .. })));
         prop_assert!(truncated, "a cut datagram was not refused as truncated");
         let mut small = DatagramDecoder::new(bytes.len() - 1);
-        let decoded = small.decode(&bytes);
+        let decoded = small.decode(&datagram);
         prop_assert_eq!(
             decoded.frame.map(|f| f.map(|r| Pkt::from_repr(&r))),
             Some(Err(DecodeError::TooLong { len: bytes.len(), max: bytes.len() - 1 }))
         );
         prop_assert_eq!(dec.stats().errors, 1);
         prop_assert_eq!(dec.stats().dropped_bytes, short as u64);
-        prop_assert_eq!(small.stats().dropped_bytes, bytes.len() as u64);
+        prop_assert_eq!(small.stats().dropped_bytes, datagram.len() as u64);
     }
 }
 
@@ -461,7 +477,7 @@ proptest! {
         let decoded = dec.decode(&junk);
         prop_assert_eq!(decoded.consumed, junk.len());
         prop_assert!(decoded.frame.is_some());
-        let bytes = p.emit();
+        let bytes = encode::<Datagram>(&p.emit());
         let decoded = dec.decode(&bytes);
         prop_assert_eq!(decoded.frame.map(|f| f.map(|r| Pkt::from_repr(&r))), Some(Ok(p)));
     }

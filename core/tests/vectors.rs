@@ -13,12 +13,14 @@ use framelink_defmt_sink as _;
 
 use std::collections::BTreeMap;
 
+use framelink_core::framing::datagram::session_tag;
 use framelink_core::framing::{
     Cobs, CobsDecoder, Datagram, DatagramDecoder, Decoder, Encoder, LengthDelimited, LengthDelimitedDecoder,
 };
 use framelink_core::wire::{
     AckPayload, CRC_LEN, Capabilities, ErrorCode, ErrorPayload, HEADER_LEN, HelloPayload, MAX_PACKET,
-    MAX_PAYLOAD, OVERHEAD, Packet, PacketType, PingPayload, Repr, SeqNumber, VERSION, crc32c, flags,
+    MAX_PAYLOAD, OVERHEAD, Packet, PacketType, PingPayload, Repr, RetryPayload, SeqNumber, VERSION, crc32c,
+    flags,
 };
 
 const DOC: &str = include_str!("../../docs/PROTOCOL.md");
@@ -38,6 +40,8 @@ struct Vector {
     packet: Option<Vec<u8>>,
     /// The bytes on the wire (all `hex:` lines).
     bytes: Vec<u8>,
+    /// The session tag of a datagram vector.
+    tag: Option<u32>,
 }
 
 impl Vector {
@@ -135,6 +139,7 @@ fn vectors() -> Vec<Vector> {
                 fields: BTreeMap::new(),
                 packet: None,
                 bytes: Vec::new(),
+                tag: None,
             });
             continue;
         }
@@ -144,6 +149,7 @@ fn vectors() -> Vec<Vector> {
             "fields" => vector.fields = parse_fields(value),
             "packet" => vector.packet = Some(parse_hex(value)),
             "hex" => vector.bytes.extend(parse_hex(value)),
+            "tag" => vector.tag = parse_num(value.trim()).and_then(|t| u32::try_from(t).ok()),
             other => panic!("vector {}: unknown line `{other}:`", vector.name),
         }
     }
@@ -152,11 +158,12 @@ fn vectors() -> Vec<Vector> {
         assert!(FRAMINGS.contains(&v.framing.as_str()), "vector {}: framing `{}`", v.name, v.framing);
         assert!(!v.bytes.is_empty(), "vector {}: no hex", v.name);
         assert_eq!(v.packet.is_some(), v.framing != "packet", "vector {}: packet: line", v.name);
+        assert_eq!(v.tag.is_some(), v.framing == "datagram", "vector {}: tag: line", v.name);
     }
     out
 }
 
-const TYPE_NAMES: [(&str, PacketType); 9] = [
+const TYPE_NAMES: [(&str, PacketType); 10] = [
     ("HELLO", PacketType::Hello),
     ("HELLO-ACK", PacketType::HelloAck),
     ("DATA", PacketType::Data),
@@ -166,6 +173,7 @@ const TYPE_NAMES: [(&str, PacketType); 9] = [
     ("CLOSE", PacketType::Close),
     ("CLOSE-ACK", PacketType::CloseAck),
     ("ERROR", PacketType::Error),
+    ("RETRY", PacketType::Retry),
 ];
 
 fn type_from_name(name: &str) -> Option<PacketType> {
@@ -200,10 +208,12 @@ fn payload_from_fields(v: &Vector) -> Vec<u8> {
                 session_id: v.u32("session_id"),
                 max_message: v.u32("max_message"),
                 credit: v.u32("credit"),
+                cookie: v.fields.get("cookie").map(|c| cookie(c)),
             }
             .emit(&mut buf)
             .unwrap()
         }
+        PacketType::Retry => RetryPayload { cookie: cookie(v.field("cookie")) }.emit(&mut buf).unwrap(),
         PacketType::Ack => AckPayload { credit: v.u32("credit"), sack: 0 }.emit(&mut buf).unwrap(),
         PacketType::Ping | PacketType::Pong => {
             let fixed =
@@ -246,6 +256,7 @@ fn payload_keys(kind: PacketType) -> &'static [&'static str] {
         PacketType::Ack => &["credit"],
         PacketType::Ping | PacketType::Pong => &["timestamp", "token", "padding"],
         PacketType::Error => &["code", "detail", "text"],
+        PacketType::Retry => &["cookie"],
         _ => &["payload"],
     }
 }
@@ -264,7 +275,8 @@ fn check_payload_fields(v: &Vector, repr: &Repr<'_>) {
             assert_eq!(hello.session_id, v.u32("session_id"), "{name}: session_id");
             assert_eq!(hello.max_message, v.u32("max_message"), "{name}: max_message");
             assert_eq!(hello.credit, v.u32("credit"), "{name}: credit");
-            assert_eq!(repr.payload.len(), HelloPayload::LEN, "{name}: HELLO payload length");
+            assert_eq!(hello.cookie, v.fields.get("cookie").map(|c| cookie(c)), "{name}: cookie");
+            assert_eq!(repr.payload.len(), hello.encoded_len(), "{name}: HELLO payload length");
             assert_eq!(repr.payload[1], 0, "{name}: reserved byte");
         }
         PacketType::Ack => {
@@ -289,8 +301,17 @@ fn check_payload_fields(v: &Vector, repr: &Repr<'_>) {
         PacketType::Data | PacketType::Close | PacketType::CloseAck => {
             assert_eq!(repr.payload, v.field("payload").as_bytes(), "{name}: payload");
         }
+        PacketType::Retry => {
+            let retry = RetryPayload::parse(repr.payload).expect("RETRY payload parses");
+            assert_eq!(retry.cookie, cookie(v.field("cookie")), "{name}: cookie");
+        }
         PacketType::Unknown(kind) => panic!("{name}: unknown type {kind}"),
     }
+}
+
+/// A cookie written as 16 hex digits.
+fn cookie(text: &str) -> [u8; RetryPayload::LEN] {
+    parse_hex_run(text).try_into().unwrap_or_else(|_| panic!("cookie `{text}` is not 8 bytes"))
 }
 
 /// The CRC-32C exactly as section 6 of the document describes it, bit by bit.
@@ -334,6 +355,9 @@ fn check_packet(v: &Vector, bytes: &[u8]) {
     // Every field of the line is one this type has, and the line has all of them.
     let mut expected_keys = vec!["type", "seq", "ack", "flags"];
     expected_keys.extend(payload_keys(v.kind()));
+    if v.kind() == PacketType::Hello && v.fields.contains_key("cookie") {
+        expected_keys.push("cookie");
+    }
     expected_keys.sort_unstable();
     let keys: Vec<&str> = v.fields.keys().map(String::as_str).collect();
     assert_eq!(keys, expected_keys, "{name}: field keys");
@@ -416,7 +440,7 @@ fn encode_frame(v: &Vector, packet: &[u8]) -> Vec<u8> {
     let len = match v.framing.as_str() {
         "length-delimited" => LengthDelimited::encode(packet, &mut out),
         "cobs" => Cobs::encode(packet, &mut out),
-        "datagram" => Datagram::encode(packet, &mut out),
+        "datagram" => Datagram::encode_tagged(v.tag.expect("a datagram vector has a tag"), packet, &mut out),
         other => panic!("{}: not a framing: {other}", v.name),
     }
     .unwrap();
@@ -504,6 +528,11 @@ fn close_ack() {
 }
 
 #[test]
+fn retry() {
+    check_packet_vectors(PacketType::Retry);
+}
+
+#[test]
 fn error() {
     check_packet_vectors(PacketType::Error);
     let all = vectors();
@@ -539,7 +568,9 @@ fn cobs() {
 #[test]
 fn datagram() {
     for v in check_framing_vectors("datagram") {
-        assert_eq!(v.packet.as_ref(), Some(&v.bytes), "{}: the datagram is the packet", v.name);
+        let tag = v.tag.unwrap();
+        assert_eq!(session_tag(&v.bytes), Some(tag), "{}: the tag", v.name);
+        assert_eq!(v.bytes[4..], v.packet.as_ref().unwrap()[..], "{}: the tag, then the packet", v.name);
     }
 }
 

@@ -24,7 +24,8 @@
 #![no_main]
 
 use framelink_core::wire::{
-    AckPayload, ErrorCode, ErrorPayload, HelloPayload, Packet, PacketType, PingPayload, Repr, VERSION, flags,
+    AckPayload, ErrorCode, ErrorPayload, HelloPayload, Packet, PacketType, PingPayload, Repr, RetryPayload,
+    VERSION, flags,
 };
 use libfuzzer_sys::fuzz_target;
 
@@ -86,12 +87,19 @@ fn check_payload(repr: &Repr<'_>) {
     match repr.kind {
         PacketType::Hello | PacketType::HelloAck => {
             let hello = HelloPayload::parse(p).expect("parse accepted a short HELLO");
-            assert_eq!(hello.emit(&mut out), Ok(HelloPayload::LEN));
-            let mut expected = [0u8; HelloPayload::LEN];
-            expected.copy_from_slice(&p[..HelloPayload::LEN]);
+            // The cookie is read when all 8 of its bytes are there (HELLO-ACK's too).
+            let len = if p.len() >= HelloPayload::LEN_WITH_COOKIE {
+                HelloPayload::LEN_WITH_COOKIE
+            } else {
+                HelloPayload::LEN
+            };
+            assert_eq!(hello.cookie.is_some(), len == HelloPayload::LEN_WITH_COOKIE);
+            assert_eq!(hello.emit(&mut out), Ok(len));
+            let mut expected = [0u8; HelloPayload::LEN_WITH_COOKIE];
+            expected[..len].copy_from_slice(&p[..len]);
             expected[1] = 0;
-            assert_eq!(out[..HelloPayload::LEN], expected, "HELLO payload round trip");
-            assert_eq!(HelloPayload::parse(&out[..HelloPayload::LEN]), Some(hello));
+            assert_eq!(out[..len], expected[..len], "HELLO payload round trip");
+            assert_eq!(HelloPayload::parse(&out[..len]), Some(hello));
         }
         PacketType::Ack => {
             let ack = AckPayload::parse(p).expect("parse accepted a short ACK");
@@ -112,6 +120,11 @@ fn check_payload(repr: &Repr<'_>) {
             assert_eq!(buf, p, "ERROR payload round trip");
             assert_eq!(ErrorCode::from(u16::from(error.code)), error.code);
             let _ = error.code.to_string();
+        }
+        PacketType::Retry => {
+            let retry = RetryPayload::parse(p).expect("parse accepted a RETRY of the wrong length");
+            assert_eq!(retry.emit(&mut out), Ok(RetryPayload::LEN));
+            assert_eq!(out[..RetryPayload::LEN], p[..], "RETRY payload round trip");
         }
         PacketType::Data | PacketType::Close | PacketType::CloseAck => {}
         PacketType::Unknown(kind) => panic!("parse let type {kind:#04x} through"),

@@ -19,6 +19,7 @@
 mod addr;
 mod clock;
 mod conn;
+mod cookie;
 mod error;
 mod link;
 pub mod nal;

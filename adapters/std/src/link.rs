@@ -838,7 +838,7 @@ impl fmt::Debug for Link {
 
 /// A transport error: the connection ended under us (reset, aborted, broken pipe) is
 /// [`LinkError::ConnectionLost`], like an end of stream; anything else is [`LinkError::Io`].
-fn lost_or_io(error: io::Error) -> LinkError {
+pub(crate) fn lost_or_io(error: io::Error) -> LinkError {
     match error.kind() {
         io::ErrorKind::ConnectionReset
         | io::ErrorKind::ConnectionAborted

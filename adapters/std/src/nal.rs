@@ -183,10 +183,11 @@ fn from_tcp(error: Error<TcpError>) -> Error<io::Error> {
     }
 }
 
-/// A core driver error as a [`LinkError`].
+/// A core driver error as a [`LinkError`]; a connection reset under us is a lost connection,
+/// as on the std path.
 fn to_link_error(error: Error<io::Error>) -> LinkError {
     match error {
-        Error::Io(error) => LinkError::Io(error),
+        Error::Io(error) => crate::link::lost_or_io(error),
         Error::ConnectionLost => LinkError::ConnectionLost,
         Error::Closed(reason) => LinkError::Closed(reason),
         Error::Send(error) => LinkError::Send(error),
@@ -295,7 +296,8 @@ impl NalLink {
             Transport::Udp => {
                 let decoder = DatagramDecoder::new(config.packet_len(transport));
                 let framed = framed(config, transport, decoder, &clock);
-                let link = UdpLink::open(Stack, target, framed, vec![0; DATAGRAM_READ], vec![0; MAX_PACKET]);
+                let write_buf = vec![0; Datagram::max_encoded_len(MAX_PACKET)];
+                let link = UdpLink::open(Stack, target, framed, vec![0; DATAGRAM_READ], write_buf);
                 Inner::Udp(Box::new(link.map_err(to_link_error)?), MioWait::udp(clock)?)
             }
         };
@@ -495,8 +497,14 @@ mod tests {
             DatagramDecoder::new(MAX_PACKET),
             Instant::ZERO,
         );
-        let mut server =
-            nal::UdpServer::bind(Stack, port, framed, vec![0; DATAGRAM_READ], vec![0; MAX_PACKET]).unwrap();
+        let mut server = nal::UdpServer::bind(
+            Stack,
+            port,
+            framed,
+            vec![0; DATAGRAM_READ],
+            vec![0; Datagram::max_encoded_len(MAX_PACKET)],
+        )
+        .unwrap();
         let (tx, rx) = mpsc::channel();
         thread::spawn(move || {
             let mut clock = StdClock::new();

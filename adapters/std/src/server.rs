@@ -12,13 +12,16 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant as StdInstant};
 
 use framelink_core::Instant;
-use framelink_core::framing::{Cobs, Encoder, LengthDelimited};
+use framelink_core::framing::{Cobs, Datagram, Encoder, LengthDelimited, datagram};
 use framelink_core::service::{Responder, ResponderDriver, ServerCounters};
 use framelink_core::session::{CloseReason, Event, SendError, State, Timeout};
-use framelink_core::wire::{DecodeError, ErrorCode, ErrorPayload, PacketType, Repr, VERSION};
+use framelink_core::wire::{
+    DecodeError, ErrorCode, ErrorPayload, HelloPayload, PacketType, Repr, RetryPayload, VERSION,
+};
 
 use crate::clock::StdClock;
 use crate::conn::{Framed, Sess, TimeoutCache, zeroed};
+use crate::cookie::CookieJar;
 use crate::link::Socket;
 use crate::{Addr, Link, LinkConfig, LinkError, Transport};
 
@@ -938,7 +941,7 @@ fn refuse(mut stream: TcpStream, transport: Transport, control: &Arc<Control>) {
         return;
     }
     let detail = u32::try_from(control.config.max_clients).unwrap_or(u32::MAX);
-    let frame = error_frame(transport, ErrorCode::Busy, detail);
+    let frame = error_frame(transport, ErrorCode::Busy, detail, 0);
     let thread_control = Arc::clone(control);
     let spawned =
         thread::Builder::new().name("framelink-busy".into()).stack_size(64 * 1024).spawn(move || {
@@ -964,8 +967,8 @@ fn drain(stream: &mut TcpStream, linger: Duration) {
     }
 }
 
-/// An ERROR packet, framed for `transport`.
-fn error_frame(transport: Transport, code: ErrorCode, detail: u32) -> Vec<u8> {
+/// An ERROR packet, framed for `transport` (tagged `tag` on UDP).
+fn error_frame(transport: Transport, code: ErrorCode, detail: u32, tag: u32) -> Vec<u8> {
     let mut payload = [0u8; ErrorPayload::LEN];
     let mut packet = [0u8; 32];
     let mut frame = vec![0u8; 64];
@@ -973,10 +976,7 @@ fn error_frame(transport: Transport, code: ErrorCode, detail: u32) -> Vec<u8> {
         .emit(&mut payload)
         .and_then(|n| Repr::control(PacketType::Error, &payload[..n]).emit(&mut packet))
         .and_then(|n| match transport {
-            Transport::Udp => {
-                frame[..n].copy_from_slice(&packet[..n]);
-                Ok(n)
-            }
+            Transport::Udp => Datagram::encode_tagged(tag, &packet[..n], &mut frame),
             Transport::Tcp => LengthDelimited::encode(&packet[..n], &mut frame),
             Transport::TcpCobs => {
                 frame[0] = Cobs::DELIMITER;
@@ -986,6 +986,48 @@ fn error_frame(transport: Transport, code: ErrorCode, detail: u32) -> Vec<u8> {
         .unwrap_or(0);
     frame.truncate(len);
     frame
+}
+
+/// A control packet of `kind` with `payload`, as a datagram tagged `tag`.
+fn control_datagram(kind: PacketType, payload: &[u8], tag: u32) -> Vec<u8> {
+    let mut packet = [0u8; 64];
+    let mut frame = vec![0u8; 64];
+    let len = Repr::control(kind, payload)
+        .emit(&mut packet)
+        .and_then(|n| Datagram::encode_tagged(tag, &packet[..n], &mut frame))
+        .unwrap_or(0);
+    frame.truncate(len);
+    frame
+}
+
+/// Sends `frame` to `to` if it is no larger than the datagram it answers (no amplification).
+fn answer(socket: &UdpSocket, frame: &[u8], to: SocketAddr, answered: &[u8]) {
+    if !frame.is_empty() && frame.len() <= answered.len() {
+        let _ = socket.send_to(frame, to);
+    }
+}
+
+/// What to do with a HELLO before any session sees it: `true` when it may go on, `false`
+/// when it was answered with a RETRY. A HELLO that would start a session (from a new address,
+/// or with a new session id from a known one) must carry a cookie proving its address.
+fn validated(
+    socket: &UdpSocket,
+    cookies: &CookieJar,
+    hello: &HelloPayload,
+    current: Option<u32>,
+    from: SocketAddr,
+    datagram: &[u8],
+) -> bool {
+    let now = StdInstant::now();
+    if current == Some(hello.session_id)
+        || hello.cookie.is_some_and(|cookie| cookies.check(from, hello.session_id, &cookie, now))
+    {
+        return true;
+    }
+    let retry = RetryPayload { cookie: cookies.issue(from, hello.session_id, now) };
+    let tag = datagram::session_tag(datagram).unwrap_or(hello.session_id);
+    answer(socket, &control_datagram(PacketType::Retry, &retry.cookie, tag), from, datagram);
+    false
 }
 
 /// A UDP client: its session and what the server keeps beside it.
@@ -1001,16 +1043,12 @@ fn serve_datagrams<H: Handler>(socket: &UdpSocket, control: &Control, handler: &
     let local = socket.local_addr().unwrap_or_else(|_| SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)));
     let packet_len = config.packet_len(Transport::Udp);
     let mut input = zeroed(DATAGRAM_READ);
-    let mut output = zeroed(packet_len);
+    let mut output = zeroed(Datagram::max_encoded_len(packet_len));
     let mut peers: HashMap<SocketAddr, UdpPeer> = HashMap::new();
-    // Peers whose CLOSE we answered, until when: a CLOSE repeated because our CLOSE-ACK was lost
-    // is answered again (the session itself is gone).
-    let mut lingering: HashMap<SocketAddr, StdInstant> = HashMap::new();
-    let close_ack = {
-        let mut packet = [0u8; 16];
-        let len = Repr::control(PacketType::CloseAck, &[]).emit(&mut packet).unwrap_or(0);
-        packet[..len].to_vec()
-    };
+    // Peers whose CLOSE we answered, until when, and their session id: a CLOSE repeated because
+    // our CLOSE-ACK was lost is answered again (the session itself is gone).
+    let mut lingering: HashMap<SocketAddr, (StdInstant, u32)> = HashMap::new();
+    let cookies = CookieJar::new();
     let mut next_check: Option<StdInstant> = None;
     let mut read_timeout = TimeoutCache::default();
     let ended = |peer: UdpPeer, end: Option<CloseReason>| {
@@ -1042,10 +1080,24 @@ fn serve_datagrams<H: Handler>(socket: &UdpSocket, control: &Control, handler: &
             if let Ok((len, from)) = socket.recv_from(&mut input) {
                 let now = clock.now();
                 let datagram = &input[..len];
+                let tag = datagram::session_tag(datagram).unwrap_or(0);
+                let packet = datagram.get(datagram::TAG_LEN..).map(Repr::parse);
+                let hello = match &packet {
+                    Some(Ok(packet)) if packet.kind == PacketType::Hello => {
+                        HelloPayload::parse(packet.payload)
+                    }
+                    _ => None,
+                };
+                let current = peers.get(&from).map(|peer| peer.framed.session().session_id());
+                if let Some(hello) = &hello
+                    && !validated(socket, &cookies, hello, current, from, datagram)
+                {
+                    continue;
+                }
                 let peer = match peers.get_mut(&from) {
                     Some(peer) => Some(peer),
-                    None => match Repr::parse(datagram) {
-                        Ok(packet) if packet.kind == PacketType::Hello => {
+                    None => match packet {
+                        Some(Ok(_)) if hello.is_some() => {
                             if control.reserve() {
                                 control.accepted.fetch_add(1, Ordering::Relaxed);
                                 let info = PeerInfo {
@@ -1062,23 +1114,23 @@ fn serve_datagrams<H: Handler>(socket: &UdpSocket, control: &Control, handler: &
                             } else {
                                 control.refused.fetch_add(1, Ordering::Relaxed);
                                 let detail = u32::try_from(control.config.max_clients).unwrap_or(u32::MAX);
-                                let _ = socket
-                                    .send_to(&error_frame(Transport::Udp, ErrorCode::Busy, detail), from);
+                                let busy = error_frame(Transport::Udp, ErrorCode::Busy, detail, tag);
+                                answer(socket, &busy, from, datagram);
                                 None
                             }
                         }
-                        Ok(packet) if packet.kind == PacketType::Close && lingering.contains_key(&from) => {
-                            let _ = socket.send_to(&close_ack, from);
+                        Some(Ok(packet))
+                            if packet.kind == PacketType::Close
+                                && lingering.get(&from).is_some_and(|&(_, id)| id == tag) =>
+                        {
+                            answer(socket, &control_datagram(PacketType::CloseAck, &[], tag), from, datagram);
                             None
                         }
-                        Err(DecodeError::BadVersion { .. }) => {
+                        Some(Err(DecodeError::BadVersion { .. })) => {
                             control.stray_datagrams.fetch_add(1, Ordering::Relaxed);
                             let frame =
-                                error_frame(Transport::Udp, ErrorCode::VersionMismatch, VERSION.into());
-                            // Never more bytes back than came in (no amplification).
-                            if frame.len() <= datagram.len() {
-                                let _ = socket.send_to(&frame, from);
-                            }
+                                error_frame(Transport::Udp, ErrorCode::VersionMismatch, VERSION.into(), tag);
+                            answer(socket, &frame, from, datagram);
                             None
                         }
                         _ => {
@@ -1093,7 +1145,8 @@ fn serve_datagrams<H: Handler>(socket: &UdpSocket, control: &Control, handler: &
                         Some(end) => {
                             if let Some(peer) = peers.remove(&from) {
                                 if end == Some(CloseReason::Peer) {
-                                    lingering.insert(from, StdInstant::now() + config.close_timeout);
+                                    let id = peer.framed.session().session_id();
+                                    lingering.insert(from, (StdInstant::now() + config.close_timeout, id));
                                 }
                                 ended(peer, end);
                             }
@@ -1126,13 +1179,14 @@ fn serve_datagrams<H: Handler>(socket: &UdpSocket, control: &Control, handler: &
             for (addr, end) in gone {
                 if let Some(peer) = peers.remove(&addr) {
                     if end == Some(CloseReason::Peer) {
-                        lingering.insert(addr, StdInstant::now() + config.close_timeout);
+                        let id = peer.framed.session().session_id();
+                        lingering.insert(addr, (StdInstant::now() + config.close_timeout, id));
                     }
                     ended(peer, end);
                 }
             }
             let at = StdInstant::now();
-            lingering.retain(|_, until| *until > at);
+            lingering.retain(|_, (until, _)| *until > at);
         }
     }
 }

@@ -43,7 +43,7 @@
 //! ```
 
 mod cobs;
-mod datagram;
+pub mod datagram;
 mod length_delimited;
 
 pub use crate::wire::{BufferTooSmall, DecodeError};
@@ -102,6 +102,10 @@ impl DecoderStats {
 
 /// An incremental frame decoder.
 pub trait Decoder {
+    /// Whether each input is one whole datagram that starts with a session tag
+    /// ([`datagram::session_tag`]), which the caller checks against its session.
+    const SESSION_TAG: bool = false;
+
     /// Consumes a prefix of `input` and returns at most one frame.
     ///
     /// The frame borrows from the decoder's buffer or, when a whole frame lies in `input`, from
@@ -124,4 +128,11 @@ pub trait Encoder {
     /// Encodes `packet` (as [`Repr::emit`] wrote it) at the start of `out`; returns the bytes
     /// written. On error nothing is written.
     fn encode(packet: &[u8], out: &mut [u8]) -> Result<usize, BufferTooSmall>;
+
+    /// Encodes `packet` of the session tagged `tag` (its session id): the datagram framing
+    /// writes the tag in front of the packet, stream framings carry no tag and ignore it.
+    fn encode_tagged(tag: u32, packet: &[u8], out: &mut [u8]) -> Result<usize, BufferTooSmall> {
+        let _ = tag;
+        Self::encode(packet, out)
+    }
 }

@@ -105,6 +105,7 @@ fn state() -> LinkState {
             session_id: 9,
             max_message: 4000,
             credit: 4096,
+            cookie: None,
         },
         rx_buffer: 4096,
         tx_buffer: 2048,

@@ -2,13 +2,14 @@
 //! the module docs.
 
 use super::{
-    CloseReason, ControlEvent, PeerParams, PingOut, PongOut, Role, SUPPORTS, Session, State, Timeout,
+    CloseReason, ControlEvent, MAX_RETRIES, PeerParams, PingOut, PongOut, Role, SUPPORTS, Session, State,
+    Timeout,
 };
 use crate::Instant;
 use crate::session::timer::Timer;
 use crate::wire::{
-    AckPayload, DecodeError, ErrorCode, ErrorPayload, HelloPayload, PacketType, PingPayload, Repr, SeqNumber,
-    VERSION,
+    AckPayload, DecodeError, ErrorCode, ErrorPayload, HelloPayload, PacketType, PingPayload, Repr,
+    RetryPayload, SeqNumber, VERSION,
 };
 
 impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
@@ -41,6 +42,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
             PacketType::Close => self.on_close(packet),
             PacketType::CloseAck => self.on_close_ack(),
             PacketType::Error => self.on_error(packet),
+            PacketType::Retry => self.on_retry(now, packet),
             PacketType::Unknown(_) => self.stats.ignored += 1,
         }
         self.update_retransmit_timer(now, progress);
@@ -245,6 +247,26 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
                 self.rtt.add_sample(now - sent);
             }
             self.establish(now, &hello, hello.requires);
+        }
+    }
+
+    /// A server asks for proof of our address: send HELLO again, with its cookie, at once.
+    fn on_retry(&mut self, now: Instant, packet: &Repr<'_>) {
+        let retry = match RetryPayload::parse(packet.payload) {
+            Some(retry) if self.state == State::HelloSent && self.retries < MAX_RETRIES => retry,
+            _ => {
+                self.stats.ignored += 1;
+                return;
+            }
+        };
+        self.retries += 1;
+        self.cookie = Some(retry.cookie);
+        self.pending.hello = true;
+        // The HELLO that carries the cookie is the one whose round trip counts.
+        (self.hello_sent_at, self.hello_resent) = (None, false);
+        self.backoff = 0;
+        if self.lossy() {
+            self.timers.set(Timer::Retransmit, now + self.rto());
         }
     }
 

@@ -127,7 +127,9 @@ use core::time::Duration;
 use heapless::Deque;
 
 use crate::Instant;
-use crate::wire::{Capabilities, ErrorCode, HelloPayload, PingPayload, SeqNumber, VERSION};
+use crate::wire::{
+    Capabilities, ErrorCode, HelloPayload, PacketType, PingPayload, RetryPayload, SeqNumber, VERSION,
+};
 use recv_buffer::RecvBuffer;
 use send_buffer::SendBuffer;
 use timer::{Timer, TimerTable};
@@ -138,6 +140,8 @@ const SUPPORTS: Capabilities = Capabilities::RETRANSMIT;
 const PING_QUEUE: usize = 4;
 /// Control events waiting for the application (Connected, Pong, Closed).
 const EVENT_QUEUE: usize = 8;
+/// RETRYs a client follows in one handshake; later ones are ignored.
+const MAX_RETRIES: u8 = 4;
 
 /// Which side of the handshake a session plays.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -280,6 +284,9 @@ pub struct Session<B, const W: usize = 16> {
     /// When the client first sent HELLO, and whether it sent it more than once (Karn).
     hello_sent_at: Option<Instant>,
     hello_resent: bool,
+    /// The cookie of the server's last RETRY, sent back in HELLO; and how many RETRYs came.
+    cookie: Option<[u8; RetryPayload::LEN]>,
+    retries: u8,
     /// Credit spent by the DATA held ahead of a gap.
     held_cost: u64,
     close_reason: Option<CloseReason>,
@@ -319,6 +326,8 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
             backoff: 0,
             hello_sent_at: None,
             hello_resent: false,
+            cookie: None,
+            retries: 0,
             held_cost: 0,
             close_reason: None,
             unacked_received: 0,
@@ -476,6 +485,15 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
         self.session_id
     }
 
+    /// Whether a datagram tagged `tag` carrying a packet of type `kind` belongs to this session
+    /// (datagram framing, PROTOCOL.md 9.3): its tag is the session id, except a HELLO, which
+    /// may start a new session, and anything reaching a server that has none yet.
+    /// [`FramedSession`](crate::framed::FramedSession) checks it for every datagram.
+    pub fn accepts_tag(&self, tag: u32, kind: PacketType) -> bool {
+        tag == self.session_id
+            || (self.role == Role::Server && (kind == PacketType::Hello || self.state == State::Listen))
+    }
+
     /// What the peer announced, once the handshake is done.
     pub fn peer(&self) -> Option<PeerParams> {
         self.peer
@@ -611,6 +629,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
             session_id: self.session_id,
             max_message: self.announced_max_message(),
             credit: self.initial_credit(),
+            cookie: if self.role == Role::Client { self.cookie } else { None },
         }
     }
 

@@ -49,7 +49,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
         if self.pending.hello || self.pending.hello_ack {
             let hello = self.hello_payload();
             let kind = if self.pending.hello { PacketType::Hello } else { PacketType::HelloAck };
-            let len = emit_control(buf, kind, None, hello_len(), |p| {
+            let len = emit_control(buf, kind, None, hello.encoded_len(), |p| {
                 let _ = hello.emit(p);
             })?;
             if self.pending.hello && self.hello_sent_at.is_none() {
@@ -206,10 +206,6 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
             _ => Ok(None),
         }
     }
-}
-
-fn hello_len() -> usize {
-    crate::wire::HelloPayload::LEN
 }
 
 fn fill_ping(payload: &mut [u8], ping: &PingPayload) {

@@ -4,7 +4,7 @@ use core::time::Duration;
 use std::vec::Vec;
 
 use super::*;
-use crate::wire::{AckPayload, BufferTooSmall, ErrorPayload, PacketType, Repr};
+use crate::wire::{AckPayload, BufferTooSmall, ErrorPayload, PacketType, Repr, RetryPayload};
 
 type S = Session<[u8; 4096], 8>;
 
@@ -96,6 +96,7 @@ fn hello(session_id: u32) -> HelloPayload {
         session_id,
         max_message: 4000,
         credit: 4000,
+        cookie: None,
     }
 }
 
@@ -119,6 +120,7 @@ fn packet(kind: PacketType, session_id: u32) -> Vec<u8> {
             let e = ErrorPayload { code: ErrorCode::ProtocolViolation, detail: 3, text: b"" };
             (0, None, e.emit(&mut payload).unwrap())
         }
+        PacketType::Retry => (0, None, RetryPayload { cookie: *b"cookie!!" }.emit(&mut payload).unwrap()),
         PacketType::Unknown(_) => unreachable!(),
     };
     let mut buf = [0u8; 64];
@@ -138,7 +140,7 @@ fn probe(mut s: S, kind: PacketType) -> (State, bool, Option<PacketType>) {
     (state, s.stats().ignored > ignored, reply)
 }
 
-fn check_row(make: impl Fn() -> S, expected: [(State, bool, Option<PacketType>); 9]) {
+fn check_row(make: impl Fn() -> S, expected: [(State, bool, Option<PacketType>); 10]) {
     for (kind, want) in PacketType::ALL.into_iter().zip(expected) {
         assert_eq!(probe(make(), kind), want, "{kind:?} in {}", make().state());
     }
@@ -151,7 +153,7 @@ use State::*;
 fn every_packet_in_listen() {
     let make = || S::server(config(), [0; 4096], [0; 4096], T0);
     let ign = (Listen, true, None);
-    check_row(make, [(Established, false, Some(P::HelloAck)), ign, ign, ign, ign, ign, ign, ign, ign]);
+    check_row(make, [(Established, false, Some(P::HelloAck)), ign, ign, ign, ign, ign, ign, ign, ign, ign]);
 }
 
 #[test]
@@ -162,7 +164,12 @@ fn every_packet_in_hello_sent() {
         c
     };
     let ign = (HelloSent, true, None);
-    check_row(make, [ign, (Established, false, None), ign, ign, ign, ign, ign, ign, (Closed, false, None)]);
+    // RETRY: HELLO again at once, with the cookie.
+    let retry = (HelloSent, false, Some(P::Hello));
+    check_row(
+        make,
+        [ign, (Established, false, None), ign, ign, ign, ign, ign, ign, (Closed, false, None), retry],
+    );
 }
 
 #[test]
@@ -180,6 +187,7 @@ fn every_packet_in_established() {
             (Draining, false, Some(P::CloseAck)),
             (Established, true, None),
             (Closed, false, None),
+            (Established, true, None),
         ],
     );
 }
@@ -204,6 +212,7 @@ fn every_packet_in_closing() {
             (Closing, false, Some(P::CloseAck)),
             (Closed, false, None),
             (Closed, false, None),
+            (Closing, true, None),
         ],
     );
 }
@@ -230,6 +239,7 @@ fn every_packet_in_draining() {
             (Draining, true, done),
             (Draining, true, done),
             (Closed, false, None),
+            (Draining, true, done),
         ],
     );
 }
@@ -245,7 +255,7 @@ fn every_packet_in_closed() {
     };
     let ign = (Closed, true, None);
     // A repeated CLOSE means our CLOSE-ACK was lost: it is sent again.
-    check_row(make, [ign, ign, ign, ign, ign, ign, (Closed, false, Some(P::CloseAck)), ign, ign]);
+    check_row(make, [ign, ign, ign, ign, ign, ign, (Closed, false, Some(P::CloseAck)), ign, ign, ign]);
 }
 
 #[test]

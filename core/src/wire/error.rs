@@ -56,6 +56,12 @@ pub enum DecodeError {
         /// The packet type byte.
         kind: u8,
     },
+    /// A datagram tagged with another session's id (datagram framing, PROTOCOL.md 9.3): junk,
+    /// a spoofed packet, or a late one from an earlier session.
+    ForeignSession {
+        /// The datagram's tag.
+        tag: u32,
+    },
 }
 
 impl core::fmt::Display for DecodeError {
@@ -75,6 +81,7 @@ impl core::fmt::Display for DecodeError {
             Self::TooLong { len, max } => write!(f, "frame of {len} bytes exceeds the limit of {max}"),
             Self::BadCobs => f.write_str("malformed COBS frame"),
             Self::BadPayload { kind } => write!(f, "malformed payload for packet type {kind:#04x}"),
+            Self::ForeignSession { tag } => write!(f, "datagram for another session ({tag:#010x})"),
         }
     }
 }

@@ -37,7 +37,9 @@ mod seq;
 pub use crc::{Crc32c, crc32c};
 pub use error::{BufferTooSmall, DecodeError};
 pub use packet::{CRC_LEN, HEADER_LEN, MAX_PACKET, MAX_PAYLOAD, OVERHEAD, Packet, PacketType, flags};
-pub use payload::{AckPayload, Capabilities, ErrorCode, ErrorPayload, HelloPayload, PingPayload};
+pub use payload::{
+    AckPayload, Capabilities, ErrorCode, ErrorPayload, HelloPayload, PingPayload, RetryPayload,
+};
 pub use repr::{Header, Repr};
 pub use seq::SeqNumber;
 

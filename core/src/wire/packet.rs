@@ -50,7 +50,7 @@ macro_rules! packet_types {
 
         impl PacketType {
             /// Every type this version defines, in wire order.
-            pub const ALL: [Self; 9] = [$(Self::$name),*];
+            pub const ALL: [Self; 10] = [$(Self::$name),*];
         }
 
         impl From<u8> for PacketType {
@@ -92,6 +92,9 @@ packet_types! {
     CloseAck = 0x08,
     /// The session ends because of an error; carries a code.
     Error = 0x09,
+    /// A server asks the client to send its HELLO again with a cookie, proving its address
+    /// (datagram transports).
+    Retry = 0x0A,
 }
 
 /// Header flag bits (byte 2). Senders set undefined bits to zero; receivers ignore them.
@@ -289,7 +292,7 @@ mod tests {
             assert_eq!(u8::from(*kind), i as u8 + 1);
         }
         assert_eq!(PacketType::from(0), PacketType::Unknown(0));
-        assert_eq!(PacketType::from(0x0A), PacketType::Unknown(0x0A));
+        assert_eq!(PacketType::from(0x0B), PacketType::Unknown(0x0B));
     }
 
     #[test]

@@ -72,6 +72,7 @@ impl Capabilities {
 /// | 10 | 4 | session id (chosen by the client, echoed by the server) |
 /// | 14 | 4 | largest message the sender accepts, in bytes |
 /// | 18 | 4 | initial receive credit, in bytes |
+/// | 22 | 8 | optional, HELLO only: the cookie of the server's RETRY |
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct HelloPayload {
@@ -91,13 +92,19 @@ pub struct HelloPayload {
     pub max_message: u32,
     /// Bytes of receive credit the sender grants from the start (see ACK).
     pub credit: u32,
+    /// In a HELLO, the cookie a server's RETRY gave: proof that the client receives at its
+    /// address (PROTOCOL.md 10.1).
+    pub cookie: Option<[u8; RetryPayload::LEN]>,
 }
 
 impl HelloPayload {
     /// Bytes of the fixed part.
     pub const LEN: usize = 22;
+    /// Bytes with a cookie.
+    pub const LEN_WITH_COOKIE: usize = Self::LEN + RetryPayload::LEN;
 
-    /// Reads the payload; `None` if it is shorter than [`Self::LEN`].
+    /// Reads the payload; `None` if it is shorter than [`Self::LEN`]. The cookie is read when
+    /// all of it is there; bytes after it are ignored (room for more).
     pub fn parse(b: &[u8]) -> Option<Self> {
         (b.len() >= Self::LEN).then(|| Self {
             version: b[0],
@@ -108,12 +115,18 @@ impl HelloPayload {
             session_id: u32_at(b, 10),
             max_message: u32_at(b, 14),
             credit: u32_at(b, 18),
+            cookie: b.get(Self::LEN..Self::LEN_WITH_COOKIE).and_then(|c| c.try_into().ok()),
         })
     }
 
-    /// Writes the payload into `buf`.
+    /// The bytes [`emit`](Self::emit) writes: 22, or 30 with a cookie.
+    pub const fn encoded_len(&self) -> usize {
+        if self.cookie.is_some() { Self::LEN_WITH_COOKIE } else { Self::LEN }
+    }
+
+    /// Writes the payload into `buf`; returns [`encoded_len`](Self::encoded_len).
     pub fn emit(&self, buf: &mut [u8]) -> Result<usize, BufferTooSmall> {
-        check_room(buf, Self::LEN)?;
+        check_room(buf, self.encoded_len())?;
         buf[0] = self.version;
         buf[1] = 0;
         buf[2..4].copy_from_slice(&self.supports.0.to_le_bytes());
@@ -123,6 +136,38 @@ impl HelloPayload {
         buf[10..14].copy_from_slice(&self.session_id.to_le_bytes());
         buf[14..18].copy_from_slice(&self.max_message.to_le_bytes());
         buf[18..22].copy_from_slice(&self.credit.to_le_bytes());
+        if let Some(cookie) = &self.cookie {
+            buf[Self::LEN..Self::LEN_WITH_COOKIE].copy_from_slice(cookie);
+        }
+        Ok(self.encoded_len())
+    }
+}
+
+/// RETRY payload: the cookie the client sends back in its next HELLO.
+///
+/// | offset | size | field |
+/// |---|---|---|
+/// | 0 | 8 | cookie: opaque to the client |
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct RetryPayload {
+    /// The cookie.
+    pub cookie: [u8; Self::LEN],
+}
+
+impl RetryPayload {
+    /// Bytes of the payload.
+    pub const LEN: usize = 8;
+
+    /// Reads the payload; `None` unless it is exactly [`Self::LEN`] bytes.
+    pub fn parse(b: &[u8]) -> Option<Self> {
+        Some(Self { cookie: b.try_into().ok()? })
+    }
+
+    /// Writes the payload into `buf`.
+    pub fn emit(&self, buf: &mut [u8]) -> Result<usize, BufferTooSmall> {
+        check_room(buf, Self::LEN)?;
+        buf[..Self::LEN].copy_from_slice(&self.cookie);
         Ok(Self::LEN)
     }
 }
@@ -336,6 +381,7 @@ mod tests {
             session_id: 0xDEAD_BEEF,
             max_message: 0x0004_0000,
             credit: 0x0010_0000,
+            cookie: None,
         };
         let mut buf = [0u8; 22];
         assert_eq!(hello.emit(&mut buf), Ok(22));
@@ -343,6 +389,24 @@ mod tests {
         assert_eq!(HelloPayload::parse(&buf), Some(hello));
         assert_eq!(HelloPayload::parse(&buf[..21]), None);
         assert_eq!(hello.emit(&mut [0u8; 21]), Err(BufferTooSmall { required: 22 }));
+    }
+
+    #[test]
+    fn a_hello_carries_a_cookie_after_its_fixed_part() {
+        let plain = HelloPayload::parse(&[1; 22]).unwrap();
+        let hello = HelloPayload { cookie: Some(*b"\x01cookie\x02"), ..plain };
+        let mut buf = [0u8; 31];
+        assert_eq!(hello.emit(&mut buf), Ok(30));
+        assert_eq!(&buf[22..30], b"\x01cookie\x02");
+        assert_eq!(HelloPayload::parse(&buf[..30]), Some(hello));
+        assert_eq!(HelloPayload::parse(&buf), Some(hello), "bytes after the cookie are ignored");
+        assert_eq!(HelloPayload::parse(&buf[..29]), Some(plain), "a cut cookie is no cookie");
+        assert_eq!(hello.emit(&mut [0u8; 29]), Err(BufferTooSmall { required: 30 }));
+        let retry = RetryPayload { cookie: *b"12345678" };
+        assert_eq!(retry.emit(&mut buf), Ok(8));
+        assert_eq!(RetryPayload::parse(&buf[..8]), Some(retry));
+        assert_eq!(RetryPayload::parse(&buf[..7]), None);
+        assert_eq!(RetryPayload::parse(&buf[..9]), None);
     }
 
     #[test]

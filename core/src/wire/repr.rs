@@ -1,7 +1,7 @@
 //! The strict, parsed representation of a packet.
 
 use super::packet::{OVERHEAD, Packet, PacketType, field, flags};
-use super::payload::{AckPayload, ErrorPayload, HelloPayload, PingPayload};
+use super::payload::{AckPayload, ErrorPayload, HelloPayload, PingPayload, RetryPayload};
 use super::{BufferTooSmall, DecodeError, SeqNumber, VERSION};
 
 /// A packet that passed every check: length, CRC, version, type and payload layout.
@@ -85,6 +85,7 @@ impl<'a> Repr<'a> {
             PacketType::Ack => AckPayload::parse(self.payload).is_some(),
             PacketType::Ping | PacketType::Pong => PingPayload::parse(self.payload).is_some(),
             PacketType::Error => ErrorPayload::parse(self.payload).is_some(),
+            PacketType::Retry => RetryPayload::parse(self.payload).is_some(),
             PacketType::Data | PacketType::Close | PacketType::CloseAck => true,
             PacketType::Unknown(_) => false,
         };
