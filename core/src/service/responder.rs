@@ -143,7 +143,7 @@ impl<'a> Responder<'a> {
     /// A reply that does not fit in `out`, or a malformed request, is answered with a service
     /// ERROR instead (if even that does not fit, nothing is sent).
     pub fn handle(&mut self, now: Instant, message: &[u8], out: &mut [u8]) -> Handled {
-        let request = match ServiceMessage::parse(message) {
+        let request = match ServiceMessage::parse_request(message) {
             Ok(None) => return Handled::Plain,
             Ok(Some(request)) => request,
             Err(error) => return reply(&ServiceMessage::Error { error }, out),
@@ -170,7 +170,7 @@ impl<'a> Responder<'a> {
                 if let Some(old) = self.source.take() {
                     self.ended = Some((old.id, old.offset));
                 }
-                let deadline = (millis > 0).then(|| now + Duration::from_millis(millis.into()));
+                let deadline = (millis > 0).then(|| now.add_micros(u64::from(millis) * 1000));
                 let limit = if bytes == 0 { u64::MAX } else { bytes };
                 self.source = Some(SourceJob { id, limit, deadline, size: size as usize, offset: 0 });
                 Handled::Done
@@ -207,7 +207,7 @@ impl<'a> Responder<'a> {
 
     /// The counters a STATS reply carries for `link`.
     pub fn stats(&self, link: &LinkState) -> StatsReply {
-        let micros = |d: Duration| u64::try_from(d.as_micros()).unwrap_or(u64::MAX - 1);
+        let micros = |d: Duration| crate::time::duration_micros(d).min(u64::MAX - 1);
         StatsReply {
             messages_received: link.stats.messages_received,
             bytes_received: link.stats.bytes_received,

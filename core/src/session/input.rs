@@ -122,7 +122,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
                 }
             }
         }
-        self.timers.set(Timer::Retransmit, now + self.rto());
+        self.timers.set(Timer::Retransmit, now.add_micros(self.rto()));
         false
     }
 
@@ -154,7 +154,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
         // waited for a retransmission to fill a gap (a packet sent again, or one the peer held
         // ahead of the gap): that ack measures the recovery, not the path.
         if clean {
-            self.rtt.add_sample(now - segment.sent_at);
+            self.rtt.add_sample(now.micros_since(segment.sent_at));
         }
         if self.state == State::Closing && self.close_sent {
             self.timers.set(Timer::Close, now + self.config.close_timeout);
@@ -242,7 +242,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
         if self.agree(&hello, hello.requires) {
             // The handshake is the first round trip to measure (Karn: only if HELLO went once).
             if let (Some(sent), false) = (self.hello_sent_at, self.hello_resent) {
-                self.rtt.add_sample(now - sent);
+                self.rtt.add_sample(now.micros_since(sent));
             }
             self.establish(now, &hello, hello.requires);
         }
@@ -291,7 +291,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
             self.timers.set(Timer::Close, now + self.config.close_timeout);
             self.backoff = 0;
             if self.lossy() {
-                self.timers.set(Timer::Retransmit, now + self.rto());
+                self.timers.set(Timer::Retransmit, now.add_micros(self.rto()));
             }
         }
         // Packets held ahead of the gap this one filled follow it in order.
@@ -390,9 +390,9 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
     fn on_selective_ack(&mut self, now: Instant, ack: SeqNumber, bitmap: u32) {
         // A receiver reports a gap at once, so a newly reported packet sent once times the path.
         if let Some(sent_at) = self.tx.mark_sacked(ack, bitmap) {
-            self.rtt.add_sample(now - sent_at);
+            self.rtt.add_sample(now.micros_since(sent_at));
         }
-        let recent = self.rtt.smoothed.unwrap_or(self.config.initial_rto);
+        let recent = self.rtt.smoothed().unwrap_or_else(|| super::rtt::micros(self.config.initial_rto));
         // Three packets overtaking a hole mark it lost (as TCP's three duplicate acks). When no
         // more can follow (fewer than four in flight, or nothing new may be sent: out of data,
         // window or credit), one is enough (early retransmit, RFC 5827).
@@ -421,9 +421,10 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
         let pong = PingPayload::parse(packet.payload);
         match (self.state, pong) {
             (State::Established | State::Closing | State::Draining, Some(pong)) => {
-                let rtt = now - Instant::from_micros(pong.timestamp);
+                let rtt = now.micros_since(Instant::from_micros(pong.timestamp));
                 self.rtt.add_sample(rtt);
                 if pong.token != 0 {
+                    let rtt = u32::try_from(rtt).unwrap_or(u32::MAX);
                     self.push_event(ControlEvent::Pong { token: pong.token, rtt });
                 }
             }

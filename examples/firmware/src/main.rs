@@ -19,6 +19,8 @@ use framelink_core::framing::{Cobs, CobsDecoder};
 use framelink_core::io::IoLink;
 use framelink_core::service::{Responder, ResponderDriver};
 use framelink_core::session::{Config, Event, Session};
+// Its vector table: the 44 interrupts of this chip (176 bytes, not the default 960).
+use lm3s6965 as _;
 
 /// The largest DATA payload we accept (and send): small, for a slow UART.
 const MAX_PAYLOAD: u16 = 256;
