@@ -69,8 +69,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
             match timer {
                 Timer::Handshake => return self.finish(CloseReason::TimedOut(Timeout::Handshake)),
                 Timer::Idle => {
-                    let ms = u32::try_from(self.config.idle_timeout.as_millis()).unwrap_or(u32::MAX);
-                    self.pending.error = Some((ErrorCode::IdleTimeout, ms));
+                    self.pending.error = Some((ErrorCode::IdleTimeout, self.config.idle_timeout_ms));
                     return self.finish(CloseReason::TimedOut(Timeout::Idle));
                 }
                 Timer::Close => return self.finish(CloseReason::TimedOut(Timeout::Close)),
@@ -85,7 +84,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
                 }
                 Timer::KeepAlive => {
                     self.queue_keepalive();
-                    self.timers.set(Timer::KeepAlive, now + self.config.keepalive);
+                    self.timers.set(Timer::KeepAlive, now.add_micros(self.config.keepalive_us));
                 }
             }
         }
@@ -129,8 +128,8 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
     /// The peer is alive: push the keepalive and idle deadlines back.
     fn heard(&mut self, now: Instant) {
         if matches!(self.state, State::Established | State::Closing | State::Draining) {
-            self.timers.set(Timer::KeepAlive, now + self.config.keepalive);
-            self.timers.set(Timer::Idle, now + self.config.idle_timeout);
+            self.timers.set(Timer::KeepAlive, now.add_micros(self.config.keepalive_us));
+            self.timers.set(Timer::Idle, now.add_micros(self.config.idle_timeout_us));
         }
     }
 
@@ -157,7 +156,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
             self.rtt.add_sample(now.micros_since(segment.sent_at));
         }
         if self.state == State::Closing && self.close_sent {
-            self.timers.set(Timer::Close, now + self.config.close_timeout);
+            self.timers.set(Timer::Close, now.add_micros(self.config.close_timeout_us));
         }
         true
     }
@@ -288,7 +287,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
             // The peer got our CLOSE and is draining its data towards us: the link is alive, so
             // neither the close timer nor the dead-link count may run out meanwhile, and our
             // CLOSE waits for a full RTO before it goes again.
-            self.timers.set(Timer::Close, now + self.config.close_timeout);
+            self.timers.set(Timer::Close, now.add_micros(self.config.close_timeout_us));
             self.backoff = 0;
             if self.lossy() {
                 self.timers.set(Timer::Retransmit, now.add_micros(self.rto()));
@@ -340,7 +339,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
         if !self.lossy() || self.unacked_received >= 2 || self.rx.held_count() > 0 {
             self.pending.ack_due = true;
         } else if !self.timers.is_running(Timer::AckDelay) {
-            self.timers.set(Timer::AckDelay, now + self.config.ack_delay);
+            self.timers.set(Timer::AckDelay, now.add_micros(self.config.ack_delay_us));
         }
     }
 
@@ -392,7 +391,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
         if let Some(sent_at) = self.tx.mark_sacked(ack, bitmap) {
             self.rtt.add_sample(now.micros_since(sent_at));
         }
-        let recent = self.rtt.smoothed().unwrap_or_else(|| super::rtt::micros(self.config.initial_rto));
+        let recent = self.rtt.smoothed().unwrap_or(self.config.initial_rto_us);
         // Three packets overtaking a hole mark it lost (as TCP's three duplicate acks). When no
         // more can follow (fewer than four in flight, or nothing new may be sent: out of data,
         // window or credit), one is enough (early retransmit, RFC 5827).

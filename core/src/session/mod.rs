@@ -337,7 +337,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
         };
         session.granted = session.initial_credit().into();
         session.pending.hello = role == Role::Client;
-        session.timers.set(Timer::Handshake, now + config.handshake_timeout);
+        session.timers.set(Timer::Handshake, now.add_micros(config.handshake_timeout_us));
         session
     }
 
@@ -566,11 +566,13 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
     /// The peer may hold an ack for up to its ack delay, so that is added (as QUIC's probe
     /// timeout does).
     fn rto(&self) -> u64 {
-        use rtt::micros;
-        let (min, max) = (micros(self.config.min_rto), micros(self.config.max_rto));
+        let (min, max) = (self.config.min_rto_us, self.config.max_rto_us);
         let measured = self.rtt.smoothed().is_some();
-        let base = self.rtt.rto(micros(self.config.initial_rto), min, max)
-            + if measured { micros(self.config.ack_delay) } else { 0 };
+        let base = self.rtt.rto(self.config.initial_rto_us, min, max).saturating_add(if measured {
+            self.config.ack_delay_us
+        } else {
+            0
+        });
         // HELLO backs off once only: within the handshake timeout it gets several tries.
         let backoff = u32::from(if self.state == State::HelloSent {
             self.backoff.min(1)
@@ -675,7 +677,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
         self.pending = Pending::default();
         self.granted = self.initial_credit().into();
         self.timers.stop_all();
-        self.timers.set(Timer::Handshake, now + self.config.handshake_timeout);
+        self.timers.set(Timer::Handshake, now.add_micros(self.config.handshake_timeout_us));
         self.set_state(State::Listen);
     }
 }
