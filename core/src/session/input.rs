@@ -84,7 +84,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
                 }
                 Timer::KeepAlive => {
                     self.queue_keepalive();
-                    self.timers.set(Timer::KeepAlive, now.add_micros(self.config.keepalive_us));
+                    self.timers.set_after(Timer::KeepAlive, now, self.config.keepalive_us);
                 }
             }
         }
@@ -121,15 +121,15 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
                 }
             }
         }
-        self.timers.set(Timer::Retransmit, now.add_micros(self.rto()));
+        self.timers.set_after(Timer::Retransmit, now, self.rto());
         false
     }
 
     /// The peer is alive: push the keepalive and idle deadlines back.
     fn heard(&mut self, now: Instant) {
         if matches!(self.state, State::Established | State::Closing | State::Draining) {
-            self.timers.set(Timer::KeepAlive, now.add_micros(self.config.keepalive_us));
-            self.timers.set(Timer::Idle, now.add_micros(self.config.idle_timeout_us));
+            self.timers.set_after(Timer::KeepAlive, now, self.config.keepalive_us);
+            self.timers.set_after(Timer::Idle, now, self.config.idle_timeout_us);
         }
     }
 
@@ -156,7 +156,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
             self.rtt.add_sample(now.micros_since(segment.sent_at));
         }
         if self.state == State::Closing && self.close_sent {
-            self.timers.set(Timer::Close, now.add_micros(self.config.close_timeout_us));
+            self.timers.set_after(Timer::Close, now, self.config.close_timeout_us);
         }
         true
     }
@@ -287,10 +287,10 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
             // The peer got our CLOSE and is draining its data towards us: the link is alive, so
             // neither the close timer nor the dead-link count may run out meanwhile, and our
             // CLOSE waits for a full RTO before it goes again.
-            self.timers.set(Timer::Close, now.add_micros(self.config.close_timeout_us));
+            self.timers.set_after(Timer::Close, now, self.config.close_timeout_us);
             self.backoff = 0;
             if self.lossy() {
-                self.timers.set(Timer::Retransmit, now.add_micros(self.rto()));
+                self.timers.set_after(Timer::Retransmit, now, self.rto());
             }
         }
         // Packets held ahead of the gap this one filled follow it in order.
@@ -339,7 +339,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
         if !self.lossy() || self.unacked_received >= 2 || self.rx.held_count() > 0 {
             self.pending.ack_due = true;
         } else if !self.timers.is_running(Timer::AckDelay) {
-            self.timers.set(Timer::AckDelay, now.add_micros(self.config.ack_delay_us));
+            self.timers.set_after(Timer::AckDelay, now, self.config.ack_delay_us);
         }
     }
 

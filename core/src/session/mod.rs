@@ -337,7 +337,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
         };
         session.granted = session.initial_credit().into();
         session.pending.hello = role == Role::Client;
-        session.timers.set(Timer::Handshake, now.add_micros(config.handshake_timeout_us));
+        session.timers.set_after(Timer::Handshake, now, config.handshake_timeout_us);
         session
     }
 
@@ -599,7 +599,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
             return;
         }
         if restart || !self.timers.is_running(Timer::Retransmit) {
-            self.timers.set(Timer::Retransmit, now.add_micros(self.rto()));
+            self.timers.set_after(Timer::Retransmit, now, self.rto());
         }
     }
 
@@ -677,7 +677,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
         self.pending = Pending::default();
         self.granted = self.initial_credit().into();
         self.timers.stop_all();
-        self.timers.set(Timer::Handshake, now.add_micros(self.config.handshake_timeout_us));
+        self.timers.set_after(Timer::Handshake, now, self.config.handshake_timeout_us);
         self.set_state(State::Listen);
     }
 }
