@@ -171,7 +171,7 @@ impl StatsReply {
         ]
     }
 
-    fn from_array(a: [u64; Self::FIELDS]) -> Self {
+    pub(crate) fn from_array(a: [u64; Self::FIELDS]) -> Self {
         let opt = |v: u64| (v != u64::MAX).then_some(v);
         Self {
             messages_received: a[0],
@@ -489,18 +489,8 @@ impl<'a> ServiceMessage<'a> {
     /// Writes the message at the start of `out`; returns its length. Nothing is written on
     /// error. Names longer than 255 bytes are cut (at a character boundary).
     pub fn emit(&self, out: &mut [u8]) -> Result<usize, BufferTooSmall> {
-        let len = self.encoded_len();
-        let out = out.get_mut(..len).ok_or(BufferTooSmall { required: len })?;
-        out[0] = TAG;
-        out[1] = self.op();
-        self.write_body(&mut out[2..]);
-        Ok(len)
-    }
-
-    /// Writes everything after the op code into `b`, which is exactly long enough.
-    fn write_body(&self, b: &mut [u8]) {
-        match *self {
-            Self::Echo { id, payload } | Self::EchoReply { id, payload } => {
+        self.emit_with(out, |message, b| match *message {
+            Self::Echo { id, payload } => {
                 b[..4].copy_from_slice(&id.to_le_bytes());
                 b[4..].copy_from_slice(payload);
             }
@@ -511,7 +501,38 @@ impl<'a> ServiceMessage<'a> {
                 b[12..16].copy_from_slice(&millis.to_le_bytes());
                 b[16..20].copy_from_slice(&size.to_le_bytes());
             }
-            Self::Stats | Self::Info => {}
+            Self::StatsReply(stats) => write_counters(&stats.to_array(), b),
+            _ => message.write_reply_body(b),
+        })
+    }
+
+    /// As [`emit`](Self::emit), for a responder: writes a reply other than STATS-REPLY (its
+    /// requests and STATS-REPLY, which [`write_counters`] writes, stay out of firmware).
+    pub(crate) fn emit_reply(&self, out: &mut [u8]) -> Result<usize, BufferTooSmall> {
+        self.emit_with(out, Self::write_reply_body)
+    }
+
+    fn emit_with(
+        &self,
+        out: &mut [u8],
+        body: impl FnOnce(&Self, &mut [u8]),
+    ) -> Result<usize, BufferTooSmall> {
+        let len = self.encoded_len();
+        let out = out.get_mut(..len).ok_or(BufferTooSmall { required: len })?;
+        out[0] = TAG;
+        out[1] = self.op();
+        body(self, &mut out[2..]);
+        Ok(len)
+    }
+
+    /// Writes everything after the op code of a reply (but STATS-REPLY) into `b`, which is
+    /// exactly long enough; nothing for other messages.
+    fn write_reply_body(&self, b: &mut [u8]) {
+        match *self {
+            Self::EchoReply { id, payload } => {
+                b[..4].copy_from_slice(&id.to_le_bytes());
+                b[4..].copy_from_slice(payload);
+            }
             Self::SourceData { id, offset, data } => {
                 b[..4].copy_from_slice(&id.to_le_bytes());
                 b[4..12].copy_from_slice(&offset.to_le_bytes());
@@ -520,11 +541,6 @@ impl<'a> ServiceMessage<'a> {
             Self::SourceEnd { id, bytes } => {
                 b[..4].copy_from_slice(&id.to_le_bytes());
                 b[4..12].copy_from_slice(&bytes.to_le_bytes());
-            }
-            Self::StatsReply(stats) => {
-                for (i, v) in stats.to_array().iter().enumerate() {
-                    b[i * 8..i * 8 + 8].copy_from_slice(&v.to_le_bytes());
-                }
             }
             Self::InfoReply(info) => {
                 b[0] = info.version;
@@ -549,7 +565,16 @@ impl<'a> ServiceMessage<'a> {
                 b[0] = kind;
                 b[1] = failed;
             }
+            Self::Echo { .. } | Self::Sink { .. } | Self::Source { .. } | Self::Stats | Self::Info => {}
+            Self::StatsReply(_) => {}
         }
+    }
+}
+
+/// Writes a STATS-REPLY's counters into `b`, which is exactly long enough.
+pub(crate) fn write_counters(counters: &[u64; StatsReply::FIELDS], b: &mut [u8]) {
+    for (dst, v) in b.chunks_exact_mut(8).zip(counters) {
+        dst.copy_from_slice(&v.to_le_bytes());
     }
 }
 
