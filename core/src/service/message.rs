@@ -79,7 +79,7 @@ pub fn fill_pattern(offset: u64, out: &mut [u8]) {
     let first = len.min(PERIOD);
     let (rising, wrapped) = out[..first].split_at_mut(first.min(PERIOD - phase));
     for (i, b) in rising.iter_mut().enumerate() {
-        *b = (phase + i) as u8;
+        *b = (phase as u8).wrapping_add(i as u8);
     }
     for (i, b) in wrapped.iter_mut().enumerate() {
         *b = i as u8;
