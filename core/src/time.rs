@@ -52,17 +52,37 @@ impl Instant {
     }
 }
 
+impl Instant {
+    /// Microseconds from `earlier` to `self`, or 0 if `earlier` is later: the session's clock
+    /// arithmetic, kept in integers (no `Duration` and no 64-bit division on small cores).
+    pub(crate) const fn micros_since(self, earlier: Self) -> u64 {
+        self.micros.saturating_sub(earlier.micros)
+    }
+
+    /// `micros` microseconds later, saturating at the end of time.
+    pub(crate) const fn add_micros(self, micros: u64) -> Self {
+        Self { micros: self.micros.saturating_add(micros) }
+    }
+}
+
 /// `d` in whole microseconds, saturating (without the 128-bit arithmetic of `as_micros`, which
 /// costs flash on small cores).
-fn duration_micros(d: Duration) -> u64 {
-    d.as_secs().saturating_mul(1_000_000).saturating_add(u64::from(d.subsec_micros()))
+pub(crate) const fn duration_micros(d: Duration) -> u64 {
+    d.as_secs().saturating_mul(1_000_000).saturating_add(d.subsec_micros() as u64)
+}
+
+/// `micros` as a `Duration`, with 32-bit division only (the 64-bit division in
+/// `Duration::from_micros` is a library call of about 1 KiB on Cortex-M); at most
+/// `u32::MAX` microseconds (71 minutes), which bounds every round-trip figure.
+pub(crate) const fn duration_from_micros(micros: u32) -> Duration {
+    Duration::new((micros / 1_000_000) as u64, micros % 1_000_000 * 1000)
 }
 
 impl Add<Duration> for Instant {
     type Output = Self;
     /// Saturates at the end of time instead of overflowing.
     fn add(self, rhs: Duration) -> Self {
-        Self { micros: self.micros.saturating_add(duration_micros(rhs)) }
+        self.add_micros(duration_micros(rhs))
     }
 }
 

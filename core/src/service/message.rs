@@ -39,7 +39,7 @@ pub const SOURCE_HEADER: usize = 14;
 /// The byte at `offset` of a SOURCE stream: a period of 251 (a prime), so a shifted, dropped or
 /// repeated byte shows.
 pub const fn pattern_byte(offset: u64) -> u8 {
-    (offset % 251) as u8
+    period_phase(offset) as u8
 }
 
 /// The pattern's period.
@@ -62,11 +62,36 @@ fn pattern_chunks(offset: u64, len: usize) -> impl Iterator<Item = &'static [u8]
     (0..len).step_by(PERIOD).map(move |done| &PATTERN[start..start + PERIOD.min(len - done)])
 }
 
+/// `offset % PERIOD` with 32-bit arithmetic only (a 64-bit remainder is a library call of
+/// about 1 KiB on Cortex-M): 2^32 = 123 (mod 251).
+const fn period_phase(offset: u64) -> usize {
+    const P: u32 = PERIOD as u32;
+    let (high, low) = ((offset >> 32) as u32, offset as u32);
+    ((high % P * 123 + low % P) % P) as usize
+}
+
 /// Writes the SOURCE pattern starting at stream `offset` into `out`.
+///
+/// It computes the first period (two ascending runs) and copies it on, doubling, so it needs
+/// no table in flash and runs at memory speed.
 pub fn fill_pattern(offset: u64, out: &mut [u8]) {
     let len = out.len();
-    for (dst, src) in out.chunks_mut(PERIOD).zip(pattern_chunks(offset, len)) {
-        dst.copy_from_slice(src);
+    let phase = period_phase(offset);
+    let first = len.min(PERIOD);
+    let (rising, wrapped) = out[..first].split_at_mut(first.min(PERIOD - phase));
+    for (i, b) in rising.iter_mut().enumerate() {
+        *b = (phase as u8).wrapping_add(i as u8);
+    }
+    for (i, b) in wrapped.iter_mut().enumerate() {
+        *b = i as u8;
+    }
+    // Whole periods repeat: copy what is written after itself (at multiples of the period).
+    let mut done = first;
+    while done < len {
+        let (written, rest) = out.split_at_mut(done);
+        let n = done.min(rest.len());
+        rest[..n].copy_from_slice(&written[..n]);
+        done += n;
     }
 }
 
@@ -231,6 +256,20 @@ impl<'a> ServiceMessage<'a> {
     /// Parses a session message. `Ok(None)` when it is not a service message (its first byte
     /// is not [`TAG`]): an ordinary application message.
     pub fn parse(message: &'a [u8]) -> Result<Option<Self>, ServiceError> {
+        Self::parse_with(message, Self::parse_reply)
+    }
+
+    /// As [`parse`](Self::parse), for a responder: only requests; a reply's op code is an
+    /// unknown operation to it. (The reply parsers, INFO's UTF-8 check among them, stay out
+    /// of firmware.)
+    pub(crate) fn parse_request(message: &'a [u8]) -> Result<Option<Self>, ServiceError> {
+        Self::parse_with(message, |code, _| Err(ServiceError::UnknownOp(code)))
+    }
+
+    fn parse_with(
+        message: &'a [u8],
+        other: impl FnOnce(u8, &'a [u8]) -> Result<Self, ServiceError>,
+    ) -> Result<Option<Self>, ServiceError> {
         if message.first() != Some(&TAG) {
             return Ok(None);
         }
@@ -238,11 +277,7 @@ impl<'a> ServiceMessage<'a> {
         let b = &message[2..];
         let malformed = ServiceError::Malformed(code);
         let parsed = match code {
-            op::ECHO | op::ECHO_REPLY => {
-                let id = u32_at(b, 0).ok_or(malformed)?;
-                let payload = &b[4..];
-                if code == op::ECHO { Self::Echo { id, payload } } else { Self::EchoReply { id, payload } }
-            }
+            op::ECHO => Self::Echo { id: u32_at(b, 0).ok_or(malformed)?, payload: &b[4..] },
             op::SINK => Self::Sink { payload: b },
             op::SOURCE => {
                 let (id, bytes, millis, size) = (u32_at(b, 0), u64_at(b, 4), u32_at(b, 12), u32_at(b, 16));
@@ -256,6 +291,16 @@ impl<'a> ServiceMessage<'a> {
             }
             op::STATS => Self::Stats,
             op::INFO => Self::Info,
+            code => other(code, b)?,
+        };
+        Ok(Some(parsed))
+    }
+
+    /// The body of a reply with op `code`.
+    fn parse_reply(code: u8, b: &'a [u8]) -> Result<Self, ServiceError> {
+        let malformed = ServiceError::Malformed(code);
+        let parsed = match code {
+            op::ECHO_REPLY => Self::EchoReply { id: u32_at(b, 0).ok_or(malformed)?, payload: &b[4..] },
             op::SOURCE_DATA => {
                 let id = u32_at(b, 0).ok_or(malformed)?;
                 let offset = u64_at(b, 4).ok_or(malformed)?;
@@ -304,7 +349,7 @@ impl<'a> ServiceMessage<'a> {
             }
             other => return Err(ServiceError::UnknownOp(other)),
         };
-        Ok(Some(parsed))
+        Ok(parsed)
     }
 
     /// The bytes [`emit`](Self::emit) writes.
@@ -342,18 +387,8 @@ impl<'a> ServiceMessage<'a> {
     /// Writes the message at the start of `out`; returns its length. Nothing is written on
     /// error. Names longer than 255 bytes are cut (at a character boundary).
     pub fn emit(&self, out: &mut [u8]) -> Result<usize, BufferTooSmall> {
-        let len = self.encoded_len();
-        let out = out.get_mut(..len).ok_or(BufferTooSmall { required: len })?;
-        out[0] = TAG;
-        out[1] = self.op();
-        self.write_body(&mut out[2..]);
-        Ok(len)
-    }
-
-    /// Writes everything after the op code into `b`, which is exactly long enough.
-    fn write_body(&self, b: &mut [u8]) {
-        match *self {
-            Self::Echo { id, payload } | Self::EchoReply { id, payload } => {
+        self.emit_with(out, |message, b| match *message {
+            Self::Echo { id, payload } => {
                 b[..4].copy_from_slice(&id.to_le_bytes());
                 b[4..].copy_from_slice(payload);
             }
@@ -364,7 +399,39 @@ impl<'a> ServiceMessage<'a> {
                 b[12..16].copy_from_slice(&millis.to_le_bytes());
                 b[16..20].copy_from_slice(&size.to_le_bytes());
             }
-            Self::Stats | Self::Info => {}
+            Self::StatsReply(stats) => stats.write(b),
+            _ => message.write_reply_body(b),
+        })
+    }
+
+    /// As [`emit`](Self::emit), for a responder: writes a reply other than STATS-REPLY (its
+    /// requests and STATS-REPLY, which the responder writes with `StatsReply::write`, stay out of
+    /// firmware).
+    pub(crate) fn emit_reply(&self, out: &mut [u8]) -> Result<usize, BufferTooSmall> {
+        self.emit_with(out, Self::write_reply_body)
+    }
+
+    fn emit_with(
+        &self,
+        out: &mut [u8],
+        body: impl FnOnce(&Self, &mut [u8]),
+    ) -> Result<usize, BufferTooSmall> {
+        let len = self.encoded_len();
+        let out = out.get_mut(..len).ok_or(BufferTooSmall { required: len })?;
+        out[0] = TAG;
+        out[1] = self.op();
+        body(self, &mut out[2..]);
+        Ok(len)
+    }
+
+    /// Writes everything after the op code of a reply (but STATS-REPLY) into `b`, which is
+    /// exactly long enough; nothing for other messages.
+    fn write_reply_body(&self, b: &mut [u8]) {
+        match *self {
+            Self::EchoReply { id, payload } => {
+                b[..4].copy_from_slice(&id.to_le_bytes());
+                b[4..].copy_from_slice(payload);
+            }
             Self::SourceData { id, offset, data } => {
                 b[..4].copy_from_slice(&id.to_le_bytes());
                 b[4..12].copy_from_slice(&offset.to_le_bytes());
@@ -374,7 +441,6 @@ impl<'a> ServiceMessage<'a> {
                 b[..4].copy_from_slice(&id.to_le_bytes());
                 b[4..12].copy_from_slice(&bytes.to_le_bytes());
             }
-            Self::StatsReply(stats) => stats.write(b),
             Self::InfoReply(info) => {
                 b[0] = info.version;
                 b[1..3].copy_from_slice(&info.capabilities.to_le_bytes());
@@ -398,6 +464,8 @@ impl<'a> ServiceMessage<'a> {
                 b[0] = kind;
                 b[1] = failed;
             }
+            Self::Echo { .. } | Self::Sink { .. } | Self::Source { .. } | Self::Stats | Self::Info => {}
+            Self::StatsReply(_) => {}
         }
     }
 }

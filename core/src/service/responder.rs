@@ -1,6 +1,6 @@
 //! The responder: the far side of `framelink ping|bench|info`, in firmware or in `framelink serve`.
 
-use super::message::{InfoReply, SOURCE_HEADER, ServiceError, ServiceMessage, fill_pattern};
+use super::message::{InfoReply, SOURCE_HEADER, ServiceError, ServiceMessage, TAG, fill_pattern, op};
 use super::stats::{ServerCounters, StatsReply};
 use crate::Instant;
 use crate::framing::DecoderStats;
@@ -152,7 +152,7 @@ impl<'a> Responder<'a> {
     /// A reply that does not fit in `out`, or a malformed request, is answered with a service
     /// ERROR instead (if even that does not fit, nothing is sent).
     pub fn handle(&mut self, now: Instant, message: &[u8], out: &mut [u8]) -> Handled {
-        let request = match ServiceMessage::parse(message) {
+        let request = match ServiceMessage::parse_request(message) {
             Ok(None) => return Handled::Plain,
             Ok(Some(request)) => request,
             Err(error) => return reply(&ServiceMessage::Error { error }, out),
@@ -160,7 +160,7 @@ impl<'a> Responder<'a> {
         match request {
             ServiceMessage::Echo { id, payload } => {
                 let answer = ServiceMessage::EchoReply { id, payload };
-                match answer.emit(out) {
+                match answer.emit_reply(out) {
                     Ok(len) => {
                         self.echoes += 1;
                         Handled::Reply(len)
@@ -179,7 +179,7 @@ impl<'a> Responder<'a> {
                 if let Some(old) = self.source.take() {
                     self.ended = Some((old.id, old.offset));
                 }
-                let deadline = (millis > 0).then(|| now + Duration::from_millis(millis.into()));
+                let deadline = (millis > 0).then(|| now.add_micros(u64::from(millis) * 1000));
                 let limit = if bytes == 0 { u64::MAX } else { bytes };
                 self.source = Some(SourceJob { id, limit, deadline, size: size as usize, offset: 0 });
                 Handled::Done
@@ -198,7 +198,16 @@ impl<'a> Responder<'a> {
         out: &mut [u8],
     ) -> Result<usize, BufferTooSmall> {
         let message = match what {
-            Describe::Stats => ServiceMessage::StatsReply(self.stats(link)),
+            // The counters go straight from the link to the wire.
+            Describe::Stats => {
+                let stats = self.stats(link);
+                let len = 2 + stats.wire_len();
+                let out = out.get_mut(..len).ok_or(BufferTooSmall { required: len })?;
+                out[0] = TAG;
+                out[1] = op::STATS_REPLY;
+                stats.write(&mut out[2..]);
+                return Ok(len);
+            }
             Describe::Info => ServiceMessage::InfoReply(InfoReply::new(
                 link.local.version,
                 link.local.supports.0,
@@ -211,33 +220,40 @@ impl<'a> Responder<'a> {
                 self.software,
             )),
         };
-        message.emit(out)
+        message.emit_reply(out)
     }
 
     /// The counters a STATS reply carries for `link`.
     pub fn stats(&self, link: &LinkState) -> StatsReply {
-        let micros = |d: Duration| u64::try_from(d.as_micros()).unwrap_or(u64::MAX - 1);
-        StatsReply {
-            messages_received: link.stats.messages_received,
-            bytes_received: link.stats.bytes_received,
-            messages_sent: link.stats.messages_sent,
-            bytes_sent: link.stats.bytes_sent,
-            packets_received: link.stats.packets_received,
-            packets_sent: link.stats.packets_sent,
-            crc_errors: link.stats.crc_errors.max(link.decoder.crc_errors),
-            decode_errors: link.stats.decode_errors.max(link.decoder.errors),
-            resyncs: link.decoder.resyncs,
-            dropped_bytes: link.decoder.dropped_bytes,
-            retransmits: link.stats.retransmits,
-            duplicates: link.stats.duplicates,
-            srtt_us: link.rtt.smoothed.map(micros),
-            min_rtt_us: link.rtt.min.map(micros),
-            sink_messages: self.sink_messages,
-            sink_bytes: self.sink_bytes,
-            source_bytes: self.source_bytes,
-            echoes: self.echoes,
-            server: self.server,
-        }
+        let mut stats = StatsReply::from_array(self.counters(link));
+        stats.server = self.server;
+        stats
+    }
+
+    /// The counters of a STATS reply in wire order (`u64::MAX` for an RTT not measured).
+    fn counters(&self, link: &LinkState) -> [u64; StatsReply::FIELDS] {
+        let micros =
+            |d: Option<Duration>| d.map_or(u64::MAX, |d| crate::time::duration_micros(d).min(u64::MAX - 1));
+        [
+            link.stats.messages_received,
+            link.stats.bytes_received,
+            link.stats.messages_sent,
+            link.stats.bytes_sent,
+            link.stats.packets_received,
+            link.stats.packets_sent,
+            link.stats.crc_errors.max(link.decoder.crc_errors),
+            link.stats.decode_errors.max(link.decoder.errors),
+            link.decoder.resyncs,
+            link.decoder.dropped_bytes,
+            link.stats.retransmits,
+            link.stats.duplicates,
+            micros(link.rtt.smoothed),
+            micros(link.rtt.min),
+            self.sink_messages,
+            self.sink_bytes,
+            self.source_bytes,
+            self.echoes,
+        ]
     }
 
     /// The size of the next SOURCE message, while a stream runs or its end is still to be
@@ -255,14 +271,14 @@ impl<'a> Responder<'a> {
     /// [`source_need`](Self::source_need).
     pub fn poll_source(&mut self, now: Instant, out: &mut [u8]) -> Option<usize> {
         if let Some((id, bytes)) = self.ended {
-            let len = ServiceMessage::SourceEnd { id, bytes }.emit(out).ok()?;
+            let len = ServiceMessage::SourceEnd { id, bytes }.emit_reply(out).ok()?;
             self.ended = None;
             return Some(len);
         }
         let job = self.source.as_mut()?;
         let expired = job.deadline.is_some_and(|d| now >= d);
         if job.offset >= job.limit || expired {
-            let len = ServiceMessage::SourceEnd { id: job.id, bytes: job.offset }.emit(out).ok()?;
+            let len = ServiceMessage::SourceEnd { id: job.id, bytes: job.offset }.emit_reply(out).ok()?;
             self.source = None;
             return Some(len);
         }
@@ -271,7 +287,7 @@ impl<'a> Responder<'a> {
         let dst = out.get_mut(..total)?;
         fill_pattern(job.offset, &mut dst[SOURCE_HEADER..]);
         let header = ServiceMessage::SourceData { id: job.id, offset: job.offset, data: &[] };
-        header.emit(&mut dst[..SOURCE_HEADER]).ok()?;
+        header.emit_reply(&mut dst[..SOURCE_HEADER]).ok()?;
         job.offset += data_len as u64;
         self.source_bytes += data_len as u64;
         Some(total)
@@ -285,7 +301,7 @@ impl<'a> Responder<'a> {
 }
 
 fn reply(message: &ServiceMessage<'_>, out: &mut [u8]) -> Handled {
-    match message.emit(out) {
+    match message.emit_reply(out) {
         Ok(len) => Handled::Reply(len),
         Err(_) => Handled::Done,
     }

@@ -106,7 +106,7 @@ impl StatsReply {
         ]
     }
 
-    fn from_array(a: [u64; Self::FIELDS]) -> Self {
+    pub(super) fn from_array(a: [u64; Self::FIELDS]) -> Self {
         let opt = |v: u64| (v != u64::MAX).then_some(v);
         Self {
             messages_received: a[0],

@@ -2,6 +2,8 @@
 
 use core::time::Duration;
 
+use crate::time::duration_micros as micros;
+
 /// Settings for a [`Session`](super::Session).
 ///
 /// Built with `const` builder methods, so firmware can keep one in a `const`:
@@ -19,20 +21,25 @@ use core::time::Duration;
 /// smaller `max_payload` and longer timers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+///
+/// Durations are kept in whole microseconds, converted when set (at compile time for a
+/// `const` configuration), so the session computes its deadlines in integers.
 pub struct Config {
     pub(crate) max_payload: u16,
     pub(crate) max_message: u32,
     pub(crate) window: u16,
-    pub(crate) keepalive: Duration,
-    pub(crate) idle_timeout: Duration,
-    pub(crate) handshake_timeout: Duration,
-    pub(crate) close_timeout: Duration,
+    pub(crate) keepalive_us: u64,
+    pub(crate) idle_timeout_us: u64,
+    /// The idle timeout in milliseconds, for the ERROR packet that reports it.
+    pub(crate) idle_timeout_ms: u32,
+    pub(crate) handshake_timeout_us: u64,
+    pub(crate) close_timeout_us: u64,
     pub(crate) retransmit: bool,
-    pub(crate) initial_rto: Duration,
-    pub(crate) min_rto: Duration,
-    pub(crate) max_rto: Duration,
+    pub(crate) initial_rto_us: u64,
+    pub(crate) min_rto_us: u64,
+    pub(crate) max_rto_us: u64,
     pub(crate) max_retransmits: u8,
-    pub(crate) ack_delay: Duration,
+    pub(crate) ack_delay_us: u64,
 }
 
 impl Config {
@@ -42,16 +49,17 @@ impl Config {
             max_payload: 1024,
             max_message: 64 * 1024,
             window: 16,
-            keepalive: Duration::from_secs(5),
-            idle_timeout: Duration::from_secs(30),
-            handshake_timeout: Duration::from_secs(10),
-            close_timeout: Duration::from_secs(10),
+            keepalive_us: 5_000_000,
+            idle_timeout_us: 30_000_000,
+            idle_timeout_ms: 30_000,
+            handshake_timeout_us: 10_000_000,
+            close_timeout_us: 10_000_000,
             retransmit: false,
-            initial_rto: Duration::from_secs(1),
-            min_rto: Duration::from_millis(20),
-            max_rto: Duration::from_secs(10),
+            initial_rto_us: 1_000_000,
+            min_rto_us: 20_000,
+            max_rto_us: 10_000_000,
             max_retransmits: 10,
-            ack_delay: Duration::from_millis(5),
+            ack_delay_us: 5_000,
         }
     }
 
@@ -66,7 +74,7 @@ impl Config {
     /// Local, with retransmission: the retransmission timeout before the first RTT sample
     /// (default 1 s, RFC 6298 2.1).
     pub const fn initial_rto(mut self, rto: Duration) -> Self {
-        self.initial_rto = rto;
+        self.initial_rto_us = micros(rto);
         self
     }
 
@@ -75,14 +83,14 @@ impl Config {
     /// relies on the measured RTT plus the peer's ack delay instead, so a LAN or a UART link
     /// recovers in a few round trips. Raise it on links whose RTT jumps.
     pub const fn min_rto(mut self, rto: Duration) -> Self {
-        self.min_rto = rto;
+        self.min_rto_us = micros(rto);
         self
     }
 
     /// Local, with retransmission: the cap on the backed-off retransmission timeout (default
     /// 10 s).
     pub const fn max_rto(mut self, rto: Duration) -> Self {
-        self.max_rto = rto;
+        self.max_rto_us = micros(rto);
         self
     }
 
@@ -96,7 +104,7 @@ impl Config {
     /// Local, with retransmission: how long an acknowledgement for in-order DATA may wait to be
     /// combined with the next one (default 5 ms); every second packet is acknowledged at once.
     pub const fn ack_delay(mut self, delay: Duration) -> Self {
-        self.ack_delay = delay;
+        self.ack_delay_us = micros(delay);
         self
     }
 
@@ -130,27 +138,29 @@ impl Config {
     /// Local: send a PING after this long without hearing from the peer (default 5 s). Keep it
     /// well below both sides' idle timeouts.
     pub const fn keepalive(mut self, interval: Duration) -> Self {
-        self.keepalive = interval;
+        self.keepalive_us = micros(interval);
         self
     }
 
     /// Local: fail the session after this long without hearing from the peer (default 30 s).
     pub const fn idle_timeout(mut self, timeout: Duration) -> Self {
-        self.idle_timeout = timeout;
+        self.idle_timeout_us = micros(timeout);
+        let ms = timeout.as_millis();
+        self.idle_timeout_ms = if ms > u32::MAX as u128 { u32::MAX } else { ms as u32 };
         self
     }
 
     /// Local: give up on a handshake that has not completed after this long (default 10 s).
     /// Applies to the client waiting for HELLO-ACK and to the server waiting for HELLO.
     pub const fn handshake_timeout(mut self, timeout: Duration) -> Self {
-        self.handshake_timeout = timeout;
+        self.handshake_timeout_us = micros(timeout);
         self
     }
 
     /// Local: after [`close`](super::Session::close), give up when the close makes no progress
     /// (no data acknowledged or received, no CLOSE-ACK) for this long (default 10 s).
     pub const fn close_timeout(mut self, timeout: Duration) -> Self {
-        self.close_timeout = timeout;
+        self.close_timeout_us = micros(timeout);
         self
     }
 

@@ -71,8 +71,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
             match timer {
                 Timer::Handshake => return self.finish(CloseReason::TimedOut(Timeout::Handshake)),
                 Timer::Idle => {
-                    let ms = u32::try_from(self.config.idle_timeout.as_millis()).unwrap_or(u32::MAX);
-                    self.pending.error = Some((ErrorCode::IdleTimeout, ms));
+                    self.pending.error = Some((ErrorCode::IdleTimeout, self.config.idle_timeout_ms));
                     return self.finish(CloseReason::TimedOut(Timeout::Idle));
                 }
                 Timer::Close => return self.finish(CloseReason::TimedOut(Timeout::Close)),
@@ -87,7 +86,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
                 }
                 Timer::KeepAlive => {
                     self.queue_keepalive();
-                    self.timers.set(Timer::KeepAlive, now + self.config.keepalive);
+                    self.timers.set_after(Timer::KeepAlive, now, self.config.keepalive_us);
                 }
             }
         }
@@ -124,15 +123,15 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
                 }
             }
         }
-        self.timers.set(Timer::Retransmit, now + self.rto());
+        self.timers.set_after(Timer::Retransmit, now, self.rto());
         false
     }
 
     /// The peer is alive: push the keepalive and idle deadlines back.
     fn heard(&mut self, now: Instant) {
         if matches!(self.state, State::Established | State::Closing | State::Draining) {
-            self.timers.set(Timer::KeepAlive, now + self.config.keepalive);
-            self.timers.set(Timer::Idle, now + self.config.idle_timeout);
+            self.timers.set_after(Timer::KeepAlive, now, self.config.keepalive_us);
+            self.timers.set_after(Timer::Idle, now, self.config.idle_timeout_us);
         }
     }
 
@@ -156,10 +155,10 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
         // waited for a retransmission to fill a gap (a packet sent again, or one the peer held
         // ahead of the gap): that ack measures the recovery, not the path.
         if clean {
-            self.rtt.add_sample(now - segment.sent_at);
+            self.rtt.add_sample(now.micros_since(segment.sent_at));
         }
         if self.state == State::Closing && self.close_sent {
-            self.timers.set(Timer::Close, now + self.config.close_timeout);
+            self.timers.set_after(Timer::Close, now, self.config.close_timeout_us);
         }
         true
     }
@@ -244,7 +243,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
         if self.agree(&hello, hello.requires) {
             // The handshake is the first round trip to measure (Karn: only if HELLO went once).
             if let (Some(sent), false) = (self.hello_sent_at, self.hello_resent) {
-                self.rtt.add_sample(now - sent);
+                self.rtt.add_sample(now.micros_since(sent));
             }
             self.establish(now, &hello, hello.requires);
         }
@@ -266,7 +265,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
         (self.hello_sent_at, self.hello_resent) = (None, false);
         self.backoff = 0;
         if self.lossy() {
-            self.timers.set(Timer::Retransmit, now + self.rto());
+            self.timers.set_after(Timer::Retransmit, now, self.rto());
         }
     }
 
@@ -310,10 +309,10 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
             // The peer got our CLOSE and is draining its data towards us: the link is alive, so
             // neither the close timer nor the dead-link count may run out meanwhile, and our
             // CLOSE waits for a full RTO before it goes again.
-            self.timers.set(Timer::Close, now + self.config.close_timeout);
+            self.timers.set_after(Timer::Close, now, self.config.close_timeout_us);
             self.backoff = 0;
             if self.lossy() {
-                self.timers.set(Timer::Retransmit, now + self.rto());
+                self.timers.set_after(Timer::Retransmit, now, self.rto());
             }
         }
         // Packets held ahead of the gap this one filled follow it in order.
@@ -362,7 +361,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
         if !self.lossy() || self.unacked_received >= 2 || self.rx.held_count() > 0 {
             self.pending.ack_due = true;
         } else if !self.timers.is_running(Timer::AckDelay) {
-            self.timers.set(Timer::AckDelay, now + self.config.ack_delay);
+            self.timers.set_after(Timer::AckDelay, now, self.config.ack_delay_us);
         }
     }
 
@@ -412,9 +411,9 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
     fn on_selective_ack(&mut self, now: Instant, ack: SeqNumber, bitmap: u32) {
         // A receiver reports a gap at once, so a newly reported packet sent once times the path.
         if let Some(sent_at) = self.tx.mark_sacked(ack, bitmap) {
-            self.rtt.add_sample(now - sent_at);
+            self.rtt.add_sample(now.micros_since(sent_at));
         }
-        let recent = self.rtt.smoothed.unwrap_or(self.config.initial_rto);
+        let recent = self.rtt.smoothed().unwrap_or(self.config.initial_rto_us);
         // Three packets overtaking a hole mark it lost (as TCP's three duplicate acks). When no
         // more can follow (fewer than four in flight, or nothing new may be sent: out of data,
         // window or credit), one is enough (early retransmit, RFC 5827).
@@ -443,9 +442,10 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
         let pong = PingPayload::parse(packet.payload);
         match (self.state, pong) {
             (State::Established | State::Closing | State::Draining, Some(pong)) => {
-                let rtt = now - Instant::from_micros(pong.timestamp);
+                let rtt = now.micros_since(Instant::from_micros(pong.timestamp));
                 self.rtt.add_sample(rtt);
                 if pong.token != 0 {
+                    let rtt = u32::try_from(rtt).unwrap_or(u32::MAX);
                     self.push_event(ControlEvent::Pong { token: pong.token, rtt });
                 }
             }

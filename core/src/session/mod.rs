@@ -120,9 +120,8 @@ mod timer;
 
 pub use config::Config;
 pub use event::{CloseReason, Event, SendError, Stats, Timeout};
+use rtt::Rtt;
 pub use rtt::RttStats;
-
-use core::time::Duration;
 
 use heapless::Deque;
 
@@ -234,7 +233,11 @@ struct Pending {
 #[derive(Clone, Copy, Debug)]
 enum ControlEvent {
     Connected,
-    Pong { token: u32, rtt: Duration },
+    Pong {
+        token: u32,
+        /// The round trip in µs (at most 71 minutes).
+        rtt: u32,
+    },
     Closed(CloseReason),
 }
 
@@ -302,7 +305,7 @@ pub struct Session<B, const W: usize = 16> {
     message_out: bool,
     next_token: u32,
     stats: Stats,
-    rtt: RttStats,
+    rtt: Rtt,
 }
 
 impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
@@ -339,11 +342,11 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
             message_out: false,
             next_token: 1,
             stats: Stats::default(),
-            rtt: RttStats::default(),
+            rtt: Rtt::default(),
         };
         session.granted = session.initial_credit().into();
         session.pending.hello = role == Role::Client;
-        session.timers.set(Timer::Handshake, now + config.handshake_timeout);
+        session.timers.set_after(Timer::Handshake, now, config.handshake_timeout_us);
         session
     }
 
@@ -441,7 +444,9 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
         }
         self.events.pop_front().map(|queued| match queued.event {
             ControlEvent::Connected => Event::Connected,
-            ControlEvent::Pong { token, rtt } => Event::Pong { token, rtt },
+            ControlEvent::Pong { token, rtt } => {
+                Event::Pong { token, rtt: crate::time::duration_from_micros(rtt) }
+            }
             ControlEvent::Closed(reason) => Event::Closed(reason),
         })
     }
@@ -506,7 +511,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
 
     /// Round-trip time figures, from PONGs and acknowledgements.
     pub fn rtt(&self) -> RttStats {
-        self.rtt
+        self.rtt.stats()
     }
 
     /// Whether every message queued by [`send`](Self::send) has been acknowledged.
@@ -575,17 +580,25 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
         self.config.window.min(w).min(i16::MAX as u16).max(1)
     }
 
-    /// The retransmission timeout now, with backoff (RFC 6298 5.5), capped. The peer may hold
-    /// an ack for up to its ack delay, so that is added (as QUIC's probe timeout does).
-    fn rto(&self) -> Duration {
-        use rtt::micros;
-        let measured = self.rtt.smoothed.is_some();
-        let base = micros(self.rtt.rto(self.config.initial_rto, self.config.min_rto, self.config.max_rto))
-            + if measured { micros(self.config.ack_delay) } else { 0 };
+    /// The retransmission timeout now in microseconds, with backoff (RFC 6298 5.5), capped.
+    /// The peer may hold an ack for up to its ack delay, so that is added (as QUIC's probe
+    /// timeout does).
+    fn rto(&self) -> u64 {
+        let (min, max) = (self.config.min_rto_us, self.config.max_rto_us);
+        let measured = self.rtt.smoothed().is_some();
+        let base = self.rtt.rto(self.config.initial_rto_us, min, max).saturating_add(if measured {
+            self.config.ack_delay_us
+        } else {
+            0
+        });
         // HELLO backs off once only: within the handshake timeout it gets several tries.
-        let backoff = if self.state == State::HelloSent { self.backoff.min(1) } else { self.backoff.min(16) };
-        let cap = micros(self.config.max_rto).max(micros(self.config.min_rto));
-        Duration::from_micros(base.saturating_mul(1 << backoff).min(cap))
+        let backoff = u32::from(if self.state == State::HelloSent {
+            self.backoff.min(1)
+        } else {
+            self.backoff.min(16)
+        });
+        let cap = max.max(min);
+        if base.leading_zeros() <= backoff { cap } else { (base << backoff).min(cap) }
     }
 
     /// Runs the retransmission timer while something awaits an answer; `restart` after
@@ -604,7 +617,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
             return;
         }
         if restart || !self.timers.is_running(Timer::Retransmit) {
-            self.timers.set(Timer::Retransmit, now + self.rto());
+            self.timers.set_after(Timer::Retransmit, now, self.rto());
         }
     }
 
@@ -683,7 +696,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
         self.pending = Pending::default();
         self.granted = self.initial_credit().into();
         self.timers.stop_all();
-        self.timers.set(Timer::Handshake, now + self.config.handshake_timeout);
+        self.timers.set_after(Timer::Handshake, now, self.config.handshake_timeout_us);
         self.set_state(State::Listen);
     }
 }

@@ -186,7 +186,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
                 let len = Repr::emit_with(header, 0, buf, |_| {})?;
                 self.close_sent = true;
                 if !self.timers.is_running(Timer::Close) {
-                    self.timers.set(Timer::Close, now + self.config.close_timeout);
+                    self.timers.set_after(Timer::Close, now, self.config.close_timeout_us);
                 }
                 Ok(Some(len))
             }

@@ -6,6 +6,8 @@
 
 use core::time::Duration;
 
+use crate::time::duration_from_micros;
+
 /// Round-trip time figures of a session.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
@@ -27,40 +29,77 @@ impl RttStats {
     /// The retransmission timeout before backoff: RTO = SRTT + max(G, 4 * RTTVAR) (RFC 6298
     /// 2.3, G = 1 ms), kept within `min..=max`; `initial` before the first sample (2.1).
     pub fn rto(&self, initial: Duration, min: Duration, max: Duration) -> Duration {
-        let rto = match self.smoothed {
-            None => micros(initial),
-            Some(srtt) => micros(srtt) + (micros(self.variance) * 4).max(1000),
-        };
-        Duration::from_micros(rto.clamp(micros(min), micros(max).max(micros(min))))
+        let estimate = self.smoothed.map(|srtt| (micros(srtt), micros(self.variance)));
+        Duration::from_micros(rto_micros(estimate, micros(initial), micros(min), micros(max)))
     }
 }
 
-/// Whole microseconds, without 128-bit arithmetic (it costs flash on small cores). The
-/// estimator computes in microseconds and keeps `Duration`s only for its public fields.
+/// Whole microseconds, without 128-bit arithmetic (it costs flash on small cores).
 pub(crate) fn micros(d: Duration) -> u64 {
-    d.as_secs().saturating_mul(1_000_000).saturating_add(u64::from(d.subsec_micros()))
+    crate::time::duration_micros(d)
 }
 
-impl RttStats {
-    /// Adds a sample (RFC 6298 section 2.2 for the first, 2.3 after).
-    pub(crate) fn add_sample(&mut self, rtt: Duration) {
-        self.latest = Some(rtt);
-        self.min = Some(self.min.map_or(rtt, |m| m.min(rtt)));
-        self.samples += 1;
-        let r = micros(rtt);
-        let (srtt, rttvar) = match self.smoothed {
+/// RFC 6298 2.3 in microseconds: `estimate` is SRTT and RTTVAR, `None` before the first sample.
+fn rto_micros(estimate: Option<(u64, u64)>, initial: u64, min: u64, max: u64) -> u64 {
+    let rto = match estimate {
+        None => initial,
+        Some((srtt, rttvar)) => srtt + rttvar.saturating_mul(4).max(1000),
+    };
+    rto.clamp(min, max.max(min))
+}
+
+/// The estimator the session runs, in whole microseconds (a sample is at most `u32::MAX`
+/// µs, 71 minutes): integer arithmetic only, no `Duration` and no 64-bit division, which
+/// costs flash on small cores. [`RttStats`] is its public snapshot.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Rtt {
+    latest: u32,
+    min: u32,
+    srtt: u32,
+    rttvar: u32,
+    samples: u64,
+}
+
+impl Rtt {
+    /// Adds a sample of `rtt` µs (RFC 6298 section 2.2 for the first, 2.3 after).
+    pub(crate) fn add_sample(&mut self, rtt: u64) {
+        let r = u32::try_from(rtt).unwrap_or(u32::MAX);
+        self.latest = r;
+        if self.samples == 0 {
             // SRTT <- R, RTTVAR <- R/2
-            None => (r, r / 2),
-            Some(srtt) => {
-                let (srtt, rttvar) = (micros(srtt), micros(self.variance));
-                // RTTVAR <- (1 - beta) * RTTVAR + beta * |SRTT - R'|, beta = 1/4
-                let rttvar = rttvar - rttvar / 4 + srtt.abs_diff(r) / 4;
-                // SRTT <- (1 - alpha) * SRTT + alpha * R', alpha = 1/8
-                (srtt - srtt / 8 + r / 8, rttvar)
-            }
-        };
-        self.smoothed = Some(Duration::from_micros(srtt));
-        self.variance = Duration::from_micros(rttvar);
+            (self.min, self.srtt, self.rttvar) = (r, r, r / 2);
+        } else {
+            self.min = self.min.min(r);
+            let (srtt, rttvar) = (self.srtt, self.rttvar);
+            // RTTVAR <- (1 - beta) * RTTVAR + beta * |SRTT - R'|, beta = 1/4
+            self.rttvar = rttvar - rttvar / 4 + srtt.abs_diff(r) / 4;
+            // SRTT <- (1 - alpha) * SRTT + alpha * R', alpha = 1/8
+            self.srtt = srtt - srtt / 8 + r / 8;
+        }
+        self.samples += 1;
+    }
+
+    /// SRTT in µs, once measured.
+    pub(crate) fn smoothed(&self) -> Option<u64> {
+        (self.samples > 0).then_some(u64::from(self.srtt))
+    }
+
+    /// [`RttStats::rto`] in microseconds.
+    pub(crate) fn rto(&self, initial: u64, min: u64, max: u64) -> u64 {
+        let estimate = self.smoothed().map(|srtt| (srtt, u64::from(self.rttvar)));
+        rto_micros(estimate, initial, min, max)
+    }
+
+    /// The public figures.
+    pub(crate) fn stats(&self) -> RttStats {
+        let measured = |us: u32| (self.samples > 0).then(|| duration_from_micros(us));
+        RttStats {
+            latest: measured(self.latest),
+            min: measured(self.min),
+            smoothed: measured(self.srtt),
+            variance: duration_from_micros(self.rttvar),
+            samples: self.samples,
+        }
     }
 }
 
@@ -71,29 +110,57 @@ mod tests {
     #[test]
     fn rto_follows_rfc_6298_within_bounds() {
         let (min, max) = (Duration::from_millis(200), Duration::from_secs(10));
-        let mut r = RttStats::default();
-        assert_eq!(r.rto(Duration::from_secs(1), min, max), Duration::from_secs(1));
-        r.add_sample(Duration::from_millis(100)); // SRTT 100, RTTVAR 50: 100 + 200
-        assert_eq!(r.rto(Duration::from_secs(1), min, max), Duration::from_millis(300));
-        let mut r = RttStats::default();
-        r.add_sample(Duration::from_millis(2)); // 2 + 4: clamped up to the minimum
-        assert_eq!(r.rto(Duration::from_secs(1), min, max), min);
-        r.add_sample(Duration::from_secs(60));
-        assert_eq!(r.rto(Duration::from_secs(1), min, max), max);
+        let rto = |r: &Rtt| {
+            let (initial, min, max) = (micros(Duration::from_secs(1)), micros(min), micros(max));
+            let us = r.rto(initial, min, max);
+            assert_eq!(
+                r.stats().rto(Duration::from_secs(1), Duration::from_micros(min), Duration::from_micros(max)),
+                Duration::from_micros(us)
+            );
+            Duration::from_micros(us)
+        };
+        let mut r = Rtt::default();
+        assert_eq!(rto(&r), Duration::from_secs(1));
+        r.add_sample(100_000); // SRTT 100, RTTVAR 50: 100 + 200
+        assert_eq!(rto(&r), Duration::from_millis(300));
+        let mut r = Rtt::default();
+        r.add_sample(2_000); // 2 + 4: clamped up to the minimum
+        assert_eq!(rto(&r), min);
+        r.add_sample(60_000_000);
+        assert_eq!(rto(&r), max);
     }
 
     #[test]
     fn first_sample_then_smoothing_per_rfc_6298() {
-        let mut r = RttStats::default();
-        r.add_sample(Duration::from_millis(100));
+        let mut rtt = Rtt::default();
+        assert_eq!(rtt.stats(), RttStats::default());
+        rtt.add_sample(100_000);
+        let r = rtt.stats();
         assert_eq!(r.smoothed, Some(Duration::from_millis(100)));
         assert_eq!(r.variance, Duration::from_millis(50));
-        r.add_sample(Duration::from_millis(200));
+        rtt.add_sample(200_000);
+        let r = rtt.stats();
         // RTTVAR = 3/4 * 50 + 1/4 * 100 = 62.5 ms; SRTT = 7/8 * 100 + 1/8 * 200 = 112.5 ms
         assert_eq!(r.variance, Duration::from_micros(62_500));
         assert_eq!(r.smoothed, Some(Duration::from_micros(112_500)));
         assert_eq!(r.min, Some(Duration::from_millis(100)));
         assert_eq!(r.latest, Some(Duration::from_millis(200)));
         assert_eq!(r.samples, 2);
+    }
+}
+
+#[cfg(test)]
+mod limits {
+    use super::*;
+
+    #[test]
+    fn samples_saturate_at_u32_max_micros() {
+        let mut rtt = Rtt::default();
+        rtt.add_sample(u64::MAX);
+        rtt.add_sample(u64::MAX);
+        let r = rtt.stats();
+        assert_eq!(r.latest, Some(Duration::from_micros(u32::MAX.into())));
+        assert_eq!(r.smoothed, Some(Duration::from_micros(u32::MAX.into())));
+        assert_eq!(r.variance, Duration::from_micros((u32::MAX / 2 - u32::MAX / 8) as u64));
     }
 }

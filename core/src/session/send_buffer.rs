@@ -48,6 +48,9 @@ pub(crate) struct SendBuffer<B, const W: usize> {
     buf: B,
     /// Stream offset of the oldest byte still needed.
     head: u64,
+    /// Where `head` lies in `buf` (stream offsets map to positions without a 64-bit
+    /// division, a library call on small cores).
+    head_at: usize,
     /// Stream offset after the newest byte.
     tail: u64,
     /// Stream offset of the first byte not yet cut into a fragment.
@@ -63,6 +66,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> SendBuffer<B, W> {
         Self {
             buf,
             head: 0,
+            head_at: 0,
             tail: 0,
             cursor: 0,
             msg_left: None,
@@ -73,6 +77,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> SendBuffer<B, W> {
 
     pub(crate) fn reset(&mut self) {
         self.head = 0;
+        self.head_at = 0;
         self.tail = 0;
         self.cursor = 0;
         self.msg_left = None;
@@ -106,9 +111,17 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> SendBuffer<B, W> {
         true
     }
 
+    /// The position in `buf` of stream `offset`, which lies between `head` and `head` plus the
+    /// capacity.
+    fn position(&self, offset: u64) -> usize {
+        let cap = self.capacity();
+        let at = self.head_at + (offset - self.head) as usize;
+        if at >= cap { at - cap } else { at }
+    }
+
     fn write_at(&mut self, offset: u64, data: &[u8]) {
         let cap = self.capacity();
-        let at = (offset % cap as u64) as usize;
+        let at = self.position(offset);
         let first = data.len().min(cap - at);
         let buf = self.buf.as_mut();
         buf[at..at + first].copy_from_slice(&data[..first]);
@@ -118,7 +131,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> SendBuffer<B, W> {
     /// Copies the bytes at stream `offset` into `out`, across the wrap if need be.
     pub(crate) fn read_at(&self, offset: u64, out: &mut [u8]) {
         let cap = self.capacity();
-        let at = (offset % cap as u64) as usize;
+        let at = self.position(offset);
         let first = out.len().min(cap - at);
         let buf = self.buf.as_ref();
         out[..first].copy_from_slice(&buf[at..at + first]);
@@ -209,7 +222,9 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> SendBuffer<B, W> {
             }
             let segment = *front;
             self.inflight.pop_front();
-            self.head = segment.start + u64::from(segment.len);
+            let head = segment.start + u64::from(segment.len);
+            self.head_at = self.position(head);
+            self.head = head;
             on_acked(&segment);
             last = Some(segment);
         }
@@ -234,13 +249,8 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> SendBuffer<B, W> {
 
     /// Queues for retransmission the segments not reported received that `dupthresh` or more
     /// later segments overtook (fast retransmit); a segment already sent again waits `recent`
-    /// (an RTT) before another try. Returns how many were queued.
-    pub(crate) fn mark_lost(
-        &mut self,
-        dupthresh: usize,
-        now: Instant,
-        recent: core::time::Duration,
-    ) -> usize {
+    /// µs (an RTT) before another try. Returns how many were queued.
+    pub(crate) fn mark_lost(&mut self, dupthresh: usize, now: Instant, recent: u64) -> usize {
         let mut sacked_after = 0;
         let mut queued = 0;
         for segment in self.inflight.iter_mut().rev() {
@@ -248,7 +258,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> SendBuffer<B, W> {
                 sacked_after += 1;
             } else if sacked_after >= dupthresh
                 && !segment.resend
-                && (segment.transmissions == 1 || now - segment.sent_at >= recent)
+                && (segment.transmissions == 1 || now.micros_since(segment.sent_at) >= recent)
             {
                 segment.resend = true;
                 queued += 1;

@@ -37,6 +37,11 @@ impl TimerTable {
         self.data[timer as usize] = Some(at);
     }
 
+    /// Sets `timer` to fire `micros` µs after `now`.
+    pub(crate) fn set_after(&mut self, timer: Timer, now: Instant, micros: u64) {
+        self.set(timer, now.add_micros(micros));
+    }
+
     pub(crate) fn stop(&mut self, timer: Timer) {
         self.data[timer as usize] = None;
     }

@@ -122,30 +122,47 @@ impl<'a> Repr<'a> {
         buf: &mut [u8],
         fill: impl FnOnce(&mut [u8]),
     ) -> Result<usize, BufferTooSmall> {
-        let total = OVERHEAD + payload_len;
-        let len = u16::try_from(payload_len).map_err(|_| BufferTooSmall { required: total })?;
-        if buf.len() < total {
-            return Err(BufferTooSmall { required: total });
-        }
-        let mut packet = Packet::new_unchecked(&mut buf[..total]);
-        packet.set_version(VERSION);
-        packet.set_kind(header.kind);
-        let mut flag_bits = 0;
-        if header.ack.is_some() {
-            flag_bits |= flags::ACK;
-        }
-        if header.more {
-            flag_bits |= flags::MORE;
-        }
-        packet.set_flags(flag_bits);
-        packet.set_seq(header.seq);
-        packet.set_ack(header.ack.unwrap_or_default());
-        packet.set_len(len);
-        fill(&mut packet.payload_mut()[..payload_len]);
-        packet.fill_crc();
-        debug_assert_eq!(field::crc(payload_len).end, total);
-        Ok(total)
+        // The generic part is only `fill`: header and CRC are shared by every caller (each
+        // closure makes a copy of this function, which firmware pays for in flash).
+        let mut packet = emit_header(header, payload_len, buf)?;
+        fill(packet.payload_mut());
+        Ok(finish(packet))
     }
+}
+
+/// Checks the room for a packet with `payload_len` bytes of payload and writes its header;
+/// returns the packet's bytes.
+fn emit_header(
+    header: Header,
+    payload_len: usize,
+    buf: &mut [u8],
+) -> Result<Packet<&mut [u8]>, BufferTooSmall> {
+    let total = OVERHEAD + payload_len;
+    let len = u16::try_from(payload_len).map_err(|_| BufferTooSmall { required: total })?;
+    let Some(bytes) = buf.get_mut(..total) else { return Err(BufferTooSmall { required: total }) };
+    let mut packet = Packet::new_unchecked(bytes);
+    packet.set_version(VERSION);
+    packet.set_kind(header.kind);
+    let mut flag_bits = 0;
+    if header.ack.is_some() {
+        flag_bits |= flags::ACK;
+    }
+    if header.more {
+        flag_bits |= flags::MORE;
+    }
+    packet.set_flags(flag_bits);
+    packet.set_seq(header.seq);
+    packet.set_ack(header.ack.unwrap_or_default());
+    packet.set_len(len);
+    Ok(packet)
+}
+
+/// Writes the CRC of a packet whose payload is in place; returns its length.
+fn finish(mut packet: Packet<&mut [u8]>) -> usize {
+    packet.fill_crc();
+    let total = packet.into_inner().len();
+    debug_assert_eq!(field::crc(total - OVERHEAD).end, total);
+    total
 }
 
 #[cfg(test)]

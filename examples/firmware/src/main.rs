@@ -4,6 +4,10 @@
 //! Under QEMU (`qemu.sh PORT`) UART0 is a TCP port on 127.0.0.1: `framelink info
 //! tcp+cobs://127.0.0.1:PORT`. The UART never sees a client come or go, so the session is a
 //! server that takes a new HELLO at any time and starts over. A panic exits QEMU with failure.
+//!
+//! `size.sh` prints the release image's size: 21,804 bytes of text (code, rodata and a
+//! 240-byte vector table), no data, 4 bytes of bss; the buffers below, about 7 KiB at these
+//! defaults, live on the stack.
 #![no_std]
 #![no_main]
 
@@ -19,6 +23,8 @@ use framelink_core::framing::{Cobs, CobsDecoder};
 use framelink_core::io::IoLink;
 use framelink_core::service::{Responder, ResponderDriver};
 use framelink_core::session::{Config, Event, Session};
+// Its vector table: the 44 interrupts of this chip (176 bytes, not the default 960).
+use lm3s6965 as _;
 
 /// The largest DATA payload we accept (and send): small, for a slow UART.
 const MAX_PAYLOAD: u16 = 256;
