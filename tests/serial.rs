@@ -188,6 +188,46 @@ fn errors_are_one_line_and_the_exit_status_is_1() {
 }
 
 #[test]
+fn permission_denied_names_the_group_to_join() {
+    let test = "permission_denied_names_the_group_to_join";
+    if !socat::available(test) {
+        return;
+    }
+    // Run as nobody (65534, no groups): possible as root, with setpriv (util-linux).
+    let nobody = ["--reuid=65534", "--regid=65534", "--clear-groups", BIN];
+    let can = Command::new("setpriv")
+        .args(nobody)
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !can {
+        eprintln!("skipping {test}: cannot run framelink as another user (needs root and setpriv)");
+        return;
+    }
+    let groups = std::fs::read_to_string("/etc/group").unwrap_or_default();
+    let Some(group) =
+        ["dialout", "uucp"].into_iter().find(|g| groups.lines().any(|l| l.starts_with(&format!("{g}:"))))
+    else {
+        eprintln!("skipping {test}: no dialout or uucp group here");
+        return;
+    };
+    let dir = TempDir::new("serial-denied");
+    let pair = PtyPair::with_options(&dir.0, "denied", &format!(",perm=0660,group={group}"));
+    let output = Command::new("setpriv")
+        .args(nobody)
+        .args(["ping", "-c", "1", &pair.addr_a()])
+        .stdin(Stdio::null())
+        .output()
+        .expect("run setpriv");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains(&format!("permission denied: the port belongs to group `{group}`")), "{stderr}");
+}
+
+#[test]
 fn a_cable_pulled_mid_run_ends_it_with_the_summary_so_far() {
     if !socat::available("a_cable_pulled_mid_run_ends_it_with_the_summary_so_far") {
         return;

@@ -62,11 +62,16 @@ pub(crate) struct PtyPair {
 impl PtyPair {
     /// A pair with its links at `dir/NAME-a` and `dir/NAME-b`, once both exist.
     pub(crate) fn new(dir: &Path, name: &str) -> Self {
+        Self::with_options(dir, name, "")
+    }
+
+    /// A pair whose end `a` also gets socat's `options` (`,perm=0660,group=dialout`).
+    pub(crate) fn with_options(dir: &Path, name: &str, options: &str) -> Self {
         let (a, b) = (dir.join(format!("{name}-a")), dir.join(format!("{name}-b")));
         let end = |path: &Path| format!("pty,raw,echo=0,link={}", path.display());
         let socat = Guard(
             Command::new("socat")
-                .args(["-d", "-d", &end(&a), &end(&b)])
+                .args(["-d", "-d", &format!("{}{options}", end(&a)), &end(&b)])
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())

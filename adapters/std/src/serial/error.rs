@@ -148,11 +148,17 @@ impl From<SerialError> for io::Error {
     }
 }
 
-/// The name of the group that owns the device at `path` (from `/etc/group`), if it can be told.
+/// The name of the group whose members may open the device at `path` (from `/etc/group`):
+/// `None` when that cannot be told, or when joining the group would not help (the group has no
+/// read and write permission, or it is root's).
 #[cfg(unix)]
 pub(crate) fn owner_group(path: &str) -> Option<String> {
     use std::os::unix::fs::MetadataExt;
-    let gid = std::fs::metadata(path).ok()?.gid();
+    let meta = std::fs::metadata(path).ok()?;
+    let gid = meta.gid();
+    if gid == 0 || meta.mode() & 0o060 != 0o060 {
+        return None;
+    }
     let groups = std::fs::read_to_string("/etc/group").ok()?;
     group_name(&groups, gid).or_else(|| Some(gid.to_string()))
 }
