@@ -2,6 +2,8 @@
 //! output, and the example server on ephemeral loopback ports.
 #![allow(dead_code, reason = "each test binary uses a different part")]
 
+pub(crate) mod socat;
+
 use std::ffi::OsStr;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::PathBuf;

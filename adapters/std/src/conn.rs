@@ -67,7 +67,7 @@ impl Framed {
             Transport::Udp => {
                 Self::Udp(FramedSession::new(session, DatagramDecoder::new(packet_len), packet))
             }
-            Transport::TcpCobs => {
+            Transport::TcpCobs | Transport::Serial => {
                 Self::Cobs(FramedSession::new(session, Boxed(Box::new(CobsDecoder::new())), packet))
             }
             Transport::Tcp => {

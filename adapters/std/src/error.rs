@@ -6,6 +6,8 @@ use std::io;
 use framelink_core::session::{CloseReason, SendError, Timeout};
 use framelink_core::wire::ErrorCode;
 
+use crate::serial::SerialError;
+
 /// Why a [`Link`](crate::Link) call failed.
 ///
 /// Each variant prints as one clear line (no trailing period), fit for a command-line tool's
@@ -32,6 +34,9 @@ pub enum LinkError {
     Stalled,
     /// The session refused a message or a ping (too large, closing, ...); nothing was queued.
     Send(SendError),
+    /// A serial port could not be opened (no such port, permission denied, busy, unsupported
+    /// baud rate), or went away (unplugged, closed).
+    Serial(SerialError),
 }
 
 impl LinkError {
@@ -108,6 +113,7 @@ impl fmt::Display for LinkError {
                 "link stalled: sent data was not acknowledged in time (lost packet or peer not reading)",
             ),
             Self::Send(error) => write!(f, "cannot send: {error}"),
+            Self::Serial(error) => write!(f, "{error}"),
         }
     }
 }
@@ -117,6 +123,7 @@ impl std::error::Error for LinkError {
         match self {
             Self::Io(error) => Some(error),
             Self::Send(error) => Some(error),
+            Self::Serial(error) => Some(error),
             _ => None,
         }
     }
@@ -150,9 +157,11 @@ impl From<LinkError> for io::Error {
             LinkError::Send(SendError::WouldBlock) => K::WouldBlock,
             LinkError::Send(SendError::NotConnected) => K::NotConnected,
             LinkError::Send(_) => K::BrokenPipe,
+            LinkError::Serial(_) => K::Other,
         };
         match error {
             LinkError::Io(inner) => inner,
+            LinkError::Serial(inner) => inner.into(),
             other => Self::new(kind, other),
         }
     }

@@ -1,7 +1,8 @@
-//! Desktop adapters for framelink over `std::net`.
+//! Desktop adapters for framelink over `std::net` and serial ports.
 //!
 //! - [`Addr`]: `tcp://host:port`, `udp://host:port`, `tcp+cobs://host:port` (COBS over TCP, for a
-//!   serial line bridged to TCP) and bare `host:port` (TCP).
+//!   serial line bridged to TCP), bare `host:port` (TCP), and serial ports,
+//!   `serial:///dev/ttyACM0?baud=115200` or `serial://COM3` ([`SerialSettings`]).
 //! - [`Link`]: a connected session, from [`Link::connect`]: send messages, wait for events,
 //!   ping, flush, close gracefully.
 //! - [`Server`]: serves many clients at once over any mix of those transports, with limits on
@@ -12,8 +13,11 @@
 //! - [`Relay`]: a userspace impairment relay for UDP (loss, duplication, reordering, delay,
 //!   jitter, corruption), since these kernels have no netem.
 //!
-//! Over `udp://` and `tcp+cobs://` the session retransmits what the transport loses, so every
-//! message arrives once and in order there too; over `tcp://` it relies on TCP.
+//! - [`available_ports`]: the serial ports present; [`SerialError`] says why one could not be
+//!   opened or was lost.
+//!
+//! Over `udp://`, `tcp+cobs://` and `serial://` the session retransmits what the transport
+//! loses, so every message arrives once and in order there too; over `tcp://` it relies on TCP.
 #![deny(missing_docs)]
 
 mod addr;
@@ -24,6 +28,7 @@ mod error;
 mod link;
 pub mod nal;
 mod relay;
+mod serial;
 mod server;
 
 pub use addr::{Addr, AddrError, Transport};
@@ -32,4 +37,7 @@ pub use error::LinkError;
 pub use framelink_core as core;
 pub use link::{Link, LinkConfig, LinkEvent, LinkEventRef};
 pub use relay::{DirectionStats, Relay, RelayConfig, RelayConfigError, RelayHandle, RelayStats};
+pub use serial::{
+    DataBits, FlowControl, Parity, PortInfo, PortKind, SerialError, SerialSettings, StopBits, available_ports,
+};
 pub use server::{Handler, PeerInfo, Reply, Server, ServerConfig, ServerHandle, ServerStats};

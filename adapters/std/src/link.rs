@@ -14,6 +14,7 @@ use framelink_core::wire::OVERHEAD;
 
 use crate::clock::StdClock;
 use crate::conn::{Framed, Sess, TimeoutCache, zeroed};
+use crate::serial::{SerialError, SerialPort};
 use crate::{Addr, LinkError, Transport};
 
 /// Room in each session buffer beyond one largest message, so that smaller messages queue
@@ -30,6 +31,9 @@ const DATAGRAM_READ: usize = 65536;
 const UDP_PAYLOAD: u16 = 1200;
 /// The largest payload of a packet in one IPv4 UDP datagram.
 const UDP_MAX_PAYLOAD: u16 = (65507 - OVERHEAD) as u16;
+/// Default payload on a serial port: 256 bytes (as the firmware example), 22 ms at 115200
+/// baud, so that a damaged packet costs little to send again.
+const SERIAL_PAYLOAD: u16 = 256;
 
 /// Settings of a [`Link`] (and, through [`ServerConfig`](crate::ServerConfig), of every session
 /// a server serves).
@@ -80,7 +84,7 @@ impl LinkConfig {
 
     /// The largest packet payload this side accepts (announced); longer messages travel in
     /// fragments. Default: 65535 on TCP, 1200 on UDP (one packet fits an Ethernet frame, with
-    /// no IP fragmentation); UDP caps it at 65494 (one IPv4 datagram).
+    /// no IP fragmentation), 256 on a serial port; UDP caps it at 65494 (one IPv4 datagram).
     pub fn max_payload(mut self, bytes: u16) -> Self {
         self.max_payload = Some(bytes);
         self
@@ -99,7 +103,7 @@ impl LinkConfig {
     }
 
     /// End the session after this long without hearing from the peer (default 30 s); also how
-    /// long a write may block and how long sent data may wait for an acknowledgement before
+    /// long a write (to a socket or a serial port) may block and how long sent data may wait for an acknowledgement before
     /// [`LinkError::Stalled`].
     pub fn idle_timeout(mut self, timeout: Duration) -> Self {
         self.idle_timeout = timeout;
@@ -123,6 +127,7 @@ impl LinkConfig {
         match transport {
             Transport::Udp => self.max_payload.unwrap_or(UDP_PAYLOAD).min(UDP_MAX_PAYLOAD),
             Transport::Tcp | Transport::TcpCobs => self.max_payload.unwrap_or(u16::MAX),
+            Transport::Serial => self.max_payload.unwrap_or(SERIAL_PAYLOAD),
         }
     }
 
@@ -137,10 +142,11 @@ impl LinkConfig {
     }
 
     /// The session settings for `transport`: retransmission on where the transport may lose,
-    /// duplicate, reorder or corrupt (UDP, and a serial line behind `tcp+cobs://`).
+    /// duplicate, reorder or corrupt (UDP, a serial port, and a serial line behind
+    /// `tcp+cobs://`).
     pub(crate) fn session_config(&self, transport: Transport) -> Config {
         Config::new()
-            .retransmit(matches!(transport, Transport::Udp | Transport::TcpCobs))
+            .retransmit(matches!(transport, Transport::Udp | Transport::TcpCobs | Transport::Serial))
             .max_payload(self.payload_limit(transport))
             .max_message(self.max_message)
             .window(self.window)
@@ -222,13 +228,15 @@ impl LinkEvent {
 pub(crate) enum Socket {
     Stream(TcpStream),
     Datagram(UdpSocket),
+    Serial(SerialPort),
 }
 
 /// How the transport failed, kept to answer every later call.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 enum Failure {
     Lost,
     Io(io::ErrorKind),
+    Serial(SerialError),
 }
 
 /// Acknowledgement progress, watched while waiting for it.
@@ -239,7 +247,8 @@ struct Watch {
 }
 
 /// A session connected to its peer over a std socket: TCP (length-delimited framing), UDP (one
-/// packet per datagram) or TCP carrying COBS (a serial line bridged to TCP).
+/// packet per datagram) or TCP carrying COBS (a serial line bridged to TCP); or over a serial
+/// port, carrying COBS.
 ///
 /// Every call drives the link: it writes what the session has to send, reads with a timeout set
 /// to the session's next deadline (keepalive, idle) or the caller's, and runs the timers. There
@@ -249,7 +258,7 @@ struct Watch {
 /// `TCP_NODELAY` set; the acknowledgement of a received message rides on the next message sent
 /// when that comes first.
 ///
-/// Over `udp://` and `tcp+cobs://` the session runs with retransmission (selective repeat,
+/// Over `udp://`, `tcp+cobs://` and `serial://` the session runs with retransmission (selective repeat,
 /// RFC 6298 timers): datagrams or bytes the transport loses, duplicates, reorders or corrupts
 /// are repaired, and a link that stops acknowledging for good ends with a dead-link error
 /// (or [`LinkError::Stalled`] after the idle timeout).
@@ -300,7 +309,15 @@ impl Link {
     /// server is there (connection refused, unreachable, TCP connect timed out), with
     /// [`LinkError::Refused`] when the server refused the handshake (another protocol version,
     /// a full server), or with [`LinkError::Closed`] when the handshake timed out.
+    ///
+    /// A `serial://` address opens the port (exclusively), or fails with
+    /// [`LinkError::Serial`] saying why it could not (no such port, permission denied, busy,
+    /// unsupported baud rate).
     pub fn connect(addr: &Addr, config: &LinkConfig) -> Result<Self, LinkError> {
+        if addr.transport == Transport::Serial {
+            let port = SerialPort::open(&addr.host, &addr.serial_settings()).map_err(LinkError::Serial)?;
+            return Self::start(Socket::Serial(port), Transport::Serial, config);
+        }
         let mut last = None;
         for target in addr.resolve()? {
             match Self::connect_to(target, addr.transport, config) {
@@ -327,7 +344,13 @@ impl Link {
             Transport::Tcp | Transport::TcpCobs => {
                 Socket::Stream(TcpStream::connect_timeout(&target, config.handshake_timeout)?)
             }
+            Transport::Serial => return Err(LinkError::Io(io::ErrorKind::InvalidInput.into())),
         };
+        Self::start(socket, transport, config)
+    }
+
+    /// A client session over `socket`, once the handshake is done.
+    fn start(socket: Socket, transport: Transport, config: &LinkConfig) -> Result<Self, LinkError> {
         let clock = StdClock::new();
         let len = config.buffer_len();
         let session = Session::client(
@@ -357,12 +380,16 @@ impl Link {
                 (stream.local_addr()?, stream.peer_addr()?)
             }
             Socket::Datagram(socket) => (socket.local_addr()?, socket.peer_addr()?),
+            Socket::Serial(_) => {
+                let none = SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0));
+                (none, none)
+            }
         };
         let packet_len = config.packet_len(transport);
         let framed = Framed::new(transport, session, packet_len);
         let frame = framed.max_frame(packet_len);
         let (read_len, write_len) = match socket {
-            Socket::Stream(_) => (STREAM_READ, frame + WRITE_ROOM),
+            Socket::Stream(_) | Socket::Serial(_) => (STREAM_READ, frame + WRITE_ROOM),
             Socket::Datagram(_) => (DATAGRAM_READ, frame),
         };
         Ok(Self {
@@ -634,14 +661,22 @@ impl Link {
         self.transport
     }
 
-    /// This side's socket address.
+    /// This side's socket address (`0.0.0.0:0` over a serial port).
     pub fn local_addr(&self) -> SocketAddr {
         self.local
     }
 
-    /// The peer's socket address.
+    /// The peer's socket address (`0.0.0.0:0` over a serial port).
     pub fn peer_addr(&self) -> SocketAddr {
         self.peer
+    }
+
+    /// The serial port's name, over a serial port.
+    pub fn port_name(&self) -> Option<&str> {
+        match &self.socket {
+            Socket::Serial(port) => Some(port.name()),
+            _ => None,
+        }
     }
 
     pub(crate) fn framed_mut(&mut self) -> &mut Framed {
@@ -660,10 +695,11 @@ impl Link {
 
     /// The failure that ended the transport, again.
     fn check(&self) -> Result<(), LinkError> {
-        match self.failure {
+        match &self.failure {
             None => Ok(()),
             Some(Failure::Lost) => Err(LinkError::ConnectionLost),
-            Some(Failure::Io(kind)) => Err(LinkError::Io(kind.into())),
+            Some(Failure::Io(kind)) => Err(LinkError::Io((*kind).into())),
+            Some(Failure::Serial(error)) => Err(LinkError::Serial(error.clone())),
         }
     }
 
@@ -672,6 +708,7 @@ impl Link {
         match &error {
             LinkError::ConnectionLost => self.failure = Some(Failure::Lost),
             LinkError::Io(inner) => self.failure = Some(Failure::Io(inner.kind())),
+            LinkError::Serial(inner) => self.failure = Some(Failure::Serial(inner.clone())),
             _ => {}
         }
         error
@@ -720,18 +757,23 @@ impl Link {
             let len = match self.framed.poll_transmit(now, &mut self.write_buf) {
                 Ok(0) => break Ok(()),
                 Ok(len) => len,
-                Err(error) => break Err(io::Error::other(error.to_string())),
+                Err(error) => break Err(LinkError::Io(io::Error::other(error.to_string()))),
             };
             let frames = &self.write_buf[..len];
             let written = match &mut self.socket {
-                Socket::Stream(stream) => stream.write_all(frames),
-                Socket::Datagram(socket) => socket.send(frames).map(drop),
+                Socket::Stream(stream) => stream.write_all(frames).map_err(lost_or_io),
+                Socket::Datagram(socket) => socket.send(frames).map(drop).map_err(lost_or_io),
+                Socket::Serial(port) => match port.write_all(frames, self.stall_after) {
+                    Ok(true) => Ok(()),
+                    Ok(false) => Err(LinkError::Io(io::ErrorKind::TimedOut.into())),
+                    Err(error) => Err(LinkError::Serial(error)),
+                },
             };
             if let Err(error) = written {
                 break Err(error);
             }
         };
-        result.map_err(|error| self.record(lost_or_io(error)))
+        result.map_err(|error| self.record(error))
     }
 
     /// One round: runs due timers, writes what is due, then waits for input until the
@@ -761,12 +803,35 @@ impl Link {
         self.read(wait)
     }
 
+    /// Waits for input until `until` and feeds it to the session, whatever the session's
+    /// state: a serial server's closed session still takes the next HELLO.
+    pub(crate) fn wait_input(&mut self, until: StdInstant) -> Result<(), LinkError> {
+        self.check()?;
+        match until.checked_duration_since(StdInstant::now()) {
+            Some(wait) if !wait.is_zero() => self.read(Some(wait)),
+            _ => Ok(()),
+        }
+    }
+
     /// One read (or one datagram), waiting at most `wait`.
     fn read(&mut self, wait: Option<Duration>) -> Result<(), LinkError> {
+        if let Socket::Serial(port) = &mut self.socket {
+            // The port's own timeout is set by every read and write (no system call on Unix).
+            return match port.read(&mut self.read_buf, wait) {
+                Ok(Some(len)) => {
+                    let now = self.clock.now();
+                    self.framed.handle_bytes(now, &self.read_buf[..len]);
+                    Ok(())
+                }
+                Ok(None) => Ok(()),
+                Err(error) => Err(self.record(LinkError::Serial(error))),
+            };
+        }
         if let Some(timeout) = self.read_timeout.update(wait) {
             let set = match &self.socket {
                 Socket::Stream(stream) => stream.set_read_timeout(timeout),
                 Socket::Datagram(socket) => socket.set_read_timeout(timeout),
+                Socket::Serial(_) => Ok(()),
             };
             if let Err(error) = set {
                 self.read_timeout.reset();
@@ -779,6 +844,7 @@ impl Link {
                 other => other,
             },
             Socket::Datagram(socket) => socket.recv(&mut self.read_buf),
+            Socket::Serial(_) => Ok(0),
         };
         match read {
             Ok(len) => {
@@ -803,7 +869,7 @@ impl Link {
     pub(crate) fn waker(&self) -> Option<TcpStream> {
         match &self.socket {
             Socket::Stream(stream) => stream.try_clone().ok(),
-            Socket::Datagram(_) => None,
+            Socket::Datagram(_) | Socket::Serial(_) => None,
         }
     }
 

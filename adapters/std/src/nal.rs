@@ -300,6 +300,8 @@ impl NalLink {
                 let link = UdpLink::open(Stack, target, framed, vec![0; DATAGRAM_READ], write_buf);
                 Inner::Udp(Box::new(link.map_err(to_link_error)?), MioWait::udp(clock)?)
             }
+            // `connect` refuses it first: a serial port has no socket address to resolve.
+            Transport::Serial => return Err(LinkError::Io(io::ErrorKind::InvalidInput.into())),
         };
         let mut link = Self { inner, clock, transport, peer: target };
         match on_link!(link, l, wait => l.connect(&mut link.clock, wait)) {

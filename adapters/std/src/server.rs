@@ -1,6 +1,8 @@
 //! A server for many clients at once: [`Server`], its [`ServerConfig`], and the [`Handler`] the
 //! application implements.
 
+mod serial;
+
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::io::{self, Read, Write};
@@ -23,6 +25,7 @@ use crate::clock::StdClock;
 use crate::conn::{Framed, Sess, TimeoutCache, zeroed};
 use crate::cookie::CookieJar;
 use crate::link::Socket;
+use crate::serial::SerialPort;
 use crate::{Addr, Link, LinkConfig, LinkError, Transport};
 
 /// How long a connection whose session ended waits for the client to close its end.
@@ -160,12 +163,17 @@ pub struct PeerInfo {
     pub transport: Transport,
     /// The session id the client chose (0 before the handshake).
     pub session_id: u32,
+    /// The serial port, for a peer on one (`addr` and `local` are then `0.0.0.0:0`).
+    pub port: Option<String>,
 }
 
 impl fmt::Display for PeerInfo {
-    /// `tcp://127.0.0.1:50210 (#3)`
+    /// `tcp://127.0.0.1:50210 (#3)`, `serial:///dev/ttyACM0 (#1)`
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}://{} (#{})", self.transport.scheme(), self.addr, self.id)
+        match &self.port {
+            Some(port) => write!(f, "serial://{port} (#{})", self.id),
+            None => write!(f, "{}://{} (#{})", self.transport.scheme(), self.addr, self.id),
+        }
     }
 }
 
@@ -439,6 +447,8 @@ struct Control {
     /// A handle on each connection's stream, to wake its thread at shutdown.
     conns: Mutex<HashMap<u64, TcpStream>>,
     gone: Condvar,
+    /// Listeners that stopped serving on their own (a serial port that went away), and why.
+    failures: Mutex<Vec<(Addr, LinkError)>>,
 }
 
 impl Control {
@@ -530,10 +540,11 @@ pub struct ServerStats {
 enum Listener {
     Stream(TcpListener, Transport),
     Datagram(UdpSocket),
+    Serial(SerialPort, Addr),
 }
 
-/// A bound, not yet running server: one or more listeners (any mix of `tcp://`, `udp://` and
-/// `tcp+cobs://`) served by one [`Handler`].
+/// A bound, not yet running server: one or more listeners (any mix of `tcp://`, `udp://`,
+/// `tcp+cobs://` and `serial://`) served by one [`Handler`].
 ///
 /// # How it serves
 ///
@@ -546,6 +557,12 @@ enum Listener {
 /// - **UDP: one thread per socket**, which demultiplexes datagrams by source address into
 ///   per-peer sessions. A peer is created by a HELLO only, and dropped when its session ends
 ///   (closed, refused, or idle).
+/// - **A serial port: one thread**, serving whoever says HELLO on it, one session after
+///   another, as firmware does: a new HELLO ends the session before it (a board or a client
+///   that restarted), and a session that ended waits for the next HELLO. The port is opened
+///   (exclusively) by [`bind`](Server::bind); if it goes away (unplugged), its thread ends and
+///   [`ServerHandle::take_failure`] says why. Its sessions do not count against
+///   `max_clients`.
 ///
 /// Limits: [`max_clients`](ServerConfig::max_clients) sessions at once over all listeners (a
 /// client beyond it is answered with ERROR Busy and disconnected), the largest message
@@ -590,8 +607,9 @@ pub struct Server {
 }
 
 impl Server {
-    /// Binds every address (port 0 picks a free port; see [`local_addrs`](Self::local_addrs)).
-    /// Fails if any cannot be bound, naming it.
+    /// Binds every address (port 0 picks a free port; see [`local_addrs`](Self::local_addrs))
+    /// and opens every serial port. Fails if any cannot be bound or opened, naming it (a
+    /// serial port's error wraps a [`SerialError`](crate::SerialError)).
     pub fn bind(addrs: &[Addr], config: ServerConfig) -> io::Result<Self> {
         if addrs.is_empty() {
             return Err(io::Error::new(io::ErrorKind::InvalidInput, "no address to listen on"));
@@ -601,15 +619,21 @@ impl Server {
         for addr in addrs {
             let context =
                 |error: io::Error| io::Error::new(error.kind(), format!("cannot listen on {addr}: {error}"));
-            let targets = addr.resolve().map_err(context)?;
             let (listener, local) = match addr.transport {
+                Transport::Serial => {
+                    let port = SerialPort::open(&addr.host, &addr.serial_settings())
+                        .map_err(|e| context(io::Error::from(e)))?;
+                    listeners.push(Listener::Serial(port, addr.clone()));
+                    local_addrs.push(addr.clone());
+                    continue;
+                }
                 Transport::Tcp | Transport::TcpCobs => {
-                    let listener = listen(&targets).map_err(context)?;
+                    let listener = listen(&addr.resolve().map_err(context)?).map_err(context)?;
                     let local = listener.local_addr()?;
                     (Listener::Stream(listener, addr.transport), local)
                 }
                 Transport::Udp => {
-                    let socket = UdpSocket::bind(&targets[..]).map_err(context)?;
+                    let socket = UdpSocket::bind(&addr.resolve().map_err(context)?[..]).map_err(context)?;
                     // Best effort: a smaller buffer only makes losses likelier.
                     let _ = socket2::SockRef::from(&socket).set_recv_buffer_size(UDP_RECV_BUFFER);
                     let local = socket.local_addr()?;
@@ -657,6 +681,7 @@ impl Server {
             next_id: AtomicU64::new(0),
             conns: Mutex::new(HashMap::new()),
             gone: Condvar::new(),
+            failures: Mutex::new(Vec::new()),
         });
         let handler = Arc::new(handler);
         let mut threads = Vec::new();
@@ -670,6 +695,9 @@ impl Server {
                 Listener::Datagram(socket) => thread::Builder::new()
                     .name("framelink-udp".into())
                     .spawn(move || serve_datagrams(&socket, &shared, &*handler)),
+                Listener::Serial(port, addr) => thread::Builder::new()
+                    .name("framelink-serial".into())
+                    .spawn(move || serial::serve(port, addr, &shared, &*handler)),
             };
             match thread {
                 Ok(thread) => threads.push(thread),
@@ -719,6 +747,13 @@ impl ServerHandle {
             protocol_errors: c.protocol_errors,
             stray_datagrams: c.stray_datagrams,
         }
+    }
+
+    /// A listener that stopped serving on its own, and why: a serial port that was unplugged
+    /// or closed ([`LinkError::Serial`]). Each is reported once; `None` while all serve.
+    pub fn take_failure(&self) -> Option<(Addr, LinkError)> {
+        let mut failures = self.control.failures.lock().unwrap_or_else(PoisonError::into_inner);
+        (!failures.is_empty()).then(|| failures.remove(0))
     }
 
     /// Stops accepting, closes every session (CLOSE to each client; a client with data still
@@ -793,6 +828,8 @@ fn wake_target(listener: &Listener, addr: &Addr) -> (Transport, SocketAddr) {
     let transport = match listener {
         Listener::Stream(_, transport) => *transport,
         Listener::Datagram(_) => Transport::Udp,
+        // Its thread looks at the stop flag between reads.
+        Listener::Serial(..) => return (Transport::Serial, SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0))),
     };
     (transport, SocketAddr::new(ip, port))
 }
@@ -813,6 +850,7 @@ fn wake(transport: Transport, addr: SocketAddr) {
         Transport::Tcp | Transport::TcpCobs => {
             let _ = TcpStream::connect_timeout(&addr, Duration::from_secs(1));
         }
+        Transport::Serial => {}
     }
 }
 
@@ -861,7 +899,8 @@ fn start_connection<H: Handler>(
     let session = config.server_session(transport, &clock);
     let link = Link::new(Socket::Stream(stream), transport, config, session, clock)?;
     let id = control.next_id();
-    let info = PeerInfo { id, addr: link.peer_addr(), local: link.local_addr(), transport, session_id: 0 };
+    let (addr, local) = (link.peer_addr(), link.local_addr());
+    let info = PeerInfo { id, addr, local, transport, session_id: 0, port: None };
     if let Some(waker) = link.waker() {
         control.conns.lock().unwrap_or_else(PoisonError::into_inner).insert(id, waker);
     }
@@ -978,7 +1017,7 @@ fn error_frame(transport: Transport, code: ErrorCode, detail: u32, tag: u32) -> 
         .and_then(|n| match transport {
             Transport::Udp => Datagram::encode_tagged(tag, &packet[..n], &mut frame),
             Transport::Tcp => LengthDelimited::encode(&packet[..n], &mut frame),
-            Transport::TcpCobs => {
+            Transport::TcpCobs | Transport::Serial => {
                 frame[0] = Cobs::DELIMITER;
                 Cobs::encode(&packet[..n], &mut frame[1..]).map(|m| m + 1)
             }
@@ -1106,6 +1145,7 @@ fn serve_datagrams<H: Handler>(socket: &UdpSocket, control: &Control, handler: &
                                     local,
                                     transport: Transport::Udp,
                                     session_id: 0,
+                                    port: None,
                                 };
                                 let session = config.server_session(Transport::Udp, &clock);
                                 let framed = Framed::new(Transport::Udp, session, packet_len);

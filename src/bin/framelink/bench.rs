@@ -37,8 +37,8 @@ const SILENCE: Duration = Duration::from_secs(10);
 const PROBE: Duration = Duration::from_secs(1);
 /// Forward: credit that does not come back for this long is a stalled link.
 const STALL: Duration = Duration::from_secs(30);
-/// Default message size over `tcp+cobs://`: a serial line is behind it, and small messages
-/// keep its latency low.
+/// Default message size over `tcp+cobs://` and `serial://`: a serial line is behind it, and
+/// small messages keep its latency low.
 const COBS_SIZE: u32 = 256;
 /// The SINK header: tag and op.
 const SINK_HEADER: usize = 2;
@@ -46,7 +46,8 @@ const SINK_HEADER: usize = 2;
 /// Arguments of `framelink bench`.
 #[derive(Args, Clone, Debug)]
 pub(crate) struct BenchArgs {
-    /// Where: tcp://HOST:PORT, udp://HOST:PORT, tcp+cobs://HOST:PORT or HOST:PORT (TCP)
+    /// Where: tcp://HOST:PORT, udp://HOST:PORT, tcp+cobs://HOST:PORT, serial://PORT[?baud=N] or
+    /// HOST:PORT (TCP)
     pub(crate) addr: String,
     /// Seconds to run [default: 10]
     #[arg(short = 't', long, value_name = "S", value_parser = parse_seconds, conflicts_with = "bytes")]
@@ -55,7 +56,7 @@ pub(crate) struct BenchArgs {
     #[arg(short = 'n', long, value_name = "N", value_parser = parse_bytes)]
     pub(crate) bytes: Option<u64>,
     /// Message size in bytes, header included [default: 65535 on TCP (one packet), the packet
-    /// payload on UDP (1200), 256 on tcp+cobs]
+    /// payload on UDP (1200), 256 on tcp+cobs and serial]
     #[arg(short = 'l', long, value_name = "B", value_parser = parse_bytes)]
     pub(crate) size: Option<u64>,
     /// The server sends (a SOURCE stream, every byte checked) and this side receives

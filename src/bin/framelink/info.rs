@@ -11,7 +11,8 @@ use crate::output::{self, Failure, Mode, Outcome, Report, Run};
 /// Arguments of `framelink info`.
 #[derive(Args, Clone, Debug)]
 pub(crate) struct InfoArgs {
-    /// Where: tcp://HOST:PORT, udp://HOST:PORT, tcp+cobs://HOST:PORT or HOST:PORT (TCP)
+    /// Where: tcp://HOST:PORT, udp://HOST:PORT, tcp+cobs://HOST:PORT, serial://PORT[?baud=N] or
+    /// HOST:PORT (TCP)
     pub(crate) addr: String,
 }
 

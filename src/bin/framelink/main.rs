@@ -1,8 +1,8 @@
 //! `framelink`: test and use framelink links from the command line.
 //!
 //! `serve` answers the remote test service (the same `no_std` responder firmware links) and
-//! prints text messages; `send`, `ping`, `bench` and `info` are its clients; `relay` makes a
-//! lossy UDP link in userspace; `demo` runs it all in one process. Text for people, `--json`
+//! prints text messages; `send`, `ping`, `bench` and `info` are its clients; `ports` lists the
+//! serial ports; `relay` makes a lossy UDP link in userspace; `demo` runs it all in one process. Text for people, `--json`
 //! for machines; exit status 0 on success, 1 after one `framelink: ...` line on stderr, 2 for
 //! a usage error. Ctrl-C prints the summary so far.
 
@@ -13,6 +13,7 @@ mod info;
 mod interrupt;
 mod output;
 mod ping;
+mod ports;
 mod relay;
 mod send;
 mod serve;
@@ -38,7 +39,9 @@ struct Cli {
 /// How addresses are written, shown under `--help`.
 const ADDRESSES: &str = "\
 Addresses: tcp://HOST:PORT, udp://HOST:PORT, tcp+cobs://HOST:PORT (COBS over TCP: a serial line
-bridged to TCP, such as QEMU's UART) or HOST:PORT (TCP).
+bridged to TCP, such as QEMU's UART), HOST:PORT (TCP), or a serial port: serial:///dev/ttyACM0,
+serial://COM3, with options ?baud=115200&data=8&parity=none&stop=1&flow=none (those are the
+defaults; parity odd|even, stop 2, flow software|hardware). `framelink ports` lists the ports.
 
 Start with `framelink demo`.";
 
@@ -56,6 +59,8 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Who the responder is, its limits and its counters
     Info(info::InfoArgs),
+    /// The serial ports present (USB, PCI, platform and Bluetooth UARTs; not ptys)
+    Ports,
     /// Relay UDP with loss, duplication, reordering, delay, jitter or corruption, until Ctrl-C
     Relay(relay::RelayArgs),
     /// A server in this process, then send, ping, bench and info against it: a tour in a few
@@ -73,6 +78,7 @@ fn main() -> ExitCode {
         Command::Ping(args) => finish(mode, ping::run(args, mode)),
         Command::Bench(args) => finish(mode, bench::run(args, mode)),
         Command::Info(args) => finish(mode, info::run(args, mode)),
+        Command::Ports => finish(mode, ports::run(mode)),
         Command::Relay(args) => finish(mode, relay::run(args, mode)),
         Command::Demo => finish(mode, demo::run(mode)),
     }

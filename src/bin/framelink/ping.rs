@@ -19,7 +19,8 @@ const ECHO_HEADER: usize = 6;
 /// Arguments of `framelink ping`.
 #[derive(Args, Clone, Debug)]
 pub(crate) struct PingArgs {
-    /// Where: tcp://HOST:PORT, udp://HOST:PORT, tcp+cobs://HOST:PORT or HOST:PORT (TCP)
+    /// Where: tcp://HOST:PORT, udp://HOST:PORT, tcp+cobs://HOST:PORT, serial://PORT[?baud=N] or
+    /// HOST:PORT (TCP)
     pub(crate) addr: String,
     /// Stop after N requests [default: until Ctrl-C]
     #[arg(short = 'c', long, value_name = "N")]

@@ -13,7 +13,8 @@ use crate::output::{self, Failure, Mode, Outcome, Report, Run};
 /// Arguments of `framelink send`.
 #[derive(Args, Clone, Debug)]
 pub(crate) struct SendArgs {
-    /// Where: tcp://HOST:PORT, udp://HOST:PORT, tcp+cobs://HOST:PORT or HOST:PORT (TCP)
+    /// Where: tcp://HOST:PORT, udp://HOST:PORT, tcp+cobs://HOST:PORT, serial://PORT[?baud=N] or
+    /// HOST:PORT (TCP)
     pub(crate) addr: String,
     /// The messages, each sent as one message (the server prints each on its own line)
     #[arg(required = true, value_parser = clap::value_parser!(OsString))]

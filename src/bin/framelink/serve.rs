@@ -1,6 +1,7 @@
 //! `framelink serve [--listen ADDR]... [--max-clients N] [--handshake-timeout S] [--idle-timeout S]
 //! [--max-message BYTES]`: answers the remote test service on every listener and prints every
-//! text message.
+//! text message. On a serial port it serves the one device there, session after session (a
+//! device that restarts says HELLO again).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -22,9 +23,9 @@ pub(crate) const DEFAULT_LISTEN: [&str; 2] = ["tcp://127.0.0.1:7878", "udp://127
 /// Arguments of `framelink serve`.
 #[derive(Args, Clone, Debug)]
 pub(crate) struct ServeArgs {
-    /// Listen here: tcp://HOST:PORT, udp://HOST:PORT or tcp+cobs://HOST:PORT, as often as
-    /// needed; port 0 picks a free port [default: tcp://127.0.0.1:7878 and
-    /// udp://127.0.0.1:7878]
+    /// Listen here: tcp://HOST:PORT, udp://HOST:PORT, tcp+cobs://HOST:PORT or a serial port
+    /// (serial:///dev/ttyACM0?baud=115200: serve the device on it), as often as needed; port 0
+    /// picks a free port [default: tcp://127.0.0.1:7878 and udp://127.0.0.1:7878]
     #[arg(short = 'l', long, value_name = "ADDR")]
     pub(crate) listen: Vec<String>,
     /// Clients served at once, over every listener; one more is refused (ERROR busy)
@@ -144,7 +145,13 @@ pub(crate) fn run(args: &ServeArgs, mode: Mode) -> Run<ServeReport> {
     for addr in &listen {
         eprintln!("listening on {addr}");
     }
+    // Until Ctrl-C, or until a serial port goes away (unplugged): then with its error.
+    let mut error = None;
     while !interrupt::requested() {
+        if let Some((addr, failure)) = handle.take_failure() {
+            error = Some(Failure::at(&addr, failure));
+            break;
+        }
         thread::sleep(TICK);
     }
     let stats = handle.stats();
@@ -161,5 +168,5 @@ pub(crate) fn run(args: &ServeArgs, mode: Mode) -> Run<ServeReport> {
         stray_datagrams: stats.stray_datagrams,
         messages: messages.load(Ordering::Relaxed),
     };
-    Ok(Outcome::new(report, None))
+    Ok(Outcome::new(report, error))
 }

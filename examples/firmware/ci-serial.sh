@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# CI for the firmware over a serial port: build it, boot it under QEMU with UART0 on a pty
+# (`qemu.sh pty`), read the pty's path from QEMU's output, run `framelink info`, `ping -c 50` and
+# `bench -t 2` both ways over serial:// against it with --json, check the results, and always
+# stop QEMU. Every step is bounded by a timeout.
+#   examples/firmware/ci-serial.sh PATH/TO/framelink
+set -euo pipefail
+framelink="$(realpath "${1:?usage: ci-serial.sh PATH/TO/framelink}")"
+here="$(cd "$(dirname "$0")" && pwd)"
+out="$(mktemp -d)"
+qemu_pid=""
+cleanup() {
+    if [ -n "$qemu_pid" ]; then kill "$qemu_pid" 2>/dev/null || true; wait "$qemu_pid" 2>/dev/null || true; fi
+    rm -rf "$out"
+}
+trap cleanup EXIT
+
+echo "--- building the firmware"
+(cd "$here" && unset RUSTFLAGS && timeout 600 cargo build --release --quiet)
+
+echo "--- booting it under QEMU, UART0 on a pty"
+"$here/qemu.sh" pty > "$out/qemu.log" 2>&1 &
+qemu_pid=$!
+pty=""
+for _ in $(seq 100); do
+    pty="$(sed -n 's|.*char device redirected to \(/dev/[^ ]*\).*|\1|p' "$out/qemu.log" | head -n 1)"
+    [ -n "$pty" ] && break
+    kill -0 "$qemu_pid" 2>/dev/null || { cat "$out/qemu.log"; echo "QEMU exited"; exit 1; }
+    sleep 0.1
+done
+[ -n "$pty" ] || { cat "$out/qemu.log"; echo "QEMU named no pty"; exit 1; }
+addr="serial://$pty"
+
+echo "--- framelink info $addr"
+timeout 60 "$framelink" info "$addr"
+timeout 60 "$framelink" info --json "$addr" > "$out/info.json"
+echo "--- framelink ping -c 50 $addr"
+timeout 120 "$framelink" ping -c 50 -i 0 --json "$addr" > "$out/ping.json"
+echo "--- framelink bench -t 2 $addr (forward, then reverse)"
+timeout 120 "$framelink" bench -t 2 --json "$addr" > "$out/bench.json"
+timeout 120 "$framelink" bench -t 2 --reverse --json "$addr" > "$out/bench-reverse.json"
+
+python3 - "$out" <<'PY'
+import json, sys, pathlib
+out = pathlib.Path(sys.argv[1])
+info = json.loads((out / "info.json").read_text())
+ping = json.loads((out / "ping.json").read_text())
+bench = json.loads((out / "bench.json").read_text())
+reverse = json.loads((out / "bench-reverse.json").read_text())
+assert "lm3s6965" in info["name"], info
+assert "retransmit" in info["capabilities"], info
+assert ping["transmitted"] == 50 and ping["received"] == 50, ping
+assert bench["bytes"] > 0 and reverse["bytes"] > 0, (bench, reverse)
+print(f"firmware over a pty: {info['name']}, max_payload {info['max_payload']}, window {info['window']}")
+print(f"ping: 50/50 answered, p50 {ping['rtt_us']['p50'] / 1000:.3f} ms, p99 {ping['rtt_us']['p99'] / 1000:.3f} ms")
+print(f"bench: {bench['bits_per_second'] / 8000:.0f} kB/s to the device, {reverse['bits_per_second'] / 8000:.0f} kB/s from it")
+PY
