@@ -477,6 +477,23 @@ impl Server {
         }
     }
 
+    /// The open files once the count has held still for a second (at most `limit`): a baseline
+    /// that threads still starting or finishing do not skew.
+    fn stable_fds(&self, limit: Duration) -> usize {
+        let until = Instant::now() + limit;
+        let (mut last, mut since) = (self.sample().fds, Instant::now());
+        loop {
+            thread::sleep(Duration::from_millis(100));
+            let now = self.sample().fds;
+            if now != last {
+                (last, since) = (now, Instant::now());
+            } else if since.elapsed() >= Duration::from_secs(1) {
+                return now;
+            }
+            assert!(Instant::now() < until, "the server's open files never held still: {now}");
+        }
+    }
+
     fn assert_sane(&mut self) {
         let status = self.child.child.0.try_wait().unwrap();
         let stderr = self.child.stderr.snapshot();
@@ -1073,15 +1090,11 @@ fn serves_good_clients_through_hostile_ones() {
     );
 
     // 1. Baseline, after one good client per transport has come and gone.
-    let fresh = server.sample();
     let warm = [Ping::start(&tcp, 3, 0), Ping::start(&udp, 3, 0)];
     for ping in warm {
         ping.answered();
     }
-    server.settle_fds(fresh.fds, LINGER + SLACK).unwrap_or_else(|stuck| {
-        panic!("after the warm-up the server has {stuck} open files, not {} again", fresh.fds)
-    });
-    let baseline = server.sample();
+    let baseline = Sample { fds: server.stable_fds(LINGER + SLACK), ..server.sample() };
 
     // 2. The attack, with good clients pinging throughout.
     let attack_started = Instant::now();
@@ -1259,7 +1272,7 @@ fn idle_connections(addr: SocketAddr, count: usize) -> Vec<TcpStream> {
 #[test]
 fn server_takes_one_descriptor_per_tcp_client() {
     let server = Server::start(DEFAULT_MAX_CLIENTS);
-    let baseline = server.sample().fds;
+    let baseline = server.stable_fds(SLACK);
     let streams = idle_connections(server.tcp, FD_CLIENTS);
     // Every connection accepted (or more than one descriptor each), bounded.
     let until = Instant::now() + SLACK;
