@@ -32,10 +32,11 @@
 //! `baseline + sessions × PER_SESSION_KIB + HEAP_SLACK_KIB` (see [`PER_SESSION_KIB`] for why).
 //!
 //! Two smaller tests check the server's open files against what server.rs documents (one per
-//! TCP client) and what a client meets when the server is out of them (an answer, not a hang).
-//! **Both fail today** (the server holds a second descriptor per client, a clone used to wake
-//! its thread at shutdown, and stops accepting when it runs out): they mark the fix proposed
-//! with the suite, and pass once it lands.
+//! TCP client) and what a client meets when the server is out of them (ERROR Busy, not a hang).
+//!
+//! UDP datagrams carry the session tag and a HELLO first proves its address with a RETRY
+//! cookie (PROTOCOL.md 9.3, 10.1): the UDP flood answers each RETRY as a client would, and the
+//! junk flood must never get more bytes back than it sent (no amplification).
 //!
 //! Size: `FRAMELINK_HOSTILE_SCALE` (default 1; 0.1 to 20) multiplies every attack count; the
 //! default runs in about 20 s on two shared cores and keeps both processes under 1,024 open
@@ -48,10 +49,9 @@
 //! and the server is killed on every path. No assertion is on speed: times appear only as upper
 //! bounds that tell a hang from a slow machine.
 //!
-//! Not covered yet, for want of flags on `serve` (their defaults are 10 s and 30 s): the idle
-//! timeout of sessions that completed the handshake (the TCP HELLO flood and the HELLO
-//! slowloris connections are closed by the test instead; the UDP flood's sessions are left to
-//! expire after the test).
+//! The server runs with its default timeouts (10 s handshake, 30 s idle): the TCP HELLO flood
+//! and the HELLO slowloris connections are closed by the test, and the UDP flood's sessions are
+//! left to expire after it. `tests/limits.rs` checks the timeouts themselves with short ones.
 
 mod common;
 
@@ -65,6 +65,7 @@ use std::sync::mpsc::{Sender, channel};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
+use framelink::core::framing::datagram::TAG_LEN;
 use framelink::core::wire::{Capabilities, HelloPayload, MAX_PACKET, PacketType, Repr, crc32c};
 use serde_json::Value;
 
@@ -240,6 +241,11 @@ fn framed(packet: &[u8]) -> Vec<u8> {
 
 /// A valid HELLO packet, as a UDP (`retransmit`) or TCP client sends it.
 fn hello(session_id: u32, retransmit: bool) -> Vec<u8> {
+    hello_with(session_id, retransmit, None)
+}
+
+/// [`hello`], with the cookie of a server's RETRY.
+fn hello_with(session_id: u32, retransmit: bool, cookie: Option<[u8; 8]>) -> Vec<u8> {
     let caps = if retransmit { Capabilities::RETRANSMIT } else { Capabilities::NONE };
     let payload = HelloPayload {
         version: 1,
@@ -250,10 +256,23 @@ fn hello(session_id: u32, retransmit: bool) -> Vec<u8> {
         session_id,
         max_message: 65536,
         credit: 65536,
+        cookie,
     };
-    let mut body = [0u8; HelloPayload::LEN];
-    payload.emit(&mut body).unwrap();
-    packet(1, PacketType::Hello.into(), 0, 0, 0, &body)
+    let mut body = [0u8; HelloPayload::LEN_WITH_COOKIE];
+    let len = payload.emit(&mut body).unwrap();
+    packet(1, PacketType::Hello.into(), 0, 0, 0, &body[..len])
+}
+
+/// `packet` as a datagram of the session tagged `tag` (PROTOCOL.md 9.3).
+fn tagged(tag: u32, packet: &[u8]) -> Vec<u8> {
+    let mut datagram = tag.to_le_bytes().to_vec();
+    datagram.extend_from_slice(packet);
+    datagram
+}
+
+/// The type of the packet in a datagram, if it holds one.
+fn datagram_kind(datagram: &[u8]) -> Option<PacketType> {
+    kind_of(datagram.get(TAG_LEN..)?)
 }
 
 /// A packet with a correct CRC and random fields: every defined type, sometimes an undefined
@@ -912,7 +931,8 @@ fn hello_udp(addr: SocketAddr, count: usize, mut rng: Rng) -> Outcome {
                 report.connect_failures += 1;
                 continue;
             };
-            let hello = hello(rng.next() as u32, true);
+            let id = rng.next() as u32;
+            let hello = tagged(id, &hello(id, true));
             for _ in 0..2 {
                 if socket.send_to(&hello, addr).is_ok() {
                     report.bytes_sent += hello.len() as u64;
@@ -921,7 +941,7 @@ fn hello_udp(addr: SocketAddr, count: usize, mut rng: Rng) -> Outcome {
             }
             report.acks_expected += 1;
             socket.set_read_timeout(Some(Duration::from_millis(20))).unwrap();
-            sockets.push((socket, hello, false));
+            sockets.push((socket, hello, false, id));
         }
         // UDP may lose a HELLO (the junk flood fills the server's receive buffer): say it again
         // each second, as a client would, for at most five.
@@ -929,31 +949,43 @@ fn hello_udp(addr: SocketAddr, count: usize, mut rng: Rng) -> Outcome {
         let mut resent = 0;
         for _round in 0..500 {
             let waited = batch_started.elapsed();
-            if sockets.iter().all(|(_, _, acked)| *acked) || waited >= Duration::from_secs(5) {
+            if sockets.iter().all(|(_, _, acked, _)| *acked) || waited >= Duration::from_secs(5) {
                 break;
             }
             if waited.as_secs() > resent {
                 resent = waited.as_secs();
-                for (socket, hello, _) in sockets.iter().filter(|(_, _, acked)| !*acked) {
+                for (socket, hello, _, _) in sockets.iter().filter(|(_, _, acked, _)| !*acked) {
                     if socket.send_to(hello, addr).is_ok() {
                         report.bytes_sent += hello.len() as u64;
                         report.datagrams += 1;
                     }
                 }
             }
-            for (socket, _, acked) in sockets.iter_mut().filter(|(_, _, acked)| !*acked) {
+            for (socket, hello, acked, id) in sockets.iter_mut().filter(|(_, _, acked, _)| !*acked) {
                 while let Ok(n) = socket.recv(&mut buf) {
                     report.bytes_back += n as u64;
-                    if kind_of(&buf[..n]) == Some(PacketType::HelloAck) && !*acked {
-                        *acked = true;
-                        report.acks += 1;
+                    match datagram_kind(&buf[..n]) {
+                        // Prove the address, as a client does: HELLO again with the cookie.
+                        Some(PacketType::Retry) => {
+                            let cookie = buf[TAG_LEN + 9..n - 4].try_into().ok();
+                            *hello = tagged(*id, &hello_with(*id, true, cookie));
+                            if socket.send_to(hello, addr).is_ok() {
+                                report.bytes_sent += hello.len() as u64;
+                                report.datagrams += 1;
+                            }
+                        }
+                        Some(PacketType::HelloAck) if !*acked => {
+                            *acked = true;
+                            report.acks += 1;
+                        }
+                        _ => {}
                     }
                     socket.set_read_timeout(Some(Duration::from_millis(1))).unwrap();
                 }
             }
         }
         // What came in besides (the duplicate HELLO's answer, if any).
-        for (socket, _, _) in &sockets {
+        for (socket, _, _, _) in &sockets {
             socket.set_nonblocking(true).unwrap();
             while let Ok(n) = socket.recv(&mut buf) {
                 report.bytes_back += n as u64;
@@ -999,24 +1031,24 @@ fn junk_udp(addr: SocketAddr, datagrams: usize, sockets: usize, mut rng: Rng) ->
                 rng.bytes(len)
             }
             1 => {
-                let whole = random_packet(&mut rng);
+                let whole = tagged(rng.next() as u32, &random_packet(&mut rng));
                 let cut = rng.below(whole.len());
                 whole[..cut].to_vec()
             }
-            2 | 3 => random_packet(&mut rng),
+            2 | 3 => tagged(rng.next() as u32, &random_packet(&mut rng)),
             4 => {
                 let mut junk = random_packet(&mut rng);
                 junk[0] = 2 + rng.below(254) as u8;
                 let end = junk.len() - 4;
                 let crc = crc32c(&junk[..end]);
                 junk[end..].copy_from_slice(&crc.to_le_bytes());
-                junk
+                tagged(rng.next() as u32, &junk)
             }
             _ => {
                 // A HELLO with random fields: zero window or payload, unknown capabilities...
                 let mut body = rng.bytes(HelloPayload::LEN);
                 body[0] = 1;
-                packet(1, PacketType::Hello.into(), 0, 0, 0, &body)
+                tagged(rng.next() as u32, &packet(1, PacketType::Hello.into(), 0, 0, 0, &body))
             }
         };
         if sockets[i % sockets.len()].send_to(&datagram, addr).is_ok() {
@@ -1223,6 +1255,13 @@ fn serves_good_clients_through_hostile_ones() {
     );
 
     // The verdicts (pings were checked as they ended).
+    for report in done.iter().filter(|r| r.name == "junk-udp") {
+        assert!(
+            report.bytes_back <= report.bytes_sent,
+            "junk was answered with more than it carried: {}",
+            report.line()
+        );
+    }
     for report in &done {
         assert_eq!(report.connect_failures, 0, "{}", report.line());
         assert_eq!(report.acks, report.acks_expected, "every handshake must be answered: {}", report.line());

@@ -4,6 +4,7 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::io::{self, Read, Write};
 use std::net::{Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpStream, UdpSocket};
+use std::sync::Arc;
 use std::time::{Duration, Instant as StdInstant};
 
 use framelink_core::framing::DecoderStats;
@@ -226,7 +227,8 @@ impl LinkEvent {
 }
 
 pub(crate) enum Socket {
-    Stream(TcpStream),
+    /// Shared (not duplicated) with the server's shutdown registry: one descriptor per client.
+    Stream(Arc<TcpStream>),
     Datagram(UdpSocket),
     Serial(SerialPort),
 }
@@ -342,7 +344,7 @@ impl Link {
                 Socket::Datagram(socket)
             }
             Transport::Tcp | Transport::TcpCobs => {
-                Socket::Stream(TcpStream::connect_timeout(&target, config.handshake_timeout)?)
+                Socket::Stream(Arc::new(TcpStream::connect_timeout(&target, config.handshake_timeout)?))
             }
             Transport::Serial => return Err(LinkError::Io(io::ErrorKind::InvalidInput.into())),
         };
@@ -761,7 +763,7 @@ impl Link {
             };
             let frames = &self.write_buf[..len];
             let written = match &mut self.socket {
-                Socket::Stream(stream) => stream.write_all(frames).map_err(lost_or_io),
+                Socket::Stream(stream) => (&**stream).write_all(frames).map_err(lost_or_io),
                 Socket::Datagram(socket) => socket.send(frames).map(drop).map_err(lost_or_io),
                 Socket::Serial(port) => match port.write_all(frames, self.stall_after) {
                     Ok(true) => Ok(()),
@@ -839,7 +841,7 @@ impl Link {
             }
         }
         let read = match &mut self.socket {
-            Socket::Stream(stream) => match stream.read(&mut self.read_buf) {
+            Socket::Stream(stream) => match (&**stream).read(&mut self.read_buf) {
                 Ok(0) => return Err(self.record(LinkError::ConnectionLost)),
                 other => other,
             },
@@ -866,9 +868,9 @@ impl Link {
 
     /// A handle on the stream that can wake a read blocked in another thread (by shutting the
     /// reading side down).
-    pub(crate) fn waker(&self) -> Option<TcpStream> {
+    pub(crate) fn waker(&self) -> Option<Arc<TcpStream>> {
         match &self.socket {
-            Socket::Stream(stream) => stream.try_clone().ok(),
+            Socket::Stream(stream) => Some(Arc::clone(stream)),
             Socket::Datagram(_) | Socket::Serial(_) => None,
         }
     }
@@ -877,7 +879,8 @@ impl Link {
     /// closes too (at most `linger`), so that the last packets are not lost to a reset.
     pub(crate) fn linger(&mut self, linger: Duration) {
         let _ = self.transmit();
-        let Socket::Stream(stream) = &mut self.socket else { return };
+        let Socket::Stream(stream) = &self.socket else { return };
+        let mut stream = &**stream;
         if stream.shutdown(Shutdown::Write).is_err() || self.failure.is_some() {
             return;
         }

@@ -445,7 +445,7 @@ struct Control {
     stray_datagrams: AtomicU64,
     next_id: AtomicU64,
     /// A handle on each connection's stream, to wake its thread at shutdown.
-    conns: Mutex<HashMap<u64, TcpStream>>,
+    conns: Mutex<HashMap<u64, Arc<TcpStream>>>,
     gone: Condvar,
     /// Listeners that stopped serving on their own (a serial port that went away), and why.
     failures: Mutex<Vec<(Addr, LinkError)>>,
@@ -861,6 +861,10 @@ fn accept_loop<H: Handler>(
     control: &Arc<Control>,
     handler: &Arc<H>,
 ) {
+    // A descriptor held in reserve: when the process has no other left, `accept` fails (EMFILE)
+    // and the client would wait unanswered in the backlog; giving the spare up lets us take it
+    // and refuse it with ERROR Busy.
+    let mut spare = spare_descriptor();
     loop {
         let accepted = listener.accept();
         if control.stopping() {
@@ -880,10 +884,28 @@ fn accept_loop<H: Handler>(
             // The client gave up before we took it.
             Err(error)
                 if matches!(error.kind(), io::ErrorKind::ConnectionAborted | io::ErrorKind::Interrupted) => {}
-            // Out of file descriptors or memory: wait instead of spinning.
-            Err(_) => thread::sleep(Duration::from_millis(50)),
+            // Out of file descriptors (or memory): refuse the client with the spare descriptor,
+            // or, with none left, wait instead of spinning.
+            Err(_) => match spare.take() {
+                Some(file) => {
+                    drop(file);
+                    if let Ok((stream, _)) = listener.accept() {
+                        refuse_now(stream, transport, control);
+                    }
+                }
+                None => thread::sleep(Duration::from_millis(50)),
+            },
+        }
+        // Taken back as soon as a descriptor is free.
+        if spare.is_none() {
+            spare = spare_descriptor();
         }
     }
+}
+
+/// A descriptor to keep in reserve (see [`accept_loop`]).
+fn spare_descriptor() -> Option<std::fs::File> {
+    std::fs::File::open(if cfg!(windows) { "NUL" } else { "/dev/null" }).ok()
 }
 
 /// Starts the thread of a new connection (its slot is reserved).
@@ -897,7 +919,7 @@ fn start_connection<H: Handler>(
     // Built here, on a thread with a full-size stack: the decoders are large until boxed.
     let clock = StdClock::new();
     let session = config.server_session(transport, &clock);
-    let link = Link::new(Socket::Stream(stream), transport, config, session, clock)?;
+    let link = Link::new(Socket::Stream(Arc::new(stream)), transport, config, session, clock)?;
     let id = control.next_id();
     let (addr, local) = (link.peer_addr(), link.local_addr());
     let info = PeerInfo { id, addr, local, transport, session_id: 0, port: None };
@@ -993,6 +1015,25 @@ fn refuse(mut stream: TcpStream, transport: Transport, control: &Arc<Control>) {
     if spawned.is_err() {
         control.refusing.fetch_sub(1, Ordering::AcqRel);
     }
+}
+
+/// Answers a client with ERROR Busy and closes at once, on this thread (no linger: its
+/// descriptor is the spare, wanted back at once). What the client sent so far is read first, so
+/// that closing does not reset the connection and lose the ERROR.
+fn refuse_now(mut stream: TcpStream, transport: Transport, control: &Control) {
+    control.refused.fetch_add(1, Ordering::Relaxed);
+    let detail = u32::try_from(control.config.max_clients).unwrap_or(u32::MAX);
+    let frame = error_frame(transport, ErrorCode::Busy, detail, 0);
+    if stream.set_nonblocking(true).is_err() || stream.write_all(&frame).is_err() {
+        return;
+    }
+    let mut sink = [0u8; 512];
+    for _ in 0..16 {
+        if !matches!(stream.read(&mut sink), Ok(1..)) {
+            break;
+        }
+    }
+    let _ = stream.shutdown(Shutdown::Write);
 }
 
 /// Reads and drops until the peer closes, at most `linger`.
