@@ -45,6 +45,8 @@ impl Decoder for DatagramDecoder {
 }
 
 impl Encoder for Datagram {
+    const HEADER_LEN: Option<usize> = Some(0);
+
     fn max_encoded_len(packet_len: usize) -> usize {
         packet_len
     }
