@@ -15,7 +15,7 @@
 //!   table otherwise. That crate needs `std`; on any other target (firmware, `*-none` targets)
 //!   the feature changes nothing and the portable code is used.
 //!
-//! [`crc32c`] and [`Crc32c`] use the hardware path where it is built, the portable one
+//! [`crc32c()`] and [`Crc32c`] use the hardware path where it is built, the portable one
 //! elsewhere; [`HW_CRC`] tells which.
 
 #[cfg(feature = "fast-crc")]
@@ -25,7 +25,7 @@ type Table = crc::Table<1>;
 
 static CASTAGNOLI: crc::Crc<u32, Table> = crc::Crc::<u32, Table>::new(&crc::CRC_32_ISCSI);
 
-/// Whether [`crc32c`] runs the `crc32c` crate (feature `hw-crc` on an `x86_64` or `aarch64`
+/// Whether [`crc32c()`] runs the `crc32c` crate (feature `hw-crc` on an `x86_64` or `aarch64`
 /// host with an OS), which uses the CPU's CRC instructions when it has them.
 pub const HW_CRC: bool = cfg!(all(
     feature = "hw-crc",
@@ -54,7 +54,7 @@ pub fn crc32c_portable(data: &[u8]) -> u32 {
 }
 
 /// A CRC-32C computed over several pieces, for data that is not contiguous; the same path as
-/// [`crc32c`].
+/// [`crc32c()`].
 pub struct Crc32c {
     state: imp::State,
 }
