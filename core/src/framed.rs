@@ -103,16 +103,36 @@ impl<D: Decoder, E: Encoder, B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Frame
                 }
                 return Ok(written);
             }
-            match self.session.poll_transmit(now, self.packet.as_mut())? {
-                Some(len) => {
-                    written += E::encode_tagged(
-                        self.session.session_id(),
-                        &self.packet.as_ref()[..len],
-                        &mut out[written..],
-                    )?
-                }
-                None => return Ok(written),
+            match self.poll_frame(now, &mut out[written..])? {
+                0 => return Ok(written),
+                len => written += len,
             }
+        }
+    }
+
+    /// One frame from the session at the start of `out` (which holds the largest frame), or 0.
+    /// Framings that leave the packet as it is get it emitted in place after their header, so
+    /// the payload is copied once; COBS encodes from the scratch packet.
+    fn poll_frame(&mut self, now: Instant, out: &mut [u8]) -> Result<usize, BufferTooSmall> {
+        let packet = self.packet.as_mut();
+        match E::HEADER_LEN {
+            Some(header) => {
+                // The same room as the scratch packet, so packets come out the same size.
+                let required = header + packet.len();
+                let frame = out.get_mut(..required).ok_or(BufferTooSmall { required })?;
+                let (head, body) = frame.split_at_mut(header);
+                match self.session.poll_transmit(now, body)? {
+                    Some(len) => {
+                        E::write_header(self.session.session_id(), len, head);
+                        Ok(header + len)
+                    }
+                    None => Ok(0),
+                }
+            }
+            None => match self.session.poll_transmit(now, packet)? {
+                Some(len) => E::encode_tagged(self.session.session_id(), &self.packet.as_ref()[..len], out),
+                None => Ok(0),
+            },
         }
     }
 
@@ -125,10 +145,7 @@ impl<D: Decoder, E: Encoder, B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Frame
         if out.len() < required {
             return Err(BufferTooSmall { required });
         }
-        match self.session.poll_transmit(now, self.packet.as_mut())? {
-            Some(len) => E::encode_tagged(self.session.session_id(), &self.packet.as_ref()[..len], out),
-            None => Ok(0),
-        }
+        self.poll_frame(now, out)
     }
 
     /// The session.

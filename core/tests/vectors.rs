@@ -20,7 +20,7 @@ use framelink_core::framing::{
 use framelink_core::wire::{
     AckPayload, CRC_LEN, Capabilities, ErrorCode, ErrorPayload, HEADER_LEN, HelloPayload, MAX_PACKET,
     MAX_PAYLOAD, OVERHEAD, Packet, PacketType, PingPayload, Repr, RetryPayload, SeqNumber, VERSION, crc32c,
-    flags,
+    crc32c_portable, flags,
 };
 
 const DOC: &str = include_str!("../../docs/PROTOCOL.md");
@@ -341,6 +341,7 @@ fn check_packet(v: &Vector, bytes: &[u8]) {
     let trailer = u32::from_le_bytes(bytes[bytes.len() - CRC_LEN..].try_into().unwrap());
     assert_eq!(trailer, reference_crc32c(&bytes[..bytes.len() - CRC_LEN]), "{name}: CRC trailer");
     assert_eq!(trailer, view.compute_crc(), "{name}: CRC trailer vs crate");
+    assert_eq!(trailer, crc32c_portable(&bytes[..bytes.len() - CRC_LEN]), "{name}: CRC trailer vs portable");
 
     // Strict decoding.
     let repr = Repr::parse(bytes).unwrap_or_else(|e| panic!("{name}: Repr::parse: {e}"));
@@ -628,8 +629,10 @@ fn crc_check_value() {
     assert_eq!(input, "123456789");
     assert_eq!(value, 0xE306_9283);
     assert_eq!(crc32c(input.as_bytes()), value);
+    assert_eq!(crc32c_portable(input.as_bytes()), value);
     assert_eq!(reference_crc32c(input.as_bytes()), value);
     assert_eq!(crc32c(&[]), 0);
+    assert_eq!(crc32c_portable(&[]), 0);
 }
 
 #[test]

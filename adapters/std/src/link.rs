@@ -21,10 +21,12 @@ use crate::{Addr, LinkError, Transport};
 /// Room in each session buffer beyond one largest message, so that smaller messages queue
 /// behind a large one instead of waiting for it.
 const ROOM: usize = 64 * 1024;
-/// Buffer for each read from a stream.
-const STREAM_READ: usize = 64 * 1024;
-/// Room in the write buffer beyond one largest frame, for small frames to share a write.
-const WRITE_ROOM: usize = 16 * 1024;
+/// Buffer for each read from a stream: several largest frames, so that a frame usually lies
+/// whole in one read and is decoded where it lies (no copy into the decoder).
+const STREAM_READ: usize = 256 * 1024;
+/// Largest frames per write on a stream: fewer system calls for bulk data; small frames share a
+/// write too. The buffer's pages are touched only as far as writes go.
+const FRAMES_PER_WRITE: usize = 4;
 /// Buffer for each datagram: any UDP payload, so that an oversized one is seen whole (and
 /// refused) rather than cut.
 const DATAGRAM_READ: usize = 65536;
@@ -391,7 +393,7 @@ impl Link {
         let framed = Framed::new(transport, session, packet_len);
         let frame = framed.max_frame(packet_len);
         let (read_len, write_len) = match socket {
-            Socket::Stream(_) | Socket::Serial(_) => (STREAM_READ, frame + WRITE_ROOM),
+            Socket::Stream(_) | Socket::Serial(_) => (STREAM_READ, FRAMES_PER_WRITE * frame),
             Socket::Datagram(_) => (DATAGRAM_READ, frame),
         };
         Ok(Self {
@@ -450,7 +452,7 @@ impl Link {
             self.check()?;
             let now = self.clock.now();
             match self.framed.session_mut().send(now, message) {
-                Ok(()) => return self.transmit(),
+                Ok(()) => return self.transmit_at(now),
                 Err(SendError::WouldBlock) => {
                     let stall = self.stall_deadline(&mut watch)?;
                     self.round(Some(stall))?;
@@ -520,7 +522,7 @@ impl Link {
         let now = self.clock.now();
         match self.framed.session_mut().ping(now, padding) {
             Ok(token) => {
-                self.transmit()?;
+                self.transmit_at(now)?;
                 Ok(token)
             }
             Err(_) if self.framed.session().is_closed() => Err(LinkError::Closed(self.end_reason())),
@@ -753,8 +755,13 @@ impl Link {
     /// Writes everything the session has to send: batches of frames, one write each, or one
     /// datagram per packet.
     pub(crate) fn transmit(&mut self) -> Result<(), LinkError> {
-        self.check()?;
         let now = self.clock.now();
+        self.transmit_at(now)
+    }
+
+    /// [`transmit`](Self::transmit) with the time already read.
+    fn transmit_at(&mut self, now: framelink_core::Instant) -> Result<(), LinkError> {
+        self.check()?;
         let result = loop {
             let len = match self.framed.poll_transmit(now, &mut self.write_buf) {
                 Ok(0) => break Ok(()),
@@ -782,11 +789,14 @@ impl Link {
     /// session's next deadline or `until`, and feeds what arrived to the session.
     pub(crate) fn round(&mut self, until: Option<StdInstant>) -> Result<(), LinkError> {
         self.check()?;
-        let now = self.clock.now();
+        // One clock read serves the timers, the transmit and the wait (fewer reads per round
+        // trip; the wait may end a few microseconds late).
+        let std_now = StdInstant::now();
+        let now = self.clock.from_std(std_now);
         if self.framed.session().poll_timeout().is_some_and(|at| at <= now) {
             self.framed.session_mut().handle_timeout(now);
         }
-        self.transmit()?;
+        self.transmit_at(now)?;
         if self.framed.session().is_closed() {
             return Ok(());
         }
@@ -796,7 +806,7 @@ impl Link {
             (a, b) => a.or(b),
         };
         let wait = match deadline {
-            Some(deadline) => match deadline.checked_duration_since(StdInstant::now()) {
+            Some(deadline) => match deadline.checked_duration_since(std_now) {
                 Some(wait) if !wait.is_zero() => Some(wait),
                 _ => return Ok(()),
             },

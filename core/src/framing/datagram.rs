@@ -64,6 +64,12 @@ impl Decoder for DatagramDecoder {
 }
 
 impl Encoder for Datagram {
+    const HEADER_LEN: Option<usize> = Some(TAG_LEN);
+
+    fn write_header(tag: u32, _packet_len: usize, out: &mut [u8]) {
+        out.copy_from_slice(&tag.to_le_bytes());
+    }
+
     fn max_encoded_len(packet_len: usize) -> usize {
         TAG_LEN + packet_len
     }

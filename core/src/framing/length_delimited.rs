@@ -148,6 +148,12 @@ impl<const N: usize> Decoder for LengthDelimitedDecoder<N> {
 }
 
 impl Encoder for LengthDelimited {
+    const HEADER_LEN: Option<usize> = Some(PREFIX_LEN);
+
+    fn write_header(_tag: u32, packet_len: usize, out: &mut [u8]) {
+        out.copy_from_slice(&Self::prefix(packet_len));
+    }
+
     fn max_encoded_len(packet_len: usize) -> usize {
         PREFIX_LEN + packet_len
     }
@@ -253,6 +259,21 @@ mod tests {
             feed(&mut dec, &stream[..len], len),
             [Err(DecodeError::Truncated { len: 0, needed: 13 }), Ok(1)]
         );
+    }
+
+    #[test]
+    fn emit_in_place_equals_emit_then_encode() {
+        let repr = Repr::data(SeqNumber(9), Some(SeqNumber(4)), true, b"in place");
+        let mut expected = [0u8; 64];
+        let mut packet = [0u8; 64];
+        let n = repr.emit(&mut packet).unwrap();
+        let m = LengthDelimited::encode(&packet[..n], &mut expected).unwrap();
+        let mut out = [0u8; 64];
+        assert_eq!(LengthDelimited::emit(&repr, &mut [], &mut out), Ok(m));
+        assert_eq!(out[..m], expected[..m]);
+        let mut short = [0xAAu8; 20];
+        assert_eq!(LengthDelimited::emit(&repr, &mut [], &mut short), Err(BufferTooSmall { required: 25 }));
+        assert_eq!(short, [0xAA; 20]);
     }
 
     #[test]

@@ -135,4 +135,53 @@ pub trait Encoder {
         let _ = tag;
         Self::encode(packet, out)
     }
+
+    /// For framings that leave the packet as it is and only put a fixed header before it
+    /// (length-delimited: the 4-byte prefix; datagram: the 4-byte session tag), the header's
+    /// length: a packet
+    /// can then be emitted straight into the output after its header
+    /// ([`write_header`](Self::write_header)), without the copy [`encode`](Self::encode)
+    /// makes. `None` (COBS) when the packet itself is transformed.
+    const HEADER_LEN: Option<usize> = None;
+
+    /// Writes the header of the frame of a packet of `packet_len` bytes of the session tagged
+    /// `tag` into `out`, which holds exactly [`HEADER_LEN`](Self::HEADER_LEN) bytes. Called
+    /// only when that is `Some`.
+    fn write_header(tag: u32, packet_len: usize, out: &mut [u8]) {
+        let _ = (tag, packet_len, out);
+    }
+
+    /// Emits `repr` and frames it at the start of `out` in one step; returns the bytes written.
+    /// (A datagram gets tag 0, as with [`encode`](Self::encode).)
+    ///
+    /// Where the framing has a [`HEADER_LEN`](Self::HEADER_LEN) the packet is emitted in place
+    /// (one copy of the payload, `scratch` unused); otherwise it is emitted into `scratch`
+    /// (at least [`Repr::buffer_len`] bytes) and encoded from there. On error nothing is
+    /// written to `out`.
+    ///
+    /// ```
+    /// use framelink_core::framing::{Encoder, LengthDelimited};
+    /// use framelink_core::wire::{Repr, SeqNumber};
+    ///
+    /// let mut out = [0u8; 32];
+    /// let n = LengthDelimited::emit(&Repr::data(SeqNumber(1), None, false, b"hi"), &mut [], &mut out)?;
+    /// assert_eq!(&out[..4], &15u32.to_le_bytes());
+    /// assert_eq!(n, 4 + 15);
+    /// # Ok::<(), framelink_core::wire::BufferTooSmall>(())
+    /// ```
+    fn emit(repr: &Repr<'_>, scratch: &mut [u8], out: &mut [u8]) -> Result<usize, BufferTooSmall> {
+        match Self::HEADER_LEN {
+            Some(header) => {
+                let total = header + repr.buffer_len();
+                let dst = out.get_mut(..total).ok_or(BufferTooSmall { required: total })?;
+                let len = repr.emit(&mut dst[header..])?;
+                Self::write_header(0, len, &mut dst[..header]);
+                Ok(header + len)
+            }
+            None => {
+                let len = repr.emit(scratch)?;
+                Self::encode(&scratch[..len], out)
+            }
+        }
+    }
 }

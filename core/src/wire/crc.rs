@@ -4,9 +4,19 @@
 //! (reflected `0x82F63B78`), initial value `0xFFFFFFFF`, input and output reflected, final XOR
 //! `0xFFFFFFFF`. The check value of the ASCII string `123456789` is `0xE3069283`.
 //!
-//! The computation comes from the `crc` crate. With the default feature `fast-crc` it uses a
-//! slice-by-16 table (16 KiB of flash, several GB/s on a desktop); without it a 256-entry table
-//! (1 KiB), which suits small firmware.
+//! Two implementations give the same values:
+//!
+//! - **portable** ([`crc32c_portable`]), from the `crc` crate: with the default feature
+//!   `fast-crc` a slice-by-16 table (16 KiB of flash, a few GB/s on a desktop); without it a
+//!   256-entry table (1 KiB), which suits small firmware;
+//! - **hardware**, with the feature `hw-crc` on hosts with an operating system and an
+//!   `x86_64` or `aarch64` CPU: the `crc32c` crate, which uses the SSE4.2 or ARMv8 CRC
+//!   instructions when the CPU has them (detected at run time, several times faster) and its own
+//!   table otherwise. That crate needs `std`; on any other target (firmware, `*-none` targets)
+//!   the feature changes nothing and the portable code is used.
+//!
+//! [`crc32c()`] and [`Crc32c`] use the hardware path where it is built, the portable one
+//! elsewhere; [`HW_CRC`] tells which.
 
 #[cfg(feature = "fast-crc")]
 type Table = crc::Table<16>;
@@ -15,34 +25,54 @@ type Table = crc::Table<1>;
 
 static CASTAGNOLI: crc::Crc<u32, Table> = crc::Crc::<u32, Table>::new(&crc::CRC_32_ISCSI);
 
-/// The CRC-32C of `data`.
+/// Whether [`crc32c()`] runs the `crc32c` crate (feature `hw-crc` on an `x86_64` or `aarch64`
+/// host with an OS), which uses the CPU's CRC instructions when it has them.
+pub const HW_CRC: bool = cfg!(all(
+    feature = "hw-crc",
+    any(target_arch = "x86_64", target_arch = "aarch64"),
+    not(target_os = "none")
+));
+
+/// The CRC-32C of `data`, by the hardware where [`HW_CRC`] says so, else by the portable table.
 ///
 /// ```
 /// assert_eq!(framelink_core::wire::crc32c(b"123456789"), 0xE306_9283);
 /// ```
+#[inline]
 pub fn crc32c(data: &[u8]) -> u32 {
+    imp::append(imp::START, data)
+}
+
+/// The CRC-32C of `data` by the portable table code, whatever the features: what firmware
+/// runs, and the reference the hardware path is tested against.
+///
+/// ```
+/// assert_eq!(framelink_core::wire::crc32c_portable(b"123456789"), 0xE306_9283);
+/// ```
+pub fn crc32c_portable(data: &[u8]) -> u32 {
     CASTAGNOLI.checksum(data)
 }
 
-/// A CRC-32C computed over several pieces, for data that is not contiguous.
+/// A CRC-32C computed over several pieces, for data that is not contiguous; the same path as
+/// [`crc32c()`].
 pub struct Crc32c {
-    digest: crc::Digest<'static, u32, Table>,
+    state: imp::State,
 }
 
 impl Crc32c {
     /// A digest over no bytes yet.
     pub fn new() -> Self {
-        Self { digest: CASTAGNOLI.digest() }
+        Self { state: imp::START }
     }
 
     /// Adds `data` to the digest.
     pub fn update(&mut self, data: &[u8]) {
-        self.digest.update(data);
+        self.state = imp::append(self.state, data);
     }
 
     /// The CRC-32C of everything added.
     pub fn finalize(self) -> u32 {
-        self.digest.finalize()
+        imp::finish(self.state)
     }
 }
 
@@ -52,26 +82,103 @@ impl Default for Crc32c {
     }
 }
 
+/// The hardware path: the `crc32c` crate keeps the finished CRC as its running state.
+#[cfg(all(
+    feature = "hw-crc",
+    any(target_arch = "x86_64", target_arch = "aarch64"),
+    not(target_os = "none")
+))]
+mod imp {
+    pub(super) type State = u32;
+    pub(super) const START: State = 0;
+
+    #[inline]
+    pub(super) fn append(state: State, data: &[u8]) -> State {
+        ::crc32c::crc32c_append(state, data)
+    }
+
+    pub(super) fn finish(state: State) -> u32 {
+        state
+    }
+}
+
+/// The portable path: the `crc` crate's table update on the raw register.
+#[cfg(not(all(
+    feature = "hw-crc",
+    any(target_arch = "x86_64", target_arch = "aarch64"),
+    not(target_os = "none")
+)))]
+mod imp {
+    pub(super) type State = u32;
+    pub(super) const START: State = 0;
+
+    #[inline]
+    pub(super) fn append(state: State, data: &[u8]) -> State {
+        // The register after what came before is the finished CRC inverted; `digest_with_initial`
+        // takes it unreflected.
+        let mut digest = super::CASTAGNOLI.digest_with_initial((state ^ 0xFFFF_FFFF).reverse_bits());
+        digest.update(data);
+        digest.finalize()
+    }
+
+    pub(super) fn finish(state: State) -> u32 {
+        state
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// Inputs of every length up to 300 (the hardware path splits at 8, 256 and more bytes),
+    /// at every alignment of the first 16.
+    fn inputs() -> impl Iterator<Item = &'static [u8]> {
+        static DATA: [u8; 316] = {
+            let mut data = [0u8; 316];
+            let mut i = 0;
+            while i < data.len() {
+                data[i] = (i * 131 + 7) as u8;
+                i += 1;
+            }
+            data
+        };
+        (0..16).flat_map(|start| (0..=300).map(move |len| &DATA[start..start + len]))
+    }
+
     #[test]
     fn check_value_of_123456789() {
         assert_eq!(crc32c(b"123456789"), 0xE306_9283);
+        assert_eq!(crc32c_portable(b"123456789"), 0xE306_9283);
+    }
+
+    #[test]
+    fn both_paths_agree_on_every_length_and_alignment() {
+        for data in inputs() {
+            assert_eq!(crc32c(data), crc32c_portable(data), "{} bytes", data.len());
+        }
     }
 
     #[test]
     fn pieces_give_the_same_crc_as_the_whole() {
         let data: [u8; 100] = core::array::from_fn(|i| (i * 7) as u8);
-        let mut digest = Crc32c::new();
-        digest.update(&data[..33]);
-        digest.update(&data[33..]);
-        assert_eq!(digest.finalize(), crc32c(&data));
+        for split in [0, 1, 33, 99, 100] {
+            let mut digest = Crc32c::new();
+            digest.update(&data[..split]);
+            digest.update(&data[split..]);
+            assert_eq!(digest.finalize(), crc32c_portable(&data), "split at {split}");
+        }
     }
 
     #[test]
     fn empty_input() {
         assert_eq!(crc32c(&[]), 0);
+        assert_eq!(crc32c_portable(&[]), 0);
+        assert_eq!(Crc32c::new().finalize(), 0);
+    }
+
+    #[test]
+    fn hardware_path_is_built_where_the_feature_and_target_allow() {
+        let expected = cfg!(feature = "hw-crc") && cfg!(any(target_arch = "x86_64", target_arch = "aarch64"));
+        assert_eq!(HW_CRC, expected);
     }
 }

@@ -34,7 +34,7 @@ mod payload;
 mod repr;
 mod seq;
 
-pub use crc::{Crc32c, crc32c};
+pub use crc::{Crc32c, HW_CRC, crc32c, crc32c_portable};
 pub use error::{BufferTooSmall, DecodeError};
 pub use packet::{CRC_LEN, HEADER_LEN, MAX_PACKET, MAX_PAYLOAD, OVERHEAD, Packet, PacketType, flags};
 pub use payload::{

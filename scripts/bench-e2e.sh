@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# End-to-end benchmarks on loopback, one run (about two minutes), beside the references:
+#   1. throughput: `framelink bench` against iperf3, TCP both ways and UDP (both unpinned);
+#   2. round trip: `framelink ping -i 0` against a raw std TCP ping-pong of the same 64-byte
+#      messages, server and client of each pinned to one CPU (MEASURING.md: waking the other
+#      vCPU costs ~60 µs and flips runs between two regimes);
+#   3. 1, 10, 100 and 1,000 clients pinging one `framelink serve` at once (same total rate),
+#      pinned like 2: p50/p99 RTT, the server's peak RSS and CPU.
+# Results: one JSON file per measurement in $OUT (default target/bench-e2e); then
+# `cargo run --release -p framelink-bench-plot` prints the tables and draws docs/bench/*.svg.
+# Not run in CI (too slow and noisy). Loopback only; every loop is bounded.
+#
+# Settings (environment): OUT, SECONDS_EACH (throughput runs, default 3), PINGS (default
+# 20000), CLIENT_SECONDS (default 5), RATE (pings/s over all clients, default 2000), CPU (the
+# CPU of the RTT tests, default 0), PORT (first of 8 ports, default 7941).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+OUT=${OUT:-target/bench-e2e}
+SECONDS_EACH=${SECONDS_EACH:-3}
+PINGS=${PINGS:-20000}
+CLIENT_SECONDS=${CLIENT_SECONDS:-5}
+RATE=${RATE:-2000}
+CPU=${CPU:-0}
+PORT=${PORT:-7941}
+SIZE=64
+
+say() { printf '\n==> %s\n' "$*" >&2; }
+
+if ! command -v iperf3 >/dev/null; then
+    say "installing iperf3"
+    export DEBIAN_FRONTEND=noninteractive
+    timeout 300 apt-get update -qq
+    timeout 300 apt-get install -y -qq --no-install-recommends iperf3
+fi
+
+# 1,000 clients take 1,000 descriptors in the load process and as many in the server.
+NEED_FDS=2200
+if [ "$(ulimit -n)" -lt "$NEED_FDS" ]; then
+    ulimit -n "$NEED_FDS" || { echo "ulimit -n is $(ulimit -n); 1,000 clients need $NEED_FDS" >&2; exit 1; }
+fi
+
+say "building (release)"
+cargo build --release -p framelink --bin framelink -p framelink-bench-e2e --bin bench-e2e >&2
+FRAMELINK=target/release/framelink
+E2E=target/release/bench-e2e
+PIN="taskset -c $CPU"
+
+mkdir -p "$OUT"
+rm -f "$OUT"/*.json
+{ lscpu | grep -E 'Model name|^CPU\(s\)|MHz'; uname -r; iperf3 --version | head -1; } >"$OUT/machine.txt" 2>&1 || true
+
+BACKGROUND=()
+stop_background() {
+    for pid in "${BACKGROUND[@]}"; do kill "$pid" 2>/dev/null || true; done
+    for pid in "${BACKGROUND[@]}"; do wait "$pid" 2>/dev/null || true; done
+    BACKGROUND=()
+}
+trap stop_background EXIT
+
+# Starts a server in the background and waits (at most 5 s) until its TCP port accepts.
+serve() {
+    local port=$1
+    shift
+    "$@" >/dev/null 2>&1 &
+    BACKGROUND+=($!)
+    for _ in $(seq 50); do
+        if timeout 1 bash -c "exec 3<>/dev/tcp/127.0.0.1/$port" 2>/dev/null; then return 0; fi
+        sleep 0.1
+    done
+    echo "the server on port $port did not start" >&2
+    exit 1
+}
+
+# utime + stime of a process, in clock ticks.
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+
+say "throughput: iperf3 and framelink bench, ${SECONDS_EACH} s each, interleaved"
+iperf3 -s -p "$PORT" >/dev/null 2>&1 &
+BACKGROUND+=($!)
+serve $((PORT + 1)) "$FRAMELINK" serve --listen "tcp://127.0.0.1:$((PORT + 1))" --listen "udp://127.0.0.1:$((PORT + 1))"
+sleep 0.3
+iperf3 -c 127.0.0.1 -p "$PORT" -t "$SECONDS_EACH" --json >"$OUT/iperf3-tcp.json"
+"$FRAMELINK" bench "tcp://127.0.0.1:$((PORT + 1))" -t "$SECONDS_EACH" --json >"$OUT/framelink-bench-tcp.json"
+iperf3 -c 127.0.0.1 -p "$PORT" -t "$SECONDS_EACH" -R --json >"$OUT/iperf3-tcp-reverse.json"
+"$FRAMELINK" bench "tcp://127.0.0.1:$((PORT + 1))" -t "$SECONDS_EACH" --reverse --json >"$OUT/framelink-bench-tcp-reverse.json"
+iperf3 -c 127.0.0.1 -p "$PORT" -t "$SECONDS_EACH" -u -b 0 -l 1200 --json >"$OUT/iperf3-udp.json"
+"$FRAMELINK" bench "udp://127.0.0.1:$((PORT + 1))" -t "$SECONDS_EACH" --json >"$OUT/framelink-bench-udp.json"
+stop_background
+
+say "round trip: raw std TCP ping-pong and framelink ping, $PINGS pings of $SIZE B each, on CPU $CPU"
+serve $((PORT + 2)) $PIN "$E2E" raw-server --listen "127.0.0.1:$((PORT + 2))" --size "$SIZE"
+$PIN "$E2E" raw-ping --connect "127.0.0.1:$((PORT + 2))" --size "$SIZE" --count "$PINGS" >"$OUT/raw-ping.json"
+serve $((PORT + 3)) $PIN "$FRAMELINK" serve --listen "tcp://127.0.0.1:$((PORT + 3))"
+$PIN "$FRAMELINK" ping "tcp://127.0.0.1:$((PORT + 3))" -c "$PINGS" -i 0 --size "$SIZE" --json >"$OUT/framelink-ping.json"
+stop_background
+
+say "concurrency: 1, 10, 100, 1000 clients at $RATE pings/s in all, ${CLIENT_SECONDS} s each, on CPU $CPU"
+for n in 1 10 100 1000; do
+    port=$((PORT + 4))
+    serve "$port" $PIN "$FRAMELINK" serve --listen "tcp://127.0.0.1:$port" --max-clients 1100
+    server=${BACKGROUND[-1]}
+    # `taskset` execs the server, so the pid is the server's own.
+    before=$(cpu_ticks "$server")
+    started=$(date +%s.%N)
+    $PIN "$E2E" clients --connect "tcp://127.0.0.1:$port" --clients "$n" --rate "$RATE" \
+        --seconds "$CLIENT_SECONDS" --size "$SIZE" >"$OUT/clients-$n.json"
+    ended=$(date +%s.%N)
+    after=$(cpu_ticks "$server")
+    hwm=$(awk '/VmHWM/ { print $2 }' "/proc/$server/status")
+    awk -v t0="$started" -v t1="$ended" -v c0="$before" -v c1="$after" -v hz="$(getconf CLK_TCK)" -v hwm="$hwm" \
+        'BEGIN { printf "{\"rss_kib\": %d, \"cpu_percent\": %.1f}\n", hwm, 100 * (c1 - c0) / hz / (t1 - t0) }' \
+        >"$OUT/server-$n.json"
+    stop_background
+    echo "  $n clients: $(cat "$OUT/clients-$n.json" | head -c 160)..." >&2
+done
+
+say "done: results in $OUT; tables and plots: cargo run --release -p framelink-bench-plot"

@@ -1,0 +1,45 @@
+//! `bench-e2e`: the load tools `scripts/bench-e2e.sh` runs beside `framelink` and iperf3.
+//!
+//! - `raw-server` / `raw-ping`: a plain std TCP ping-pong of fixed-size messages (the echo in one
+//!   write, `TCP_NODELAY`), the floor `framelink ping` is compared with;
+//! - `clients`: N framelink links pinging one `framelink serve` at once with ECHO messages (as
+//!   `framelink ping` does), at a fixed total rate, reporting RTT percentiles.
+//!
+//! Each prints one JSON document on stdout. Every loop is bounded by a count or a duration.
+
+mod clients;
+mod raw;
+mod rtt;
+
+use clap::{Parser, Subcommand};
+
+/// Load tools for the end-to-end benchmarks (loopback only).
+#[derive(Parser, Debug)]
+#[command(version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Echo fixed-size messages on TCP, one thread per connection, until killed.
+    RawServer(raw::ServerArgs),
+    /// Ping-pong fixed-size messages with a raw-server and print the RTT percentiles.
+    RawPing(raw::PingArgs),
+    /// Many framelink clients pinging one server at once.
+    Clients(clients::ClientsArgs),
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::RawServer(args) => raw::serve(&args),
+        Command::RawPing(args) => raw::ping(&args),
+        Command::Clients(args) => clients::run(&args),
+    };
+    if let Err(error) = result {
+        eprintln!("bench-e2e: {error}");
+        std::process::exit(1);
+    }
+}

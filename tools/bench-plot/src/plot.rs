@@ -1,0 +1,94 @@
+//! The two SVG plots: codec throughput against payload size, and the RTT distributions.
+
+use std::path::Path;
+
+use plotters::prelude::*;
+
+use crate::codec::{self, METHODS, SIZES};
+use crate::e2e::{self, CLIENTS};
+
+type DrawResult = Result<(), Box<dyn std::error::Error>>;
+
+/// Throughput (GB/s, log) against payload size (bytes, log), a line per method.
+pub(crate) fn throughput(results: &codec::Results, file: &Path) -> DrawResult {
+    let root = SVGBackend::new(file, (900, 560)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let max = results.gbps.values().flat_map(|m| m.values()).fold(1.0f64, |a, &b| a.max(b)) * 1.5;
+    let mut chart = ChartBuilder::on(&root)
+        .caption("Encode + decode throughput (one run)", ("sans-serif", 22))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(60)
+        .build_cartesian_2d((48f64..90_000f64).log_scale(), (0.01f64..max).log_scale())?;
+    chart
+        .configure_mesh()
+        .x_desc("payload bytes")
+        .y_desc("GB/s of payload")
+        .x_labels(6)
+        .x_label_formatter(&|v| format!("{v:.0}"))
+        .y_label_formatter(&|v| format!("{v}"))
+        .draw()?;
+    for (index, (method, label)) in METHODS.iter().enumerate() {
+        let points: Vec<(f64, f64)> =
+            SIZES.iter().filter_map(|&s| Some((s as f64, results.get(method, s)?))).collect();
+        if points.is_empty() {
+            continue;
+        }
+        let color = Palette99::pick(index).to_rgba();
+        let width = if method.starts_with("framelink") { 3 } else { 1 };
+        chart
+            .draw_series(LineSeries::new(points.clone(), color.stroke_width(width)))?
+            .label(*label)
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(width)));
+        chart.draw_series(points.into_iter().map(|p| Circle::new(p, 3, color.filled())))?;
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::LowerRight)
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()?;
+    root.present()?;
+    Ok(())
+}
+
+/// The cumulative RTT distributions: raw ping-pong and 1 to 1,000 framelink clients.
+pub(crate) fn rtt(results: &e2e::Results, file: &Path) -> DrawResult {
+    let mut lines = vec![("raw std TCP ping-pong".to_string(), results.distribution("raw-ping"))];
+    for n in CLIENTS {
+        lines.push((format!("framelink, {n} client(s)"), results.distribution(&format!("clients-{n}"))));
+    }
+    lines.retain(|(_, points)| !points.is_empty());
+    let all = lines.iter().flat_map(|(_, p)| p.iter().map(|&(_, us)| us));
+    let (lo, hi) = all.fold((f64::MAX, 1.0f64), |(lo, hi), us| (lo.min(us), hi.max(us)));
+    let root = SVGBackend::new(file, (900, 560)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption("Round-trip time distribution, 64 B over TCP loopback (one run)", ("sans-serif", 22))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(50)
+        .build_cartesian_2d((lo.max(0.1) * 0.8..hi * 1.25).log_scale(), 0f64..100f64)?;
+    chart
+        .configure_mesh()
+        .x_desc("round trip, µs")
+        .y_desc("% of pings at most this")
+        .x_label_formatter(&|v| format!("{v:.0}"))
+        .draw()?;
+    for (index, (label, points)) in lines.into_iter().enumerate() {
+        let color = Palette99::pick(index).to_rgba();
+        let series = points.into_iter().map(|(percent, us)| (us, percent));
+        chart
+            .draw_series(LineSeries::new(series, color.stroke_width(2)))?
+            .label(label)
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)));
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::LowerRight)
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()?;
+    root.present()?;
+    Ok(())
+}
