@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use framelink_core::Instant;
 use framelink_core::session::{CloseReason, Config, Event, Session, State};
-use framelink_core::wire::Repr;
+use framelink_core::wire::{PacketType, Repr};
 
 type S = Session<Vec<u8>, 16>;
 
@@ -24,6 +24,8 @@ struct Link {
     now: Instant,
     latency: Duration,
     sides: [S; 2],
+    /// DATA packets from the server are lost until then.
+    server_data_lost_until: Instant,
     /// Packets on their way from side `i` to the other, with their arrival time.
     flight: [VecDeque<(Instant, Vec<u8>)>; 2],
     /// Messages each side's application received.
@@ -38,6 +40,7 @@ impl Link {
             now: Instant::ZERO,
             latency,
             sides: [client, server],
+            server_data_lost_until: Instant::ZERO,
             flight: [VecDeque::new(), VecDeque::new()],
             received: [Vec::new(), Vec::new()],
             closed: [None; 2],
@@ -50,7 +53,12 @@ impl Link {
         for side in 0..2 {
             while let Some(len) = self.sides[side].poll_transmit(self.now, &mut self.buf).unwrap() {
                 let at = self.now + self.latency;
-                self.flight[side].push_back((at, self.buf[..len].to_vec()));
+                let lost = side == 1
+                    && self.now < self.server_data_lost_until
+                    && Repr::parse(&self.buf[..len]).is_ok_and(|p| p.kind == PacketType::Data);
+                if !lost {
+                    self.flight[side].push_back((at, self.buf[..len].to_vec()));
+                }
             }
             while let Some(event) = self.sides[side].poll_event() {
                 match event {
@@ -129,6 +137,48 @@ fn close_during_a_long_peer_transfer_ends_gracefully() {
         (link.received[0].len(), link.closed),
         (queued, [Some(CloseReason::Local), Some(CloseReason::Peer)]),
         "messages the client received, and how both sides ended (at {:?})",
+        link.now
+    );
+}
+
+/// Target `session`, the same invariant, another way in: a 10-million-execution run.
+///
+/// The client closes while the server's DATA has been lost and the server, its retransmission
+/// timeout backed off to many seconds, is slow to send it again. The server (DRAINING) answers
+/// the client's keepalive PINGs but not its repeated CLOSEs (PROTOCOL.md 10.6), and the client
+/// counted every CLOSE retransmission towards `max_retransmits`: it declared a dead link while
+/// hearing its peer every second. A CLOSING side that hears its peer now leaves the wait to its
+/// close timer.
+#[test]
+fn a_closer_that_hears_its_peer_waits_for_its_data() {
+    let client_config = Config::new()
+        .retransmit(true)
+        .max_rto(Duration::from_secs(1))
+        .keepalive(Duration::from_secs(1))
+        .close_timeout(Duration::from_secs(120));
+    let server_config = Config::new().retransmit(true).max_rto(Duration::from_secs(60));
+    let client = S::client(client_config, 0x5EED, vec![0; 4096], vec![0; 4096], Instant::ZERO);
+    let server = S::server(server_config, vec![0; 4096], vec![0; 4096], Instant::ZERO);
+    let mut link = Link::new(client, server, Duration::from_millis(10));
+    link.run_until(Instant::from_millis(1_000), |l| l.sides.iter().all(|s| s.state() == State::Established));
+
+    // The server's message is lost, again and again, for 30 s; the client closes meanwhile.
+    link.server_data_lost_until = Instant::from_millis(30_000);
+    link.sides[1].send(link.now, &[0xAA; 500]).unwrap();
+    link.run_until(Instant::from_millis(1_000), |_| false);
+    link.sides[0].close(link.now);
+    link.run_until(Instant::from_millis(600_000), |l| l.closed.iter().all(Option::is_some));
+
+    // Before the fix: the client ended with TimedOut(DeadLink) about 12 s in, the message lost.
+    assert_eq!(
+        (link.received[0].len(), link.closed),
+        (1, [Some(CloseReason::Local), Some(CloseReason::Peer)]),
+        "messages the client received, and how both sides ended (at {:?})",
+        link.now
+    );
+    assert!(
+        link.now > Instant::from_millis(30_000),
+        "the message went through after the loss, at {:?}",
         link.now
     );
 }

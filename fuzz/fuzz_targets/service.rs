@@ -11,7 +11,8 @@
 //!
 //! The responder handles the message twice (a second SOURCE replaces the first, whose end is
 //! then owed). `Plain` only for non-service messages; a `Reply` fits in the buffer and is the
-//! ECHO-REPLY or the service ERROR the request calls for; `Describe` only for STATS and INFO,
+//! ECHO-REPLY or the service ERROR the request calls for (a reply's op code is an unknown
+//! operation to a responder, whatever its body); `Describe` only for STATS and INFO,
 //! and `describe` then writes a reply that parses to the responder's figures (or reports the
 //! room it needs); `Done` only for SINK and SOURCE, or when not even an ERROR fits. Then up
 //! to 64 `poll_source` calls, 1 ms apart: `source_need` is `None` exactly when `poll_source`
@@ -86,6 +87,11 @@ fn check_responder(data: &[u8], parsed: Result<Option<ServiceMessage<'_>>, Servi
                         }
                     }
                     Ok(Some(other)) => ServiceMessage::Error { error: ServiceError::UnknownOp(other.op()) },
+                    // A responder parses requests only: a reply's op code, even with a body
+                    // the full parser finds malformed, is an operation it does not know.
+                    Err(ServiceError::Malformed(code)) if code & 0x80 != 0 => {
+                        ServiceMessage::Error { error: ServiceError::UnknownOp(code) }
+                    }
                     Err(error) => ServiceMessage::Error { error },
                     Ok(None) => unreachable!("Plain was not returned"),
                 };

@@ -133,6 +133,12 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
             self.timers.set_after(Timer::KeepAlive, now, self.config.keepalive_us);
             self.timers.set_after(Timer::Idle, now, self.config.idle_timeout_us);
         }
+        // Only our CLOSE awaits an answer, and the peer answers it once its own data is
+        // drained (PROTOCOL.md 10.6), however long its retransmissions take: a peer we hear
+        // is alive, so the close timer bounds the wait, not the dead-link limit.
+        if self.state == State::Closing && self.close_sent && self.tx.is_drained() {
+            self.backoff = 0;
+        }
     }
 
     /// Processes a cumulative acknowledgement; returns whether it acknowledged new DATA.
