@@ -26,6 +26,8 @@ struct Link {
     sides: [S; 2],
     /// DATA packets from the server are lost until then.
     server_data_lost_until: Instant,
+    /// The client's application reads nothing until then.
+    client_reads_from: Instant,
     /// Packets on their way from side `i` to the other, with their arrival time.
     flight: [VecDeque<(Instant, Vec<u8>)>; 2],
     /// Messages each side's application received.
@@ -41,6 +43,7 @@ impl Link {
             latency,
             sides: [client, server],
             server_data_lost_until: Instant::ZERO,
+            client_reads_from: Instant::ZERO,
             flight: [VecDeque::new(), VecDeque::new()],
             received: [Vec::new(), Vec::new()],
             closed: [None; 2],
@@ -59,6 +62,9 @@ impl Link {
                 if !lost {
                     self.flight[side].push_back((at, self.buf[..len].to_vec()));
                 }
+            }
+            if side == 0 && self.now < self.client_reads_from {
+                continue;
             }
             while let Some(event) = self.sides[side].poll_event() {
                 match event {
@@ -179,6 +185,40 @@ fn a_closer_that_hears_its_peer_waits_for_its_data() {
     assert!(
         link.now > Instant::from_millis(30_000),
         "the message went through after the loss, at {:?}",
+        link.now
+    );
+}
+
+/// Target `session`, the same invariant once more: a closer with a short retransmission
+/// timeout (100 ms) whose peer cannot drain yet, because the closer's own application has not
+/// read what it was sent (no credit). The DRAINING peer had nothing to send and ignored the
+/// repeated CLOSEs, so the closer heard nothing for ten timeouts and declared a dead link
+/// although the peer was fine. A DRAINING side now answers a repeated CLOSE with an ACK
+/// (PROTOCOL.md 10.6).
+#[test]
+fn a_draining_peer_answers_a_repeated_close() {
+    let client_config = Config::new()
+        .retransmit(true)
+        .max_rto(Duration::from_millis(100))
+        .close_timeout(Duration::from_secs(60));
+    let client = S::client(client_config, 0x5EED, vec![0; 4096], vec![0; 2048], Instant::ZERO);
+    let server = S::server(Config::new().retransmit(true), vec![0; 8192], vec![0; 4096], Instant::ZERO);
+    let mut link = Link::new(client, server, Duration::from_millis(10));
+    link.run_until(Instant::from_millis(1_000), |l| l.sides.iter().all(|s| s.state() == State::Established));
+
+    // The client's application is busy for 3 s: the server's 6 KB cannot all go meanwhile.
+    link.client_reads_from = link.now + Duration::from_secs(3);
+    for _ in 0..6 {
+        link.sides[1].send(link.now, &[0xBB; 1000]).unwrap();
+    }
+    link.sides[0].close(link.now);
+    link.run_until(Instant::from_millis(120_000), |l| l.closed.iter().all(Option::is_some));
+
+    // Before the fix: TimedOut(DeadLink) on the client 1 s after its CLOSE, 2 messages read.
+    assert_eq!(
+        (link.received[0].len(), link.closed),
+        (6, [Some(CloseReason::Local), Some(CloseReason::Peer)]),
+        "messages the client received, and how both sides ended (at {:?})",
         link.now
     );
 }

@@ -465,6 +465,13 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
             State::Established if in_sequence => self.set_state(State::Draining),
             State::Closing if in_sequence && self.close_sent => self.pending.close_ack = true,
             State::Closing if in_sequence => self.set_state(State::Draining),
+            // The closer asks again while we still drain: answer with an ACK (and credit), so
+            // it knows its CLOSE arrived and that we are alive (PROTOCOL.md 10.6).
+            State::Draining if in_sequence => {
+                self.pending.ack = true;
+                self.pending.ack_due = true;
+                self.pending.credit = true;
+            }
             _ => self.stats.ignored += 1,
         }
     }

@@ -236,7 +236,8 @@ fn every_packet_in_draining() {
             (Draining, false, done),
             (Draining, false, Some(P::Pong)),
             (Draining, false, done),
-            (Draining, true, done),
+            // A repeated CLOSE: an ACK says we are alive (10.6).
+            (Draining, false, Some(P::Ack)),
             (Draining, true, done),
             (Closed, false, None),
             (Draining, true, done),
