@@ -58,10 +58,10 @@ impl StatsReply {
 
     /// Writes the counters into `b`, which is [`wire_len`](Self::wire_len) bytes long.
     pub(super) fn write(&self, b: &mut [u8]) {
-        let server = self.server.map(ServerCounters::to_array);
-        let fields = self.to_array().into_iter().chain(server.into_iter().flatten());
-        for (chunk, v) in b.chunks_exact_mut(8).zip(fields) {
-            chunk.copy_from_slice(&v.to_le_bytes());
+        let (session, server) = b.split_at_mut(8 * Self::FIELDS.min(b.len() / 8));
+        write_counters(&self.to_array(), session);
+        if let Some(counters) = self.server {
+            write_counters(&counters.to_array(), server);
         }
     }
 
@@ -129,6 +129,13 @@ impl StatsReply {
             echoes: a[17],
             server: None,
         }
+    }
+}
+
+/// Writes `counters` into `b`, 8 bytes each, as far as `b` goes.
+fn write_counters(counters: &[u64], b: &mut [u8]) {
+    for (chunk, v) in b.chunks_exact_mut(8).zip(counters) {
+        chunk.copy_from_slice(&v.to_le_bytes());
     }
 }
 
