@@ -7,7 +7,7 @@
 //! |---|---|---|
 //! | [`LengthDelimited`] | reliable byte streams (TCP) | `u32` LE packet length, then the packet |
 //! | [`Cobs`] | byte streams that corrupt (UART, a UART bridged to TCP) | COBS-encoded packet, then `0x00` |
-//! | [`Datagram`] | datagram sockets (UDP) | one packet per datagram |
+//! | [`Datagram`] | datagram sockets (UDP) | one packet per datagram, behind the session tag |
 //!
 //! Decoders are incremental: feed them any split of the input, down to single bytes, and they
 //! yield the same packets. Each call to `decode` reports how many input bytes it consumed and at
