@@ -10,95 +10,13 @@ mod common;
 
 use std::ffi::OsStr;
 use std::net::{TcpListener, UdpSocket};
-use std::process::{Command, Stdio};
-use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use common::{Guard, Lines, WAIT};
-
-/// The binary under test.
-const BIN: &str = env!("CARGO_BIN_EXE_framelink");
-
-/// A running `framelink` child, killed when dropped.
-struct Running {
-    child: Guard,
-    stdout: Arc<Lines>,
-    stderr: Arc<Lines>,
-}
-
-impl Running {
-    fn start(args: &[impl AsRef<OsStr>]) -> Self {
-        let mut child = Command::new(BIN)
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start framelink");
-        let stdout = Lines::collect(child.stdout.take().unwrap());
-        let stderr = Lines::collect(child.stderr.take().unwrap());
-        Self { child: Guard(child), stdout, stderr }
-    }
-
-    /// Waits (at most `limit`) for the child to exit; its exit code (`None`: killed by a
-    /// signal).
-    fn wait(&mut self, limit: Duration) -> Option<i32> {
-        let until = Instant::now() + limit;
-        loop {
-            if let Some(status) = self.child.0.try_wait().unwrap() {
-                return status.code();
-            }
-            assert!(Instant::now() < until, "framelink did not exit within {limit:?}");
-            thread::sleep(Duration::from_millis(10));
-        }
-    }
-
-    /// Sends SIGINT, as Ctrl-C does.
-    fn interrupt(&self) {
-        let status = Command::new("kill").args(["-INT", &self.child.0.id().to_string()]).status();
-        assert!(status.is_ok_and(|s| s.success()), "kill -INT failed");
-    }
-}
-
-/// What a finished run printed.
-struct Ran {
-    code: Option<i32>,
-    stdout: String,
-    stderr: Vec<String>,
-}
-
-impl Ran {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.stdout))
-    }
-
-    /// Asserts exit status 0.
-    fn ok(self) -> Self {
-        assert_eq!(self.code, Some(0), "stdout: {}\nstderr: {:?}", self.stdout, self.stderr);
-        self
-    }
-
-    /// Asserts exit status 1 with one `framelink: ...` line on stderr holding `words`.
-    fn failed(self, words: &str) -> Self {
-        assert_eq!(self.code, Some(1), "stdout: {}\nstderr: {:?}", self.stdout, self.stderr);
-        assert_eq!(self.stderr.len(), 1, "one line on stderr: {:?}", self.stderr);
-        assert!(self.stderr[0].starts_with("framelink: "), "{:?}", self.stderr);
-        assert!(self.stderr[0].contains(words), "{:?} should say {words:?}", self.stderr);
-        self
-    }
-}
-
-/// Runs `framelink args...` to its end (at most [`WAIT`]).
-fn run(args: &[&str]) -> Ran {
-    let mut running = Running::start(args);
-    let code = running.wait(WAIT);
-    let stdout = running.stdout.all().join("\n");
-    let stderr = running.stderr.all();
-    Ran { code, stdout, stderr }
-}
+use common::tool::{Running, run};
+use common::{Lines, WAIT};
 
 /// A `framelink serve` child on ephemeral loopback ports.
 struct Serve {

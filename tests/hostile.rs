@@ -69,11 +69,10 @@ use framelink::core::framing::datagram::TAG_LEN;
 use framelink::core::wire::{Capabilities, HelloPayload, MAX_PACKET, PacketType, Repr, crc32c};
 use serde_json::Value;
 
+use common::tool::{BIN, Ran, Running};
 use common::{Guard, Lines};
 
-/// The binary under test.
-const BIN: &str = env!("CARGO_BIN_EXE_framelink");
-/// The server's handshake timeout: `ServerConfig`'s default, which `serve` does not change.
+/// The server's handshake timeout: the default of `serve --handshake-timeout`, which the suite keeps.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long the server waits for a client to close after its session ended (server.rs).
 const LINGER: Duration = Duration::from_secs(2);
@@ -359,51 +358,12 @@ impl Monitor {
     }
 }
 
-/// A `framelink` child, killed when dropped.
-struct Child {
-    child: Guard,
-    stdout: Arc<Lines>,
-    stderr: Arc<Lines>,
-}
-
-impl Child {
-    fn start(args: &[&str]) -> Self {
-        let mut child = Command::new(BIN)
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start framelink");
-        let stdout = Lines::collect(child.stdout.take().unwrap());
-        let stderr = Lines::collect(child.stderr.take().unwrap());
-        Self { child: Guard(child), stdout, stderr }
-    }
-
-    /// Waits (at most `limit`) for the exit; the exit code, stdout and stderr.
-    fn finish(mut self, limit: Duration) -> (Option<i32>, String, Vec<String>) {
-        let until = Instant::now() + limit;
-        let status = loop {
-            if let Some(status) = self.child.0.try_wait().unwrap() {
-                break status;
-            }
-            assert!(
-                Instant::now() < until,
-                "framelink did not exit within {limit:?}: {:?}",
-                self.stderr.snapshot()
-            );
-            thread::sleep(Duration::from_millis(20));
-        };
-        (status.code(), self.stdout.all().join("\n"), self.stderr.all())
-    }
-}
-
 /// `framelink ping ADDR -c COUNT -i INTERVAL --json`, running.
 struct Ping {
     addr: String,
     count: u64,
     interval: u64,
-    child: Child,
+    child: Running,
 }
 
 /// How long a ping waits for each reply before counting it lost: an upper bound for a hang,
@@ -413,14 +373,14 @@ const PING_WAIT_MS: u64 = 20_000;
 impl Ping {
     fn start(addr: &str, count: u64, interval: u64) -> Self {
         let (c, i, w) = (count.to_string(), interval.to_string(), PING_WAIT_MS.to_string());
-        let child = Child::start(&["ping", addr, "-c", &c, "-i", &i, "-W", &w, "--json"]);
+        let child = Running::start(&["ping", addr, "-c", &c, "-i", &i, "-W", &w, "--json"]);
         Self { addr: addr.to_owned(), count, interval, child }
     }
 
     /// Waits for the end; asserts every ping was answered in time; the report.
     fn answered(self) -> Value {
         let limit = Duration::from_millis(self.count * self.interval + 2 * PING_WAIT_MS) + SLACK;
-        let (code, stdout, stderr) = self.child.finish(limit);
+        let Ran { code, stdout, stderr } = self.child.finish(limit);
         let json: Value = serde_json::from_str(&stdout)
             .unwrap_or_else(|e| panic!("ping {}: not JSON ({e}): {stdout}", self.addr));
         let at = |key: &str| json[key].as_u64().unwrap_or_else(|| panic!("`{key}` in {json}"));
@@ -437,7 +397,7 @@ impl Ping {
 
 /// A running `framelink serve` on ephemeral loopback ports.
 struct Server {
-    child: Child,
+    child: Running,
     pid: u32,
     tcp: SocketAddr,
     udp: SocketAddr,
@@ -455,7 +415,7 @@ impl Server {
             "--max-clients",
             &max,
         ];
-        let child = Child::start(&args);
+        let child = Running::start(&args);
         let lines = child.stderr.wait_for("two listeners", |lines, ended| {
             ended || lines.iter().filter(|l| l.starts_with("listening on ")).count() == 2
         });
@@ -1197,7 +1157,8 @@ fn serves_good_clients_through_hostile_ones() {
     let pinged_after: Vec<Value> =
         [Ping::start(&tcp, 20, 10), Ping::start(&udp, 20, 10)].into_iter().map(Ping::answered).collect();
     let before = server.child.stdout.count();
-    let (code, _, stderr) = Child::start(&["send", &tcp, "hostile suite: still serving"]).finish(SLACK);
+    let Ran { code, stderr, .. } =
+        Running::start(&["send", &tcp, "hostile suite: still serving"]).finish(SLACK);
     assert_eq!(code, Some(0), "send to the server after the attack: {stderr:?}");
     server.child.stdout.wait_for("the message", |lines, _| lines.len() > before);
     assert_eq!(server.child.stdout.snapshot()[before], "Received: hostile suite: still serving");
@@ -1366,8 +1327,8 @@ fn a_server_out_of_descriptors_answers_new_clients() {
     // More idle clients than the server has descriptors for, fewer than --max-clients.
     let streams = idle_connections(addr, limit + 16);
     thread::sleep(Duration::from_millis(500));
-    let (code, stdout, stderr) =
-        Child::start(&["ping", &url, "-c", "1", "--json"]).finish(HANDSHAKE_TIMEOUT + SLACK);
+    let Ran { code, stdout, stderr } =
+        Running::start(&["ping", &url, "-c", "1", "--json"]).finish(HANDSHAKE_TIMEOUT + SLACK);
     drop(streams);
     println!("hostile: a new client of a server out of descriptors: exit {code:?}, {stderr:?}");
     let served = code == Some(0);

@@ -6,40 +6,41 @@ mod common;
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{TcpStream, UdpSocket};
-use std::process::{Command, Stdio};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
-use common::{Guard, Lines, WAIT};
+use common::WAIT;
+use common::tool::{BIN, Running};
 use framelink::core::framing::{Decoded, Decoder, Encoder, LengthDelimited, LengthDelimitedDecoder};
 use framelink::core::wire::{
     Capabilities, ErrorCode, ErrorPayload, HelloPayload, PacketType, Repr, SeqNumber, VERSION,
 };
 use serde_json::Value;
 
-const BIN: &str = env!("CARGO_BIN_EXE_framelink");
-
 /// `framelink serve` with short limits, on ephemeral loopback ports.
 struct Serve {
-    child: Guard,
-    stdout: Arc<Lines>,
+    running: Running,
     tcp: String,
     udp: String,
 }
 
 impl Serve {
     fn start() -> Self {
-        let mut child = Command::new(BIN)
-            .args(["serve", "--listen", "tcp://127.0.0.1:0", "--listen", "udp://127.0.0.1:0", "--json"])
-            .args(["--handshake-timeout", "0.3", "--idle-timeout", "0.6", "--max-message", "1000"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start framelink serve");
-        let stdout = Lines::collect(child.stdout.take().unwrap());
-        let stderr = Lines::collect(child.stderr.take().unwrap());
-        let lines = stderr.wait_for("two listeners", |lines, ended| {
+        let running = Running::start(&[
+            "serve",
+            "--listen",
+            "tcp://127.0.0.1:0",
+            "--listen",
+            "udp://127.0.0.1:0",
+            "--json",
+            "--handshake-timeout",
+            "0.3",
+            "--idle-timeout",
+            "0.6",
+            "--max-message",
+            "1000",
+        ]);
+        let lines = running.stderr.wait_for("two listeners", |lines, ended| {
             ended || lines.iter().filter(|l| l.starts_with("listening on ")).count() == 2
         });
         let addr = |scheme: &str| {
@@ -48,7 +49,7 @@ impl Serve {
             line.unwrap_or_else(|| panic!("no {scheme} listener: {lines:?}")).to_owned()
         };
         let (tcp, udp) = (addr("tcp://"), addr("udp://"));
-        Self { child: Guard(child), stdout, tcp, udp }
+        Self { running, tcp, udp }
     }
 
     fn socket_addr(addr: &str) -> &str {
@@ -56,16 +57,9 @@ impl Serve {
     }
 
     /// Stops the server as Ctrl-C does; its JSON report.
-    fn stop(mut self) -> Value {
-        let pid = self.child.0.id().to_string();
-        assert!(Command::new("kill").args(["-INT", &pid]).status().unwrap().success());
-        let until = Instant::now() + WAIT;
-        while self.child.0.try_wait().unwrap().is_none() {
-            assert!(Instant::now() < until, "serve did not stop");
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        let text = self.stdout.all().join("\n");
-        serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+    fn stop(self) -> Value {
+        self.running.interrupt();
+        self.running.finish(WAIT).ok().json()
     }
 }
 

@@ -9,91 +9,12 @@
 mod common;
 
 use std::process::{Command, Stdio};
-use std::sync::Arc;
-use std::thread;
-use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use common::WAIT;
 use common::socat::{self, PtyPair, TempDir};
-use common::{Guard, Lines, WAIT};
-
-/// The binary under test.
-const BIN: &str = env!("CARGO_BIN_EXE_framelink");
-
-/// A running `framelink` child, killed when dropped.
-struct Running {
-    child: Guard,
-    stdout: Arc<Lines>,
-    stderr: Arc<Lines>,
-}
-
-impl Running {
-    fn start(args: &[&str]) -> Self {
-        let mut child = Command::new(BIN)
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start framelink");
-        let stdout = Lines::collect(child.stdout.take().unwrap());
-        let stderr = Lines::collect(child.stderr.take().unwrap());
-        Self { child: Guard(child), stdout, stderr }
-    }
-
-    /// Waits (at most [`WAIT`]) for the exit code.
-    fn wait(&mut self) -> Option<i32> {
-        let until = Instant::now() + WAIT;
-        loop {
-            if let Some(status) = self.child.0.try_wait().unwrap() {
-                return status.code();
-            }
-            assert!(Instant::now() < until, "framelink did not exit: {:?}", self.stderr.snapshot());
-            thread::sleep(Duration::from_millis(10));
-        }
-    }
-
-    /// Sends SIGINT, as Ctrl-C does.
-    fn interrupt(&self) {
-        let status = Command::new("kill").args(["-INT", &self.child.0.id().to_string()]).status();
-        assert!(status.is_ok_and(|s| s.success()), "kill -INT failed");
-    }
-}
-
-/// What a finished run printed.
-struct Ran {
-    code: Option<i32>,
-    stdout: String,
-    stderr: Vec<String>,
-}
-
-impl Ran {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.stdout))
-    }
-
-    fn ok(self) -> Self {
-        assert_eq!(self.code, Some(0), "stdout: {}\nstderr: {:?}", self.stdout, self.stderr);
-        self
-    }
-
-    /// Asserts exit status 1 with one `framelink: ...` line on stderr holding `words`.
-    fn failed(self, words: &str) -> Self {
-        assert_eq!(self.code, Some(1), "stdout: {}\nstderr: {:?}", self.stdout, self.stderr);
-        assert_eq!(self.stderr.len(), 1, "one line on stderr: {:?}", self.stderr);
-        assert!(self.stderr[0].starts_with("framelink: "), "{:?}", self.stderr);
-        assert!(self.stderr[0].contains(words), "{:?} should say {words:?}", self.stderr);
-        self
-    }
-}
-
-/// Runs `framelink args...` to its end (at most [`WAIT`]).
-fn run(args: &[&str]) -> Ran {
-    let mut running = Running::start(args);
-    let code = running.wait();
-    Ran { code, stdout: running.stdout.all().join("\n"), stderr: running.stderr.all() }
-}
+use common::tool::{BIN, Running, run};
 
 /// `framelink serve` on `addr`, once it listens.
 fn serve(addr: &str) -> Running {
@@ -157,7 +78,7 @@ fn every_command_works_over_a_pty_pair_in_text_and_json() {
     assert_eq!(u64_at(&bytes, "bytes"), 100 * 1024, "every byte acknowledged: {bytes}");
 
     server.interrupt();
-    assert_eq!(server.wait(), Some(0));
+    assert_eq!(server.wait(WAIT), Some(0));
     let log = server.stderr.all();
     let summary = log.iter().find(|l| l.starts_with("served ")).expect("a summary");
     // send x2, ping x2, info x2, bench x5: one session each.
@@ -239,7 +160,7 @@ fn a_cable_pulled_mid_run_ends_it_with_the_summary_so_far() {
     bench.stdout.wait_for("the first interval", |lines, ended| ended || lines.len() >= 3);
     pair.unplug();
 
-    assert_eq!(bench.wait(), Some(1), "{:?}", bench.stderr.snapshot());
+    assert_eq!(bench.wait(WAIT), Some(1), "{:?}", bench.stderr.snapshot());
     let report = bench.stdout.all();
     let summary = report.last().expect("a summary");
     assert!(summary.contains("acknowledged"), "the summary so far: {report:?}");
@@ -247,7 +168,7 @@ fn a_cable_pulled_mid_run_ends_it_with_the_summary_so_far() {
     assert_eq!(stderr.len(), 1, "{stderr:?}");
     assert!(stderr[0].contains("serial port closed or unplugged"), "{stderr:?}");
 
-    assert_eq!(server.wait(), Some(1), "serve ends with the port");
+    assert_eq!(server.wait(WAIT), Some(1), "serve ends with the port");
     let log = server.stderr.all();
     assert!(log.last().is_some_and(|l| l.contains("serial port closed or unplugged")), "{log:?}");
 }

@@ -3,6 +3,7 @@
 #![allow(dead_code, reason = "each test binary uses a different part")]
 
 pub(crate) mod socat;
+pub(crate) mod tool;
 
 use std::ffi::OsStr;
 use std::io::{BufRead, BufReader, Read, Write};

@@ -1,0 +1,99 @@
+//! The `framelink` binary as a child process: start it, collect what it prints, wait for its
+//! end (always bounded), interrupt it as Ctrl-C does.
+
+use std::ffi::OsStr;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use super::{Guard, Lines, WAIT};
+
+/// The binary under test.
+pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_framelink");
+
+/// A running `framelink` child, killed when dropped.
+pub(crate) struct Running {
+    pub(crate) child: Guard,
+    pub(crate) stdout: Arc<Lines>,
+    pub(crate) stderr: Arc<Lines>,
+}
+
+impl Running {
+    pub(crate) fn start(args: &[impl AsRef<OsStr>]) -> Self {
+        let mut child = Command::new(BIN)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start framelink");
+        let stdout = Lines::collect(child.stdout.take().unwrap());
+        let stderr = Lines::collect(child.stderr.take().unwrap());
+        Self { child: Guard(child), stdout, stderr }
+    }
+
+    /// Waits (at most `limit`) for the child to exit; its exit code (`None`: killed by a
+    /// signal).
+    pub(crate) fn wait(&mut self, limit: Duration) -> Option<i32> {
+        let until = Instant::now() + limit;
+        loop {
+            if let Some(status) = self.child.0.try_wait().unwrap() {
+                return status.code();
+            }
+            assert!(
+                Instant::now() < until,
+                "framelink did not exit within {limit:?}: {:?}",
+                self.stderr.snapshot()
+            );
+            thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Waits (at most `limit`) for the child to exit; what it printed.
+    pub(crate) fn finish(mut self, limit: Duration) -> Ran {
+        let code = self.wait(limit);
+        Ran { code, stdout: self.stdout.all().join("\n"), stderr: self.stderr.all() }
+    }
+
+    /// Sends SIGINT, as Ctrl-C does.
+    pub(crate) fn interrupt(&self) {
+        let status = Command::new("kill").args(["-INT", &self.child.0.id().to_string()]).status();
+        assert!(status.is_ok_and(|s| s.success()), "kill -INT failed");
+    }
+}
+
+/// What a finished run printed.
+pub(crate) struct Ran {
+    pub(crate) code: Option<i32>,
+    pub(crate) stdout: String,
+    pub(crate) stderr: Vec<String>,
+}
+
+impl Ran {
+    pub(crate) fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.stdout))
+    }
+
+    /// Asserts exit status 0.
+    pub(crate) fn ok(self) -> Self {
+        assert_eq!(self.code, Some(0), "stdout: {}\nstderr: {:?}", self.stdout, self.stderr);
+        self
+    }
+
+    /// Asserts exit status 1 with one `framelink: ...` line on stderr holding `words`.
+    pub(crate) fn failed(self, words: &str) -> Self {
+        assert_eq!(self.code, Some(1), "stdout: {}\nstderr: {:?}", self.stdout, self.stderr);
+        assert_eq!(self.stderr.len(), 1, "one line on stderr: {:?}", self.stderr);
+        assert!(self.stderr[0].starts_with("framelink: "), "{:?}", self.stderr);
+        assert!(self.stderr[0].contains(words), "{:?} should say {words:?}", self.stderr);
+        self
+    }
+}
+
+/// Runs `framelink args...` to its end (at most [`WAIT`]).
+pub(crate) fn run(args: &[impl AsRef<OsStr>]) -> Ran {
+    Running::start(args).finish(WAIT)
+}
