@@ -319,6 +319,57 @@ enum Dispatch {
     Panicked,
 }
 
+/// What an event is handled with: the session's state, the largest reply, the session id.
+#[derive(Clone, Copy)]
+struct EventContext {
+    state: State,
+    max: usize,
+    session_id: u32,
+}
+
+impl EventContext {
+    fn of(session: &Sess, own_max: usize) -> Self {
+        let peer_max = session.peer().map_or(0, |p| usize::try_from(p.max_message).unwrap_or(usize::MAX));
+        Self { state: session.state(), max: peer_max.min(own_max), session_id: session.session_id() }
+    }
+}
+
+/// Hands one session event to the handler; `Some` when dispatching stops (the session ended,
+/// or the handler panicked).
+fn on_event<H: Handler>(
+    handler: &H,
+    event: Event<'_>,
+    info: &mut PeerInfo,
+    outbox: &mut Outbox,
+    connected: &mut bool,
+    at: EventContext,
+) -> Option<Dispatch> {
+    let call = match event {
+        Event::Connected => {
+            *connected = true;
+            info.session_id = at.session_id;
+            catch_unwind(AssertUnwindSafe(|| handler.on_connect(info)))
+        }
+        Event::Message(message) => {
+            let mut reply = Reply { outbox, state: at.state, max: at.max };
+            catch_unwind(AssertUnwindSafe(|| handler.on_message(info, message, &mut reply)))
+        }
+        Event::Closed(CloseReason::Reset) if at.state != State::Closed => {
+            // The client started a new session on the same address: the old one ended.
+            let was = std::mem::take(connected);
+            *outbox = Outbox::default();
+            catch_unwind(AssertUnwindSafe(|| {
+                if was {
+                    handler.on_close(info, Ok(CloseReason::Reset));
+                }
+            }))
+        }
+        Event::Closed(reason) => return Some(Dispatch::Ended(reason)),
+        _ => Ok(()),
+    };
+    call.is_err().then_some(Dispatch::Panicked)
+}
+
 /// Hands the session's events to the handler until none is left or replies wait for room.
 fn dispatch<H: Handler>(
     handler: &H,
@@ -336,38 +387,11 @@ fn dispatch<H: Handler>(
         if !served.outbox.is_empty() && !session.is_closed() {
             return Dispatch::Wait;
         }
-        let state = session.state();
-        let peer_max = session.peer().map_or(0, |p| usize::try_from(p.max_message).unwrap_or(usize::MAX));
-        let session_id = session.session_id();
-        let max = peer_max.min(served.own_max);
-        let call = match session.poll_event() {
-            None => return Dispatch::Wait,
-            Some(Event::Connected) => {
-                served.connected = true;
-                served.info.session_id = session_id;
-                catch_unwind(AssertUnwindSafe(|| handler.on_connect(&served.info)))
-            }
-            Some(Event::Message(message)) => {
-                let mut reply = Reply { outbox: &mut served.outbox, state, max };
-                let info = &served.info;
-                catch_unwind(AssertUnwindSafe(|| handler.on_message(info, message, &mut reply)))
-            }
-            Some(Event::Closed(CloseReason::Reset)) if state != State::Closed => {
-                // The client started a new session on the same address: the old one ended.
-                let was = std::mem::take(&mut served.connected);
-                served.outbox = Outbox::default();
-                let info = &served.info;
-                catch_unwind(AssertUnwindSafe(|| {
-                    if was {
-                        handler.on_close(info, Ok(CloseReason::Reset));
-                    }
-                }))
-            }
-            Some(Event::Closed(reason)) => return Dispatch::Ended(reason),
-            Some(_) => Ok(()),
-        };
-        if call.is_err() {
-            return Dispatch::Panicked;
+        let at = EventContext::of(session, served.own_max);
+        let Some(event) = session.poll_event() else { return Dispatch::Wait };
+        let Served { info, outbox, connected, .. } = served;
+        if let Some(end) = on_event(handler, event, info, outbox, connected, at) {
+            return end;
         }
     }
 }
@@ -388,45 +412,16 @@ fn dispatch_with_service<H: Handler>(
     if !served.outbox.is_empty() && !session.is_closed() {
         return Dispatch::Wait;
     }
-    let state = session.state();
-    let peer_max = session.peer().map_or(0, |p| usize::try_from(p.max_message).unwrap_or(usize::MAX));
-    let session_id = session.session_id();
-    let max = peer_max.min(served.own_max);
+    let at = EventContext::of(session, served.own_max);
     let Served { info, outbox, connected, service, .. } = served;
     let Some(driver) = service.as_mut() else { return Dispatch::Wait };
     driver.responder_mut().set_server_counters(Some(control.counters()));
     let mut outcome = Dispatch::Wait;
     driver.poll(now, session, decoder, |event| {
-        if !matches!(outcome, Dispatch::Wait) {
-            return;
-        }
-        let call = match event {
-            Event::Connected => {
-                *connected = true;
-                info.session_id = session_id;
-                catch_unwind(AssertUnwindSafe(|| handler.on_connect(info)))
-            }
-            Event::Message(message) => {
-                let mut reply = Reply { outbox: &mut *outbox, state, max };
-                catch_unwind(AssertUnwindSafe(|| handler.on_message(info, message, &mut reply)))
-            }
-            Event::Closed(CloseReason::Reset) if state != State::Closed => {
-                let was = std::mem::take(connected);
-                *outbox = Outbox::default();
-                catch_unwind(AssertUnwindSafe(|| {
-                    if was {
-                        handler.on_close(info, Ok(CloseReason::Reset));
-                    }
-                }))
-            }
-            Event::Closed(reason) => {
-                outcome = Dispatch::Ended(reason);
-                Ok(())
-            }
-            _ => Ok(()),
-        };
-        if call.is_err() {
-            outcome = Dispatch::Panicked;
+        if matches!(outcome, Dispatch::Wait)
+            && let Some(end) = on_event(handler, event, info, outbox, connected, at)
+        {
+            outcome = end;
         }
     });
     outbox.pump(session, now);
@@ -468,6 +463,14 @@ impl Control {
 
     fn next_id(&self) -> u64 {
         self.next_id.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// Counts a client refused at the client limit; the ERROR Busy that tells it so, framed
+    /// for `transport` (tagged `tag` on UDP).
+    fn refusal(&self, transport: Transport, tag: u32) -> Vec<u8> {
+        self.refused.fetch_add(1, Ordering::Relaxed);
+        let detail = u32::try_from(self.config.max_clients).unwrap_or(u32::MAX);
+        error_frame(transport, ErrorCode::Busy, detail, tag)
     }
 
     /// Counts a session that ended for a limit.
@@ -996,13 +999,11 @@ fn serve_stream<H: Handler>(mut link: Link, info: PeerInfo, control: &Control, h
 /// Answers a client over the limit with ERROR Busy (on a short-lived thread, which waits for
 /// the client to close so that the ERROR is not lost to a reset).
 fn refuse(mut stream: TcpStream, transport: Transport, control: &Arc<Control>) {
-    control.refused.fetch_add(1, Ordering::Relaxed);
+    let frame = control.refusal(transport, 0);
     if control.refusing.fetch_add(1, Ordering::AcqRel) >= MAX_REFUSING {
         control.refusing.fetch_sub(1, Ordering::AcqRel);
         return;
     }
-    let detail = u32::try_from(control.config.max_clients).unwrap_or(u32::MAX);
-    let frame = error_frame(transport, ErrorCode::Busy, detail, 0);
     let thread_control = Arc::clone(control);
     let spawned =
         thread::Builder::new().name("framelink-busy".into()).stack_size(64 * 1024).spawn(move || {
@@ -1021,9 +1022,7 @@ fn refuse(mut stream: TcpStream, transport: Transport, control: &Arc<Control>) {
 /// descriptor is the spare, wanted back at once). What the client sent so far is read first, so
 /// that closing does not reset the connection and lose the ERROR.
 fn refuse_now(mut stream: TcpStream, transport: Transport, control: &Control) {
-    control.refused.fetch_add(1, Ordering::Relaxed);
-    let detail = u32::try_from(control.config.max_clients).unwrap_or(u32::MAX);
-    let frame = error_frame(transport, ErrorCode::Busy, detail, 0);
+    let frame = control.refusal(transport, 0);
     if stream.set_nonblocking(true).is_err() || stream.write_all(&frame).is_err() {
         return;
     }
@@ -1050,11 +1049,24 @@ fn drain(stream: &mut TcpStream, linger: Duration) {
 /// An ERROR packet, framed for `transport` (tagged `tag` on UDP).
 fn error_frame(transport: Transport, code: ErrorCode, detail: u32, tag: u32) -> Vec<u8> {
     let mut payload = [0u8; ErrorPayload::LEN];
-    let mut packet = [0u8; 32];
-    let mut frame = vec![0u8; 64];
-    let len = ErrorPayload { code, detail, text: &[] }
-        .emit(&mut payload)
-        .and_then(|n| Repr::control(PacketType::Error, &payload[..n]).emit(&mut packet))
+    match (ErrorPayload { code, detail, text: &[] }).emit(&mut payload) {
+        Ok(n) => control_frame(transport, PacketType::Error, &payload[..n], tag),
+        Err(_) => Vec::new(),
+    }
+}
+
+/// A control packet of `kind` with `payload`, as a datagram tagged `tag`.
+fn control_datagram(kind: PacketType, payload: &[u8], tag: u32) -> Vec<u8> {
+    control_frame(Transport::Udp, kind, payload, tag)
+}
+
+/// A control packet of `kind` with `payload` (at most 32 bytes), framed for `transport`
+/// (tagged `tag` on UDP); empty if it does not fit.
+fn control_frame(transport: Transport, kind: PacketType, payload: &[u8], tag: u32) -> Vec<u8> {
+    let mut packet = [0u8; 64];
+    let mut frame = vec![0u8; 128];
+    let len = Repr::control(kind, payload)
+        .emit(&mut packet)
         .and_then(|n| match transport {
             Transport::Udp => Datagram::encode_tagged(tag, &packet[..n], &mut frame),
             Transport::Tcp => LengthDelimited::encode(&packet[..n], &mut frame),
@@ -1063,18 +1075,6 @@ fn error_frame(transport: Transport, code: ErrorCode, detail: u32, tag: u32) -> 
                 Cobs::encode(&packet[..n], &mut frame[1..]).map(|m| m + 1)
             }
         })
-        .unwrap_or(0);
-    frame.truncate(len);
-    frame
-}
-
-/// A control packet of `kind` with `payload`, as a datagram tagged `tag`.
-fn control_datagram(kind: PacketType, payload: &[u8], tag: u32) -> Vec<u8> {
-    let mut packet = [0u8; 64];
-    let mut frame = vec![0u8; 64];
-    let len = Repr::control(kind, payload)
-        .emit(&mut packet)
-        .and_then(|n| Datagram::encode_tagged(tag, &packet[..n], &mut frame))
         .unwrap_or(0);
     frame.truncate(len);
     frame
@@ -1193,10 +1193,7 @@ fn serve_datagrams<H: Handler>(socket: &UdpSocket, control: &Control, handler: &
                                 let served = Served::new(info, &control.config);
                                 Some(peers.entry(from).or_insert(UdpPeer { framed, served }))
                             } else {
-                                control.refused.fetch_add(1, Ordering::Relaxed);
-                                let detail = u32::try_from(control.config.max_clients).unwrap_or(u32::MAX);
-                                let busy = error_frame(Transport::Udp, ErrorCode::Busy, detail, tag);
-                                answer(socket, &busy, from, datagram);
+                                answer(socket, &control.refusal(Transport::Udp, tag), from, datagram);
                                 None
                             }
                         }
