@@ -9,7 +9,6 @@
 mod common;
 
 use std::fs::{File, OpenOptions};
-use std::io::{Read, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::channel;
 use std::sync::{Arc, Mutex};
@@ -19,46 +18,10 @@ use std::time::Duration;
 use framelink::core::service::ServiceMessage;
 use framelink::std::{Addr, Link, LinkConfig, LinkEvent, PeerInfo, Reply, Server, ServerConfig};
 
+use common::noise::{noisy_copy, send_once_in_order};
 use common::socat::{self, PtyPair, TempDir};
 
 /// xorshift64*: seeded, the same damage for the same bytes.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-}
-
-/// Copies `from` to `to`, damaging about one byte in 700 (dropped, a bit flipped, or a stray
-/// byte inserted) and counting the damage in `events`. Returns when either pty hangs up.
-fn noisy_copy(mut from: File, mut to: File, seed: u64, events: &AtomicU64) {
-    let mut rng = Rng(seed);
-    let mut buf = [0u8; 4096];
-    let mut out = Vec::with_capacity(8192);
-    while let Ok(n @ 1..) = from.read(&mut buf) {
-        out.clear();
-        for &byte in &buf[..n] {
-            match rng.next() % 2100 {
-                0 => {}
-                1 => out.push(byte ^ (1 << (rng.next() % 8))),
-                2 => out.extend([rng.next() as u8, byte]),
-                _ => {
-                    out.push(byte);
-                    continue;
-                }
-            }
-            events.fetch_add(1, Ordering::Relaxed);
-        }
-        if to.write_all(&out).is_err() {
-            return;
-        }
-    }
-}
-
 fn open(path: &std::path::Path) -> File {
     OpenOptions::new().read(true).write(true).open(path).expect("open a pty")
 }
@@ -93,15 +56,7 @@ fn every_message_crosses_a_noisy_serial_line_once_and_in_order() {
     // No byte 0xFA: a message that starts with it is a request to the responder.
     let messages: Vec<Vec<u8>> =
         (0..300u32).map(|i| (0..(i * 13) % 700).map(|j| ((i + j) % 250) as u8).collect()).collect();
-    for message in &messages {
-        link.send(message).unwrap();
-    }
-    link.flush(Some(Duration::from_secs(60))).unwrap();
-    for (i, expected) in messages.iter().enumerate() {
-        let got = rx.recv_timeout(Duration::from_secs(10)).unwrap_or_else(|_| panic!("message {i} missing"));
-        assert_eq!(&got, expected, "message {i}");
-    }
-    assert!(rx.recv_timeout(Duration::from_millis(200)).is_err(), "a message arrived twice");
+    send_once_in_order(&mut link, &messages, &rx);
     let retransmits = link.stats().retransmits;
     assert!(retransmits > 0, "the damage cost retransmissions: {:?}", link.stats());
 
