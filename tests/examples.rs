@@ -14,13 +14,13 @@ use std::thread;
 use std::time::Duration;
 
 use framelink::core::framing::datagram::{TAG_LEN, session_tag};
-use framelink::core::framing::{Datagram, Encoder, LengthDelimited};
 use framelink::core::wire::{
     Capabilities, ErrorCode, ErrorPayload, HelloPayload, Packet, PacketType, Repr, SeqNumber,
 };
 
 mod common;
 
+use common::frames::{length_delimited, read_frame, tagged};
 use common::{Run, ServerProc, WAIT, example, run_example};
 
 /// Runs the `client` example to its end (at most [`WAIT`]).
@@ -140,31 +140,6 @@ fn hello_with(header_version: u8, version: u8, cookie: Option<[u8; 8]>) -> Vec<u
     packet
 }
 
-/// `packet` as a datagram of session 0x5EED.
-fn tagged(packet: &[u8]) -> Vec<u8> {
-    let mut datagram = vec![0u8; packet.len() + TAG_LEN];
-    let len = Datagram::encode_tagged(0x5EED, packet, &mut datagram).unwrap();
-    datagram.truncate(len);
-    datagram
-}
-
-fn length_delimited(packet: &[u8]) -> Vec<u8> {
-    let mut frame = vec![0u8; packet.len() + 4];
-    let len = LengthDelimited::encode(packet, &mut frame).unwrap();
-    frame.truncate(len);
-    frame
-}
-
-/// Reads one length-delimited frame; its packet bytes.
-fn read_frame(stream: &mut TcpStream) -> Vec<u8> {
-    stream.set_read_timeout(Some(WAIT)).unwrap();
-    let mut prefix = [0u8; 4];
-    stream.read_exact(&mut prefix).expect("a frame from the server");
-    let mut packet = vec![0u8; u32::from_le_bytes(prefix) as usize];
-    stream.read_exact(&mut packet).unwrap();
-    packet
-}
-
 fn expect_error(packet: &[u8], code: ErrorCode) -> u32 {
     let repr = Repr::parse(packet).expect("a valid packet");
     assert_eq!(repr.kind, PacketType::Error);
@@ -190,15 +165,15 @@ fn another_protocol_version_gets_an_error_and_the_server_goes_on() {
         let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
         socket.set_read_timeout(Some(WAIT)).unwrap();
         socket.connect(server.socket_addr("udp")).unwrap();
-        socket.send(&tagged(&hello(header, payload))).unwrap();
+        socket.send(&tagged(0x5EED, &hello(header, payload))).unwrap();
         let mut datagram = [0u8; 256];
         let mut len = socket.recv(&mut datagram).unwrap();
         if header == 1 {
-            assert!(len < tagged(&hello(header, payload)).len(), "a RETRY is smaller than the HELLO");
+            assert!(len < tagged(0x5EED, &hello(header, payload)).len(), "a RETRY is smaller than the HELLO");
             let retry = Repr::parse(&datagram[TAG_LEN..len]).unwrap();
             assert_eq!(retry.kind, PacketType::Retry);
             let cookie = retry.payload.try_into().unwrap();
-            socket.send(&tagged(&hello_with(header, payload, Some(cookie)))).unwrap();
+            socket.send(&tagged(0x5EED, &hello_with(header, payload, Some(cookie)))).unwrap();
             len = socket.recv(&mut datagram).unwrap();
         }
         assert_eq!(session_tag(&datagram[..len]), Some(0x5EED), "the answer carries the HELLO's tag");

@@ -69,6 +69,7 @@ use framelink::core::framing::datagram::TAG_LEN;
 use framelink::core::wire::{Capabilities, HelloPayload, MAX_PACKET, PacketType, Repr, crc32c};
 use serde_json::Value;
 
+use common::frames::{length_delimited, tagged};
 use common::tool::{BIN, Ran, Running};
 use common::{Guard, Lines};
 
@@ -231,13 +232,6 @@ fn packet(version: u8, kind: u8, flags: u8, seq: u16, ack: u16, payload: &[u8]) 
     bytes
 }
 
-/// `packet` behind its u32 LE length (PROTOCOL.md 9.1).
-fn framed(packet: &[u8]) -> Vec<u8> {
-    let mut frame = u32::try_from(packet.len()).unwrap().to_le_bytes().to_vec();
-    frame.extend_from_slice(packet);
-    frame
-}
-
 /// A valid HELLO packet, as a UDP (`retransmit`) or TCP client sends it.
 fn hello(session_id: u32, retransmit: bool) -> Vec<u8> {
     hello_with(session_id, retransmit, None)
@@ -260,13 +254,6 @@ fn hello_with(session_id: u32, retransmit: bool, cookie: Option<[u8; 8]>) -> Vec
     let mut body = [0u8; HelloPayload::LEN_WITH_COOKIE];
     let len = payload.emit(&mut body).unwrap();
     packet(1, PacketType::Hello.into(), 0, 0, 0, &body[..len])
-}
-
-/// `packet` as a datagram of the session tagged `tag` (PROTOCOL.md 9.3).
-fn tagged(tag: u32, packet: &[u8]) -> Vec<u8> {
-    let mut datagram = tag.to_le_bytes().to_vec();
-    datagram.extend_from_slice(packet);
-    datagram
 }
 
 /// The type of the packet in a datagram, if it holds one.
@@ -622,7 +609,7 @@ fn random_tcp(addr: SocketAddr, count: usize, mut rng: Rng) -> Outcome {
                     chunk.extend(rng.bytes(body));
                     chunk
                 }
-                _ => framed(&random_packet(&mut rng)),
+                _ => length_delimited(&random_packet(&mut rng)),
             };
             match stream.write(&chunk) {
                 Ok(n) => report.bytes_sent += n as u64,
@@ -654,7 +641,7 @@ fn absurd_tcp(addr: SocketAddr, count: usize, mut rng: Rng) -> Outcome {
     };
     for i in 0..count {
         let Some(mut stream) = connect(addr, &mut report) else { continue };
-        let hello_frame = framed(&hello(rng.next() as u32, false));
+        let hello_frame = length_delimited(&hello(rng.next() as u32, false));
         let mut bytes = Vec::new();
         let resyncs = match i % 9 {
             0 => {
@@ -758,7 +745,7 @@ fn slowloris(addr: SocketAddr, hellos: usize, garbage: usize, mut rng: Rng) -> O
         let is_hello = i < hellos;
         let bytes: VecDeque<u8> = if is_hello {
             report.acks_expected += 1;
-            framed(&hello(rng.next() as u32, false)).into()
+            length_delimited(&hello(rng.next() as u32, false)).into()
         } else {
             report.drops_expected += 1;
             // A frame the decoder must buffer byte by byte, then anything.
@@ -856,7 +843,7 @@ fn hello_tcp(addr: SocketAddr, count: usize, mut rng: Rng) -> Outcome {
     let mut streams = Vec::new();
     for _ in 0..count {
         let Some(mut stream) = connect(addr, &mut report) else { continue };
-        let frame = framed(&hello(rng.next() as u32, false));
+        let frame = length_delimited(&hello(rng.next() as u32, false));
         report.acks_expected += 1;
         if stream.write_all(&frame).is_ok() {
             report.bytes_sent += frame.len() as u64;

@@ -13,13 +13,13 @@ use std::process::Command;
 use std::sync::{Mutex, mpsc};
 use std::thread;
 
-use framelink::core::framing::{Encoder, LengthDelimited};
 use framelink::core::session::{CloseReason, Event};
 use framelink::core::wire::{ErrorCode, ErrorPayload, HelloPayload, PacketType, Repr};
 use framelink::std::{Addr, LinkConfig, LinkError, PeerInfo, Reply, Server, ServerConfig, nal};
 
 mod common;
 
+use common::frames::{length_delimited, read_frame};
 use common::{Run, ServerProc, WAIT, example, run_example};
 
 /// Runs the `nal_client` example to its end (at most [`WAIT`]).
@@ -93,23 +93,6 @@ fn nal_client_example_usage_errors_exit_2() {
     let output = Command::new(example("nal_client")).arg("--help").output().unwrap();
     assert!(output.status.success());
     assert!(String::from_utf8_lossy(&output.stdout).contains("std-embedded-nal"));
-}
-
-fn length_delimited(packet: &[u8]) -> Vec<u8> {
-    let mut frame = vec![0u8; packet.len() + 4];
-    let len = LengthDelimited::encode(packet, &mut frame).unwrap();
-    frame.truncate(len);
-    frame
-}
-
-/// Reads one length-delimited frame; its packet bytes.
-fn read_frame(stream: &mut TcpStream) -> Vec<u8> {
-    stream.set_read_timeout(Some(WAIT)).unwrap();
-    let mut prefix = [0u8; 4];
-    stream.read_exact(&mut prefix).expect("a frame from the client");
-    let mut packet = vec![0u8; u32::from_le_bytes(prefix) as usize];
-    stream.read_exact(&mut packet).unwrap();
-    packet
 }
 
 /// A stand-in TCP server for one connection: reads the HELLO, then does `then` with it.

@@ -4,16 +4,20 @@
 //! tag (sent from the client's own address, as a spoofer would) cannot close, reset or feed
 //! the session. Loopback only; every wait is bounded.
 
+mod common;
+
 use std::net::UdpSocket;
 use std::time::{Duration, Instant as StdInstant};
 
 use framelink::core::Instant;
 use framelink::core::framed::FramedSession;
 use framelink::core::framing::datagram::{TAG_LEN, session_tag};
-use framelink::core::framing::{Datagram, DatagramDecoder, Encoder};
+use framelink::core::framing::{Datagram, DatagramDecoder};
 use framelink::core::session::{Config, Event, Session};
 use framelink::core::wire::{HelloPayload, Packet, PacketType, Repr, SeqNumber};
 use framelink::std::{Addr, PeerInfo, Reply, Server, ServerConfig, ServerHandle, StdClock};
+
+use common::frames::tagged;
 
 const WAIT: Duration = Duration::from_secs(10);
 const ID: u32 = 0x0BAD_CAFE;
@@ -95,11 +99,9 @@ impl Client {
 
 /// `repr` as a datagram tagged `tag`.
 fn datagram(tag: u32, repr: &Repr<'_>) -> Vec<u8> {
-    let (mut packet, mut out) = (vec![0u8; repr.buffer_len()], vec![0u8; repr.buffer_len() + TAG_LEN]);
+    let mut packet = vec![0u8; repr.buffer_len()];
     let n = repr.emit(&mut packet).unwrap();
-    let n = Datagram::encode_tagged(tag, &packet[..n], &mut out).unwrap();
-    out.truncate(n);
-    out
+    tagged(tag, &packet[..n])
 }
 
 /// `repr` as a datagram of protocol version 2 (a good CRC, so it is `BadVersion`).

@@ -2,6 +2,7 @@
 //! output, and the example server on ephemeral loopback ports.
 #![allow(dead_code, reason = "each test binary uses a different part")]
 
+pub(crate) mod frames;
 pub(crate) mod noise;
 pub(crate) mod socat;
 pub(crate) mod tool;
