@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use common::tool::{Running, run};
+use common::tool::{Running, listener, run};
 use common::{Lines, WAIT};
 
 /// A `framelink serve` child on ephemeral loopback ports.
@@ -37,15 +37,8 @@ impl Serve {
             "--listen",
             "tcp+cobs://127.0.0.1:0",
         ]);
-        let lines = running.stderr.wait_for("three listeners", |lines, ended| {
-            ended || lines.iter().filter(|l| l.starts_with("listening on ")).count() == 3
-        });
-        let addr = |scheme: &str| {
-            let prefix = format!("listening on {scheme}://");
-            let line = lines.iter().find(|l| l.starts_with(&prefix));
-            let line = line.unwrap_or_else(|| panic!("no {scheme} listener: {lines:?}"));
-            line["listening on ".len()..].to_owned()
-        };
+        let addrs = running.listening(3);
+        let addr = |scheme: &str| listener(&addrs, scheme);
         let (tcp, udp, cobs) = (addr("tcp"), addr("udp"), addr("tcp+cobs"));
         Self { running, tcp, udp, cobs }
     }
@@ -305,10 +298,7 @@ fn a_refused_handshake_is_one_clear_line() {
         "0",
         "--json",
     ]);
-    let lines = full.stderr.wait_for("two listeners", |lines, ended| {
-        ended || lines.iter().filter(|l| l.starts_with("listening on ")).count() == 2
-    });
-    for line in lines.iter().filter_map(|l| l.strip_prefix("listening on ")) {
+    for line in &full.listening(2) {
         run(&["ping", line, "-c", "1"]).failed(&format!("{line}: the peer refused the session: server busy"));
     }
     full.interrupt();
@@ -419,10 +409,7 @@ fn relay_carries_ping_and_bench_through_loss() {
     ];
     let mut relay =
         Running::start(&[&relay_args[..], &["--reorder", "0.1", "--seed", "7", "--json", "-v"]].concat());
-    let lines = relay.stderr.wait_for("the relay's address", |lines, ended| {
-        ended || lines.iter().any(|l| l.starts_with("listening on "))
-    });
-    let addr = lines.iter().find_map(|l| l.strip_prefix("listening on ")).unwrap().to_owned();
+    let addr = relay.listening(1).swap_remove(0);
 
     let json = run(&["ping", &addr, "-c", "20", "-i", "0", "--json"]).ok().json();
     assert_eq!((u64_at(&json, "transmitted"), u64_at(&json, "received")), (20, 20), "{json}");

@@ -70,7 +70,7 @@ use framelink::core::wire::{Capabilities, HelloPayload, MAX_PACKET, PacketType, 
 use serde_json::Value;
 
 use common::frames::{length_delimited, tagged};
-use common::tool::{BIN, Ran, Running};
+use common::tool::{BIN, Ran, Running, listener};
 use common::{Guard, Lines};
 
 /// The server's handshake timeout: the default of `serve --handshake-timeout`, which the suite keeps.
@@ -403,13 +403,10 @@ impl Server {
             &max,
         ];
         let child = Running::start(&args);
-        let lines = child.stderr.wait_for("two listeners", |lines, ended| {
-            ended || lines.iter().filter(|l| l.starts_with("listening on ")).count() == 2
-        });
+        let addrs = child.listening(2);
         let addr = |scheme: &str| -> SocketAddr {
-            let prefix = format!("listening on {scheme}://");
-            let line = lines.iter().find_map(|l| l.strip_prefix(&prefix));
-            line.unwrap_or_else(|| panic!("no {scheme} listener: {lines:?}")).parse().unwrap()
+            let url = listener(&addrs, scheme);
+            url[scheme.len() + 3..].parse().unwrap()
         };
         let (tcp, udp) = (addr("tcp"), addr("udp"));
         let pid = child.child.0.id();

@@ -10,7 +10,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::WAIT;
-use common::tool::{BIN, Running};
+use common::tool::{BIN, Running, listener};
 use framelink::core::framing::{Decoded, Decoder, Encoder, LengthDelimited, LengthDelimitedDecoder};
 use framelink::core::wire::{
     Capabilities, ErrorCode, ErrorPayload, HelloPayload, PacketType, Repr, SeqNumber, VERSION,
@@ -40,15 +40,8 @@ impl Serve {
             "--max-message",
             "1000",
         ]);
-        let lines = running.stderr.wait_for("two listeners", |lines, ended| {
-            ended || lines.iter().filter(|l| l.starts_with("listening on ")).count() == 2
-        });
-        let addr = |scheme: &str| {
-            let line =
-                lines.iter().find_map(|l| l.strip_prefix("listening on ").filter(|a| a.starts_with(scheme)));
-            line.unwrap_or_else(|| panic!("no {scheme} listener: {lines:?}")).to_owned()
-        };
-        let (tcp, udp) = (addr("tcp://"), addr("udp://"));
+        let addrs = running.listening(2);
+        let (tcp, udp) = (listener(&addrs, "tcp"), listener(&addrs, "udp"));
         Self { running, tcp, udp }
     }
 

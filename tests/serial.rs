@@ -14,15 +14,12 @@ use serde_json::Value;
 
 use common::WAIT;
 use common::socat::{self, PtyPair, TempDir};
-use common::tool::{BIN, Running, run};
+use common::tool::{BIN, Running, listener, run};
 
 /// `framelink serve` on `addr`, once it listens.
 fn serve(addr: &str) -> Running {
     let running = Running::start(&["serve", "--listen", addr]);
-    let lines = running.stderr.wait_for("the server to listen", |lines, ended| {
-        ended || lines.iter().any(|l| l.starts_with("listening on serial://"))
-    });
-    assert!(lines.iter().any(|l| l.starts_with("listening on serial://")), "{lines:?}");
+    listener(&running.listening(1), "serial");
     running
 }
 

@@ -58,11 +58,30 @@ impl Running {
         Ran { code, stdout: self.stdout.all().join("\n"), stderr: self.stderr.all() }
     }
 
+    /// The addresses `framelink serve` (or `relay`) says it listens on, once it has said
+    /// `count` of them (at most [`WAIT`]).
+    pub(crate) fn listening(&self, count: usize) -> Vec<String> {
+        let lines = self.stderr.wait_for("the listeners", |lines, ended| {
+            ended || lines.iter().filter(|l| l.starts_with("listening on ")).count() >= count
+        });
+        let addrs: Vec<String> =
+            lines.iter().filter_map(|l| l.strip_prefix("listening on ")).map(str::to_owned).collect();
+        assert!(addrs.len() >= count, "{count} listeners wanted: {lines:?}");
+        addrs
+    }
+
     /// Sends SIGINT, as Ctrl-C does.
     pub(crate) fn interrupt(&self) {
         let status = Command::new("kill").args(["-INT", &self.child.0.id().to_string()]).status();
         assert!(status.is_ok_and(|s| s.success()), "kill -INT failed");
     }
+}
+
+/// The one of `addrs` with `scheme` (`tcp`, `udp`, `tcp+cobs`, `serial`).
+pub(crate) fn listener(addrs: &[String], scheme: &str) -> String {
+    let prefix = format!("{scheme}://");
+    let addr = addrs.iter().find(|a| a.starts_with(&prefix));
+    addr.unwrap_or_else(|| panic!("no {scheme} listener in {addrs:?}")).clone()
 }
 
 /// What a finished run printed.
