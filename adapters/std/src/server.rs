@@ -18,7 +18,7 @@ use framelink_core::framing::{Cobs, Datagram, Encoder, LengthDelimited, datagram
 use framelink_core::service::{Responder, ResponderDriver, ServerCounters};
 use framelink_core::session::{CloseReason, Event, SendError, State, Timeout};
 use framelink_core::wire::{
-    DecodeError, ErrorCode, ErrorPayload, HelloPayload, PacketType, Repr, RetryPayload, VERSION,
+    DecodeError, ErrorCode, ErrorPayload, HelloPayload, Packet, PacketType, Repr, RetryPayload, VERSION,
 };
 
 use crate::clock::StdClock;
@@ -1161,14 +1161,23 @@ fn serve_datagrams<H: Handler>(socket: &UdpSocket, control: &Control, handler: &
                 let now = clock.now();
                 let datagram = &input[..len];
                 let tag = datagram::session_tag(datagram).unwrap_or(0);
-                let packet = datagram.get(datagram::TAG_LEN..).map(Repr::parse);
+                let current = peers.get(&from).map(|peer| peer.framed.session().session_id());
+                // The server reads a datagram itself (a second CRC pass, the session's decoder
+                // makes the first) only where it must: from a new address, or a HELLO (a new
+                // session id must prove its address). The rest goes to the session unread.
+                let hello_type = datagram
+                    .get(datagram::TAG_LEN..)
+                    .and_then(|bytes| Packet::new_checked(bytes).ok())
+                    .is_some_and(|packet| packet.kind() == PacketType::Hello);
+                let packet = (current.is_none() || hello_type)
+                    .then(|| datagram.get(datagram::TAG_LEN..).map(Repr::parse))
+                    .flatten();
                 let hello = match &packet {
                     Some(Ok(packet)) if packet.kind == PacketType::Hello => {
                         HelloPayload::parse(packet.payload)
                     }
                     _ => None,
                 };
-                let current = peers.get(&from).map(|peer| peer.framed.session().session_id());
                 if let Some(hello) = &hello
                     && !validated(socket, &cookies, hello, current, from, datagram)
                 {
