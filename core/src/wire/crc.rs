@@ -7,8 +7,9 @@
 //! Two implementations give the same values:
 //!
 //! - **portable** ([`crc32c_portable`]), from the `crc` crate: with the default feature
-//!   `fast-crc` a slice-by-16 table (16 KiB of flash, a few GB/s on a desktop); without it a
-//!   256-entry table (1 KiB), which suits small firmware;
+//!   `fast-crc` a slice-by-16 table (16 KiB of flash, a few GB/s on a desktop); with `crc-table`
+//!   alone a 256-entry table (1 KiB); with neither, no table at all, eight shifts per byte
+//!   (the smallest code, and fast enough for a UART: what the firmware example uses);
 //! - **hardware**, with the feature `hw-crc` on hosts with an operating system and an
 //!   `x86_64` or `aarch64` CPU: the `crc32c` crate, which uses the SSE4.2 or ARMv8 CRC
 //!   instructions when the CPU has them (detected at run time, several times faster) and its own
@@ -20,8 +21,10 @@
 
 #[cfg(feature = "fast-crc")]
 type Table = crc::Table<16>;
-#[cfg(not(feature = "fast-crc"))]
+#[cfg(all(feature = "crc-table", not(feature = "fast-crc")))]
 type Table = crc::Table<1>;
+#[cfg(not(any(feature = "crc-table", feature = "fast-crc")))]
+type Table = crc::NoTable;
 
 static CASTAGNOLI: crc::Crc<u32, Table> = crc::Crc::<u32, Table>::new(&crc::CRC_32_ISCSI);
 
