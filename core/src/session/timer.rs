@@ -38,6 +38,7 @@ impl TimerTable {
     }
 
     /// Sets `timer` to fire `micros` µs after `now`.
+    #[inline(never)]
     pub(crate) fn set_after(&mut self, timer: Timer, now: Instant, micros: u64) {
         self.set(timer, now.add_micros(micros));
     }
