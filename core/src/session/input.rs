@@ -161,7 +161,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
         // waited for a retransmission to fill a gap (a packet sent again, or one the peer held
         // ahead of the gap): that ack measures the recovery, not the path.
         if clean {
-            self.rtt.add_sample(now.micros_since(segment.sent_at));
+            self.rtt.sample(now, segment.sent_at);
         }
         if self.state == State::Closing && self.close_sent {
             self.timers.set_after(Timer::Close, now, self.config.close_timeout_us);
@@ -249,7 +249,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
         if self.agree(&hello, hello.requires) {
             // The handshake is the first round trip to measure (Karn: only if HELLO went once).
             if let (Some(sent), false) = (self.hello_sent_at, self.hello_resent) {
-                self.rtt.add_sample(now.micros_since(sent));
+                self.rtt.sample(now, sent);
             }
             self.establish(now, &hello, hello.requires);
         }
@@ -417,7 +417,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
     fn on_selective_ack(&mut self, now: Instant, ack: SeqNumber, bitmap: u32) {
         // A receiver reports a gap at once, so a newly reported packet sent once times the path.
         if let Some(sent_at) = self.tx.mark_sacked(ack, bitmap) {
-            self.rtt.add_sample(now.micros_since(sent_at));
+            self.rtt.sample(now, sent_at);
         }
         let recent = self.rtt.smoothed().unwrap_or(self.config.initial_rto_us);
         // Three packets overtaking a hole mark it lost (as TCP's three duplicate acks). When no
@@ -448,10 +448,8 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
         let pong = PingPayload::parse(packet.payload);
         match (self.state, pong) {
             (State::Established | State::Closing | State::Draining, Some(pong)) => {
-                let rtt = now.micros_since(Instant::from_micros(pong.timestamp));
-                self.rtt.add_sample(rtt);
+                let rtt = self.rtt.sample(now, Instant::from_micros(pong.timestamp));
                 if pong.token != 0 {
-                    let rtt = u32::try_from(rtt).unwrap_or(u32::MAX);
                     self.push_event(ControlEvent::Pong { token: pong.token, rtt });
                 }
             }

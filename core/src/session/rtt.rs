@@ -6,6 +6,7 @@
 
 use core::time::Duration;
 
+use crate::Instant;
 use crate::time::duration_from_micros;
 
 /// Round-trip time figures of a session.
@@ -61,9 +62,16 @@ pub(crate) struct Rtt {
 }
 
 impl Rtt {
-    /// Adds a sample of `rtt` µs (RFC 6298 section 2.2 for the first, 2.3 after).
-    pub(crate) fn add_sample(&mut self, rtt: u64) {
-        let r = u32::try_from(rtt).unwrap_or(u32::MAX);
+    /// Adds the sample of a packet sent at `sent` and acknowledged at `now`, and returns it in µs
+    /// (at most `u32::MAX`). One place for the subtraction its four callers need.
+    pub(crate) fn sample(&mut self, now: Instant, sent: Instant) -> u32 {
+        let r = u32::try_from(now.micros_since(sent)).unwrap_or(u32::MAX);
+        self.add_sample(r);
+        r
+    }
+
+    /// Adds a sample of `r` µs (RFC 6298 section 2.2 for the first, 2.3 after).
+    fn add_sample(&mut self, r: u32) {
         self.latest = r;
         if self.samples == 0 {
             // SRTT <- R, RTTVAR <- R/2
@@ -156,8 +164,8 @@ mod limits {
     #[test]
     fn samples_saturate_at_u32_max_micros() {
         let mut rtt = Rtt::default();
-        rtt.add_sample(u64::MAX);
-        rtt.add_sample(u64::MAX);
+        rtt.add_sample(u32::MAX);
+        rtt.add_sample(u32::MAX);
         let r = rtt.stats();
         assert_eq!(r.latest, Some(Duration::from_micros(u32::MAX.into())));
         assert_eq!(r.smoothed, Some(Duration::from_micros(u32::MAX.into())));
