@@ -74,6 +74,13 @@ pub(crate) const fn duration_micros(d: Duration) -> u64 {
 /// `micros` as a `Duration`, with 32-bit division only (the 64-bit division in
 /// `Duration::from_micros` is a library call of about 1 KiB on Cortex-M); at most
 /// `u32::MAX` microseconds (71 minutes), which bounds every round-trip figure.
+/// Whole microseconds, at most `u32::MAX` (71 minutes): for the retransmission timer's figures,
+/// which 32-bit arithmetic keeps small on small cores.
+pub(crate) const fn duration_micros_u32(d: Duration) -> u32 {
+    let us = duration_micros(d);
+    if us > u32::MAX as u64 { u32::MAX } else { us as u32 }
+}
+
 pub(crate) const fn duration_from_micros(micros: u32) -> Duration {
     Duration::new((micros / 1_000_000) as u64, micros % 1_000_000 * 1000)
 }

@@ -2,7 +2,7 @@
 
 use core::time::Duration;
 
-use crate::time::duration_micros as micros;
+use crate::time::{duration_micros as micros, duration_micros_u32 as micros_u32};
 
 /// Settings for a [`Session`](super::Session).
 ///
@@ -23,7 +23,8 @@ use crate::time::duration_micros as micros;
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 ///
 /// Durations are kept in whole microseconds, converted when set (at compile time for a
-/// `const` configuration), so the session computes its deadlines in integers.
+/// `const` configuration), so the session computes its deadlines in integers; those of the
+/// retransmission timer (initial, min and max RTO, ack delay) in 32 bits, so at most 71 minutes.
 pub struct Config {
     pub(crate) max_payload: u16,
     pub(crate) max_message: u32,
@@ -35,11 +36,11 @@ pub struct Config {
     pub(crate) handshake_timeout_us: u64,
     pub(crate) close_timeout_us: u64,
     pub(crate) retransmit: bool,
-    pub(crate) initial_rto_us: u64,
-    pub(crate) min_rto_us: u64,
-    pub(crate) max_rto_us: u64,
+    pub(crate) initial_rto_us: u32,
+    pub(crate) min_rto_us: u32,
+    pub(crate) max_rto_us: u32,
     pub(crate) max_retransmits: u8,
-    pub(crate) ack_delay_us: u64,
+    pub(crate) ack_delay_us: u32,
 }
 
 impl Config {
@@ -74,7 +75,7 @@ impl Config {
     /// Local, with retransmission: the retransmission timeout before the first RTT sample
     /// (default 1 s, RFC 6298 2.1).
     pub const fn initial_rto(mut self, rto: Duration) -> Self {
-        self.initial_rto_us = micros(rto);
+        self.initial_rto_us = micros_u32(rto);
         self
     }
 
@@ -83,14 +84,14 @@ impl Config {
     /// relies on the measured RTT plus the peer's ack delay instead, so a LAN or a UART link
     /// recovers in a few round trips. Raise it on links whose RTT jumps.
     pub const fn min_rto(mut self, rto: Duration) -> Self {
-        self.min_rto_us = micros(rto);
+        self.min_rto_us = micros_u32(rto);
         self
     }
 
     /// Local, with retransmission: the cap on the backed-off retransmission timeout (default
     /// 10 s).
     pub const fn max_rto(mut self, rto: Duration) -> Self {
-        self.max_rto_us = micros(rto);
+        self.max_rto_us = micros_u32(rto);
         self
     }
 
@@ -104,7 +105,7 @@ impl Config {
     /// Local, with retransmission: how long an acknowledgement for in-order DATA may wait to be
     /// combined with the next one (default 5 ms); every second packet is acknowledged at once.
     pub const fn ack_delay(mut self, delay: Duration) -> Self {
-        self.ack_delay_us = micros(delay);
+        self.ack_delay_us = micros_u32(delay);
         self
     }
 

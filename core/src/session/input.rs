@@ -123,7 +123,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
                 }
             }
         }
-        self.timers.set_after(Timer::Retransmit, now, self.rto());
+        self.timers.set_after(Timer::Retransmit, now, self.rto().into());
         false
     }
 
@@ -271,7 +271,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
         (self.hello_sent_at, self.hello_resent) = (None, false);
         self.backoff = 0;
         if self.lossy() {
-            self.timers.set_after(Timer::Retransmit, now, self.rto());
+            self.timers.set_after(Timer::Retransmit, now, self.rto().into());
         }
     }
 
@@ -318,7 +318,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
             self.timers.set_after(Timer::Close, now, self.config.close_timeout_us);
             self.backoff = 0;
             if self.lossy() {
-                self.timers.set_after(Timer::Retransmit, now, self.rto());
+                self.timers.set_after(Timer::Retransmit, now, self.rto().into());
             }
         }
         // Packets held ahead of the gap this one filled follow it in order.
@@ -367,7 +367,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
         if !self.lossy() || self.unacked_received >= 2 || self.rx.held_count() > 0 {
             self.pending.ack_due = true;
         } else if !self.timers.is_running(Timer::AckDelay) {
-            self.timers.set_after(Timer::AckDelay, now, self.config.ack_delay_us);
+            self.timers.set_after(Timer::AckDelay, now, self.config.ack_delay_us.into());
         }
     }
 
@@ -419,7 +419,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
         if let Some(sent_at) = self.tx.mark_sacked(ack, bitmap) {
             self.rtt.sample(now, sent_at);
         }
-        let recent = self.rtt.smoothed().unwrap_or(self.config.initial_rto_us);
+        let recent = self.rtt.smoothed().unwrap_or(self.config.initial_rto_us.into());
         // Three packets overtaking a hole mark it lost (as TCP's three duplicate acks). When no
         // more can follow (fewer than four in flight, or nothing new may be sent: out of data,
         // window or credit), one is enough (early retransmit, RFC 5827).

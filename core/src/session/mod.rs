@@ -583,7 +583,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
     /// The retransmission timeout now in microseconds, with backoff (RFC 6298 5.5), capped.
     /// The peer may hold an ack for up to its ack delay, so that is added (as QUIC's probe
     /// timeout does).
-    fn rto(&self) -> u64 {
+    fn rto(&self) -> u32 {
         let (min, max) = (self.config.min_rto_us, self.config.max_rto_us);
         let measured = self.rtt.smoothed().is_some();
         let base = self.rtt.rto(self.config.initial_rto_us, min, max).saturating_add(if measured {
@@ -617,7 +617,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
             return;
         }
         if restart || !self.timers.is_running(Timer::Retransmit) {
-            self.timers.set_after(Timer::Retransmit, now, self.rto());
+            self.timers.set_after(Timer::Retransmit, now, self.rto().into());
         }
     }
 

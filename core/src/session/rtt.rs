@@ -28,23 +28,26 @@ pub struct RttStats {
 
 impl RttStats {
     /// The retransmission timeout before backoff: RTO = SRTT + max(G, 4 * RTTVAR) (RFC 6298
-    /// 2.3, G = 1 ms), kept within `min..=max`; `initial` before the first sample (2.1).
+    /// 2.3, G = 1 ms), kept within `min..=max`; `initial` before the first sample (2.1). In
+    /// whole microseconds, at most `u32::MAX` (71 minutes), as the session computes it.
     pub fn rto(&self, initial: Duration, min: Duration, max: Duration) -> Duration {
         let estimate = self.smoothed.map(|srtt| (micros(srtt), micros(self.variance)));
-        Duration::from_micros(rto_micros(estimate, micros(initial), micros(min), micros(max)))
+        let rto = rto_micros(estimate, micros(initial), micros(min), micros(max));
+        Duration::from_micros(rto.into())
     }
 }
 
-/// Whole microseconds, without 128-bit arithmetic (it costs flash on small cores).
-pub(crate) fn micros(d: Duration) -> u64 {
-    crate::time::duration_micros(d)
+/// Whole microseconds, at most `u32::MAX`: the RTO is computed in 32 bits, which keeps it small
+/// on small cores.
+fn micros(d: Duration) -> u32 {
+    crate::time::duration_micros_u32(d)
 }
 
 /// RFC 6298 2.3 in microseconds: `estimate` is SRTT and RTTVAR, `None` before the first sample.
-fn rto_micros(estimate: Option<(u64, u64)>, initial: u64, min: u64, max: u64) -> u64 {
+fn rto_micros(estimate: Option<(u32, u32)>, initial: u32, min: u32, max: u32) -> u32 {
     let rto = match estimate {
         None => initial,
-        Some((srtt, rttvar)) => srtt + rttvar.saturating_mul(4).max(1000),
+        Some((srtt, rttvar)) => srtt.saturating_add(rttvar.saturating_mul(4).max(1000)),
     };
     rto.clamp(min, max.max(min))
 }
@@ -93,8 +96,8 @@ impl Rtt {
     }
 
     /// [`RttStats::rto`] in microseconds.
-    pub(crate) fn rto(&self, initial: u64, min: u64, max: u64) -> u64 {
-        let estimate = self.smoothed().map(|srtt| (srtt, u64::from(self.rttvar)));
+    pub(crate) fn rto(&self, initial: u32, min: u32, max: u32) -> u32 {
+        let estimate = (self.samples > 0).then_some((self.srtt, self.rttvar));
         rto_micros(estimate, initial, min, max)
     }
 
@@ -122,10 +125,14 @@ mod tests {
             let (initial, min, max) = (micros(Duration::from_secs(1)), micros(min), micros(max));
             let us = r.rto(initial, min, max);
             assert_eq!(
-                r.stats().rto(Duration::from_secs(1), Duration::from_micros(min), Duration::from_micros(max)),
-                Duration::from_micros(us)
+                r.stats().rto(
+                    Duration::from_secs(1),
+                    Duration::from_micros(min.into()),
+                    Duration::from_micros(max.into())
+                ),
+                Duration::from_micros(us.into())
             );
-            Duration::from_micros(us)
+            Duration::from_micros(us.into())
         };
         let mut r = Rtt::default();
         assert_eq!(rto(&r), Duration::from_secs(1));
