@@ -2,8 +2,7 @@
 //! the module docs.
 
 use super::{
-    CloseReason, ControlEvent, MAX_RETRIES, PeerParams, PingOut, PongOut, Role, SUPPORTS, Session, State,
-    Timeout,
+    CloseReason, ControlEvent, MAX_RETRIES, PeerParams, PongOut, Role, SUPPORTS, Session, State, Timeout,
 };
 use crate::Instant;
 use crate::session::timer::Timer;
@@ -85,16 +84,10 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
                     self.pending.ack_due = true;
                 }
                 Timer::KeepAlive => {
-                    self.queue_keepalive();
+                    self.pending.keepalive = true;
                     self.timers.set_after(Timer::KeepAlive, now, self.config.keepalive_us);
                 }
             }
-        }
-    }
-
-    fn queue_keepalive(&mut self) {
-        if !self.pending.pings.iter().any(|p| p.token == 0) {
-            let _ = self.pending.pings.push_back(PingOut { token: 0, padding: 0 });
         }
     }
 
@@ -119,7 +112,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
                 if self.tx.mark_all_lost() == 0 {
                     // Nothing in flight but data waiting: the peer's credit grant may have been
                     // lost. A PING makes it answer with a fresh ACK.
-                    self.queue_keepalive();
+                    self.pending.keepalive = true;
                 }
             }
         }

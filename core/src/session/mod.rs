@@ -227,6 +227,8 @@ struct Pending {
     close_ack: bool,
     error: Option<(ErrorCode, u32)>,
     pings: Deque<PingOut, PING_QUEUE>,
+    /// A keepalive PING (token 0) is owed.
+    keepalive: bool,
     pongs: Deque<PongOut, PING_QUEUE>,
 }
 

@@ -63,28 +63,23 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
             return Ok(None);
         }
         let ack = self.ack_field();
-        if let Some(pong) = self.pending.pongs.front().copied() {
-            let len = emit_control(
-                buf,
-                PacketType::Pong,
-                ack,
-                PingPayload::LEN + usize::from(pong.padding),
-                |p| fill_ping(p, &pong.ping),
-            )?;
-            self.pending.pongs.pop_front();
-            self.acknowledged();
-            return Ok(Some(len));
-        }
-        if let Some(ping) = self.pending.pings.front().copied() {
-            let payload = PingPayload { timestamp: now.as_micros(), token: ping.token };
-            let len = emit_control(
-                buf,
-                PacketType::Ping,
-                ack,
-                PingPayload::LEN + usize::from(ping.padding),
-                |p| fill_ping(p, &payload),
-            )?;
-            self.pending.pings.pop_front();
+        // PONGs first (the peer is timing them), then the application's PINGs, then keepalive.
+        let ping = |token| PingPayload { timestamp: now.as_micros(), token };
+        let next = if let Some(pong) = self.pending.pongs.front() {
+            Some((PacketType::Pong, pong.ping, pong.padding))
+        } else if let Some(out) = self.pending.pings.front() {
+            Some((PacketType::Ping, ping(out.token), out.padding))
+        } else {
+            self.pending.keepalive.then(|| (PacketType::Ping, ping(0), 0))
+        };
+        if let Some((kind, payload, padding)) = next {
+            let len = PingPayload::LEN + usize::from(padding);
+            let len = emit_control(buf, kind, ack, len, |p| fill_ping(p, &payload))?;
+            if kind == PacketType::Pong {
+                self.pending.pongs.pop_front();
+            } else if self.pending.pings.pop_front().is_none() {
+                self.pending.keepalive = false;
+            }
             self.acknowledged();
             return Ok(Some(len));
         }
