@@ -571,6 +571,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
     }
 
     /// Whether this session retransmits (agreed in the handshake; before it, as configured).
+    #[inline(never)] // nine callers: a call is smaller than the option test
     fn lossy(&self) -> bool {
         self.peer.map_or(self.config.retransmit, |p| p.agreed.contains(Capabilities::RETRANSMIT))
     }
