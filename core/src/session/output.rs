@@ -40,7 +40,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
         if self.state == State::Closed {
             if self.pending.close_ack {
                 // A CLOSE repeated after we closed: our CLOSE-ACK was lost.
-                let len = emit_control(buf, PacketType::CloseAck, self.ack_field(), 0, |_| {})?;
+                let len = emit_control(buf, PacketType::CloseAck, self.ack_field(), 0, no_payload)?;
                 self.pending.close_ack = false;
                 return Ok(Some(len));
             }
@@ -178,7 +178,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
         match self.state {
             State::Closing if !self.close_sent => {
                 let header = Header { kind: PacketType::Close, seq: self.tx.next_seq(), ack, more: false };
-                let len = Repr::emit_with(header, 0, buf, |_| {})?;
+                let len = Repr::emit_with(header, 0, buf, no_payload)?;
                 self.close_sent = true;
                 if !self.timers.is_running(Timer::Close) {
                     self.timers.set_after(Timer::Close, now, self.config.close_timeout_us);
@@ -186,14 +186,14 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
                 Ok(Some(len))
             }
             State::Closing if self.pending.close_ack => {
-                let len = emit_control(buf, PacketType::CloseAck, ack, 0, |_| {})?;
+                let len = emit_control(buf, PacketType::CloseAck, ack, 0, no_payload)?;
                 self.pending.close_ack = false;
                 self.close_acked = true;
                 self.finish(CloseReason::Local);
                 Ok(Some(len))
             }
             State::Draining => {
-                let len = emit_control(buf, PacketType::CloseAck, ack, 0, |_| {})?;
+                let len = emit_control(buf, PacketType::CloseAck, ack, 0, no_payload)?;
                 self.close_acked = true;
                 self.finish(CloseReason::Peer);
                 Ok(Some(len))
@@ -202,6 +202,9 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
         }
     }
 }
+
+/// The fill of an empty payload: one function, so its callers share one copy of the emit code.
+fn no_payload(_: &mut [u8]) {}
 
 fn fill_ping(payload: &mut [u8], ping: &PingPayload) {
     let _ = ping.emit(payload);
