@@ -1,6 +1,7 @@
 //! The service messages: one enum, one codec, for both directions.
 
 use super::StatsReply;
+use super::stats::counter_bytes;
 use crate::wire::BufferTooSmall;
 
 /// The first byte of every service message. It never starts valid UTF-8, so text messages
@@ -35,6 +36,9 @@ pub mod op {
 
 /// Bytes before the pattern in a SOURCE-DATA message: tag, op, id, offset.
 pub const SOURCE_HEADER: usize = 14;
+
+/// Bytes in a SOURCE-END message: tag, op, id, bytes.
+pub(super) const SOURCE_END_LEN: usize = 14;
 
 /// The byte at `offset` of a SOURCE stream: a period of 251 (a prime), so a shifted, dropped or
 /// repeated byte shows.
@@ -354,17 +358,7 @@ impl<'a> ServiceMessage<'a> {
 
     /// The bytes [`emit`](Self::emit) writes.
     pub fn encoded_len(&self) -> usize {
-        2 + match self {
-            Self::Echo { payload, .. } | Self::EchoReply { payload, .. } => 4 + payload.len(),
-            Self::Sink { payload } => payload.len(),
-            Self::Source { .. } => 20,
-            Self::Stats | Self::Info => 0,
-            Self::SourceData { data, .. } => 12 + data.len(),
-            Self::SourceEnd { .. } => 12,
-            Self::StatsReply(stats) => stats.wire_len(),
-            Self::InfoReply(info) => 19 + 2 + cut(info.name).len() + cut(info.software).len(),
-            Self::Error { .. } => 2,
-        }
+        self.with_fields(|_, fields| wire_len(fields))
     }
 
     /// The op code (byte 1).
@@ -387,87 +381,98 @@ impl<'a> ServiceMessage<'a> {
     /// Writes the message at the start of `out`; returns its length. Nothing is written on
     /// error. Names longer than 255 bytes are cut (at a character boundary).
     pub fn emit(&self, out: &mut [u8]) -> Result<usize, BufferTooSmall> {
-        self.emit_with(out, |message, b| match *message {
-            Self::Echo { id, payload } => {
-                b[..4].copy_from_slice(&id.to_le_bytes());
-                b[4..].copy_from_slice(payload);
-            }
-            Self::Sink { payload } => b.copy_from_slice(payload),
-            Self::Source { id, bytes, millis, size } => {
-                b[..4].copy_from_slice(&id.to_le_bytes());
-                b[4..12].copy_from_slice(&bytes.to_le_bytes());
-                b[12..16].copy_from_slice(&millis.to_le_bytes());
-                b[16..20].copy_from_slice(&size.to_le_bytes());
-            }
-            Self::StatsReply(stats) => stats.write(b),
-            _ => message.write_reply_body(b),
-        })
+        self.with_fields(|code, fields| write(out, code, fields))
     }
 
-    /// As [`emit`](Self::emit), for a responder: writes a reply other than STATS-REPLY (its
-    /// requests and STATS-REPLY, which the responder writes with `StatsReply::write`, stay out of
-    /// firmware).
+    /// As [`emit`](Self::emit), for a responder: a reply other than STATS-REPLY (requests and
+    /// STATS-REPLY, which the responder writes from its counters, stay out of firmware).
     pub(crate) fn emit_reply(&self, out: &mut [u8]) -> Result<usize, BufferTooSmall> {
-        self.emit_with(out, Self::write_reply_body)
+        self.with_reply_fields(|code, fields| write(out, code, fields))
     }
 
-    fn emit_with(
-        &self,
-        out: &mut [u8],
-        body: impl FnOnce(&Self, &mut [u8]),
-    ) -> Result<usize, BufferTooSmall> {
-        let len = self.encoded_len();
-        let out = out.get_mut(..len).ok_or(BufferTooSmall { required: len })?;
-        out[0] = TAG;
-        out[1] = self.op();
-        body(self, &mut out[2..]);
-        Ok(len)
-    }
-
-    /// Writes everything after the op code of a reply (but STATS-REPLY) into `b`, which is
-    /// exactly long enough; nothing for other messages.
-    fn write_reply_body(&self, b: &mut [u8]) {
+    /// Calls `f` with the op code and the fields that follow it, in wire order: the layouts of
+    /// `docs/PROTOCOL.md` section 14, written once for both [`emit`](Self::emit) and
+    /// [`encoded_len`](Self::encoded_len).
+    fn with_fields<R>(&self, f: impl FnOnce(u8, &[&[u8]]) -> R) -> R {
         match *self {
-            Self::EchoReply { id, payload } => {
-                b[..4].copy_from_slice(&id.to_le_bytes());
-                b[4..].copy_from_slice(payload);
+            Self::Echo { id, payload } => f(op::ECHO, &[&id.to_le_bytes(), payload]),
+            Self::Sink { payload } => f(op::SINK, &[payload]),
+            Self::Source { id, bytes, millis, size } => f(
+                op::SOURCE,
+                &[&id.to_le_bytes(), &bytes.to_le_bytes(), &millis.to_le_bytes(), &size.to_le_bytes()],
+            ),
+            Self::StatsReply(stats) => {
+                let (counters, n) = stats.counters();
+                let (b, len) = counter_bytes(&counters[..n]);
+                f(op::STATS_REPLY, &[&b[..len]])
             }
+            _ => self.with_reply_fields(f),
+        }
+    }
+
+    /// [`with_fields`](Self::with_fields) for the messages a responder writes through
+    /// [`emit_reply`](Self::emit_reply): the replies but STATS-REPLY, and the requests without
+    /// a body.
+    fn with_reply_fields<R>(&self, f: impl FnOnce(u8, &[&[u8]]) -> R) -> R {
+        match *self {
+            Self::EchoReply { id, payload } => f(op::ECHO_REPLY, &[&id.to_le_bytes(), payload]),
             Self::SourceData { id, offset, data } => {
-                b[..4].copy_from_slice(&id.to_le_bytes());
-                b[4..12].copy_from_slice(&offset.to_le_bytes());
-                b[12..].copy_from_slice(data);
+                f(op::SOURCE_DATA, &[&id.to_le_bytes(), &offset.to_le_bytes(), data])
             }
-            Self::SourceEnd { id, bytes } => {
-                b[..4].copy_from_slice(&id.to_le_bytes());
-                b[4..12].copy_from_slice(&bytes.to_le_bytes());
-            }
+            Self::SourceEnd { id, bytes } => f(op::SOURCE_END, &[&id.to_le_bytes(), &bytes.to_le_bytes()]),
             Self::InfoReply(info) => {
-                b[0] = info.version;
-                b[1..3].copy_from_slice(&info.capabilities.to_le_bytes());
-                b[3..5].copy_from_slice(&info.max_payload.to_le_bytes());
-                b[5..7].copy_from_slice(&info.window.to_le_bytes());
-                b[7..11].copy_from_slice(&info.max_message.to_le_bytes());
-                b[11..15].copy_from_slice(&info.rx_buffer.to_le_bytes());
-                b[15..19].copy_from_slice(&info.tx_buffer.to_le_bytes());
-                let mut at = 19;
-                for s in [cut(info.name), cut(info.software)] {
-                    b[at] = s.len() as u8;
-                    b[at + 1..at + 1 + s.len()].copy_from_slice(s.as_bytes());
-                    at += 1 + s.len();
-                }
+                let (name, software) = (cut(info.name), cut(info.software));
+                f(
+                    op::INFO_REPLY,
+                    &[
+                        &[info.version],
+                        &info.capabilities.to_le_bytes(),
+                        &info.max_payload.to_le_bytes(),
+                        &info.window.to_le_bytes(),
+                        &info.max_message.to_le_bytes(),
+                        &info.rx_buffer.to_le_bytes(),
+                        &info.tx_buffer.to_le_bytes(),
+                        &[name.len() as u8],
+                        name.as_bytes(),
+                        &[software.len() as u8],
+                        software.as_bytes(),
+                    ],
+                )
             }
             Self::Error { error } => {
                 let (kind, failed) = match error {
                     ServiceError::UnknownOp(op) => (1, op),
                     ServiceError::Malformed(op) => (2, op),
                 };
-                b[0] = kind;
-                b[1] = failed;
+                f(op::ERROR, &[&[kind, failed]])
             }
-            Self::Echo { .. } | Self::Sink { .. } | Self::Source { .. } | Self::Stats | Self::Info => {}
-            Self::StatsReply(_) => {}
+            // Stats and Info have no body; `with_fields` writes the others itself.
+            Self::Stats | Self::Info | Self::Echo { .. } | Self::Sink { .. } | Self::Source { .. } => {
+                f(self.op(), &[])
+            }
+            Self::StatsReply(_) => f(op::STATS_REPLY, &[]),
         }
     }
+}
+
+/// The length of a message of `fields`: tag, op code, fields.
+fn wire_len(fields: &[&[u8]]) -> usize {
+    fields.iter().fold(2, |len, field| len + field.len())
+}
+
+/// Writes the tag, op `code` and `fields` at the start of `out`; returns the length. Nothing
+/// is written when `out` is too small.
+pub(super) fn write(out: &mut [u8], code: u8, fields: &[&[u8]]) -> Result<usize, BufferTooSmall> {
+    let len = wire_len(fields);
+    let out = out.get_mut(..len).ok_or(BufferTooSmall { required: len })?;
+    out[0] = TAG;
+    out[1] = code;
+    let mut at = 2;
+    for field in fields {
+        out[at..at + field.len()].copy_from_slice(field);
+        at += field.len();
+    }
+    Ok(len)
 }
 
 fn cut(s: &str) -> &str {

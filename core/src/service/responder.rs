@@ -1,7 +1,9 @@
 //! The responder: the far side of `framelink ping|bench|info`, in firmware or in `framelink serve`.
 
-use super::message::{InfoReply, SOURCE_HEADER, ServiceError, ServiceMessage, TAG, fill_pattern, op};
-use super::stats::{ServerCounters, StatsReply};
+use super::message::{
+    InfoReply, SOURCE_END_LEN, SOURCE_HEADER, ServiceError, ServiceMessage, fill_pattern, op, write,
+};
+use super::stats::{MAX_COUNTERS, ServerCounters, StatsReply, counter_bytes, with_server};
 use crate::Instant;
 use crate::framing::DecoderStats;
 use crate::session::{RttStats, Session, Stats};
@@ -122,7 +124,8 @@ pub struct Responder<'a> {
     sink_bytes: u64,
     source_bytes: u64,
     echoes: u64,
-    server: Option<ServerCounters>,
+    /// The server's counters in wire order, if any.
+    server: Option<[u64; ServerCounters::FIELDS]>,
 }
 
 impl<'a> Responder<'a> {
@@ -144,7 +147,7 @@ impl<'a> Responder<'a> {
     /// Sets the server counters the next STATS replies carry (a host serving many sessions
     /// updates them before each poll); `None`, the default, sends the session's alone.
     pub fn set_server_counters(&mut self, counters: Option<ServerCounters>) {
-        self.server = counters;
+        self.server = counters.map(ServerCounters::to_array);
     }
 
     /// Serves one received message, writing any reply into `out`.
@@ -165,9 +168,7 @@ impl<'a> Responder<'a> {
                         self.echoes += 1;
                         Handled::Reply(len)
                     }
-                    Err(_) => {
-                        reply(&ServiceMessage::Error { error: ServiceError::Malformed(request.op()) }, out)
-                    }
+                    Err(_) => reply(&ServiceMessage::Error { error: ServiceError::Malformed(op::ECHO) }, out),
                 }
             }
             ServiceMessage::Sink { payload } => {
@@ -191,6 +192,8 @@ impl<'a> Responder<'a> {
     }
 
     /// Writes the STATS or INFO reply for `link` into `out`; returns its length.
+    // Out of line: inlined into a firmware's main loop, its many counters cost spills there.
+    #[inline(never)]
     pub fn describe(
         &self,
         what: Describe,
@@ -200,13 +203,9 @@ impl<'a> Responder<'a> {
         let message = match what {
             // The counters go straight from the link to the wire.
             Describe::Stats => {
-                let stats = self.stats(link);
-                let len = 2 + stats.wire_len();
-                let out = out.get_mut(..len).ok_or(BufferTooSmall { required: len })?;
-                out[0] = TAG;
-                out[1] = op::STATS_REPLY;
-                stats.write(&mut out[2..]);
-                return Ok(len);
+                let (counters, n) = self.counters(link);
+                let (bytes, len) = counter_bytes(&counters[..n]);
+                return write(out, op::STATS_REPLY, &[&bytes[..len]]);
             }
             Describe::Info => ServiceMessage::InfoReply(InfoReply::new(
                 link.local.version,
@@ -225,16 +224,17 @@ impl<'a> Responder<'a> {
 
     /// The counters a STATS reply carries for `link`.
     pub fn stats(&self, link: &LinkState) -> StatsReply {
-        let mut stats = StatsReply::from_array(self.counters(link));
-        stats.server = self.server;
-        stats
+        let (counters, n) = self.counters(link);
+        // `n` is never below the session's counters: the default is never taken.
+        StatsReply::from_counters(&counters[..n]).unwrap_or_default()
     }
 
-    /// The counters of a STATS reply in wire order (`u64::MAX` for an RTT not measured).
-    fn counters(&self, link: &LinkState) -> [u64; StatsReply::FIELDS] {
+    /// The counters of a STATS reply in wire order (`u64::MAX` for an RTT not measured), and
+    /// how many there are (the server's only when set).
+    fn counters(&self, link: &LinkState) -> ([u64; MAX_COUNTERS], usize) {
         let micros =
             |d: Option<Duration>| d.map_or(u64::MAX, |d| crate::time::duration_micros(d).min(u64::MAX - 1));
-        [
+        let session = [
             link.stats.messages_received,
             link.stats.bytes_received,
             link.stats.messages_sent,
@@ -253,7 +253,8 @@ impl<'a> Responder<'a> {
             self.sink_bytes,
             self.source_bytes,
             self.echoes,
-        ]
+        ];
+        with_server(session, self.server.as_ref())
     }
 
     /// The size of the next SOURCE message, while a stream runs or its end is still to be
@@ -261,7 +262,7 @@ impl<'a> Responder<'a> {
     /// (plus 4).
     pub fn source_need(&self) -> Option<usize> {
         if self.ended.is_some() {
-            return Some(ServiceMessage::SourceEnd { id: 0, bytes: 0 }.encoded_len());
+            return Some(SOURCE_END_LEN);
         }
         self.source.map(|job| SOURCE_HEADER + job.data_len())
     }
@@ -270,27 +271,30 @@ impl<'a> Responder<'a> {
     /// or time limit is reached. `None` when no stream runs, or `out` is smaller than
     /// [`source_need`](Self::source_need).
     pub fn poll_source(&mut self, now: Instant, out: &mut [u8]) -> Option<usize> {
-        if let Some((id, bytes)) = self.ended {
-            let len = ServiceMessage::SourceEnd { id, bytes }.emit_reply(out).ok()?;
-            self.ended = None;
-            return Some(len);
-        }
-        let job = self.source.as_mut()?;
-        let expired = job.deadline.is_some_and(|d| now >= d);
-        if job.offset >= job.limit || expired {
-            let len = ServiceMessage::SourceEnd { id: job.id, bytes: job.offset }.emit_reply(out).ok()?;
+        let (id, bytes) = match (self.ended, self.source.as_mut()) {
+            (Some(ended), _) => ended,
+            (None, None) => return None,
+            (None, Some(job)) if job.offset >= job.limit || job.deadline.is_some_and(|d| now >= d) => {
+                (job.id, job.offset)
+            }
+            (None, Some(job)) => {
+                let data_len = job.data_len();
+                let (header, data) = out.get_mut(..SOURCE_HEADER + data_len)?.split_at_mut(SOURCE_HEADER);
+                ServiceMessage::SourceData { id: job.id, offset: job.offset, data: &[] }
+                    .emit_reply(header)
+                    .ok()?;
+                fill_pattern(job.offset, data);
+                job.offset += data_len as u64;
+                self.source_bytes += data_len as u64;
+                return Some(SOURCE_HEADER + data_len);
+            }
+        };
+        let len = ServiceMessage::SourceEnd { id, bytes }.emit_reply(out).ok()?;
+        // The end sent is the queued one if any, else the running stream's.
+        if self.ended.take().is_none() {
             self.source = None;
-            return Some(len);
         }
-        let data_len = job.data_len();
-        let total = SOURCE_HEADER + data_len;
-        let dst = out.get_mut(..total)?;
-        fill_pattern(job.offset, &mut dst[SOURCE_HEADER..]);
-        let header = ServiceMessage::SourceData { id: job.id, offset: job.offset, data: &[] };
-        header.emit_reply(&mut dst[..SOURCE_HEADER]).ok()?;
-        job.offset += data_len as u64;
-        self.source_bytes += data_len as u64;
-        Some(total)
+        Some(len)
     }
 
     /// Stops a SOURCE stream (the peer went away); its end is not sent.

@@ -47,44 +47,18 @@ pub struct StatsReply {
     pub server: Option<ServerCounters>,
 }
 
+/// The most counters a STATS reply carries: the session's, then the server's.
+pub(super) const MAX_COUNTERS: usize = StatsReply::FIELDS + ServerCounters::FIELDS;
+
 impl StatsReply {
     /// The session's counters on the wire; the server's, when present, follow.
     pub const FIELDS: usize = 18;
 
-    /// Bytes on the wire, after the tag and op code.
-    pub(super) fn wire_len(&self) -> usize {
-        8 * (Self::FIELDS + self.server.map_or(0, |_| ServerCounters::FIELDS))
-    }
-
-    /// Writes the counters into `b`, which is [`wire_len`](Self::wire_len) bytes long.
-    pub(super) fn write(&self, b: &mut [u8]) {
-        let (session, server) = b.split_at_mut(8 * Self::FIELDS.min(b.len() / 8));
-        write_counters(&self.to_array(), session);
-        if let Some(counters) = self.server {
-            write_counters(&counters.to_array(), server);
-        }
-    }
-
-    /// Reads the counters from `b`: the session's, and the server's if all of them are there.
-    /// Bytes after them are ignored (room for more).
-    pub(super) fn read(b: &[u8]) -> Option<Self> {
-        let mut counters =
-            b.chunks_exact(8).map(|c| u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]));
-        let mut session = [0u64; Self::FIELDS];
-        for field in &mut session {
-            *field = counters.next()?;
-        }
-        let mut reply = Self::from_array(session);
-        let mut server = [0u64; ServerCounters::FIELDS];
-        if server.iter_mut().all(|field| counters.next().map(|v| *field = v).is_some()) {
-            reply.server = Some(ServerCounters::from_array(server));
-        }
-        Some(reply)
-    }
-
-    fn to_array(self) -> [u64; Self::FIELDS] {
+    /// Its counters in wire order (`u64::MAX` for an RTT not measured), and how many of them
+    /// go on the wire: the server's only when present.
+    pub(super) fn counters(&self) -> ([u64; MAX_COUNTERS], usize) {
         let opt = |v: Option<u64>| v.unwrap_or(u64::MAX);
-        [
+        let session = [
             self.messages_received,
             self.bytes_received,
             self.messages_sent,
@@ -103,12 +77,28 @@ impl StatsReply {
             self.sink_bytes,
             self.source_bytes,
             self.echoes,
-        ]
+        ];
+        with_server(session, self.server.map(ServerCounters::to_array).as_ref())
     }
 
-    pub(super) fn from_array(a: [u64; Self::FIELDS]) -> Self {
+    /// Reads the counters from `b`: the session's, and the server's if all of them are there.
+    /// Bytes after them are ignored (room for more).
+    pub(super) fn read(b: &[u8]) -> Option<Self> {
+        let mut counters = [0u64; MAX_COUNTERS];
+        let mut n = 0;
+        for (field, c) in counters.iter_mut().zip(b.chunks_exact(8)) {
+            *field = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+            n += 1;
+        }
+        Self::from_counters(&counters[..n])
+    }
+
+    /// The reply of `counters` in wire order: the session's, and the server's if all of them
+    /// are there. `None` when a session counter is missing.
+    pub(super) fn from_counters(counters: &[u64]) -> Option<Self> {
+        let (a, server) = counters.split_first_chunk::<{ Self::FIELDS }>()?;
         let opt = |v: u64| (v != u64::MAX).then_some(v);
-        Self {
+        Some(Self {
             messages_received: a[0],
             bytes_received: a[1],
             messages_sent: a[2],
@@ -127,16 +117,33 @@ impl StatsReply {
             sink_bytes: a[15],
             source_bytes: a[16],
             echoes: a[17],
-            server: None,
-        }
+            server: server.first_chunk().map(ServerCounters::from_array),
+        })
     }
 }
 
-/// Writes `counters` into `b`, 8 bytes each, as far as `b` goes.
-fn write_counters(counters: &[u64], b: &mut [u8]) {
+/// The session's counters, then the server's if any, in one array; and how many there are.
+pub(super) fn with_server(
+    session: [u64; StatsReply::FIELDS],
+    server: Option<&[u64; ServerCounters::FIELDS]>,
+) -> ([u64; MAX_COUNTERS], usize) {
+    let mut all = [0; MAX_COUNTERS];
+    let (first, rest) = all.split_at_mut(StatsReply::FIELDS);
+    first.copy_from_slice(&session);
+    let Some(server) = server else { return (all, StatsReply::FIELDS) };
+    rest.copy_from_slice(server);
+    (all, MAX_COUNTERS)
+}
+
+/// `counters` as they go on the wire, 8 little-endian bytes each, and their length.
+pub(super) fn counter_bytes(counters: &[u64]) -> ([u8; 8 * MAX_COUNTERS], usize) {
+    let mut b = [0u8; 8 * MAX_COUNTERS];
+    let mut len = 0;
     for (chunk, v) in b.chunks_exact_mut(8).zip(counters) {
         chunk.copy_from_slice(&v.to_le_bytes());
+        len += 8;
     }
+    (b, len)
 }
 
 /// A server's counters of clients and limits, carried after the session's counters in a STATS
@@ -169,7 +176,8 @@ impl ServerCounters {
     /// Counters on the wire.
     pub const FIELDS: usize = 8;
 
-    fn to_array(self) -> [u64; Self::FIELDS] {
+    /// The counters in wire order.
+    pub(super) fn to_array(self) -> [u64; Self::FIELDS] {
         [
             self.clients,
             self.accepted,
@@ -182,7 +190,7 @@ impl ServerCounters {
         ]
     }
 
-    fn from_array(a: [u64; Self::FIELDS]) -> Self {
+    pub(super) fn from_array(a: &[u64; Self::FIELDS]) -> Self {
         Self {
             clients: a[0],
             accepted: a[1],
@@ -227,9 +235,9 @@ mod tests {
             ServerCounters { clients: 1, too_large: 5, stray_datagrams: u64::MAX, ..Default::default() };
         for server in [None, Some(server)] {
             let reply = StatsReply { echoes: 9, srtt_us: Some(3), server, ..Default::default() };
-            let mut b = [0u8; 8 * 26];
-            let len = reply.wire_len();
-            reply.write(&mut b[..len]);
+            let (counters, n) = reply.counters();
+            let (b, len) = counter_bytes(&counters[..n]);
+            assert_eq!(len, 8 * n);
             assert_eq!(StatsReply::read(&b[..len]), Some(reply));
         }
     }

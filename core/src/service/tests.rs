@@ -174,6 +174,7 @@ fn source_sends_exactly_the_bytes_asked_then_ends() {
     let n = ServiceMessage::Source { id: 4, bytes: 250, millis: 0, size: 114 }.emit(&mut req).unwrap();
     assert_eq!(r.handle(Instant::ZERO, &req[..n], &mut [0; 64]), Handled::Done);
     assert_eq!(r.source_need(), Some(114));
+    assert_eq!(ServiceMessage::SourceEnd { id: 0, bytes: 0 }.encoded_len(), message::SOURCE_END_LEN);
     let (data, end) = drain_source(&mut r, Instant::ZERO);
     assert_eq!(data, [(0, 100), (100, 100), (200, 50)]);
     assert_eq!(end, Some((4, 250)));
