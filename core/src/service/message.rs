@@ -464,13 +464,16 @@ fn wire_len(fields: &[&[u8]]) -> usize {
 /// is written when `out` is too small.
 pub(super) fn write(out: &mut [u8], code: u8, fields: &[&[u8]]) -> Result<usize, BufferTooSmall> {
     let len = wire_len(fields);
-    let out = out.get_mut(..len).ok_or(BufferTooSmall { required: len })?;
-    out[0] = TAG;
-    out[1] = code;
-    let mut at = 2;
+    let Some([tag, op, rest @ ..]) = out.get_mut(..len) else {
+        return Err(BufferTooSmall { required: len });
+    };
+    (*tag, *op) = (TAG, code);
+    let mut rest = rest;
     for field in fields {
-        out[at..at + field.len()].copy_from_slice(field);
-        at += field.len();
+        // Never short: `len` counts every field.
+        let Some((dst, tail)) = core::mem::take(&mut rest).split_at_mut_checked(field.len()) else { break };
+        dst.copy_from_slice(field);
+        rest = tail;
     }
     Ok(len)
 }
