@@ -1,7 +1,6 @@
 //! The service messages: one enum, one codec, for both directions.
 
 use super::StatsReply;
-use super::stats::counter_bytes;
 use crate::wire::BufferTooSmall;
 
 /// The first byte of every service message. It never starts valid UTF-8, so text messages
@@ -402,9 +401,11 @@ impl<'a> ServiceMessage<'a> {
                 &[&id.to_le_bytes(), &bytes.to_le_bytes(), &millis.to_le_bytes(), &size.to_le_bytes()],
             ),
             Self::StatsReply(stats) => {
-                let (counters, n) = stats.counters();
-                let (b, len) = counter_bytes(&counters[..n]);
-                f(op::STATS_REPLY, &[&b[..len]])
+                let (session, server) = stats.counters();
+                f(
+                    op::STATS_REPLY,
+                    &[session.as_flattened(), server.as_ref().map_or(&[], |s| s.as_flattened())],
+                )
             }
             _ => self.with_reply_fields(f),
         }

@@ -3,7 +3,7 @@
 use super::message::{
     InfoReply, SOURCE_END_LEN, SOURCE_HEADER, ServiceError, ServiceMessage, fill_pattern, op, write,
 };
-use super::stats::{MAX_COUNTERS, ServerCounters, StatsReply, counter_bytes, with_server};
+use super::stats::{Counter, MAX_COUNTERS, ServerCounters, StatsReply};
 use crate::Instant;
 use crate::framing::DecoderStats;
 use crate::session::{RttStats, Session, Stats};
@@ -125,7 +125,7 @@ pub struct Responder<'a> {
     source_bytes: u64,
     echoes: u64,
     /// The server's counters in wire order, if any.
-    server: Option<[u64; ServerCounters::FIELDS]>,
+    server: Option<[Counter; ServerCounters::FIELDS]>,
 }
 
 impl<'a> Responder<'a> {
@@ -147,7 +147,7 @@ impl<'a> Responder<'a> {
     /// Sets the server counters the next STATS replies carry (a host serving many sessions
     /// updates them before each poll); `None`, the default, sends the session's alone.
     pub fn set_server_counters(&mut self, counters: Option<ServerCounters>) {
-        self.server = counters.map(ServerCounters::to_array);
+        self.server = counters.map(ServerCounters::to_wire);
     }
 
     /// Serves one received message, writing any reply into `out`.
@@ -201,9 +201,8 @@ impl<'a> Responder<'a> {
         let message = match what {
             // The counters go straight from the link to the wire.
             Describe::Stats => {
-                let (counters, n) = self.counters(link);
-                let (bytes, len) = counter_bytes(&counters[..n]);
-                return write(out, op::STATS_REPLY, &[&bytes[..len]]);
+                let server = self.server.as_ref().map_or(&[][..], |s| s.as_flattened());
+                return write(out, op::STATS_REPLY, &[self.counters(link).as_flattened(), server]);
             }
             Describe::Info => ServiceMessage::InfoReply(InfoReply::new(
                 link.local.version,
@@ -222,17 +221,16 @@ impl<'a> Responder<'a> {
 
     /// The counters a STATS reply carries for `link`.
     pub fn stats(&self, link: &LinkState) -> StatsReply {
-        let (counters, n) = self.counters(link);
-        // `n` is never below the session's counters: the default is never taken.
-        StatsReply::from_counters(&counters[..n]).unwrap_or_default()
+        // What a STATS reply carries, read back (it always fits, and holds the session's counters).
+        let mut reply = [0; 2 + 8 * MAX_COUNTERS];
+        let len = self.describe(Describe::Stats, link, &mut reply).unwrap_or(2);
+        StatsReply::read(&reply[2..len]).unwrap_or_default()
     }
 
-    /// The counters of a STATS reply in wire order (`u64::MAX` for an RTT not measured), and
-    /// how many there are (the server's only when set).
-    fn counters(&self, link: &LinkState) -> ([u64; MAX_COUNTERS], usize) {
-        let micros =
-            |d: Option<Duration>| d.map_or(u64::MAX, |d| crate::time::duration_micros(d).min(u64::MAX - 1));
-        let session = [
+    /// The session's counters of a STATS reply as they go on the wire (`u64::MAX` for an RTT
+    /// not measured).
+    fn counters(&self, link: &LinkState) -> [Counter; StatsReply::FIELDS] {
+        [
             link.stats.messages_received,
             link.stats.bytes_received,
             link.stats.messages_sent,
@@ -245,14 +243,14 @@ impl<'a> Responder<'a> {
             link.decoder.dropped_bytes,
             link.stats.retransmits,
             link.stats.duplicates,
-            micros(link.rtt.smoothed),
-            micros(link.rtt.min),
+            rtt_micros(link.rtt.smoothed),
+            rtt_micros(link.rtt.min),
             self.sink_messages,
             self.sink_bytes,
             self.source_bytes,
             self.echoes,
-        ];
-        with_server(session, self.server.as_ref())
+        ]
+        .map(u64::to_le_bytes)
     }
 
     /// The size of the next SOURCE message, while a stream runs or its end is still to be
@@ -302,6 +300,13 @@ impl<'a> Responder<'a> {
         self.source = None;
         self.ended = None;
     }
+}
+
+/// An RTT figure of a STATS reply: whole microseconds, `u64::MAX` when not measured.
+// Out of line: two inlined copies of its 64-bit arithmetic cost about 140 B in firmware.
+#[inline(never)]
+fn rtt_micros(rtt: Option<Duration>) -> u64 {
+    rtt.map_or(u64::MAX, |d| crate::time::duration_micros(d).min(u64::MAX - 1))
 }
 
 fn reply(message: &ServiceMessage<'_>, out: &mut [u8]) -> Handled {

@@ -50,13 +50,16 @@ pub struct StatsReply {
 /// The most counters a STATS reply carries: the session's, then the server's.
 pub(super) const MAX_COUNTERS: usize = StatsReply::FIELDS + ServerCounters::FIELDS;
 
+/// A counter as it goes on the wire: 8 bytes, little-endian.
+pub(super) type Counter = [u8; 8];
+
 impl StatsReply {
     /// The session's counters on the wire; the server's, when present, follow.
     pub const FIELDS: usize = 18;
 
-    /// Its counters in wire order (`u64::MAX` for an RTT not measured), and how many of them
-    /// go on the wire: the server's only when present.
-    pub(super) fn counters(&self) -> ([u64; MAX_COUNTERS], usize) {
+    /// Its counters as they go on the wire (`u64::MAX` for an RTT not measured): the
+    /// session's, and the server's when present.
+    pub(super) fn counters(&self) -> ([Counter; Self::FIELDS], Option<[Counter; ServerCounters::FIELDS]>) {
         let opt = |v: Option<u64>| v.unwrap_or(u64::MAX);
         let session = [
             self.messages_received,
@@ -78,7 +81,7 @@ impl StatsReply {
             self.source_bytes,
             self.echoes,
         ];
-        with_server(session, self.server.map(ServerCounters::to_array).as_ref())
+        (session.map(u64::to_le_bytes), self.server.map(ServerCounters::to_wire))
     }
 
     /// Reads the counters from `b`: the session's, and the server's if all of them are there.
@@ -90,13 +93,7 @@ impl StatsReply {
             *field = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
             n += 1;
         }
-        Self::from_counters(&counters[..n])
-    }
-
-    /// The reply of `counters` in wire order: the session's, and the server's if all of them
-    /// are there. `None` when a session counter is missing.
-    pub(super) fn from_counters(counters: &[u64]) -> Option<Self> {
-        let (a, server) = counters.split_first_chunk::<{ Self::FIELDS }>()?;
+        let (a, server) = counters[..n].split_first_chunk::<{ Self::FIELDS }>()?;
         let opt = |v: u64| (v != u64::MAX).then_some(v);
         Some(Self {
             messages_received: a[0],
@@ -120,30 +117,6 @@ impl StatsReply {
             server: server.first_chunk().map(ServerCounters::from_array),
         })
     }
-}
-
-/// The session's counters, then the server's if any, in one array; and how many there are.
-pub(super) fn with_server(
-    session: [u64; StatsReply::FIELDS],
-    server: Option<&[u64; ServerCounters::FIELDS]>,
-) -> ([u64; MAX_COUNTERS], usize) {
-    let mut all = [0; MAX_COUNTERS];
-    let (first, rest) = all.split_at_mut(StatsReply::FIELDS);
-    first.copy_from_slice(&session);
-    let Some(server) = server else { return (all, StatsReply::FIELDS) };
-    rest.copy_from_slice(server);
-    (all, MAX_COUNTERS)
-}
-
-/// `counters` as they go on the wire, 8 little-endian bytes each, and their length.
-pub(super) fn counter_bytes(counters: &[u64]) -> ([u8; 8 * MAX_COUNTERS], usize) {
-    let mut b = [0u8; 8 * MAX_COUNTERS];
-    let mut len = 0;
-    for (chunk, v) in b.chunks_exact_mut(8).zip(counters) {
-        chunk.copy_from_slice(&v.to_le_bytes());
-        len += 8;
-    }
-    (b, len)
 }
 
 /// A server's counters of clients and limits, carried after the session's counters in a STATS
@@ -176,8 +149,8 @@ impl ServerCounters {
     /// Counters on the wire.
     pub const FIELDS: usize = 8;
 
-    /// The counters in wire order.
-    pub(super) fn to_array(self) -> [u64; Self::FIELDS] {
+    /// The counters as they go on the wire.
+    pub(super) fn to_wire(self) -> [Counter; Self::FIELDS] {
         [
             self.clients,
             self.accepted,
@@ -188,6 +161,7 @@ impl ServerCounters {
             self.protocol_errors,
             self.stray_datagrams,
         ]
+        .map(u64::to_le_bytes)
     }
 
     pub(super) fn from_array(a: &[u64; Self::FIELDS]) -> Self {
@@ -235,10 +209,10 @@ mod tests {
             ServerCounters { clients: 1, too_large: 5, stray_datagrams: u64::MAX, ..Default::default() };
         for server in [None, Some(server)] {
             let reply = StatsReply { echoes: 9, srtt_us: Some(3), server, ..Default::default() };
-            let (counters, n) = reply.counters();
-            let (b, len) = counter_bytes(&counters[..n]);
-            assert_eq!(len, 8 * n);
-            assert_eq!(StatsReply::read(&b[..len]), Some(reply));
+            let (session, server) = reply.counters();
+            let mut b = session.as_flattened().to_vec();
+            b.extend(server.iter().flatten().flatten());
+            assert_eq!(StatsReply::read(&b), Some(reply));
         }
     }
 }
