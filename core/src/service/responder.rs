@@ -230,27 +230,27 @@ impl<'a> Responder<'a> {
     /// The session's counters of a STATS reply as they go on the wire (`u64::MAX` for an RTT
     /// not measured).
     fn counters(&self, link: &LinkState) -> [Counter; StatsReply::FIELDS] {
+        let le = u64::to_le_bytes;
         [
-            link.stats.messages_received,
-            link.stats.bytes_received,
-            link.stats.messages_sent,
-            link.stats.bytes_sent,
-            link.stats.packets_received,
-            link.stats.packets_sent,
-            link.stats.crc_errors.max(link.decoder.crc_errors),
-            link.stats.decode_errors.max(link.decoder.errors),
-            link.decoder.resyncs,
-            link.decoder.dropped_bytes,
-            link.stats.retransmits,
-            link.stats.duplicates,
-            rtt_micros(link.rtt.smoothed),
-            rtt_micros(link.rtt.min),
-            self.sink_messages,
-            self.sink_bytes,
-            self.source_bytes,
-            self.echoes,
+            le(link.stats.messages_received),
+            le(link.stats.bytes_received),
+            le(link.stats.messages_sent),
+            le(link.stats.bytes_sent),
+            le(link.stats.packets_received),
+            le(link.stats.packets_sent),
+            le(link.stats.crc_errors.max(link.decoder.crc_errors)),
+            le(link.stats.decode_errors.max(link.decoder.errors)),
+            le(link.decoder.resyncs),
+            le(link.decoder.dropped_bytes),
+            le(link.stats.retransmits),
+            le(link.stats.duplicates),
+            le(rtt_micros(link.rtt.smoothed)),
+            le(rtt_micros(link.rtt.min)),
+            le(self.sink_messages),
+            le(self.sink_bytes),
+            le(self.source_bytes),
+            le(self.echoes),
         ]
-        .map(u64::to_le_bytes)
     }
 
     /// The size of the next SOURCE message, while a stream runs or its end is still to be
