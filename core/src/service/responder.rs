@@ -155,39 +155,40 @@ impl<'a> Responder<'a> {
     /// A reply that does not fit in `out`, or a malformed request, is answered with a service
     /// ERROR instead (if even that does not fit, nothing is sent).
     pub fn handle(&mut self, now: Instant, message: &[u8], out: &mut [u8]) -> Handled {
-        let request = match ServiceMessage::parse_request(message) {
+        let error = match ServiceMessage::parse_request(message) {
             Ok(None) => return Handled::Plain,
-            Ok(Some(request)) => request,
-            Err(error) => return reply(&ServiceMessage::Error { error }, out),
-        };
-        match request {
-            ServiceMessage::Echo { id, payload } => {
-                let answer = ServiceMessage::EchoReply { id, payload };
-                match answer.emit_reply(out) {
+            Ok(Some(ServiceMessage::Echo { id, payload })) => {
+                match (ServiceMessage::EchoReply { id, payload }).emit_reply(out) {
                     Ok(len) => {
                         self.echoes += 1;
-                        Handled::Reply(len)
+                        return Handled::Reply(len);
                     }
-                    Err(_) => reply(&ServiceMessage::Error { error: ServiceError::Malformed(op::ECHO) }, out),
+                    Err(_) => ServiceError::Malformed(op::ECHO),
                 }
             }
-            ServiceMessage::Sink { payload } => {
+            Ok(Some(ServiceMessage::Sink { payload })) => {
                 self.sink_messages += 1;
                 self.sink_bytes += payload.len() as u64;
-                Handled::Done
+                return Handled::Done;
             }
-            ServiceMessage::Source { id, bytes, millis, size } => {
+            Ok(Some(ServiceMessage::Source { id, bytes, millis, size })) => {
                 if let Some(old) = self.source.take() {
                     self.ended = Some((old.id, old.offset));
                 }
                 let deadline = (millis > 0).then(|| now.add_micros(u64::from(millis) * 1000));
                 let limit = if bytes == 0 { u64::MAX } else { bytes };
                 self.source = Some(SourceJob { id, limit, deadline, size: size as usize, offset: 0 });
-                Handled::Done
+                return Handled::Done;
             }
-            ServiceMessage::Stats => Handled::Describe(Describe::Stats),
-            ServiceMessage::Info => Handled::Describe(Describe::Info),
-            other => reply(&ServiceMessage::Error { error: ServiceError::UnknownOp(other.op()) }, out),
+            Ok(Some(ServiceMessage::Stats)) => return Handled::Describe(Describe::Stats),
+            Ok(Some(ServiceMessage::Info)) => return Handled::Describe(Describe::Info),
+            Ok(Some(other)) => ServiceError::UnknownOp(other.op()),
+            Err(error) => error,
+        };
+        // Every refusal: a service ERROR, or nothing if even that does not fit.
+        match (ServiceMessage::Error { error }).emit_reply(out) {
+            Ok(len) => Handled::Reply(len),
+            Err(_) => Handled::Done,
         }
     }
 
@@ -307,11 +308,4 @@ impl<'a> Responder<'a> {
 #[inline(never)]
 fn rtt_micros(rtt: Option<Duration>) -> u64 {
     rtt.map_or(u64::MAX, |d| crate::time::duration_micros(d).min(u64::MAX - 1))
-}
-
-fn reply(message: &ServiceMessage<'_>, out: &mut [u8]) -> Handled {
-    match message.emit_reply(out) {
-        Ok(len) => Handled::Reply(len),
-        Err(_) => Handled::Done,
-    }
 }
