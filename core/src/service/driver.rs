@@ -1,6 +1,6 @@
 //! Running a [`Responder`] over a session: the loop firmware and `framelink serve` share.
 
-use super::responder::{Describe, Handled, LinkState, Responder};
+use super::responder::{Handled, LinkState, Responder};
 use crate::Instant;
 use crate::framing::DecoderStats;
 use crate::session::{Event, SendError, Session};
@@ -16,12 +16,6 @@ pub struct ResponderDriver<'a, B> {
     out: B,
     /// A reply of this many bytes in `out` waits for room in the send buffer.
     pending: Option<usize>,
-}
-
-enum Next {
-    Nothing,
-    Send(usize),
-    Describe(Describe),
 }
 
 impl<'a, B: AsRef<[u8]> + AsMut<[u8]>> ResponderDriver<'a, B> {
@@ -57,17 +51,24 @@ impl<'a, B: AsRef<[u8]> + AsMut<[u8]>> ResponderDriver<'a, B> {
             return;
         }
         loop {
-            let next = match session.poll_event() {
+            let len = match session.poll_event() {
                 None => break,
                 Some(Event::Message(message)) => match self.responder.handle(now, message, self.out.as_mut())
                 {
                     Handled::Plain => {
                         on_event(Event::Message(message));
-                        Next::Nothing
+                        continue;
                     }
-                    Handled::Reply(len) => Next::Send(len),
-                    Handled::Describe(what) => Next::Describe(what),
-                    Handled::Done => Next::Nothing,
+                    Handled::Reply(len) => len,
+                    // The message is released: the link's figures can be read.
+                    Handled::Describe(what) => {
+                        let link = LinkState::of(session, decoder);
+                        match self.responder.describe(what, &link, self.out.as_mut()) {
+                            Ok(len) => len,
+                            Err(_) => continue,
+                        }
+                    }
+                    Handled::Done => continue,
                 },
                 Some(other) => {
                     if matches!(other, Event::Closed(_)) {
@@ -75,18 +76,7 @@ impl<'a, B: AsRef<[u8]> + AsMut<[u8]>> ResponderDriver<'a, B> {
                         self.pending = None;
                     }
                     on_event(other);
-                    Next::Nothing
-                }
-            };
-            let len = match next {
-                Next::Nothing => continue,
-                Next::Send(len) => len,
-                Next::Describe(what) => {
-                    let link = LinkState::of(session, decoder);
-                    match self.responder.describe(what, &link, self.out.as_mut()) {
-                        Ok(len) => len,
-                        Err(_) => continue,
-                    }
+                    continue;
                 }
             };
             self.pending = Some(len);
