@@ -3,9 +3,8 @@
 //! A byte ring over the caller's buffer holds every message from [`SendBuffer::push`] until all
 //! its fragments are acknowledged. Each message is stored behind a 4-byte length, so fragments
 //! can be cut at transmit time to whatever size the peer accepts. Fragments in flight are
-//! described by a fixed-capacity queue of [`Segment`]s (capacity `W`).
-
-use heapless::Deque;
+//! described by a ring of [`Segment`]s (capacity `W`), oldest first; their sequence numbers
+//! follow one another.
 
 use crate::Instant;
 use crate::wire::SeqNumber;
@@ -17,8 +16,8 @@ const LEN_PREFIX: usize = 4;
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Segment {
     pub(crate) seq: SeqNumber,
-    /// Stream offset of the payload's first byte.
-    pub(crate) start: u64,
+    /// Stream offset of the payload's first byte (wrapping: only differences count).
+    pub(crate) start: usize,
     pub(crate) len: u16,
     pub(crate) more: bool,
     /// Credit spent by all DATA up to and including this one.
@@ -32,10 +31,24 @@ pub(crate) struct Segment {
     pub(crate) resend: bool,
 }
 
+impl Segment {
+    const EMPTY: Self = Self {
+        seq: SeqNumber(0),
+        start: 0,
+        len: 0,
+        more: false,
+        cost_end: 0,
+        sent_at: Instant::ZERO,
+        transmissions: 0,
+        sacked: false,
+        resend: false,
+    };
+}
+
 /// The next fragment to cut, before it is committed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Fragment {
-    pub(crate) start: u64,
+    pub(crate) start: usize,
     pub(crate) len: u16,
     #[allow(dead_code, reason = "read when the fragment is sent again")]
     pub(crate) more: bool,
@@ -43,21 +56,25 @@ pub(crate) struct Fragment {
     rest: u32,
 }
 
+/// Stream offsets are `usize` and wrap: the ring never holds more than its capacity, so the
+/// distance from `head` is always exact (and on small cores this is 32-bit arithmetic).
 #[derive(Debug)]
 pub(crate) struct SendBuffer<B, const W: usize> {
     buf: B,
     /// Stream offset of the oldest byte still needed.
-    head: u64,
-    /// Where `head` lies in `buf` (stream offsets map to positions without a 64-bit
-    /// division, a library call on small cores).
+    head: usize,
+    /// Where `head` lies in `buf` (stream offsets map to positions without a division).
     head_at: usize,
     /// Stream offset after the newest byte.
-    tail: u64,
+    tail: usize,
     /// Stream offset of the first byte not yet cut into a fragment.
-    cursor: u64,
+    cursor: usize,
     /// Bytes left in the message being cut; `None` when the cursor is at a length prefix.
     msg_left: Option<u32>,
-    inflight: Deque<Segment, W>,
+    /// The segments in flight: `count` of them from `first` on, round the end.
+    inflight: [Segment; W],
+    first: usize,
+    count: usize,
     next_seq: SeqNumber,
 }
 
@@ -70,7 +87,9 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> SendBuffer<B, W> {
             tail: 0,
             cursor: 0,
             msg_left: None,
-            inflight: Deque::new(),
+            inflight: [Segment::EMPTY; W],
+            first: 0,
+            count: 0,
             next_seq: SeqNumber(0),
         }
     }
@@ -81,7 +100,8 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> SendBuffer<B, W> {
         self.tail = 0;
         self.cursor = 0;
         self.msg_left = None;
-        self.inflight.clear();
+        self.first = 0;
+        self.count = 0;
         self.next_seq = SeqNumber(0);
     }
 
@@ -96,7 +116,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> SendBuffer<B, W> {
 
     /// Bytes free for new messages (length prefixes included).
     pub(crate) fn free(&self) -> usize {
-        self.capacity() - (self.tail - self.head) as usize
+        self.capacity() - self.tail.wrapping_sub(self.head)
     }
 
     /// Stores `msg`; false (and nothing stored) if it does not fit now.
@@ -106,37 +126,40 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> SendBuffer<B, W> {
         }
         let tail = self.tail;
         self.write_at(tail, &(msg.len() as u32).to_le_bytes());
-        self.write_at(tail + LEN_PREFIX as u64, msg);
-        self.tail += (LEN_PREFIX + msg.len()) as u64;
+        self.write_at(tail.wrapping_add(LEN_PREFIX), msg);
+        self.tail = tail.wrapping_add(LEN_PREFIX + msg.len());
         true
     }
 
     /// The position in `buf` of stream `offset`, which lies between `head` and `head` plus the
     /// capacity.
-    fn position(&self, offset: u64) -> usize {
+    fn position(&self, offset: usize) -> usize {
         let cap = self.capacity();
-        let at = self.head_at + (offset - self.head) as usize;
+        let at = self.head_at + offset.wrapping_sub(self.head);
         if at >= cap { at - cap } else { at }
     }
 
-    fn write_at(&mut self, offset: u64, data: &[u8]) {
-        let cap = self.capacity();
+    /// Where the `len` bytes at stream `offset` lie in `buf`: the position, how many lie from
+    /// there up to the end, and how many continue at the start.
+    fn span(&self, offset: usize, len: usize) -> (usize, usize, usize) {
         let at = self.position(offset);
-        let first = data.len().min(cap - at);
-        let buf = self.buf.as_mut();
-        buf[at..at + first].copy_from_slice(&data[..first]);
-        buf[..data.len() - first].copy_from_slice(&data[first..]);
+        let first = len.min(self.capacity() - at);
+        (at, first, len - first)
+    }
+
+    fn write_at(&mut self, offset: usize, data: &[u8]) {
+        let (at, first, rest) = self.span(offset, data.len());
+        let (low, high) = self.buf.as_mut().split_at_mut(at);
+        high[..first].copy_from_slice(&data[..first]);
+        low[..rest].copy_from_slice(&data[first..]);
     }
 
     /// Copies the bytes at stream `offset` into `out`, across the wrap if need be.
-    pub(crate) fn read_at(&self, offset: u64, out: &mut [u8]) {
-        let cap = self.capacity();
-        let at = self.position(offset);
-        let first = out.len().min(cap - at);
-        let buf = self.buf.as_ref();
-        out[..first].copy_from_slice(&buf[at..at + first]);
-        let rest = out.len() - first;
-        out[first..].copy_from_slice(&buf[..rest]);
+    pub(crate) fn read_at(&self, offset: usize, out: &mut [u8]) {
+        let (at, first, rest) = self.span(offset, out.len());
+        let (low, high) = self.buf.as_ref().split_at(at);
+        out[..first].copy_from_slice(&high[..first]);
+        out[first..].copy_from_slice(&low[..rest]);
     }
 
     /// Whether bytes remain that were never sent.
@@ -146,11 +169,11 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> SendBuffer<B, W> {
 
     /// Whether every message was sent and acknowledged.
     pub(crate) fn is_drained(&self) -> bool {
-        !self.has_unsent() && self.inflight.is_empty()
+        !self.has_unsent() && self.count == 0
     }
 
     pub(crate) fn inflight(&self) -> usize {
-        self.inflight.len()
+        self.count
     }
 
     pub(crate) fn inflight_capacity(&self) -> usize {
@@ -163,7 +186,13 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> SendBuffer<B, W> {
 
     /// The oldest unacknowledged sequence number (the next one if none is in flight).
     pub(crate) fn oldest_unacked(&self) -> SeqNumber {
-        self.inflight.front().map_or(self.next_seq, |s| s.seq)
+        // In-flight segments are numbered one after another up to `next_seq`.
+        SeqNumber(self.next_seq.0.wrapping_sub(self.count as u16))
+    }
+
+    /// Where the `i`th segment in flight lies in `inflight` (oldest first, `i < count`).
+    fn slot(&self, i: usize) -> usize {
+        (self.first + i) % W
     }
 
     /// The next fragment of at most `max_payload` bytes, without cutting it.
@@ -176,7 +205,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> SendBuffer<B, W> {
             None => {
                 let mut len = [0u8; LEN_PREFIX];
                 self.read_at(self.cursor, &mut len);
-                (self.cursor + LEN_PREFIX as u64, u32::from_le_bytes(len))
+                (self.cursor.wrapping_add(LEN_PREFIX), u32::from_le_bytes(len))
             }
         };
         let len = left.min(u32::from(max_payload)) as u16;
@@ -198,9 +227,10 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> SendBuffer<B, W> {
             resend: false,
         };
         // The caller checked the window against `inflight_capacity`.
-        let pushed = self.inflight.push_back(segment);
-        debug_assert!(pushed.is_ok());
-        self.cursor = fragment.start + u64::from(fragment.len);
+        debug_assert!(self.count < W);
+        self.inflight[self.slot(self.count)] = segment;
+        self.count += 1;
+        self.cursor = fragment.start.wrapping_add(usize::from(fragment.len));
         self.msg_left = fragment.more.then_some(fragment.rest);
         self.next_seq += 1;
         segment
@@ -216,17 +246,18 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> SendBuffer<B, W> {
         mut on_acked: impl FnMut(&Segment),
     ) -> Option<Segment> {
         let mut last = None;
-        while let Some(front) = self.inflight.front() {
-            if front.seq.diff(ack) >= 0 {
-                break;
-            }
-            let segment = *front;
-            self.inflight.pop_front();
-            let head = segment.start + u64::from(segment.len);
-            self.head_at = self.position(head);
-            self.head = head;
+        let acked = usize::from(ack.distance_from(self.oldest_unacked())).min(self.count);
+        for _ in 0..acked {
+            let segment = self.inflight[self.slot(0)];
+            self.first = self.slot(1);
+            self.count -= 1;
             on_acked(&segment);
             last = Some(segment);
+        }
+        if let Some(segment) = last {
+            let head = segment.start.wrapping_add(usize::from(segment.len));
+            self.head_at = self.position(head);
+            self.head = head;
         }
         last
     }
@@ -236,7 +267,8 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> SendBuffer<B, W> {
     /// only once (an RTT sample by Karn's rule).
     pub(crate) fn mark_sacked(&mut self, ack: SeqNumber, bitmap: u32) -> Option<Instant> {
         let mut sample = None;
-        for segment in self.inflight.iter_mut() {
+        for i in 0..self.count {
+            let segment = &mut self.inflight[self.slot(i)];
             let offset = i32::from(segment.seq.diff(ack)) - 1;
             if (0..32).contains(&offset) && bitmap & (1 << offset) != 0 && !segment.sacked {
                 segment.sacked = true;
@@ -253,7 +285,8 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> SendBuffer<B, W> {
     pub(crate) fn mark_lost(&mut self, dupthresh: usize, now: Instant, recent: u64) -> usize {
         let mut sacked_after = 0;
         let mut queued = 0;
-        for segment in self.inflight.iter_mut().rev() {
+        for i in (0..self.count).rev() {
+            let segment = &mut self.inflight[self.slot(i)];
             if segment.sacked {
                 sacked_after += 1;
             } else if sacked_after >= dupthresh
@@ -272,7 +305,8 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> SendBuffer<B, W> {
     /// dropped it after reporting it (RFC 2018 allows that). Returns how many.
     pub(crate) fn mark_all_lost(&mut self) -> usize {
         let mut queued = 0;
-        for (i, segment) in self.inflight.iter_mut().enumerate() {
+        for i in 0..self.count {
+            let segment = &mut self.inflight[self.slot(i)];
             if i == 0 || !segment.sacked {
                 segment.sacked = false;
                 segment.resend = true;
@@ -284,12 +318,14 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> SendBuffer<B, W> {
 
     /// The first segment queued for retransmission.
     pub(crate) fn next_resend(&self) -> Option<Segment> {
-        self.inflight.iter().find(|s| s.resend).copied()
+        (0..self.count).map(|i| &self.inflight[self.slot(i)]).find(|s| s.resend).copied()
     }
 
     /// Records that the segment with `seq` was sent again at `now`.
     pub(crate) fn resent(&mut self, seq: SeqNumber, now: Instant) {
-        if let Some(segment) = self.inflight.iter_mut().find(|s| s.seq == seq) {
+        let i = usize::from(seq.distance_from(self.oldest_unacked()));
+        if i < self.count {
+            let segment = &mut self.inflight[self.slot(i)];
             segment.resend = false;
             segment.sent_at = now;
             segment.transmissions = segment.transmissions.saturating_add(1);
@@ -299,8 +335,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> SendBuffer<B, W> {
     /// Whether `ack` acknowledges only what was sent: from the oldest unacknowledged
     /// sequence number up to the next one.
     pub(crate) fn is_valid_ack(&self, ack: SeqNumber) -> bool {
-        let oldest = self.oldest_unacked();
-        ack.distance_from(oldest) <= self.next_seq.distance_from(oldest)
+        usize::from(ack.distance_from(self.oldest_unacked())) <= self.count
     }
 }
 
