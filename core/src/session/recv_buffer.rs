@@ -67,6 +67,8 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> RecvBuffer<B, W> {
     }
 
     /// Bytes free, counting the space that sliding back and moving the held block would reclaim.
+    // Out of line: it has many callers, and a call is smaller than its five loads.
+    #[inline(never)]
     pub(crate) fn free(&self) -> usize {
         self.capacity() - (self.write - self.read) - (self.bottom - self.top)
     }
@@ -188,17 +190,18 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> RecvBuffer<B, W> {
         if fits {
             // This may move the held block; the packet keeps its index.
             self.make_room(need);
-            let at = self.append_at();
-            let h = self.held[index];
-            move_within(self.buf.as_mut(), h.at, at, h.len);
         }
-        // Remove it (the last entry takes its place: `swap_remove` would call `memmove`), and
-        // close the hole it leaves by moving the shorter side of the block over it.
-        let (before, last) = self.held.split_at_mut(index + 1);
-        if let Some(last) = last.last_mut() {
+        // Take it out: the last entry takes its place (`swap_remove` would call `memmove`).
+        let (before, after) = self.held.split_at_mut(index + 1);
+        if let Some(last) = after.last_mut() {
             core::mem::swap(&mut before[index], last);
         }
         let h = self.held.pop()?;
+        if fits {
+            let at = self.append_at();
+            move_within(self.buf.as_mut(), h.at, at, h.len);
+        }
+        // Close the hole it leaves by moving the shorter side of the block over it.
         let end = h.at + h.len;
         if h.at - self.top <= self.bottom - end {
             self.relocate(self.top, self.top + h.len, h.at - self.top);
