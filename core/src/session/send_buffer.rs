@@ -139,27 +139,21 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> SendBuffer<B, W> {
         if at >= cap { at - cap } else { at }
     }
 
-    /// Where the `len` bytes at stream `offset` lie in `buf`: the position, how many lie from
-    /// there up to the end, and how many continue at the start.
-    fn span(&self, offset: usize, len: usize) -> (usize, usize, usize) {
-        let at = self.position(offset);
-        let first = len.min(self.capacity() - at);
-        (at, first, len - first)
-    }
-
     fn write_at(&mut self, offset: usize, data: &[u8]) {
-        let (at, first, rest) = self.span(offset, data.len());
-        let (low, high) = self.buf.as_mut().split_at_mut(at);
-        high[..first].copy_from_slice(&data[..first]);
-        low[..rest].copy_from_slice(&data[first..]);
+        let at = self.position(offset);
+        let (wrapped, from_at) = self.buf.as_mut().split_at_mut(at);
+        let (first, rest) = data.split_at(data.len().min(from_at.len()));
+        from_at[..first.len()].copy_from_slice(first);
+        wrapped[..rest.len()].copy_from_slice(rest);
     }
 
     /// Copies the bytes at stream `offset` into `out`, across the wrap if need be.
     pub(crate) fn read_at(&self, offset: usize, out: &mut [u8]) {
-        let (at, first, rest) = self.span(offset, out.len());
-        let (low, high) = self.buf.as_ref().split_at(at);
-        out[..first].copy_from_slice(&high[..first]);
-        out[first..].copy_from_slice(&low[..rest]);
+        let at = self.position(offset);
+        let (wrapped, from_at) = self.buf.as_ref().split_at(at);
+        let (first, rest) = out.split_at_mut(out.len().min(from_at.len()));
+        first.copy_from_slice(&from_at[..first.len()]);
+        rest.copy_from_slice(&wrapped[..rest.len()]);
     }
 
     /// Whether bytes remain that were never sent.
