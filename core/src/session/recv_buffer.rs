@@ -183,8 +183,8 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> RecvBuffer<B, W> {
     /// Moves the held packet `seq`, if any, into the message area; returns `Some(completed)`
     /// as [`push`](Self::push) does.
     pub(crate) fn release_held(&mut self, seq: SeqNumber) -> Option<bool> {
-        let index = self.held.iter().position(|h| h.seq == seq)?;
-        let need = self.need(self.held[index].len);
+        let (index, held) = self.held.iter().enumerate().find(|(_, h)| h.seq == seq)?;
+        let need = self.need(held.len);
         // Without room (a peer beyond its credit) it is dropped, to be sent again.
         let fits = need <= self.free();
         if fits {
@@ -230,25 +230,20 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> RecvBuffer<B, W> {
         self.held.len()
     }
 
-    fn front_len(&self) -> usize {
-        let b = &self.buf.as_ref()[self.read..self.read + LEN_PREFIX];
-        u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize
-    }
-
     /// The oldest complete message.
     pub(crate) fn front(&self) -> Option<&[u8]> {
-        (self.complete > 0).then(|| {
-            let start = self.read + LEN_PREFIX;
-            &self.buf.as_ref()[start..start + self.front_len()]
-        })
+        if self.complete == 0 {
+            return None;
+        }
+        let (prefix, rest) = self.buf.as_ref()[self.read..].split_at(LEN_PREFIX);
+        let len = u32::from_le_bytes([prefix[0], prefix[1], prefix[2], prefix[3]]);
+        rest.get(..len as usize)
     }
 
     /// Releases the oldest complete message.
     pub(crate) fn pop(&mut self) {
-        if self.complete == 0 {
-            return;
-        }
-        self.read += LEN_PREFIX + self.front_len();
+        let Some(message) = self.front() else { return };
+        self.read += LEN_PREFIX + message.len();
         self.complete -= 1;
         if self.read == self.write {
             self.read = 0;
