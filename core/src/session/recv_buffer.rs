@@ -428,8 +428,12 @@ mod model_tests {
 
     use super::*;
 
-    /// Messages cut into fragments of at most `cut` bytes: (payload, more) per sequence number.
-    fn fragments(lens: &[usize], cut: usize) -> (Vec<Vec<u8>>, Vec<(Vec<u8>, bool)>) {
+    /// A packet's payload and its `more` flag.
+    type Fragment = (Vec<u8>, bool);
+
+    /// Messages of these lengths, and their fragments of at most `cut` bytes (one per sequence
+    /// number).
+    fn fragments(lens: &[usize], cut: usize) -> (Vec<Vec<u8>>, Vec<Fragment>) {
         let messages: Vec<Vec<u8>> =
             lens.iter().enumerate().map(|(k, &n)| (0..n).map(|i| (k * 7 + i) as u8).collect()).collect();
         let mut frags = Vec::new();
@@ -458,7 +462,8 @@ mod model_tests {
             let mut next = 0usize;
             let mut held = BTreeMap::new();
             let (mut stored, mut got) = (0usize, Vec::new());
-            // Then every packet in order, reading as it goes.
+            // An op reads a message (kind 6 or 7) or delivers packet `next + value - 1` (from an
+            // old one up to 4 ahead); then every packet comes in order, read as it goes.
             let drain = (0..1200).map(|i| if i % 2 == 0 { (0, 1) } else { (6, 0) });
             for (kind, value) in ops.into_iter().chain(drain) {
                 if kind >= 6 {

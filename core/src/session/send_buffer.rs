@@ -397,4 +397,35 @@ mod tests {
         assert!(!b.is_valid_ack(SeqNumber(0)), "stale");
         assert!(!b.is_valid_ack(SeqNumber(3)), "acknowledges what was never sent");
     }
+
+    #[test]
+    fn offsets_sequence_numbers_and_the_inflight_ring_wrap() {
+        let mut b = Buf::new([0; 32]);
+        // Start just before the stream offset and the sequence number wrap round.
+        let start = usize::MAX - 6;
+        (b.head, b.tail, b.cursor, b.next_seq) = (start, start, start, SeqNumber(65534));
+        for round in 0u8..6 {
+            assert!(b.push(&[round; 3]));
+            assert!(b.push(&[round + 100; 2]));
+            let (s0, out) = cut(&mut b, 8);
+            assert_eq!(&out[..3], &[round; 3]);
+            let (s1, out) = cut(&mut b, 8);
+            assert_eq!(&out[..2], &[round + 100; 2]);
+            assert_eq!((b.inflight(), b.oldest_unacked()), (2, s0.seq));
+            // The second is reported received: the first is lost (one is enough with two).
+            assert_eq!(b.mark_sacked(s0.seq, 1), Some(Instant::ZERO));
+            assert_eq!(b.mark_lost(1, Instant::ZERO, 0), 1);
+            let resend = b.next_resend().unwrap();
+            assert_eq!((resend.seq, resend.start), (s0.seq, s0.start));
+            b.resent(resend.seq, Instant::ZERO);
+            assert!(b.next_resend().is_none());
+            assert!(b.is_valid_ack(s1.seq + 1) && !b.is_valid_ack(s1.seq + 2));
+            let last = b.acknowledge(s1.seq + 1, |_| {}).unwrap();
+            assert_eq!(last.seq, s1.seq);
+            assert!(b.is_drained());
+            assert_eq!(b.free(), 32);
+        }
+        assert_eq!(b.next_seq(), SeqNumber(10));
+        assert!(b.head < start, "the offsets went round");
+    }
 }
