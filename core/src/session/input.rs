@@ -215,7 +215,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
             max_message: hello.max_message,
             agreed,
         });
-        self.send_limit = hello.credit.into();
+        self.send_limit = hello.credit;
         self.timers.stop(Timer::Handshake);
         self.set_state(State::Established);
         self.heard(now);
@@ -288,13 +288,13 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
         if len > usize::from(max_payload) {
             return self.fail(ErrorCode::PayloadTooLarge, max_payload.into());
         }
-        let cost = len as u64 + u64::from(AckPayload::DATA_COST);
+        let cost = len as u32 + AckPayload::DATA_COST; // len <= max_payload, a u16
         if diff > 0 {
             return self.hold(packet, cost);
         }
-        if self.recv_cost + self.held_cost + cost > self.granted {
-            let left = self.granted.saturating_sub(self.recv_cost + self.held_cost);
-            return self.fail(ErrorCode::FlowControl, u32::try_from(left).unwrap_or(u32::MAX));
+        let left = self.granted.wrapping_sub(self.recv_cost).saturating_sub(self.held_cost);
+        if cost > left {
+            return self.fail(ErrorCode::FlowControl, left);
         }
         if !self.check_message_size(len) {
             return;
@@ -321,7 +321,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
             if !self.check_message_size(held_len) {
                 return;
             }
-            let held_cost = held_len as u64 + u64::from(AckPayload::DATA_COST);
+            let held_cost = held_len as u32 + AckPayload::DATA_COST;
             self.held_cost -= held_cost;
             match self.rx.release_held(self.rcv_next) {
                 Some(completed) => self.accepted(held_len, held_cost, completed),
@@ -342,8 +342,8 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
     }
 
     /// Books an in-order DATA packet that joined the receive buffer.
-    fn accepted(&mut self, len: usize, cost: u64, completed: bool) {
-        self.recv_cost += cost;
+    fn accepted(&mut self, len: usize, cost: u32, completed: bool) {
+        self.recv_cost = self.recv_cost.wrapping_add(cost);
         self.rcv_next += 1;
         self.stats.bytes_received += len as u64;
         self.unacked_received = self.unacked_received.saturating_add(1);
@@ -365,7 +365,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
     }
 
     /// Holds DATA that arrived ahead of a gap (with retransmission only), within the window.
-    fn hold(&mut self, packet: &Repr<'_>, cost: u64) {
+    fn hold(&mut self, packet: &Repr<'_>, cost: u32) {
         let ahead = packet.seq.distance_from(self.rcv_next);
         if ahead >= self.announced_window() {
             self.stats.ignored += 1;
@@ -375,7 +375,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
         self.pending.ack = true;
         self.pending.ack_due = true;
         self.pending.credit = true;
-        if self.recv_cost + self.held_cost + cost > self.granted {
+        if self.held_cost.saturating_add(cost) > self.granted.wrapping_sub(self.recv_cost) {
             self.stats.dropped += 1;
             return;
         }
@@ -395,7 +395,9 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
             (State::Established | State::Closing | State::Draining, Some(ack), Some(payload)) => {
                 // The piggybacked number was already processed; a stale one is not our base.
                 if ack == self.tx.oldest_unacked() {
-                    self.send_limit = self.send_limit.max(self.acked_cost + u64::from(payload.credit));
+                    // max(send_limit, acked_cost + credit), as distances from acked_cost.
+                    let limit = payload.credit.max(self.send_limit.wrapping_sub(self.acked_cost));
+                    self.send_limit = self.acked_cost.wrapping_add(limit);
                     if payload.sack != 0 && self.lossy() {
                         self.on_selective_ack(now, ack, payload.sack);
                     }

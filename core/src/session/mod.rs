@@ -271,16 +271,18 @@ pub struct Session<B, const W: usize = 16> {
     rx: RecvBuffer<B, W>,
     /// The next DATA sequence number expected from the peer.
     rcv_next: SeqNumber,
+    // Credit is counted in wrapping 32-bit positions, as TCP counts bytes: only the distance from
+    // what was spent to a limit is ever used, and that stays below 2^32 (a grant is a u32).
     /// Credit spent by the DATA we accepted.
-    recv_cost: u64,
+    recv_cost: u32,
     /// The credit limit we granted (`recv_cost` may grow up to it).
-    granted: u64,
+    granted: u32,
     /// Credit spent by the DATA we sent.
-    sent_cost: u64,
+    sent_cost: u32,
     /// Credit spent by the DATA the peer acknowledged.
-    acked_cost: u64,
+    acked_cost: u32,
     /// The credit limit the peer granted.
-    send_limit: u64,
+    send_limit: u32,
     close_sent: bool,
     /// We sent CLOSE-ACK: a repeated CLOSE (our answer was lost) is answered again.
     close_acked: bool,
@@ -292,8 +294,8 @@ pub struct Session<B, const W: usize = 16> {
     /// The cookie of the server's last RETRY, sent back in HELLO; and how many RETRYs came.
     cookie: Option<[u8; RetryPayload::LEN]>,
     retries: u8,
-    /// Credit spent by the DATA held ahead of a gap.
-    held_cost: u64,
+    /// Credit spent by the DATA held ahead of a gap (an amount, not a position).
+    held_cost: u32,
     close_reason: Option<CloseReason>,
     /// In-order DATA packets not yet acknowledged.
     unacked_received: u8,
@@ -346,7 +348,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
             stats: Stats::default(),
             rtt: Rtt::default(),
         };
-        session.granted = session.initial_credit().into();
+        session.granted = session.initial_credit();
         session.pending.hello = role == Role::Client;
         session.timers.set_after(Timer::Handshake, now, config.handshake_timeout_us);
         session
@@ -560,9 +562,9 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
         if !matches!(self.state, State::Established | State::Closing) {
             return false;
         }
-        let left = self.granted.saturating_sub(self.recv_cost);
-        let could = self.rx.free() as u64;
-        could > left && (left < could / 2 || left < u64::from(self.announced_max_payload()) + 4)
+        let left = self.granted.wrapping_sub(self.recv_cost);
+        let could = self.initial_credit();
+        could > left && (left < could / 2 || left < u32::from(self.announced_max_payload()) + 4)
     }
 
     /// What this side requires of the peer.
@@ -697,7 +699,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
         self.held_cost = 0;
         self.unacked_received = 0;
         self.pending = Pending::default();
-        self.granted = self.initial_credit().into();
+        self.granted = self.initial_credit();
         self.timers.stop_all();
         self.timers.set_after(Timer::Handshake, now, self.config.handshake_timeout_us);
         self.set_state(State::Listen);

@@ -96,7 +96,8 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
             let len = emit_control(buf, PacketType::Ack, ack, payload.encoded_len(), |p| {
                 let _ = payload.emit(p);
             })?;
-            self.granted = self.granted.max(self.recv_cost + u64::from(credit));
+            // The limit never moves back: max(granted, recv_cost + credit), as distances.
+            self.granted = self.recv_cost.wrapping_add(credit.max(self.granted.wrapping_sub(self.recv_cost)));
             self.pending.credit = false;
             self.acknowledged();
             return Ok(Some(len));
@@ -131,9 +132,12 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
         let window = usize::from(peer.window).min(self.tx.inflight_capacity());
         let next = self.tx.peek_fragment(peer.max_payload);
         self.tx.inflight() < window
-            && next.is_some_and(|f| {
-                self.sent_cost + u64::from(f.len) + u64::from(AckPayload::DATA_COST) <= self.send_limit
-            })
+            && next.is_some_and(|f| u32::from(f.len) + AckPayload::DATA_COST <= self.credit_left())
+    }
+
+    /// Credit the peer granted that our DATA has not spent yet.
+    fn credit_left(&self) -> u32 {
+        self.send_limit.wrapping_sub(self.sent_cost)
     }
 
     /// The next DATA fragment, if the window and the peer's credit allow it.
@@ -150,8 +154,8 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
         if fragment.len == 0 && fragment.more {
             return Err(BufferTooSmall { required: OVERHEAD + 1 });
         }
-        let cost = u64::from(fragment.len) + u64::from(AckPayload::DATA_COST);
-        if self.sent_cost + cost > self.send_limit {
+        let cost = u32::from(fragment.len) + AckPayload::DATA_COST;
+        if cost > self.credit_left() {
             return Ok(None);
         }
         let header = Header {
@@ -162,7 +166,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
         };
         let tx = &self.tx;
         let len = Repr::emit_with(header, usize::from(fragment.len), buf, |p| tx.read_at(fragment.start, p))?;
-        self.sent_cost += cost;
+        self.sent_cost = self.sent_cost.wrapping_add(cost);
         self.tx.commit(fragment, self.sent_cost, now);
         self.acknowledged();
         self.stats.bytes_sent += u64::from(fragment.len);

@@ -21,7 +21,7 @@ pub(crate) struct Segment {
     pub(crate) len: u16,
     pub(crate) more: bool,
     /// Credit spent by all DATA up to and including this one.
-    pub(crate) cost_end: u64,
+    pub(crate) cost_end: u32,
     /// When it was last sent.
     pub(crate) sent_at: Instant,
     pub(crate) transmissions: u8,
@@ -208,7 +208,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> SendBuffer<B, W> {
     }
 
     /// Cuts `fragment` (from [`peek_fragment`](Self::peek_fragment)) and puts it in flight.
-    pub(crate) fn commit(&mut self, fragment: Fragment, cost_end: u64, now: Instant) -> Segment {
+    pub(crate) fn commit(&mut self, fragment: Fragment, cost_end: u32, now: Instant) -> Segment {
         let segment = Segment {
             seq: self.next_seq,
             start: fragment.start,

@@ -349,6 +349,59 @@ fn an_unread_receiver_stops_the_sender_by_credit_not_by_loss() {
     assert!(client.is_send_drained());
 }
 
+/// Moves the credit positions of one direction, sender to receiver, by `by` (as if that much
+/// had already been sent and acknowledged); they are counted modulo 2^32.
+fn shift_credit(sender: &mut S, receiver: &mut S, by: u32) {
+    assert!(sender.tx.is_drained());
+    for position in [&mut sender.sent_cost, &mut sender.acked_cost, &mut sender.send_limit] {
+        *position = position.wrapping_add(by);
+    }
+    for position in [&mut receiver.recv_cost, &mut receiver.granted] {
+        *position = position.wrapping_add(by);
+    }
+}
+
+#[test]
+fn credit_positions_wrap_at_2_pow_32_without_a_stall_or_an_overrun() {
+    let (mut client, mut server) = connected_pair();
+    shift_credit(&mut client, &mut server, u32::MAX - 1000);
+    shift_credit(&mut server, &mut client, u32::MAX - 5000);
+    // The server echoes, so the other direction crosses its wrap too.
+    let (mut to_echo, mut echoed, mut stalls) = (std::collections::VecDeque::new(), Vec::new(), 0);
+    let mut pump = |client: &mut S, server: &mut S| {
+        settle(client, server, T0);
+        to_echo.extend(events(server));
+        while let Some(Ev::Message(m)) = to_echo.front() {
+            if server.send(T0, m).is_err() {
+                break;
+            }
+            to_echo.pop_front();
+        }
+        settle(client, server, T0);
+        echoed.extend(events(client));
+    };
+    for i in 0..40u8 {
+        let mut tries = 0;
+        while client.send(T0, &[i; 300]).is_err() {
+            tries += 1;
+            assert!(tries < 100, "message {i} stalled: credit lost at the wrap");
+            stalls += 1;
+            pump(&mut client, &mut server);
+        }
+    }
+    for _ in 0..100 {
+        pump(&mut client, &mut server);
+    }
+    let expected: Vec<Ev> = (0..40u8).map(|i| Ev::Message(std::vec![i; 300])).collect();
+    assert_eq!(echoed, expected);
+    assert!(stalls > 0, "the 4096-byte buffers never filled");
+    assert!(client.sent_cost < 20_000 && server.sent_cost < 20_000, "both directions wrapped");
+    for s in [&client, &server] {
+        assert_eq!(s.stats().ignored + s.stats().duplicates + s.stats().dropped, 0);
+        assert_eq!(s.state(), Established);
+    }
+}
+
 #[test]
 fn bad_payload_version_in_hello_is_refused_with_error() {
     let mut server = S::server(config(), [0; 4096], [0; 4096], T0);
