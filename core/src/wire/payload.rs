@@ -7,22 +7,50 @@
 
 use super::BufferTooSmall;
 
-fn u16_at(b: &[u8], at: usize) -> u16 {
+// Each payload's fixed part is read from and written to a fixed-size array, its length checked
+// once: the fields sit at constant offsets, so every access below is a plain load or store with no
+// bounds check (and no panic path) left.
+
+#[inline(always)]
+fn u16_at<const N: usize>(b: &[u8; N], at: usize) -> u16 {
     u16::from_le_bytes([b[at], b[at + 1]])
 }
 
-fn u32_at(b: &[u8], at: usize) -> u32 {
+#[inline(always)]
+fn u32_at<const N: usize>(b: &[u8; N], at: usize) -> u32 {
     u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
 }
 
-fn u64_at(b: &[u8], at: usize) -> u64 {
-    let mut bytes = [0u8; 8];
-    bytes.copy_from_slice(&b[at..at + 8]);
-    u64::from_le_bytes(bytes)
+#[inline(always)]
+fn u64_at<const N: usize>(b: &[u8; N], at: usize) -> u64 {
+    u64::from(u32_at(b, at)) | u64::from(u32_at(b, at + 4)) << 32
 }
 
-fn check_room(buf: &[u8], required: usize) -> Result<(), BufferTooSmall> {
-    if buf.len() < required { Err(BufferTooSmall { required }) } else { Ok(()) }
+#[inline(always)]
+fn put_u16<const N: usize>(b: &mut [u8; N], at: usize, value: u16) {
+    let [x0, x1] = value.to_le_bytes();
+    (b[at], b[at + 1]) = (x0, x1);
+}
+
+#[inline(always)]
+fn put_u32<const N: usize>(b: &mut [u8; N], at: usize, value: u32) {
+    let [x0, x1, x2, x3] = value.to_le_bytes();
+    (b[at], b[at + 1], b[at + 2], b[at + 3]) = (x0, x1, x2, x3);
+}
+
+#[inline(always)]
+fn put_u64<const N: usize>(b: &mut [u8; N], at: usize, value: u64) {
+    put_u32(b, at, value as u32);
+    put_u32(b, at + 4, (value >> 32) as u32);
+}
+
+/// The first `N` bytes of `buf` for a fixed part, when `buf` holds the `required` bytes (at
+/// least `N`) of the whole payload.
+fn room<const N: usize>(buf: &mut [u8], required: usize) -> Result<&mut [u8; N], BufferTooSmall> {
+    match buf.get_mut(..required) {
+        Some(payload) => payload.first_chunk_mut().ok_or(BufferTooSmall { required: N }),
+        None => Err(BufferTooSmall { required }),
+    }
 }
 
 /// A set of capability bits, as carried by HELLO and HELLO-ACK.
@@ -106,16 +134,17 @@ impl HelloPayload {
     /// Reads the payload; `None` if it is shorter than [`Self::LEN`]. The cookie is read when
     /// all of it is there; bytes after it are ignored (room for more).
     pub fn parse(b: &[u8]) -> Option<Self> {
-        (b.len() >= Self::LEN).then(|| Self {
-            version: b[0],
-            supports: Capabilities(u16_at(b, 2)),
-            requires: Capabilities(u16_at(b, 4)),
-            max_payload: u16_at(b, 6),
-            window: u16_at(b, 8),
-            session_id: u32_at(b, 10),
-            max_message: u32_at(b, 14),
-            credit: u32_at(b, 18),
-            cookie: b.get(Self::LEN..Self::LEN_WITH_COOKIE).and_then(|c| c.try_into().ok()),
+        let (f, rest) = b.split_first_chunk::<{ Self::LEN }>()?;
+        Some(Self {
+            version: f[0],
+            supports: Capabilities(u16_at(f, 2)),
+            requires: Capabilities(u16_at(f, 4)),
+            max_payload: u16_at(f, 6),
+            window: u16_at(f, 8),
+            session_id: u32_at(f, 10),
+            max_message: u32_at(f, 14),
+            credit: u32_at(f, 18),
+            cookie: rest.first_chunk().copied(),
         })
     }
 
@@ -126,20 +155,20 @@ impl HelloPayload {
 
     /// Writes the payload into `buf`; returns [`encoded_len`](Self::encoded_len).
     pub fn emit(&self, buf: &mut [u8]) -> Result<usize, BufferTooSmall> {
-        check_room(buf, self.encoded_len())?;
-        buf[0] = self.version;
-        buf[1] = 0;
-        buf[2..4].copy_from_slice(&self.supports.0.to_le_bytes());
-        buf[4..6].copy_from_slice(&self.requires.0.to_le_bytes());
-        buf[6..8].copy_from_slice(&self.max_payload.to_le_bytes());
-        buf[8..10].copy_from_slice(&self.window.to_le_bytes());
-        buf[10..14].copy_from_slice(&self.session_id.to_le_bytes());
-        buf[14..18].copy_from_slice(&self.max_message.to_le_bytes());
-        buf[18..22].copy_from_slice(&self.credit.to_le_bytes());
+        let len = self.encoded_len();
+        let f = room::<{ Self::LEN }>(buf, len)?;
+        (f[0], f[1]) = (self.version, 0);
+        put_u16(f, 2, self.supports.0);
+        put_u16(f, 4, self.requires.0);
+        put_u16(f, 6, self.max_payload);
+        put_u16(f, 8, self.window);
+        put_u32(f, 10, self.session_id);
+        put_u32(f, 14, self.max_message);
+        put_u32(f, 18, self.credit);
         if let Some(cookie) = &self.cookie {
             buf[Self::LEN..Self::LEN_WITH_COOKIE].copy_from_slice(cookie);
         }
-        Ok(self.encoded_len())
+        Ok(len)
     }
 }
 
@@ -166,8 +195,7 @@ impl RetryPayload {
 
     /// Writes the payload into `buf`.
     pub fn emit(&self, buf: &mut [u8]) -> Result<usize, BufferTooSmall> {
-        check_room(buf, Self::LEN)?;
-        buf[..Self::LEN].copy_from_slice(&self.cookie);
+        *room(buf, Self::LEN)? = self.cookie;
         Ok(Self::LEN)
     }
 }
@@ -201,8 +229,9 @@ impl AckPayload {
 
     /// Reads the payload; `None` if it is shorter than [`Self::LEN`].
     pub fn parse(b: &[u8]) -> Option<Self> {
-        let sack = if b.len() >= Self::LEN_WITH_SACK { u32_at(b, 4) } else { 0 };
-        (b.len() >= Self::LEN).then(|| Self { credit: u32_at(b, 0), sack })
+        let credit = u32_at(b.first_chunk::<{ Self::LEN }>()?, 0);
+        let sack = b.first_chunk::<{ Self::LEN_WITH_SACK }>().map_or(0, |f| u32_at(f, 4));
+        Some(Self { credit, sack })
     }
 
     /// The bytes [`emit`](Self::emit) writes: 4, or 8 with a bitmap.
@@ -213,8 +242,8 @@ impl AckPayload {
     /// Writes the payload into `buf`.
     pub fn emit(&self, buf: &mut [u8]) -> Result<usize, BufferTooSmall> {
         let len = self.encoded_len();
-        check_room(buf, len)?;
-        buf[..4].copy_from_slice(&self.credit.to_le_bytes());
+        let f = room::<{ Self::LEN }>(buf, len)?;
+        put_u32(f, 0, self.credit);
         if self.sack != 0 {
             buf[4..8].copy_from_slice(&self.sack.to_le_bytes());
         }
@@ -244,14 +273,15 @@ impl PingPayload {
 
     /// Reads the payload; `None` if it is shorter than [`Self::LEN`].
     pub fn parse(b: &[u8]) -> Option<Self> {
-        (b.len() >= Self::LEN).then(|| Self { timestamp: u64_at(b, 0), token: u32_at(b, 8) })
+        let f = b.first_chunk::<{ Self::LEN }>()?;
+        Some(Self { timestamp: u64_at(f, 0), token: u32_at(f, 8) })
     }
 
     /// Writes the fixed part into `buf`.
     pub fn emit(&self, buf: &mut [u8]) -> Result<usize, BufferTooSmall> {
-        check_room(buf, Self::LEN)?;
-        buf[..8].copy_from_slice(&self.timestamp.to_le_bytes());
-        buf[8..12].copy_from_slice(&self.token.to_le_bytes());
+        let f = room::<{ Self::LEN }>(buf, Self::LEN)?;
+        put_u64(f, 0, self.timestamp);
+        put_u32(f, 8, self.token);
         Ok(Self::LEN)
     }
 }
@@ -348,20 +378,17 @@ impl<'a> ErrorPayload<'a> {
 
     /// Reads the payload; `None` if it is shorter than [`Self::LEN`].
     pub fn parse(b: &'a [u8]) -> Option<Self> {
-        (b.len() >= Self::LEN).then(|| Self {
-            code: ErrorCode::from(u16_at(b, 0)),
-            detail: u32_at(b, 2),
-            text: &b[Self::LEN..],
-        })
+        let (f, text) = b.split_first_chunk::<{ ErrorPayload::LEN }>()?;
+        Some(Self { code: ErrorCode::from(u16_at(f, 0)), detail: u32_at(f, 2), text })
     }
 
     /// Writes the payload, text included, into `buf`.
     pub fn emit(&self, buf: &mut [u8]) -> Result<usize, BufferTooSmall> {
         let len = Self::LEN + self.text.len();
-        check_room(buf, len)?;
-        buf[..2].copy_from_slice(&u16::from(self.code).to_le_bytes());
-        buf[2..6].copy_from_slice(&self.detail.to_le_bytes());
-        buf[6..len].copy_from_slice(self.text);
+        let f = room::<{ ErrorPayload::LEN }>(buf, len)?;
+        put_u16(f, 0, self.code.into());
+        put_u32(f, 2, self.detail);
+        buf[Self::LEN..len].copy_from_slice(self.text);
         Ok(len)
     }
 }

@@ -79,13 +79,16 @@ impl<'a> Repr<'a> {
         Ok(repr)
     }
 
+    /// Whether the payload has the layout its type requires. Each payload type's `parse`
+    /// accepts exactly these lengths (tested below), so this is their check without their reads.
     fn check_payload(&self) -> Result<(), DecodeError> {
+        let len = self.payload.len();
         let ok = match self.kind {
-            PacketType::Hello | PacketType::HelloAck => HelloPayload::parse(self.payload).is_some(),
-            PacketType::Ack => AckPayload::parse(self.payload).is_some(),
-            PacketType::Ping | PacketType::Pong => PingPayload::parse(self.payload).is_some(),
-            PacketType::Error => ErrorPayload::parse(self.payload).is_some(),
-            PacketType::Retry => RetryPayload::parse(self.payload).is_some(),
+            PacketType::Hello | PacketType::HelloAck => len >= HelloPayload::LEN,
+            PacketType::Ack => len >= AckPayload::LEN,
+            PacketType::Ping | PacketType::Pong => len >= PingPayload::LEN,
+            PacketType::Error => len >= ErrorPayload::LEN,
+            PacketType::Retry => len == RetryPayload::LEN,
             PacketType::Data | PacketType::Close | PacketType::CloseAck => true,
             PacketType::Unknown(_) => false,
         };
@@ -220,6 +223,25 @@ mod tests {
                 Err(DecodeError::BadPayload { kind: kind.into() }),
                 "{kind:?}"
             );
+        }
+    }
+
+    #[test]
+    fn check_payload_accepts_what_each_payload_parses() {
+        let bytes = [0u8; 40];
+        for kind in PacketType::ALL {
+            for len in 0..bytes.len() {
+                let payload = &bytes[..len];
+                let parses = match kind {
+                    PacketType::Hello | PacketType::HelloAck => HelloPayload::parse(payload).is_some(),
+                    PacketType::Ack => AckPayload::parse(payload).is_some(),
+                    PacketType::Ping | PacketType::Pong => PingPayload::parse(payload).is_some(),
+                    PacketType::Error => ErrorPayload::parse(payload).is_some(),
+                    PacketType::Retry => RetryPayload::parse(payload).is_some(),
+                    _ => true,
+                };
+                assert_eq!(Repr::control(kind, payload).check_payload().is_ok(), parses, "{kind:?} {len}");
+            }
         }
     }
 
