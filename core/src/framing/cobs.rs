@@ -74,50 +74,18 @@ impl<const N: usize> CobsDecoder<N> {
         self.zero_pending = false;
     }
 
-    /// Rejects the current frame; if `skip`, drops bytes until the next delimiter.
-    fn reject(&mut self, err: DecodeError, skip: bool) -> DecodeError {
-        self.stats.count_error(&err, self.raw);
-        self.stats.resyncs += 1;
-        self.reset_frame();
-        self.discarding = skip;
-        err
-    }
-
-    fn push(&mut self, bytes: &[u8]) -> Result<(), DecodeError> {
+    /// Appends decoded bytes to the frame, unless it outgrows the buffer.
+    fn push(&mut self, bytes: &[u8]) -> Result<(), FrameEnd> {
         let end = self.len + bytes.len();
-        let dst = self.buf.get_mut(self.len..end).ok_or(DecodeError::TooLong { len: end, max: N })?;
+        let dst = self.buf.get_mut(self.len..end).ok_or(FrameEnd::TooLong { len: end })?;
         dst.copy_from_slice(bytes);
         self.len = end;
         Ok(())
     }
 
-    /// A non-empty frame ended at a delimiter.
-    fn finish(&mut self) -> Result<Repr<'_>, DecodeError> {
-        if self.block_left != 0 {
-            return Err(self.reject(DecodeError::BadCobs, false));
-        }
-        let (len, raw) = (self.len, self.raw);
-        self.reset_frame();
-        let result = Repr::parse(&self.buf[..len]);
-        match result {
-            Ok(_) => self.stats.frames += 1,
-            Err(ref err) => {
-                self.stats.count_error(err, raw);
-                self.stats.resyncs += 1;
-            }
-        }
-        result
-    }
-}
-
-impl<const N: usize> Default for CobsDecoder<N> {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl<const N: usize> Decoder for CobsDecoder<N> {
-    fn decode<'a>(&'a mut self, input: &'a [u8]) -> Decoded<'a> {
+    /// Decodes `input` into the buffer up to the end of a frame; returns the bytes consumed and
+    /// how the frame ended, if it did.
+    fn scan(&mut self, input: &[u8]) -> (usize, Option<FrameEnd>) {
         let mut i = 0;
         while i < input.len() {
             if self.discarding {
@@ -140,16 +108,16 @@ impl<const N: usize> Decoder for CobsDecoder<N> {
                 if self.raw == 0 {
                     continue; // an empty frame: delimiters back to back
                 }
-                return Decoded { consumed: i, frame: Some(self.finish()) };
+                return (i, Some(FrameEnd::Delimiter));
             }
             if self.block_left == 0 {
                 // A code byte: the previous block's implied zero, if any, comes first.
                 self.raw += 1;
                 i += 1;
                 if self.zero_pending
-                    && let Err(err) = self.push(&[0])
+                    && let Err(end) = self.push(&[0])
                 {
-                    return Decoded { consumed: i, frame: Some(Err(self.reject(err, true))) };
+                    return (i, Some(end));
                 }
                 self.block_left = byte - 1;
                 self.zero_pending = byte != 0xFF;
@@ -160,12 +128,50 @@ impl<const N: usize> Decoder for CobsDecoder<N> {
             let run = span.iter().position(|&b| b == DELIMITER).unwrap_or(span.len());
             self.raw += run;
             i += run;
-            if let Err(err) = self.push(&span[..run]) {
-                return Decoded { consumed: i, frame: Some(Err(self.reject(err, true))) };
+            if let Err(end) = self.push(&span[..run]) {
+                return (i, Some(end));
             }
             self.block_left -= run as u8;
         }
-        Decoded { consumed: input.len(), frame: None }
+        (input.len(), None)
+    }
+}
+
+/// How a frame being decoded ended.
+enum FrameEnd {
+    /// At a delimiter.
+    Delimiter,
+    /// It outgrew the buffer at `len` decoded bytes; the rest is skipped up to the next
+    /// delimiter.
+    TooLong { len: usize },
+}
+
+impl<const N: usize> Default for CobsDecoder<N> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<const N: usize> Decoder for CobsDecoder<N> {
+    fn decode<'a>(&'a mut self, input: &'a [u8]) -> Decoded<'a> {
+        let (consumed, end) = self.scan(input);
+        let Some(end) = end else { return Decoded { consumed, frame: None } };
+        // Every frame ends here, decoded or rejected: one place resets and counts.
+        let (len, raw, block_cut) = (self.len, self.raw, self.block_left != 0);
+        self.reset_frame();
+        let result = match end {
+            FrameEnd::TooLong { len } => {
+                self.discarding = true;
+                Err(DecodeError::TooLong { len, max: N })
+            }
+            FrameEnd::Delimiter if block_cut => Err(DecodeError::BadCobs),
+            FrameEnd::Delimiter => Repr::parse(&self.buf[..len]),
+        };
+        self.stats.count(&result, raw);
+        if result.is_err() {
+            self.stats.resyncs += 1;
+        }
+        Decoded { consumed, frame: Some(result) }
     }
 
     fn stats(&self) -> DecoderStats {
