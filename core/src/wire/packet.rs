@@ -1,6 +1,7 @@
 //! The packet layout and a lenient, zero-copy view over its bytes.
 
 use super::crc::crc32c;
+use super::payload::u16_at;
 use super::{DecodeError, SeqNumber, VERSION};
 
 /// Byte ranges of the header fields.
@@ -132,18 +133,7 @@ impl<T: AsRef<[u8]>> Packet<T> {
 
     /// Checks that the buffer is exactly header + payload length + CRC long.
     pub fn check_len(&self) -> Result<(), DecodeError> {
-        let len = self.buffer.as_ref().len();
-        if len < OVERHEAD {
-            return Err(DecodeError::Truncated { len, needed: OVERHEAD });
-        }
-        let expected = OVERHEAD + usize::from(self.payload_len());
-        if len < expected {
-            return Err(DecodeError::Truncated { len, needed: expected });
-        }
-        if len > expected {
-            return Err(DecodeError::TrailingBytes { len, expected });
-        }
-        Ok(())
+        Parts::split(self.buffer.as_ref()).map(drop)
     }
 
     /// Gives back the underlying buffer.
@@ -201,18 +191,7 @@ impl<T: AsRef<[u8]>> Packet<T> {
     /// Checks length, CRC, version and type, in that order: everything
     /// [`Repr::parse`](super::Repr::parse) needs before it reads the payload.
     pub fn check(&self) -> Result<(), DecodeError> {
-        self.check_len()?;
-        let (received, computed) = (self.crc(), self.compute_crc());
-        if received != computed {
-            return Err(DecodeError::BadCrc { received, computed });
-        }
-        if self.version() != VERSION {
-            return Err(DecodeError::BadVersion { version: self.version() });
-        }
-        if let PacketType::Unknown(kind) = self.kind() {
-            return Err(DecodeError::UnknownType { kind });
-        }
-        Ok(())
+        Parts::check(self.buffer.as_ref()).map(drop)
     }
 }
 
@@ -270,6 +249,53 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
         let crc = self.compute_crc();
         let len = usize::from(self.payload_len());
         self.buffer.as_mut()[field::crc(len)].copy_from_slice(&crc.to_le_bytes());
+    }
+}
+
+/// The fields of a packet whose length matches its header, split once so that reading them
+/// needs no further bounds checks.
+pub(super) struct Parts<'a> {
+    pub(super) header: &'a [u8; HEADER_LEN],
+    pub(super) payload: &'a [u8],
+    /// Header and payload: the bytes the CRC covers.
+    pub(super) covered: &'a [u8],
+    /// The CRC carried in the trailer.
+    pub(super) crc: u32,
+}
+
+impl<'a> Parts<'a> {
+    /// Splits `bytes`; fails as [`Packet::check_len`] does.
+    pub(super) fn split(bytes: &'a [u8]) -> Result<Self, DecodeError> {
+        let len = bytes.len();
+        let truncated = |needed| DecodeError::Truncated { len, needed };
+        let (header, rest) = bytes.split_first_chunk().ok_or(truncated(OVERHEAD))?;
+        let (payload, crc) = rest.split_last_chunk().ok_or(truncated(OVERHEAD))?;
+        let expected = OVERHEAD + usize::from(u16_at(header, field::LEN.start));
+        if len < expected {
+            return Err(truncated(expected));
+        }
+        if len > expected {
+            return Err(DecodeError::TrailingBytes { len, expected });
+        }
+        let covered = &bytes[..HEADER_LEN + payload.len()];
+        Ok(Self { header, payload, covered, crc: u32::from_le_bytes(*crc) })
+    }
+
+    /// Splits `bytes` and checks CRC, version and type; fails as [`Packet::check`] does.
+    pub(super) fn check(bytes: &'a [u8]) -> Result<Self, DecodeError> {
+        let parts = Self::split(bytes)?;
+        let computed = crc32c(parts.covered);
+        if parts.crc != computed {
+            return Err(DecodeError::BadCrc { received: parts.crc, computed });
+        }
+        let version = parts.header[field::VERSION];
+        if version != VERSION {
+            return Err(DecodeError::BadVersion { version });
+        }
+        if let PacketType::Unknown(kind) = PacketType::from(parts.header[field::KIND]) {
+            return Err(DecodeError::UnknownType { kind });
+        }
+        Ok(parts)
     }
 }
 

@@ -7,39 +7,39 @@
 
 use super::BufferTooSmall;
 
-// Each payload's fixed part is read from and written to a fixed-size array, its length checked
-// once: the fields sit at constant offsets, so every access below is a plain load or store with no
-// bounds check (and no panic path) left.
+// Each payload's fixed part (and the packet header) is read from and written to a fixed-size
+// array, its length checked once: the fields sit at constant offsets, so every access through
+// these helpers is a plain load or store with no bounds check (and no panic path) left.
 
 #[inline(always)]
-fn u16_at<const N: usize>(b: &[u8; N], at: usize) -> u16 {
+pub(super) fn u16_at<const N: usize>(b: &[u8; N], at: usize) -> u16 {
     u16::from_le_bytes([b[at], b[at + 1]])
 }
 
 #[inline(always)]
-fn u32_at<const N: usize>(b: &[u8; N], at: usize) -> u32 {
+pub(super) fn u32_at<const N: usize>(b: &[u8; N], at: usize) -> u32 {
     u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
 }
 
 #[inline(always)]
-fn u64_at<const N: usize>(b: &[u8; N], at: usize) -> u64 {
+pub(super) fn u64_at<const N: usize>(b: &[u8; N], at: usize) -> u64 {
     u64::from(u32_at(b, at)) | u64::from(u32_at(b, at + 4)) << 32
 }
 
 #[inline(always)]
-fn put_u16<const N: usize>(b: &mut [u8; N], at: usize, value: u16) {
+pub(super) fn put_u16<const N: usize>(b: &mut [u8; N], at: usize, value: u16) {
     let [x0, x1] = value.to_le_bytes();
     (b[at], b[at + 1]) = (x0, x1);
 }
 
 #[inline(always)]
-fn put_u32<const N: usize>(b: &mut [u8; N], at: usize, value: u32) {
+pub(super) fn put_u32<const N: usize>(b: &mut [u8; N], at: usize, value: u32) {
     let [x0, x1, x2, x3] = value.to_le_bytes();
     (b[at], b[at + 1], b[at + 2], b[at + 3]) = (x0, x1, x2, x3);
 }
 
 #[inline(always)]
-fn put_u64<const N: usize>(b: &mut [u8; N], at: usize, value: u64) {
+pub(super) fn put_u64<const N: usize>(b: &mut [u8; N], at: usize, value: u64) {
     put_u32(b, at, value as u32);
     put_u32(b, at + 4, (value >> 32) as u32);
 }

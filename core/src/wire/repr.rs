@@ -1,7 +1,8 @@
 //! The strict, parsed representation of a packet.
 
-use super::packet::{OVERHEAD, Packet, PacketType, field, flags};
-use super::payload::{AckPayload, ErrorPayload, HelloPayload, PingPayload, RetryPayload};
+use super::crc::crc32c;
+use super::packet::{CRC_LEN, HEADER_LEN, OVERHEAD, PacketType, Parts, field, flags};
+use super::payload::{AckPayload, ErrorPayload, HelloPayload, PingPayload, RetryPayload, put_u16, u16_at};
 use super::{BufferTooSmall, DecodeError, SeqNumber, VERSION};
 
 /// A packet that passed every check: length, CRC, version, type and payload layout.
@@ -64,16 +65,15 @@ impl<'a> Repr<'a> {
     /// Parses and checks a whole packet: length, CRC, version, type, then the payload's layout
     /// for its type.
     pub fn parse(bytes: &'a [u8]) -> Result<Self, DecodeError> {
-        let packet = Packet::new_unchecked(bytes);
-        packet.check()?;
-        let kind = packet.kind();
-        let flag_bits = packet.flags();
+        let Parts { header, payload, .. } = Parts::check(bytes)?;
+        let kind = PacketType::from(header[field::KIND]);
+        let flag_bits = header[field::FLAGS];
         let repr = Self {
             kind,
-            seq: packet.seq(),
-            ack: (flag_bits & flags::ACK != 0).then(|| packet.ack()),
+            seq: SeqNumber(u16_at(header, field::SEQ.start)),
+            ack: (flag_bits & flags::ACK != 0).then(|| SeqNumber(u16_at(header, field::ACK.start))),
             more: kind == PacketType::Data && flag_bits & flags::MORE != 0,
-            payload: packet.payload(),
+            payload,
         };
         repr.check_payload()?;
         Ok(repr)
@@ -127,25 +127,25 @@ impl<'a> Repr<'a> {
     ) -> Result<usize, BufferTooSmall> {
         // The generic part is only `fill`: header and CRC are shared by every caller (each
         // closure makes a copy of this function, which firmware pays for in flash).
-        let mut packet = emit_header(header, payload_len, buf)?;
-        fill(packet.payload_mut());
-        Ok(finish(packet))
+        let (packet, crc) = emit_header(header, payload_len, buf)?;
+        fill(&mut packet[HEADER_LEN..]);
+        finish(packet, crc);
+        Ok(OVERHEAD + payload_len)
     }
 }
 
 /// Checks the room for a packet with `payload_len` bytes of payload and writes its header;
-/// returns the packet's bytes.
+/// returns the packet's header and payload, and the room for its CRC.
 fn emit_header(
     header: Header,
     payload_len: usize,
     buf: &mut [u8],
-) -> Result<Packet<&mut [u8]>, BufferTooSmall> {
+) -> Result<(&mut [u8], &mut [u8; CRC_LEN]), BufferTooSmall> {
     let total = OVERHEAD + payload_len;
-    let len = u16::try_from(payload_len).map_err(|_| BufferTooSmall { required: total })?;
-    let Some(bytes) = buf.get_mut(..total) else { return Err(BufferTooSmall { required: total }) };
-    let mut packet = Packet::new_unchecked(bytes);
-    packet.set_version(VERSION);
-    packet.set_kind(header.kind);
+    let too_small = BufferTooSmall { required: total };
+    let len = u16::try_from(payload_len).map_err(|_| too_small)?;
+    let (packet, crc) = buf.get_mut(..total).and_then(<[u8]>::split_last_chunk_mut).ok_or(too_small)?;
+    let (bytes, _) = packet.split_first_chunk_mut::<HEADER_LEN>().ok_or(too_small)?;
     let mut flag_bits = 0;
     if header.ack.is_some() {
         flag_bits |= flags::ACK;
@@ -153,23 +153,23 @@ fn emit_header(
     if header.more {
         flag_bits |= flags::MORE;
     }
-    packet.set_flags(flag_bits);
-    packet.set_seq(header.seq);
-    packet.set_ack(header.ack.unwrap_or_default());
-    packet.set_len(len);
-    Ok(packet)
+    bytes[field::VERSION] = VERSION;
+    bytes[field::KIND] = header.kind.into();
+    bytes[field::FLAGS] = flag_bits;
+    put_u16(bytes, field::SEQ.start, header.seq.0);
+    put_u16(bytes, field::ACK.start, header.ack.unwrap_or_default().0);
+    put_u16(bytes, field::LEN.start, len);
+    Ok((packet, crc))
 }
 
-/// Writes the CRC of a packet whose payload is in place; returns its length.
-fn finish(mut packet: Packet<&mut [u8]>) -> usize {
-    packet.fill_crc();
-    let total = packet.into_inner().len();
-    debug_assert_eq!(field::crc(total - OVERHEAD).end, total);
-    total
+/// Writes the CRC of a packet (header and payload) into the room after it.
+fn finish(packet: &[u8], crc: &mut [u8; CRC_LEN]) {
+    *crc = crc32c(packet).to_le_bytes();
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::Packet;
     use super::*;
 
     fn emit_vec(repr: &Repr<'_>) -> ([u8; 128], usize) {
