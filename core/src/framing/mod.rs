@@ -91,6 +91,7 @@ impl DecoderStats {
         }
     }
 
+    #[inline(never)] // errors are rare: one shared copy, not one inlined at each frame end
     fn count_error(&mut self, err: &DecodeError, dropped: usize) {
         self.errors += 1;
         self.dropped_bytes += dropped as u64;
