@@ -68,7 +68,8 @@ impl<D: Decoder, E: Encoder, B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Frame
         let tag = if D::SESSION_TAG { datagram::session_tag(bytes) } else { None };
         while !bytes.is_empty() {
             let decoded = self.decoder.decode(bytes);
-            bytes = &bytes[decoded.consumed..];
+            // A decoder never consumes more than its input: `get` only spares a panic path.
+            bytes = bytes.get(decoded.consumed..).unwrap_or_default();
             match decoded.frame {
                 Some(Ok(packet)) => match tag {
                     Some(tag) if !self.session.accepts_tag(tag, packet.kind) => {
