@@ -82,16 +82,18 @@ impl<'a> Repr<'a> {
     /// Whether the payload has the layout its type requires. Each payload type's `parse`
     /// accepts exactly these lengths (tested below), so this is their check without their reads.
     fn check_payload(&self) -> Result<(), DecodeError> {
-        let len = self.payload.len();
-        let ok = match self.kind {
-            PacketType::Hello | PacketType::HelloAck => len >= HelloPayload::LEN,
-            PacketType::Ack => len >= AckPayload::LEN,
-            PacketType::Ping | PacketType::Pong => len >= PingPayload::LEN,
-            PacketType::Error => len >= ErrorPayload::LEN,
-            PacketType::Retry => len == RetryPayload::LEN,
-            PacketType::Data | PacketType::Close | PacketType::CloseAck => true,
-            PacketType::Unknown(_) => false,
+        let fixed = match self.kind {
+            PacketType::Hello | PacketType::HelloAck => HelloPayload::LEN,
+            PacketType::Ack => AckPayload::LEN,
+            PacketType::Ping | PacketType::Pong => PingPayload::LEN,
+            PacketType::Error => ErrorPayload::LEN,
+            PacketType::Retry => RetryPayload::LEN,
+            PacketType::Data | PacketType::Close | PacketType::CloseAck => 0,
+            PacketType::Unknown(_) => usize::MAX, // no layout (and refused before this)
         };
+        // A RETRY payload is its cookie alone; the others may carry more than their fixed part.
+        let len = self.payload.len();
+        let ok = len >= fixed && (self.kind != PacketType::Retry || len == fixed);
         if ok { Ok(()) } else { Err(DecodeError::BadPayload { kind: self.kind.into() }) }
     }
 
