@@ -89,17 +89,13 @@ impl<const N: usize> CobsDecoder<N> {
         let mut i = 0;
         while i < input.len() {
             if self.discarding {
-                match input[i..].iter().position(|&b| b == DELIMITER) {
-                    Some(p) => {
-                        self.stats.dropped_bytes += p as u64;
-                        self.discarding = false;
-                        i += p + 1;
-                    }
-                    None => {
-                        self.stats.dropped_bytes += (input.len() - i) as u64;
-                        i = input.len();
-                    }
-                }
+                // Drop everything up to the next delimiter (and it), or to the end of the input.
+                let rest = &input[i..];
+                let found = rest.iter().position(|&b| b == DELIMITER);
+                let dropped = found.unwrap_or(rest.len());
+                self.stats.dropped_bytes += dropped as u64;
+                self.discarding = found.is_none();
+                i += dropped + usize::from(found.is_some());
                 continue;
             }
             let byte = input[i];
