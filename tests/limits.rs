@@ -116,6 +116,8 @@ impl RawClient {
                 Ok(0) => return None,
                 Ok(n) => self.pending.extend_from_slice(&buf[..n]),
                 Err(e) if e.kind() == ErrorKind::ConnectionReset => return None,
+                // A signal interrupted the read (EINTR): read again.
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 Err(e) => panic!("read: {e}"),
             }
         }

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Prints the release image's text, data and bss (flash = text + data; static RAM = data + bss,
-# the stack not counted), then its largest sections.
+# the stack not counted), then its largest sections, and fails if text + data exceed the flash
+# budget: 16 KiB, or FLASH_BUDGET bytes. `size-by-source.py` says where the bytes go.
 set -euo pipefail
 cd "$(dirname "$0")"
 unset RUSTFLAGS
@@ -9,3 +10,10 @@ elf="${CARGO_TARGET_DIR:-target}/thumbv7m-none-eabi/release/framelink-firmware"
 size="$(rustc --print sysroot)/lib/rustlib/$(rustc -vV | sed -n 's/^host: //p')/bin/llvm-size"
 "$size" -B "$elf"
 "$size" -A "$elf" | awk 'NR <= 2 || $1 ~ /^\.(vector_table|text|rodata|data|bss|uninit)$/'
+budget="${FLASH_BUDGET:-16384}"
+flash="$("$size" -B "$elf" | awk 'NR == 2 { print $1 + $2 }')"
+if [ "$flash" -gt "$budget" ]; then
+    echo "flash: $flash bytes, over the budget of $budget" >&2
+    exit 1
+fi
+echo "flash: $flash bytes of a $budget-byte budget"
