@@ -58,7 +58,7 @@ mod common;
 use std::collections::VecDeque;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Sender, channel};
@@ -71,7 +71,6 @@ use serde_json::Value;
 
 use common::frames::{length_delimited, tagged};
 use common::tool::{BIN, Ran, Running, listener};
-use common::{Guard, Lines};
 
 /// The server's handshake timeout: the default of `serve --handshake-timeout`, which the suite keeps.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -1284,29 +1283,22 @@ fn server_takes_one_descriptor_per_tcp_client() {
     );
 }
 
-/// KNOWN TO FAIL until the fix in the hostile-suite report lands.
-///
 /// A server short of file descriptors (here a soft and hard limit of 256, set with `prlimit`,
 /// and the default `--max-clients 1024`) that idle connections have filled must still answer a
-/// new client: serve it, or refuse it with ERROR Busy. Today it stops accepting (`accept` fails
-/// with EMFILE and is retried every 50 ms), the client's HELLO waits in the backlog, and the
-/// client gives up with a handshake timeout, without an answer.
+/// new client: serve it, or refuse it with ERROR Busy. Before the fix it stopped accepting
+/// (`accept` failed with EMFILE and was retried every 50 ms), the client's HELLO waited in the
+/// backlog, and the client gave up with a handshake timeout, without an answer.
 #[test]
 fn a_server_out_of_descriptors_answers_new_clients() {
     let limit = 256;
-    let mut child = Command::new("prlimit")
-        .args([&format!("--nofile={limit}:{limit}"), BIN, "serve", "--listen", "tcp://127.0.0.1:0"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run framelink serve under prlimit");
-    let stderr = Lines::collect(child.stderr.take().unwrap());
-    let _server = Guard(child);
-    let lines = stderr.wait_for("the listener", |lines, ended| {
-        ended || lines.iter().any(|l| l.starts_with("listening on "))
-    });
-    let url = lines.iter().find_map(|l| l.strip_prefix("listening on ")).expect("a listener").to_owned();
+    let server = Running::spawn(Command::new("prlimit").args([
+        &format!("--nofile={limit}:{limit}"),
+        BIN,
+        "serve",
+        "--listen",
+        "tcp://127.0.0.1:0",
+    ]));
+    let url = listener(&server.listening(1), "tcp");
     let addr: SocketAddr = url.strip_prefix("tcp://").unwrap().parse().unwrap();
     // More idle clients than the server has descriptors for, fewer than --max-clients.
     let streams = idle_connections(addr, limit + 16);

@@ -10,16 +10,12 @@
 mod common;
 
 use std::process::{Command, Stdio};
-use std::sync::Arc;
-use std::thread;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
 
-use common::{Guard, Lines, WAIT};
-
-/// The binary under test.
-const BIN: &str = env!("CARGO_BIN_EXE_framelink");
+use common::WAIT;
+use common::tool::{BIN, Running};
 /// The server's address, in the first namespace.
 const SERVER_IP: &str = "10.213.0.1";
 /// The client's address, in the second.
@@ -88,51 +84,22 @@ impl Drop for Namespaces {
     }
 }
 
-/// `framelink args...` run inside namespace `ns`, killed when dropped.
-struct Running {
-    child: Guard,
-    stdout: Arc<Lines>,
-    stderr: Arc<Lines>,
+/// `framelink args...` run inside namespace `ns` (`ip netns exec` execs it: the child is
+/// framelink itself), killed when dropped.
+fn start_in(ns: &str, args: &[&str]) -> Running {
+    Running::spawn(Command::new("ip").args(["netns", "exec", ns, BIN]).args(args))
 }
 
-impl Running {
-    fn start(ns: &str, args: &[&str]) -> Self {
-        // `ip netns exec` execs the command: the child is framelink itself.
-        let mut child = Command::new("ip")
-            .args(["netns", "exec", ns, BIN])
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start ip netns exec");
-        let stdout = Lines::collect(child.stdout.take().unwrap());
-        let stderr = Lines::collect(child.stderr.take().unwrap());
-        Self { child: Guard(child), stdout, stderr }
-    }
-
-    /// Runs to the end (at most [`WAIT`]); asserts success and returns stdout.
-    fn finish(mut self, what: &str) -> String {
-        let until = Instant::now() + WAIT;
-        let status = loop {
-            if let Some(status) = self.child.0.try_wait().unwrap() {
-                break status;
-            }
-            assert!(Instant::now() < until, "{what} did not finish within {WAIT:?}");
-            thread::sleep(Duration::from_millis(10));
-        };
-        let stdout = self.stdout.all().join("\n");
-        let stderr = self.stderr.all();
-        assert!(status.success(), "{what}: {status}\nstdout: {stdout}\nstderr: {stderr:?}");
-        stdout
-    }
+/// Runs `framelink args...` in `ns` to its end (at most [`WAIT`]); asserts success and returns
+/// stdout.
+fn run_in(ns: &str, args: &[&str]) -> String {
+    start_in(ns, args).finish(WAIT).ok().stdout
 }
 
 /// Runs `framelink args... --json` in `ns` and parses what it printed.
 fn json(ns: &str, args: &[&str]) -> Value {
-    let what = args.join(" ");
-    let stdout = Running::start(ns, &[args, &["--json"]].concat()).finish(&what);
-    serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{what}: not JSON ({e}): {stdout}"))
+    let stdout = run_in(ns, &[args, &["--json"]].concat());
+    serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{}: not JSON ({e}): {stdout}", args.join(" ")))
 }
 
 #[test]
@@ -153,13 +120,11 @@ fn send_ping_and_bench_between_two_namespaces() {
         }
     };
     let (tcp, udp) = (format!("tcp://{SERVER_IP}:7878"), format!("udp://{SERVER_IP}:7878"));
-    let server = Running::start(&namespaces.server, &["serve", "--listen", &tcp, "--listen", &udp]);
-    server.stderr.wait_for("two listeners", |lines, ended| {
-        ended || lines.iter().filter(|l| l.starts_with("listening on ")).count() == 2
-    });
+    let server = start_in(&namespaces.server, &["serve", "--listen", &tcp, "--listen", &udp]);
+    server.listening(2);
     let client = namespaces.client.as_str();
 
-    let sent = Running::start(client, &["send", &tcp, "Hello from the other namespace"]).finish("send");
+    let sent = run_in(client, &["send", &tcp, "Hello from the other namespace"]);
     assert_eq!(sent, format!("sent 1 message (30 bytes) to {tcp}, 1 acknowledged"));
     server.stdout.wait_for("the message", |lines, _| {
         lines.iter().any(|l| l == "Received: Hello from the other namespace")

@@ -23,13 +23,18 @@ pub(crate) struct Running {
 
 impl Running {
     pub(crate) fn start(args: &[impl AsRef<OsStr>]) -> Self {
-        let mut child = Command::new(BIN)
-            .args(args)
+        Self::spawn(Command::new(BIN).args(args))
+    }
+
+    /// Runs `command`, one that execs framelink (`ip netns exec NS framelink ...`,
+    /// `prlimit ... framelink ...`), as [`start`](Self::start) runs framelink itself.
+    pub(crate) fn spawn(command: &mut Command) -> Self {
+        let mut child = command
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .expect("start framelink");
+            .unwrap_or_else(|e| panic!("start {:?}: {e}", command.get_program()));
         let stdout = Lines::collect(child.stdout.take().unwrap());
         let stderr = Lines::collect(child.stderr.take().unwrap());
         Self { child: Guard(child), stdout, stderr }
