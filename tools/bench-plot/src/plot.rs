@@ -2,6 +2,7 @@
 
 use std::path::Path;
 
+use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use crate::codec::{self, METHODS, SIZES};
@@ -42,14 +43,7 @@ pub(crate) fn throughput(results: &codec::Results, file: &Path) -> DrawResult {
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(width)));
         chart.draw_series(points.into_iter().map(|p| Circle::new(p, 3, color.filled())))?;
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::LowerRight)
-        .background_style(WHITE.mix(0.8))
-        .border_style(BLACK)
-        .draw()?;
-    root.present()?;
-    Ok(())
+    legend_and_write(&mut chart, &root)
 }
 
 /// The cumulative RTT distributions: raw ping-pong and 1 to 1,000 framelink clients.
@@ -83,6 +77,19 @@ pub(crate) fn rtt(results: &e2e::Results, file: &Path) -> DrawResult {
             .label(label)
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)));
     }
+    legend_and_write(&mut chart, &root)
+}
+
+/// Both plots' ending: the legend in the lower right, then the file written.
+fn legend_and_write<'a, DB, CT>(
+    chart: &mut ChartContext<'a, DB, CT>,
+    root: &DrawingArea<DB, Shift>,
+) -> DrawResult
+where
+    DB: DrawingBackend + 'a,
+    DB::ErrorType: 'static,
+    CT: CoordTranslate,
+{
     chart
         .configure_series_labels()
         .position(SeriesLabelPosition::LowerRight)
