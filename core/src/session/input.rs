@@ -3,6 +3,7 @@
 
 use super::{
     CloseReason, ControlEvent, MAX_RETRIES, PeerParams, PongOut, Role, SUPPORTS, Session, State, Timeout,
+    raise_limit,
 };
 use crate::Instant;
 use crate::session::timer::Timer;
@@ -292,7 +293,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
         if diff > 0 {
             return self.hold(packet, cost);
         }
-        let left = self.granted.wrapping_sub(self.recv_cost).saturating_sub(self.held_cost);
+        let left = self.granted_left().saturating_sub(self.held_cost);
         if cost > left {
             return self.fail(ErrorCode::FlowControl, left);
         }
@@ -375,7 +376,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
         self.pending.ack = true;
         self.pending.ack_due = true;
         self.pending.credit = true;
-        if self.held_cost.saturating_add(cost) > self.granted.wrapping_sub(self.recv_cost) {
+        if self.held_cost.saturating_add(cost) > self.granted_left() {
             self.stats.dropped += 1;
             return;
         }
@@ -395,9 +396,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
             (State::Established | State::Closing | State::Draining, Some(ack), Some(payload)) => {
                 // The piggybacked number was already processed; a stale one is not our base.
                 if ack == self.tx.oldest_unacked() {
-                    // max(send_limit, acked_cost + credit), as distances from acked_cost.
-                    let limit = payload.credit.max(self.send_limit.wrapping_sub(self.acked_cost));
-                    self.send_limit = self.acked_cost.wrapping_add(limit);
+                    self.send_limit = raise_limit(self.send_limit, self.acked_cost, payload.credit);
                     if payload.sack != 0 && self.lossy() {
                         self.on_selective_ack(now, ack, payload.sack);
                     }

@@ -557,12 +557,17 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
         u32::try_from(self.rx.free()).unwrap_or(u32::MAX)
     }
 
+    /// Credit we granted that the peer's in-order DATA has not spent (held DATA not deducted).
+    fn granted_left(&self) -> u32 {
+        self.granted.wrapping_sub(self.recv_cost)
+    }
+
     /// Whether the peer should hear about space the application freed.
     fn credit_update_due(&self) -> bool {
         if !matches!(self.state, State::Established | State::Closing) {
             return false;
         }
-        let left = self.granted.wrapping_sub(self.recv_cost);
+        let left = self.granted_left();
         let could = self.initial_credit();
         could > left && (left < could / 2 || left < u32::from(self.announced_max_payload()) + 4)
     }
@@ -704,4 +709,10 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
         self.timers.set_after(Timer::Handshake, now, self.config.handshake_timeout_us);
         self.set_state(State::Listen);
     }
+}
+
+/// `max(limit, base + credit)` on wrapping credit positions, `base` (what was spent or
+/// acknowledged) being at or before `limit`: a limit never moves back.
+fn raise_limit(limit: u32, base: u32, credit: u32) -> u32 {
+    base.wrapping_add(credit.max(limit.wrapping_sub(base)))
 }

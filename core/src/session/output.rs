@@ -1,7 +1,7 @@
 //! Output: the next packet to send.
 
 use super::timer::Timer;
-use super::{CloseReason, Session, State};
+use super::{CloseReason, Session, State, raise_limit};
 use crate::Instant;
 use crate::wire::{
     AckPayload, BufferTooSmall, ErrorPayload, Header, OVERHEAD, PacketType, PingPayload, Repr, SeqNumber,
@@ -96,8 +96,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
             let len = emit_control(buf, PacketType::Ack, ack, payload.encoded_len(), |p| {
                 let _ = payload.emit(p);
             })?;
-            // The limit never moves back: max(granted, recv_cost + credit), as distances.
-            self.granted = self.recv_cost.wrapping_add(credit.max(self.granted.wrapping_sub(self.recv_cost)));
+            self.granted = raise_limit(self.granted, self.recv_cost, credit);
             self.pending.credit = false;
             self.acknowledged();
             return Ok(Some(len));
