@@ -8,10 +8,11 @@ unset RUSTFLAGS
 cargo build --release --quiet
 elf="${CARGO_TARGET_DIR:-target}/thumbv7m-none-eabi/release/framelink-firmware"
 size="$(rustc --print sysroot)/lib/rustlib/$(rustc -vV | sed -n 's/^host: //p')/bin/llvm-size"
-"$size" -B "$elf"
+berkeley="$("$size" -B "$elf")"
+echo "$berkeley"
 "$size" -A "$elf" | awk 'NR <= 2 || $1 ~ /^\.(vector_table|text|rodata|data|bss|uninit)$/'
 budget="${FLASH_BUDGET:-16384}"
-flash="$("$size" -B "$elf" | awk 'NR == 2 { print $1 + $2 }')"
+flash="$(echo "$berkeley" | awk 'NR == 2 { print $1 + $2 }')"
 if [ "$flash" -gt "$budget" ]; then
     echo "flash: $flash bytes, over the budget of $budget" >&2
     exit 1
