@@ -2,6 +2,8 @@
 //!
 //! `no_std`, no allocator, no `unsafe`. Three layers, each usable alone:
 //!
+//! - [`buffer`]: the storage every buffer is made of (fixed arrays, or growable vectors with
+//!   the `alloc` feature);
 //! - [`wire`]: the packet format (a 13-byte envelope with a CRC-32C) and its payloads;
 //! - [`framing`]: incremental decoders and encoders that carry packets over a byte stream
 //!   (length-delimited for TCP, COBS for serial lines) or datagrams (UDP);
@@ -19,6 +21,8 @@
 #![deny(missing_docs)]
 #![warn(clippy::std_instead_of_core, clippy::alloc_instead_of_core)]
 
+#[cfg(feature = "alloc")]
+extern crate alloc;
 #[cfg(test)]
 extern crate std;
 
@@ -29,6 +33,7 @@ use framelink_defmt_sink as _;
 #[macro_use]
 mod log;
 
+pub mod buffer;
 pub mod driver;
 pub mod framed;
 pub mod framing;
