@@ -422,6 +422,8 @@ impl Link {
                     Some(Event::Connected) => return self.transmit(),
                     Some(Event::Closed(reason)) => {
                         self.closed = Some(reason);
+                        // A HELLO-ACK we refused is answered with ERROR (PROTOCOL.md 10.1).
+                        let _ = self.transmit();
                         return Err(match reason {
                             CloseReason::PeerError { .. } | CloseReason::LocalError { .. } => {
                                 LinkError::Refused(reason)

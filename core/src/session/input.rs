@@ -190,8 +190,9 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
         }
     }
 
-    /// Checks what both HELLO and HELLO-ACK must agree on; fails the session if they don't.
-    fn agree(&mut self, hello: &HelloPayload, agreed: super::Capabilities) -> bool {
+    /// Checks what both HELLO and HELLO-ACK (`kind`) must agree on; fails the session if they
+    /// don't, naming `kind` when the limits are zero.
+    fn agree(&mut self, kind: PacketType, hello: &HelloPayload, agreed: super::Capabilities) -> bool {
         if hello.version != VERSION {
             self.fail(ErrorCode::VersionMismatch, VERSION.into());
             return false;
@@ -203,7 +204,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
             return false;
         }
         if hello.max_payload == 0 || hello.window == 0 {
-            self.fail(ErrorCode::ProtocolViolation, u8::from(PacketType::Hello).into());
+            self.fail(ErrorCode::ProtocolViolation, u8::from(kind).into());
             return false;
         }
         true
@@ -226,7 +227,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
     fn accept_hello(&mut self, now: Instant, hello: &HelloPayload) {
         self.session_id = hello.session_id;
         let agreed = hello.requires.union(self.requires());
-        if self.agree(hello, agreed) {
+        if self.agree(PacketType::Hello, hello, agreed) {
             self.pending.hello_ack = true;
             self.establish(now, hello, agreed);
         }
@@ -240,7 +241,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
                 return;
             }
         };
-        if self.agree(&hello, hello.requires) {
+        if self.agree(PacketType::HelloAck, &hello, hello.requires) {
             // The handshake is the first round trip to measure (Karn: only if HELLO went once).
             if let (Some(sent), false) = (self.hello_sent_at, self.hello_resent) {
                 self.rtt.sample(now, sent);

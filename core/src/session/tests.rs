@@ -808,3 +808,30 @@ fn a_lost_close_ack_is_answered_again() {
     deliver(&mut client, &drain(&mut server, t), t);
     assert_eq!(events(&mut client), [Ev::Closed(CloseReason::Local)]);
 }
+
+#[test]
+fn a_client_refusing_the_hello_ack_tells_the_server_why() {
+    /// A change that spoils the HELLO-ACK, and the ERROR it earns.
+    type Case = (fn(&mut HelloPayload), ErrorCode, u32);
+    let cases: [Case; 4] = [
+        (|h| h.version = 9, ErrorCode::VersionMismatch, 1),
+        (
+            |h| (h.supports, h.requires) = (Capabilities(0x8000), Capabilities(0x8000)),
+            ErrorCode::UnsupportedCapability,
+            0x8000,
+        ),
+        (|h| h.window = 0, ErrorCode::ProtocolViolation, u8::from(P::HelloAck).into()),
+        (|h| h.max_payload = 0, ErrorCode::ProtocolViolation, u8::from(P::HelloAck).into()),
+    ];
+    for (spoil, code, detail) in cases {
+        let mut client = S::client(config(), 5, [0; 4096], [0; 4096], T0);
+        let _ = drain(&mut client, T0);
+        let mut h = hello(5);
+        spoil(&mut h);
+        let mut payload = [0u8; HelloPayload::LEN];
+        h.emit(&mut payload).unwrap();
+        client.handle_packet(T0, &Repr::control(P::HelloAck, &payload));
+        assert_eq!(error_sent(&mut client), (code, detail));
+        assert_eq!(events(&mut client), [Ev::Closed(CloseReason::LocalError { code, detail })]);
+    }
+}
