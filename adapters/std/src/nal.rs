@@ -47,10 +47,10 @@ use std::time::Duration;
 
 use embedded_nal::{TcpClientStack, UdpClientStack};
 use framelink_core::Instant;
+use framelink_core::connection::Connection;
 use framelink_core::driver::Error;
-use framelink_core::framed::FramedSession;
 use framelink_core::framing::{
-    Cobs, CobsDecoder, Datagram, DatagramDecoder, Decoder, Encoder, LengthDelimited, LengthDelimitedDecoder,
+    Cobs, CobsDecoder, Datagram, DatagramDecoder, Encoder, Framing, LengthDelimited, LengthDelimitedDecoder,
 };
 use framelink_core::nal::{Interest, TcpLink, UdpLink, Wait};
 use framelink_core::session::{CloseReason, Event, Session};
@@ -195,9 +195,9 @@ fn to_link_error(error: Error<io::Error>) -> LinkError {
     }
 }
 
-type LdLink = TcpLink<Stack, LengthDelimitedDecoder<MAX_PACKET>, LengthDelimited, Vec<u8>>;
-type CobsLink = TcpLink<Stack, CobsDecoder<MAX_PACKET>, Cobs, Vec<u8>>;
-type DatagramLink = UdpLink<Stack, DatagramDecoder, Datagram, Vec<u8>>;
+type LdLink = TcpLink<Stack, LengthDelimitedDecoder<MAX_PACKET>, Vec<u8>>;
+type CobsLink = TcpLink<Stack, CobsDecoder<MAX_PACKET>, Vec<u8>>;
+type DatagramLink = UdpLink<Stack, DatagramDecoder, Vec<u8>>;
 
 /// The link, by transport (boxed: stream decoders hold a 64 KiB frame buffer).
 enum Inner {
@@ -258,16 +258,16 @@ fn session_id() -> u32 {
 }
 
 /// A client session and its framing.
-fn framed<D: Decoder, E: Encoder>(
+fn framed<F: Framing>(
     config: &LinkConfig,
     transport: Transport,
-    decoder: D,
+    decoder: F,
     clock: &StdClock,
-) -> FramedSession<D, E, Vec<u8>> {
+) -> Connection<F, Vec<u8>> {
     let session_config = config.session_config(transport);
     let len = config.buffer_len();
     let session = Session::client(session_config, session_id(), vec![0; len], vec![0; len], clock.now());
-    FramedSession::new(session, decoder, vec![0; MAX_PACKET])
+    Connection::new(session, decoder, Vec::new())
 }
 
 /// Buffers of a TCP link with framing `E`: one receive, and the largest frame plus room.
@@ -399,13 +399,9 @@ mod tests {
 
     type Ld = LengthDelimitedDecoder<MAX_PACKET>;
 
-    fn server_framed<D: Decoder, E: Encoder>(
-        config: Config,
-        decoder: D,
-        now: Instant,
-    ) -> FramedSession<D, E, Vec<u8>> {
+    fn server_framed<F: Framing>(config: Config, decoder: F, now: Instant) -> Connection<F, Vec<u8>> {
         let session = Session::server(config, vec![0; 1 << 17], vec![0; 1 << 17], now);
-        FramedSession::new(session, decoder, vec![0; MAX_PACKET])
+        Connection::new(session, decoder, vec![0; MAX_PACKET])
     }
 
     /// Runs the core's TCP server on std-embedded-nal for one connection: echoes each message
@@ -417,7 +413,7 @@ mod tests {
             let mut clock = StdClock::new();
             let mut wait = Counting(MioWait::tcp(clock).unwrap(), 0);
             let (socket, _) = server.accept(&mut wait).unwrap();
-            let framed = server_framed::<Ld, LengthDelimited>(config, Ld::new(), clock.now());
+            let framed = server_framed::<Ld>(config, Ld::new(), clock.now());
             let mut link = server.link(socket, framed, vec![0; STREAM_READ], vec![0; 2 * MAX_PACKET]);
             loop {
                 let event = match link.next_event(&mut clock, &mut wait) {
@@ -474,7 +470,7 @@ mod tests {
         // A client that says HELLO and then nothing at all, leaving the connection open.
         let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
         let session = Session::client(Config::new(), 5, vec![0; 4096], vec![0; 4096], Instant::ZERO);
-        let mut hello = FramedSession::<Ld, LengthDelimited, _>::new(session, Ld::new(), vec![0; MAX_PACKET]);
+        let mut hello = Connection::<Ld, _>::new(session, Ld::new(), vec![0; MAX_PACKET]);
         let mut out = vec![0; LengthDelimited::max_encoded_len(MAX_PACKET)];
         let n = hello.poll_transmit(Instant::ZERO, &mut out).unwrap();
         stream.write_all(&out[..n]).unwrap();
@@ -494,11 +490,8 @@ mod tests {
     fn client_and_server_over_udp_on_std_embedded_nal() {
         let port = free_port();
         let config = Config::new().retransmit(true);
-        let framed = server_framed::<DatagramDecoder, Datagram>(
-            config,
-            DatagramDecoder::new(MAX_PACKET),
-            Instant::ZERO,
-        );
+        let framed =
+            server_framed::<DatagramDecoder>(config, DatagramDecoder::new(MAX_PACKET), Instant::ZERO);
         let mut server = nal::UdpServer::bind(
             Stack,
             port,

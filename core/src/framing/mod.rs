@@ -1,7 +1,9 @@
 //! Framing: how packets travel over a medium.
 //!
 //! Each framing is a unit type that encodes ([`Encoder`]) and a decoder type beside it
-//! ([`Decoder`]), sized by the largest packet it accepts.
+//! ([`Decoder`]), sized by the largest packet it accepts. The decoder names its encoder
+//! ([`Framing`]), so a [`Connection`](crate::connection::Connection) cannot pair a COBS decoder
+//! with a length-delimited encoder.
 //!
 //! | framing | for | on the wire |
 //! |---|---|---|
@@ -124,6 +126,37 @@ pub trait Decoder {
 
     /// Counters since the decoder was made.
     fn stats(&self) -> DecoderStats;
+}
+
+/// A framing: a decoder together with the encoder of the same wire format.
+///
+/// Implemented by each decoder type, which names its encoder, so the decoder type alone (with
+/// the largest frame and the storage it carries) says how a
+/// [`Connection`](crate::connection::Connection) frames both ways.
+///
+/// ```
+/// use framelink_core::framing::{Cobs, CobsDecoder, Framing};
+///
+/// fn encoder_of<F: Framing>(_: &F) -> &'static str {
+///     core::any::type_name::<F::Encoder>()
+/// }
+/// assert_eq!(encoder_of(&CobsDecoder::<300>::new()), core::any::type_name::<Cobs>());
+/// ```
+pub trait Framing: Decoder {
+    /// The encoder of the same wire format.
+    type Encoder: Encoder;
+}
+
+impl<const N: usize> Framing for LengthDelimitedDecoder<N> {
+    type Encoder = LengthDelimited;
+}
+
+impl<const N: usize> Framing for CobsDecoder<N> {
+    type Encoder = Cobs;
+}
+
+impl Framing for DatagramDecoder {
+    type Encoder = Datagram;
 }
 
 /// A frame encoder.

@@ -507,7 +507,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
     /// Whether a datagram tagged `tag` carrying a packet of type `kind` belongs to this session
     /// (datagram framing, PROTOCOL.md 9.3): its tag is the session id, except a HELLO, which
     /// may start a new session, and anything reaching a server that has none yet.
-    /// [`FramedSession`](crate::framed::FramedSession) checks it for every datagram.
+    /// [`Connection`](crate::connection::Connection) checks it for every datagram.
     pub fn accepts_tag(&self, tag: u32, kind: PacketType) -> bool {
         tag == self.session_id
             || (self.role == Role::Server && (kind == PacketType::Hello || self.state == State::Listen))
@@ -531,6 +531,11 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
     /// Whether every message queued by [`send`](Self::send) has been acknowledged.
     pub fn is_send_drained(&self) -> bool {
         self.tx.is_drained()
+    }
+
+    /// The settings the session was made with.
+    pub fn config(&self) -> &Config {
+        &self.config
     }
 
     /// What this side announces in its handshake (HELLO or HELLO-ACK payload).
