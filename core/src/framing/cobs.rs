@@ -81,7 +81,7 @@ impl<const N: usize, B: Buffer> CobsDecoder<N, B> {
     ///
     /// Growable storage (an empty `Vec<u8>`) grows as a frame needs it, doubling, never past
     /// `N`, and shrinks back to nothing at the first call to [`decode`](Decoder::decode) after
-    /// a frame that needed more than [`IDLE_ROOM`] bytes (an empty input will do). Storage that
+    /// a frame that needed more than [`IDLE_ROOM`] bytes, or at [`shrink`](Decoder::shrink). Storage that
     /// cannot grow should hold `N` bytes: a frame longer than it is refused as
     /// [`DecodeError::TooLong`].
     pub const fn with_buffer(buf: B) -> Self {
@@ -192,8 +192,8 @@ impl<const N: usize> Default for CobsDecoder<N> {
 
 impl<const N: usize, B: Buffer> Decoder for CobsDecoder<N, B> {
     fn decode<'a>(&'a mut self, input: &'a [u8]) -> Decoded<'a> {
-        if self.raw == 0 && self.buf.as_ref().len() > IDLE_ROOM {
-            self.buf.shrink(0);
+        if self.buf.as_ref().len() > IDLE_ROOM {
+            self.shrink();
         }
         let (consumed, end) = self.scan(input);
         let Some(end) = end else { return Decoded { consumed, frame: None } };
@@ -217,6 +217,12 @@ impl<const N: usize, B: Buffer> Decoder for CobsDecoder<N, B> {
 
     fn stats(&self) -> DecoderStats {
         self.stats
+    }
+
+    fn shrink(&mut self) {
+        if self.raw == 0 {
+            self.buf.shrink(0);
+        }
     }
 }
 
@@ -364,6 +370,8 @@ mod tests {
         assert_eq!(dec.buf.len(), FIRST_ROOM);
         let _ = dec.decode(&[]);
         assert_eq!(dec.buf.len(), FIRST_ROOM, "small room is kept");
+        dec.shrink();
+        assert_eq!(dec.buf.capacity(), 0, "unless asked for");
 
         // 293 decoded bytes: 64 -> 128 -> 256 -> 512.
         assert_eq!(feed(&mut dec, &stream[small..len], 7), [Ok(280)]);

@@ -85,7 +85,7 @@ impl<const N: usize, B: Buffer> LengthDelimitedDecoder<N, B> {
     ///
     /// Growable storage (an empty `Vec<u8>`) grows to a split frame's length, never past `N`,
     /// and shrinks back to nothing at the first call to [`decode`](Decoder::decode) after a
-    /// frame of more than [`IDLE_ROOM`] bytes (an empty input will do). Storage that cannot
+    /// frame of more than [`IDLE_ROOM`] bytes, or at [`shrink`](Decoder::shrink). Storage that cannot
     /// grow should hold `N` bytes: a split frame longer than it is refused as
     /// [`DecodeError::TooLong`].
     pub const fn with_buffer(buf: B) -> Self {
@@ -126,8 +126,8 @@ impl<const N: usize> Default for LengthDelimitedDecoder<N> {
 
 impl<const N: usize, B: Buffer> Decoder for LengthDelimitedDecoder<N, B> {
     fn decode<'a>(&'a mut self, input: &'a [u8]) -> Decoded<'a> {
-        if !matches!(self.state, State::Body { .. }) && self.buf.as_ref().len() > IDLE_ROOM {
-            self.buf.shrink(0);
+        if self.buf.as_ref().len() > IDLE_ROOM {
+            self.shrink();
         }
         let mut consumed = 0;
         loop {
@@ -190,6 +190,12 @@ impl<const N: usize, B: Buffer> Decoder for LengthDelimitedDecoder<N, B> {
 
     fn stats(&self) -> DecoderStats {
         self.stats
+    }
+
+    fn shrink(&mut self) {
+        if !matches!(self.state, State::Body { .. }) {
+            self.buf.shrink(0);
+        }
     }
 }
 
@@ -287,6 +293,13 @@ mod tests {
         assert!(dec.decode(&stream[10..big]).frame.unwrap().is_ok());
         let _ = dec.decode(&[]);
         assert_eq!(dec.buf.len(), big - 4);
+        // Asked to, it gives back even that, but not while it holds part of a frame.
+        assert!(dec.decode(&stream[..10]).frame.is_none());
+        dec.shrink();
+        assert_eq!(dec.buf.len(), big - 4);
+        assert!(dec.decode(&stream[10..big]).frame.unwrap().is_ok());
+        dec.shrink();
+        assert_eq!(dec.buf.capacity(), 0);
 
         // A large one: grown to its length, given back at the next call once it is out.
         assert!(dec.decode(&stream[big..big + 100]).frame.is_none());

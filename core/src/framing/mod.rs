@@ -61,7 +61,7 @@ pub use length_delimited::{LengthDelimited, LengthDelimitedDecoder};
 use crate::wire::Repr;
 
 /// The room a decoder with growable storage may keep while idle: after a frame that needed
-/// more, it gives its storage back at its next call to `decode`.
+/// more, it gives its storage back at its next call to `decode` ([`Decoder::shrink`]).
 pub const IDLE_ROOM: usize = 256;
 
 /// What one call to [`Decoder::decode`] did.
@@ -126,6 +126,12 @@ pub trait Decoder {
 
     /// Counters since the decoder was made.
     fn stats(&self) -> DecoderStats;
+
+    /// Gives back all the room of growable storage unless a partial frame is held in it, for a
+    /// decoder that will be idle for a while (it grows again when a frame needs it). `decode`
+    /// does the same by itself at its first call after a frame of more than [`IDLE_ROOM`]
+    /// bytes. Fixed storage keeps what it has.
+    fn shrink(&mut self) {}
 }
 
 /// A framing: a decoder together with the encoder of the same wire format.
@@ -147,11 +153,11 @@ pub trait Framing: Decoder {
     type Encoder: Encoder;
 }
 
-impl<const N: usize> Framing for LengthDelimitedDecoder<N> {
+impl<const N: usize, B: crate::buffer::Buffer> Framing for LengthDelimitedDecoder<N, B> {
     type Encoder = LengthDelimited;
 }
 
-impl<const N: usize> Framing for CobsDecoder<N> {
+impl<const N: usize, B: crate::buffer::Buffer> Framing for CobsDecoder<N, B> {
     type Encoder = Cobs;
 }
 
