@@ -13,8 +13,13 @@
 //!
 //! Decoders are incremental: feed them any split of the input, down to single bytes, and they
 //! yield the same packets. Each call to `decode` reports how many input bytes it consumed and at
-//! most one frame; call again with the rest. A decoder never allocates and never panics, and
-//! every [`DecodeError`] is recoverable: the bad frame has been skipped, the next call goes on.
+//! most one frame; call again with the rest. A decoder never panics, and every [`DecodeError`]
+//! is recoverable: the bad frame has been skipped, the next call goes on.
+//!
+//! The stream decoders keep a partial frame in storage of their own, a [`Buffer`](crate::buffer::Buffer): an inline
+//! array by default (firmware: RAM fixed at build time), or a `Vec<u8>` that starts empty, grows
+//! only to hold a frame that arrived in pieces, never past the decoder's limit, and is given
+//! back once the decoder is idle again (a server holding many idle sessions keeps each small).
 //!
 //! ```
 //! use framelink_core::framing::{Decoder, Encoder, LengthDelimited, LengthDelimitedDecoder};
@@ -54,6 +59,10 @@ pub use datagram::{Datagram, DatagramDecoder};
 pub use length_delimited::{LengthDelimited, LengthDelimitedDecoder};
 
 use crate::wire::Repr;
+
+/// The room a decoder with growable storage may keep while idle: after a frame that needed
+/// more, it gives its storage back at its next call to `decode` ([`Decoder::shrink`]).
+pub const IDLE_ROOM: usize = 256;
 
 /// What one call to [`Decoder::decode`] did.
 #[derive(Debug)]
@@ -117,6 +126,12 @@ pub trait Decoder {
 
     /// Counters since the decoder was made.
     fn stats(&self) -> DecoderStats;
+
+    /// Gives back all the room of growable storage unless a partial frame is held in it, for a
+    /// decoder that will be idle for a while (it grows again when a frame needs it). `decode`
+    /// does the same by itself at its first call after a frame of more than [`IDLE_ROOM`]
+    /// bytes. Fixed storage keeps what it has.
+    fn shrink(&mut self) {}
 }
 
 /// A framing: a decoder together with the encoder of the same wire format.
@@ -138,11 +153,11 @@ pub trait Framing: Decoder {
     type Encoder: Encoder;
 }
 
-impl<const N: usize> Framing for LengthDelimitedDecoder<N> {
+impl<const N: usize, B: crate::buffer::Buffer> Framing for LengthDelimitedDecoder<N, B> {
     type Encoder = LengthDelimited;
 }
 
-impl<const N: usize> Framing for CobsDecoder<N> {
+impl<const N: usize, B: crate::buffer::Buffer> Framing for CobsDecoder<N, B> {
     type Encoder = Cobs;
 }
 
