@@ -9,7 +9,8 @@
 //!   (length-delimited for TCP, COBS for serial lines) or datagrams (UDP);
 //! - [`session`]: a sans-I/O state machine (handshake, sequenced data, acknowledgements,
 //!   flow control, keepalive, graceful close) fed bytes and time, handing back bytes and events;
-//! - [`framed`]: a session joined to a framing, the common core of every driver;
+//! - [`connection`]: a session joined to its framing, the sans-I/O step every driver loops
+//!   over;
 //! - [`io`]: a blocking driver over `embedded-io` streams (UART, TCP);
 //! - `io_async` (feature `async`): the same over `embedded-io-async`;
 //! - `nal` (feature `nal`): client and server over `embedded-nal` TCP and UDP sockets;
@@ -34,8 +35,8 @@ use framelink_defmt_sink as _;
 mod log;
 
 pub mod buffer;
+pub mod connection;
 pub mod driver;
-pub mod framed;
 pub mod framing;
 pub mod io;
 #[cfg(feature = "async")]
