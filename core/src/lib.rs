@@ -9,6 +9,8 @@
 //!   (length-delimited for TCP, COBS for serial lines) or datagrams (UDP);
 //! - [`session`]: a sans-I/O state machine (handshake, sequenced data, acknowledgements,
 //!   flow control, keepalive, graceful close) fed bytes and time, handing back bytes and events;
+//! - [`endpoint`]: datagram demultiplexing for UDP servers (session tags, RETRY cookies, the
+//!   session table), without I/O;
 //! - [`framed`]: a session joined to a framing, the common core of every driver;
 //! - [`io`]: a blocking driver over `embedded-io` streams (UART, TCP);
 //! - `io_async` (feature `async`): the same over `embedded-io-async`;
@@ -35,6 +37,7 @@ mod log;
 
 pub mod buffer;
 pub mod driver;
+pub mod endpoint;
 pub mod framed;
 pub mod framing;
 pub mod io;
