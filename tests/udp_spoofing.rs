@@ -10,9 +10,9 @@ use std::net::UdpSocket;
 use std::time::{Duration, Instant as StdInstant};
 
 use framelink::core::Instant;
-use framelink::core::framed::FramedSession;
+use framelink::core::connection::Connection;
+use framelink::core::framing::DatagramDecoder;
 use framelink::core::framing::datagram::{TAG_LEN, session_tag};
-use framelink::core::framing::{Datagram, DatagramDecoder};
 use framelink::core::session::{Config, Event, Session};
 use framelink::core::wire::{HelloPayload, Packet, PacketType, Repr, SeqNumber};
 use framelink::std::{Addr, PeerInfo, Reply, Server, ServerConfig, ServerHandle, StdClock};
@@ -22,7 +22,7 @@ use common::frames::tagged;
 const WAIT: Duration = Duration::from_secs(10);
 const ID: u32 = 0x0BAD_CAFE;
 
-type Udp = FramedSession<DatagramDecoder, Datagram, Vec<u8>>;
+type Udp = Connection<DatagramDecoder, Vec<u8>>;
 
 /// An echo server on an ephemeral UDP port; its address.
 fn echo_server() -> (ServerHandle, String) {
@@ -55,7 +55,7 @@ impl Client {
         let clock = StdClock::new();
         let session =
             Session::client(Config::new().retransmit(true), ID, vec![0; 8192], vec![0; 8192], clock.now());
-        let framed = FramedSession::new(session, DatagramDecoder::new(2048), vec![0; 2048]);
+        let framed = Connection::new(session, DatagramDecoder::new(2048), vec![0; 2048]);
         Self { socket, framed, clock, seen: Vec::new() }
     }
 

@@ -37,6 +37,10 @@ impl<const N: usize> Buffer for [u8; N] {}
 
 impl Buffer for &mut [u8] {}
 
+/// A boxed slice is fixed storage: it has the length it was made with.
+#[cfg(feature = "alloc")]
+impl Buffer for alloc::boxed::Box<[u8]> {}
+
 #[cfg(feature = "alloc")]
 impl Buffer for alloc::vec::Vec<u8> {
     fn grow_to(&mut self, len: usize) -> bool {

@@ -1,7 +1,7 @@
 //! What the drivers share: their error type and the clock they read.
 
 use crate::Instant;
-use crate::session::{CloseReason, SendError};
+use crate::session::{CloseReason, Event, SendError};
 use crate::wire::BufferTooSmall;
 
 /// A source of the current time for the blocking and async drivers.
@@ -38,6 +38,54 @@ pub enum Error<E> {
     Send(SendError),
     /// A buffer given to the driver is too small for the largest frame.
     BufferTooSmall(BufferTooSmall),
+}
+
+impl<E> Error<E> {
+    /// The error for a message or ping the session refused: [`Closed`](Self::Closed) with the
+    /// reason once the session has ended, else [`Send`](Self::Send).
+    pub fn refused(error: SendError, close_reason: Option<CloseReason>) -> Self {
+        match close_reason {
+            Some(reason) => Self::Closed(reason),
+            None => Self::Send(error),
+        }
+    }
+}
+
+/// What a driver's `next_event` hands out once [`Connection::is_ready`] said it may: the
+/// event, or the reason the session ended.
+///
+/// [`Connection::is_ready`]: crate::connection::Connection::is_ready
+pub(crate) fn event_or_end<E>(next: Option<Result<Event<'_>, CloseReason>>) -> Result<Event<'_>, Error<E>> {
+    match next {
+        Some(Ok(event)) => Ok(event),
+        Some(Err(reason)) => Err(Error::Closed(reason)),
+        // `is_ready` promised an answer; a session that gives none has not ended.
+        None => Err(Error::Closed(CloseReason::Local)),
+    }
+}
+
+/// Where a driver's `connect` stands after an event: done (`Some`) at [`Event::Connected`], at
+/// the end of the session, or on an error.
+pub(crate) fn connected<E>(next: Result<Event<'_>, Error<E>>) -> Option<Result<(), Error<E>>> {
+    match next {
+        Ok(Event::Connected) => Some(Ok(())),
+        Ok(Event::Closed(reason)) | Err(Error::Closed(reason)) => Some(Err(Error::Closed(reason))),
+        Ok(_) => None,
+        Err(error) => Some(Err(error)),
+    }
+}
+
+/// Where a driver's `close` stands after an event: done (`Some`) when the session has ended,
+/// `Ok` if gracefully (by either side), or on an error.
+pub(crate) fn closed<E>(next: Result<Event<'_>, Error<E>>) -> Option<Result<(), Error<E>>> {
+    match next {
+        Ok(Event::Closed(reason)) | Err(Error::Closed(reason)) => Some(match reason {
+            CloseReason::Local | CloseReason::Peer => Ok(()),
+            reason => Err(Error::Closed(reason)),
+        }),
+        Ok(_) => None,
+        Err(error) => Some(Err(error)),
+    }
 }
 
 impl<E> From<SendError> for Error<E> {

@@ -1,13 +1,14 @@
 //! Blocking driver over `embedded_io::{Read, Write, ReadReady}`: a UART, a TCP stream.
 //!
-//! A thin loop around [`FramedSession`]: it writes what the session has to send, reads what is
+//! A thin loop around [`Connection`]: it writes what the session has to send, reads what is
 //! ready, runs the timers, and hands out events. It has no protocol logic of its own.
 
 use crate::Instant;
-use crate::driver::{Clock, Error};
-use crate::framed::FramedSession;
-use crate::framing::{Decoder, Encoder};
-use crate::session::{CloseReason, Event, Session, State};
+use crate::buffer::Buffer;
+use crate::connection::Connection;
+use crate::driver::{Clock, Error, closed, connected, event_or_end};
+use crate::framing::Framing;
+use crate::session::{Event, SendError, Session};
 use embedded_io::{Read, ReadReady, Write};
 
 /// A session running over a blocking byte stream.
@@ -17,37 +18,36 @@ use embedded_io::{Read, ReadReady, Write};
 /// ([`connect`](Self::connect), [`send`](Self::send), [`next_event`](Self::next_event),
 /// [`close`](Self::close)) loop over `poll` and call an `idle` hook between rounds in which
 /// nothing happened, with the next deadline: firmware can sleep there (`WFI`), a host can wait
-/// on its socket.
+/// on its socket. When the session has ended they fail with [`Error::Closed`] and the reason.
 ///
-/// Buffers: `read_buf` takes each read, `write_buf` collects whole frames for each write and must
-/// hold the largest frame (for COBS, 13 + payload plus 1 in 254, plus 2).
-pub struct IoLink<T, D, E, B, const W: usize = 16> {
+/// Buffers: `read_buf` takes each read, `write_buf` collects whole frames for each write and
+/// must hold [`Connection::max_frame`] bytes.
+pub struct IoLink<T, F, B, const W: usize = 16> {
     transport: T,
-    framed: FramedSession<D, E, B, W>,
+    connection: Connection<F, B, W>,
     read_buf: B,
     write_buf: B,
 }
 
-impl<T, D, E, B, const W: usize> IoLink<T, D, E, B, W>
+impl<T, F, B, const W: usize> IoLink<T, F, B, W>
 where
     T: Read + Write + ReadReady,
-    D: Decoder,
-    E: Encoder,
-    B: AsRef<[u8]> + AsMut<[u8]>,
+    F: Framing,
+    B: Buffer,
 {
-    /// Runs `framed` over `transport`.
-    pub fn new(transport: T, framed: FramedSession<D, E, B, W>, read_buf: B, write_buf: B) -> Self {
-        Self { transport, framed, read_buf, write_buf }
+    /// Runs `connection` over `transport`.
+    pub fn new(transport: T, connection: Connection<F, B, W>, read_buf: B, write_buf: B) -> Self {
+        Self { transport, connection, read_buf, write_buf }
     }
 
     /// The session.
     pub fn session(&self) -> &Session<B, W> {
-        self.framed.session()
+        self.connection.session()
     }
 
     /// The session, for calls the driver does not wrap.
     pub fn session_mut(&mut self) -> &mut Session<B, W> {
-        self.framed.session_mut()
+        self.connection.session_mut()
     }
 
     /// The transport, for what the driver does not do (sleeping until bytes arrive).
@@ -55,20 +55,20 @@ where
         &mut self.transport
     }
 
-    /// The framed session.
-    pub fn framed(&self) -> &FramedSession<D, E, B, W> {
-        &self.framed
+    /// The connection (the session and its framing).
+    pub fn connection(&self) -> &Connection<F, B, W> {
+        &self.connection
     }
 
-    /// Gives back the transport and the framed session.
-    pub fn into_parts(self) -> (T, FramedSession<D, E, B, W>) {
-        (self.transport, self.framed)
+    /// Gives back the transport and the connection.
+    pub fn into_parts(self) -> (T, Connection<F, B, W>) {
+        (self.transport, self.connection)
     }
 
     /// Writes everything the session has to send.
     pub fn flush(&mut self, now: Instant) -> Result<(), Error<T::Error>> {
         loop {
-            let n = self.framed.poll_transmit(now, self.write_buf.as_mut())?;
+            let n = self.connection.poll_transmit(now, self.write_buf.as_mut())?;
             if n == 0 {
                 return self.transport.flush().map_err(Error::Io);
             }
@@ -82,9 +82,7 @@ where
     /// It reads even after the session ended: a server session starts over on a new HELLO
     /// (firmware behind a UART never sees its clients come and go).
     pub fn poll(&mut self, now: Instant) -> Result<bool, Error<T::Error>> {
-        if self.session().poll_timeout().is_some_and(|t| t <= now) {
-            self.framed.session_mut().handle_timeout(now);
-        }
+        self.connection.handle_timeout(now);
         self.flush(now)?;
         if !self.transport.read_ready().map_err(Error::Io)? {
             return Ok(false);
@@ -93,33 +91,24 @@ where
         if n == 0 {
             return Err(Error::ConnectionLost);
         }
-        self.framed.handle_bytes(now, &self.read_buf.as_ref()[..n]);
+        self.connection.handle_bytes(now, &self.read_buf.as_ref()[..n]);
         self.flush(now)?;
         Ok(true)
     }
 
     /// Polls until an event is ready and returns it; `idle(deadline)` runs whenever a round
-    /// read nothing.
-    ///
-    /// After [`Event::Closed`] has been returned, further calls fail with [`Error::Closed`].
+    /// read nothing. After [`Event::Closed`], fails with [`Error::Closed`] and the same reason.
     pub fn next_event(
         &mut self,
         clock: &mut impl Clock,
         mut idle: impl FnMut(Option<Instant>),
     ) -> Result<Event<'_>, Error<T::Error>> {
-        loop {
-            if self.session().has_event() {
-                break;
-            }
-            if self.session().is_closed() {
-                return Err(Error::Closed(CloseReason::Local));
-            }
-            if !self.poll(clock.now())? && !self.session().has_event() {
-                idle(self.session().poll_timeout());
+        while !self.connection.is_ready() {
+            if !self.poll(clock.now())? && !self.connection.is_ready() {
+                idle(self.connection.poll_timeout());
             }
         }
-        let event = self.framed.session_mut().poll_event();
-        Ok(event.unwrap_or(Event::Closed(CloseReason::Local)))
+        event_or_end(self.connection.next_event())
     }
 
     /// Completes the handshake: polls until [`Event::Connected`], or fails with the reason the
@@ -130,17 +119,14 @@ where
         mut idle: impl FnMut(Option<Instant>),
     ) -> Result<(), Error<T::Error>> {
         loop {
-            match self.next_event(clock, &mut idle)? {
-                Event::Connected => return Ok(()),
-                Event::Closed(reason) => return Err(Error::Closed(reason)),
-                _ => {}
+            if let Some(done) = connected(self.next_event(clock, &mut idle)) {
+                return done;
             }
         }
     }
 
     /// Queues `message`, polling while the send buffer is full. Events that arrive meanwhile
-    /// stay queued for [`next_event`](Self::next_event), except that a full receive buffer is
-    /// not read here (credit stops the peer instead).
+    /// stay queued for [`next_event`](Self::next_event).
     pub fn send(
         &mut self,
         clock: &mut impl Clock,
@@ -149,44 +135,37 @@ where
     ) -> Result<(), Error<T::Error>> {
         loop {
             let now = clock.now();
-            match self.framed.session_mut().send(now, message) {
+            match self.connection.session_mut().send(now, message) {
                 Ok(()) => return self.flush(now),
-                Err(crate::session::SendError::WouldBlock) => {
-                    if !self.poll(now)? {
-                        idle(self.session().poll_timeout());
-                    }
-                }
-                Err(error) => return Err(self.closed_or(error.into())),
+                Err(SendError::WouldBlock) if !self.poll(now)? => idle(self.connection.poll_timeout()),
+                Err(SendError::WouldBlock) => {}
+                Err(error) => return Err(Error::refused(error, self.connection.close_reason())),
             }
         }
     }
 
-    /// Closes gracefully: waits until everything sent is acknowledged and the peer confirmed.
-    /// Messages that arrive meanwhile are dropped; read them before closing.
+    /// Closes gracefully: waits until everything sent is acknowledged and the peer confirmed;
+    /// `Ok` when the session ended gracefully, by this side or (earlier) by the peer. Messages
+    /// that arrive meanwhile are dropped; read them before closing.
     pub fn close(
         &mut self,
         clock: &mut impl Clock,
         mut idle: impl FnMut(Option<Instant>),
     ) -> Result<(), Error<T::Error>> {
-        self.framed.session_mut().close(clock.now());
+        self.connection.session_mut().close(clock.now());
         loop {
-            match self.next_event(clock, &mut idle)? {
-                Event::Closed(CloseReason::Local | CloseReason::Peer) => return Ok(()),
-                Event::Closed(reason) => return Err(Error::Closed(reason)),
-                _ => {}
+            if let Some(done) = closed(self.next_event(clock, &mut idle)) {
+                return done;
             }
         }
-    }
-
-    fn closed_or(&self, error: Error<T::Error>) -> Error<T::Error> {
-        if self.session().state() == State::Closed { Error::Closed(CloseReason::Local) } else { error }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::framing::{Cobs, CobsDecoder};
+    use crate::framing::CobsDecoder;
+    use crate::session::CloseReason;
     use crate::session::Config;
     use core::cell::RefCell;
     use std::collections::VecDeque;
@@ -232,7 +211,7 @@ mod tests {
         }
     }
 
-    type Link = IoLink<PipeEnd, CobsDecoder<600>, Cobs, Vec<u8>>;
+    type Link = IoLink<PipeEnd, CobsDecoder<600>, Vec<u8>>;
 
     fn link(
         session: Session<Vec<u8>>,
@@ -240,7 +219,7 @@ mod tests {
         outbox: &Rc<RefCell<VecDeque<u8>>>,
     ) -> Link {
         let pipe = PipeEnd { inbox: inbox.clone(), outbox: outbox.clone(), chunk: 7 };
-        let framed = FramedSession::new(session, CobsDecoder::new(), std::vec![0; 600]);
+        let framed = Connection::new(session, CobsDecoder::new(), std::vec![0; 600]);
         IoLink::new(pipe, framed, std::vec![0; 64], std::vec![0; 1300])
     }
 
@@ -304,8 +283,7 @@ mod tests {
         }
         let session =
             Session::client(Config::new(), 1, std::vec![0u8; 2048], std::vec![0u8; 2048], Instant::ZERO);
-        let framed =
-            FramedSession::<CobsDecoder<1100>, Cobs, _>::new(session, CobsDecoder::new(), std::vec![0; 1100]);
+        let framed = Connection::<CobsDecoder<1100>, _>::new(session, CobsDecoder::new(), std::vec![0; 1100]);
         let mut link = IoLink::new(Eof, framed, std::vec![0; 64], std::vec![0; 1200]);
         let mut clock = || Instant::ZERO;
         assert_eq!(link.connect(&mut clock, |_| {}), Err(Error::ConnectionLost));

@@ -9,10 +9,11 @@ use embassy_futures::select::{Either, select};
 use embedded_io_async::{Read, Write};
 
 use crate::Instant;
-use crate::driver::{Clock, Error};
-use crate::framed::FramedSession;
-use crate::framing::{Decoder, Encoder};
-use crate::session::{CloseReason, Event, SendError, Session};
+use crate::buffer::Buffer;
+use crate::connection::Connection;
+use crate::driver::{Clock, Error, closed, connected, event_or_end};
+use crate::framing::Framing;
+use crate::session::{Event, SendError, Session};
 
 /// A timer the async driver awaits until the session's next deadline.
 ///
@@ -28,46 +29,52 @@ pub trait Sleep {
 /// handshake and close timers), so dropping the read future must not lose bytes: the
 /// transport's `read` must be cancel-safe (embassy-net's TCP socket and buffered UARTs are).
 ///
-/// Buffers as for [`IoLink`](crate::io::IoLink): `read_buf` takes each read, `write_buf`
-/// collects whole frames for each write and must hold the largest frame.
-pub struct AsyncLink<T, D, E, B, const W: usize = 16> {
+/// The helpers behave as [`IoLink`](crate::io::IoLink)'s, with a [`Sleep`] for its `idle`
+/// hook, and take their arguments in the same order. Buffers as for `IoLink`: `read_buf` takes
+/// each read, `write_buf` collects whole frames for each write and must hold
+/// [`Connection::max_frame`] bytes.
+pub struct AsyncLink<T, F, B, const W: usize = 16> {
     transport: T,
-    framed: FramedSession<D, E, B, W>,
+    connection: Connection<F, B, W>,
     read_buf: B,
     write_buf: B,
 }
 
-impl<T, D, E, B, const W: usize> AsyncLink<T, D, E, B, W>
+impl<T, F, B, const W: usize> AsyncLink<T, F, B, W>
 where
     T: Read + Write,
-    D: Decoder,
-    E: Encoder,
-    B: AsRef<[u8]> + AsMut<[u8]>,
+    F: Framing,
+    B: Buffer,
 {
-    /// Runs `framed` over `transport`.
-    pub fn new(transport: T, framed: FramedSession<D, E, B, W>, read_buf: B, write_buf: B) -> Self {
-        Self { transport, framed, read_buf, write_buf }
+    /// Runs `connection` over `transport`.
+    pub fn new(transport: T, connection: Connection<F, B, W>, read_buf: B, write_buf: B) -> Self {
+        Self { transport, connection, read_buf, write_buf }
     }
 
     /// The session.
     pub fn session(&self) -> &Session<B, W> {
-        self.framed.session()
+        self.connection.session()
     }
 
     /// The session, for calls the driver does not wrap.
     pub fn session_mut(&mut self) -> &mut Session<B, W> {
-        self.framed.session_mut()
+        self.connection.session_mut()
     }
 
-    /// Gives back the transport and the framed session.
-    pub fn into_parts(self) -> (T, FramedSession<D, E, B, W>) {
-        (self.transport, self.framed)
+    /// The connection (the session and its framing).
+    pub fn connection(&self) -> &Connection<F, B, W> {
+        &self.connection
+    }
+
+    /// Gives back the transport and the connection.
+    pub fn into_parts(self) -> (T, Connection<F, B, W>) {
+        (self.transport, self.connection)
     }
 
     /// Writes everything the session has to send.
     pub async fn flush(&mut self, now: Instant) -> Result<(), Error<T::Error>> {
         loop {
-            let n = self.framed.poll_transmit(now, self.write_buf.as_mut())?;
+            let n = self.connection.poll_transmit(now, self.write_buf.as_mut())?;
             if n == 0 {
                 return self.transport.flush().await.map_err(Error::Io);
             }
@@ -77,23 +84,21 @@ where
 
     /// One round: runs due timers, writes, then awaits bytes or the next deadline (not at all
     /// if an event is already waiting), feeds what arrived and writes the answers.
+    ///
+    /// It reads even after the session ended: a server session starts over on a new HELLO.
     pub async fn poll(
         &mut self,
         clock: &mut impl Clock,
         sleep: &mut impl Sleep,
     ) -> Result<(), Error<T::Error>> {
         let now = clock.now();
-        if self.session().poll_timeout().is_some_and(|t| t <= now) {
-            self.framed.session_mut().handle_timeout(now);
-        }
+        self.connection.handle_timeout(now);
         self.flush(now).await?;
-        // An ended session still reads: a server session starts over on a new HELLO.
         if self.session().has_event() {
             return Ok(());
         }
-        let deadline = self.session().poll_timeout();
         let read = self.transport.read(self.read_buf.as_mut());
-        let n = match deadline {
+        let n = match self.connection.poll_timeout() {
             Some(deadline) => match select(read, sleep.until(deadline)).await {
                 Either::First(result) => result.map_err(Error::Io)?,
                 Either::Second(()) => return Ok(()),
@@ -104,28 +109,21 @@ where
             return Err(Error::ConnectionLost);
         }
         let now = clock.now();
-        self.framed.handle_bytes(now, &self.read_buf.as_ref()[..n]);
+        self.connection.handle_bytes(now, &self.read_buf.as_ref()[..n]);
         self.flush(now).await
     }
 
-    /// Awaits the next event.
-    ///
-    /// After [`Event::Closed`] has been returned, further calls fail with [`Error::Closed`].
+    /// Awaits the next event. After [`Event::Closed`], fails with [`Error::Closed`] and the
+    /// same reason.
     pub async fn next_event(
         &mut self,
         clock: &mut impl Clock,
         sleep: &mut impl Sleep,
     ) -> Result<Event<'_>, Error<T::Error>> {
-        loop {
-            if self.session().has_event() {
-                break;
-            }
-            if self.session().is_closed() {
-                return Err(Error::Closed(CloseReason::Local));
-            }
+        while !self.connection.is_ready() {
             self.poll(clock, sleep).await?;
         }
-        Ok(self.framed.session_mut().poll_event().unwrap_or(Event::Closed(CloseReason::Local)))
+        event_or_end(self.connection.next_event())
     }
 
     /// Completes the handshake, or fails with the reason the session ended.
@@ -135,10 +133,8 @@ where
         sleep: &mut impl Sleep,
     ) -> Result<(), Error<T::Error>> {
         loop {
-            match self.next_event(clock, sleep).await? {
-                Event::Connected => return Ok(()),
-                Event::Closed(reason) => return Err(Error::Closed(reason)),
-                _ => {}
+            if let Some(done) = connected(self.next_event(clock, sleep).await) {
+                return done;
             }
         }
     }
@@ -147,32 +143,31 @@ where
     pub async fn send(
         &mut self,
         clock: &mut impl Clock,
-        sleep: &mut impl Sleep,
         message: &[u8],
+        sleep: &mut impl Sleep,
     ) -> Result<(), Error<T::Error>> {
         loop {
             let now = clock.now();
-            match self.framed.session_mut().send(now, message) {
+            match self.connection.session_mut().send(now, message) {
                 Ok(()) => return self.flush(now).await,
                 Err(SendError::WouldBlock) => self.poll(clock, sleep).await?,
-                Err(error) => return Err(error.into()),
+                Err(error) => return Err(Error::refused(error, self.connection.close_reason())),
             }
         }
     }
 
-    /// Closes gracefully: waits until everything sent is acknowledged and the peer confirmed.
-    /// Messages that arrive meanwhile are dropped; read them before closing.
+    /// Closes gracefully: waits until everything sent is acknowledged and the peer confirmed;
+    /// `Ok` when the session ended gracefully, by this side or (earlier) by the peer. Messages
+    /// that arrive meanwhile are dropped; read them before closing.
     pub async fn close(
         &mut self,
         clock: &mut impl Clock,
         sleep: &mut impl Sleep,
     ) -> Result<(), Error<T::Error>> {
-        self.framed.session_mut().close(clock.now());
+        self.connection.session_mut().close(clock.now());
         loop {
-            match self.next_event(clock, sleep).await? {
-                Event::Closed(CloseReason::Local | CloseReason::Peer) => return Ok(()),
-                Event::Closed(reason) => return Err(Error::Closed(reason)),
-                _ => {}
+            if let Some(done) = closed(self.next_event(clock, sleep).await) {
+                return done;
             }
         }
     }
@@ -181,8 +176,8 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::framing::{LengthDelimited, LengthDelimitedDecoder};
-    use crate::session::{Config, Timeout};
+    use crate::framing::LengthDelimitedDecoder;
+    use crate::session::{CloseReason, Config, Timeout};
     use core::cell::{Cell, RefCell};
     use core::pin::Pin;
     use core::task::{Context, Poll, Waker};
@@ -265,11 +260,11 @@ mod tests {
         }
     }
 
-    type Link = AsyncLink<PipeEnd, LengthDelimitedDecoder<600>, LengthDelimited, Vec<u8>>;
+    type Link = AsyncLink<PipeEnd, LengthDelimitedDecoder<600>, Vec<u8>>;
 
     fn link(session: Session<Vec<u8>>, inbox: &Rc<RefCell<Queue>>, outbox: &Rc<RefCell<Queue>>) -> Link {
         let pipe = PipeEnd { inbox: inbox.clone(), outbox: outbox.clone() };
-        let framed = FramedSession::new(session, LengthDelimitedDecoder::new(), std::vec![0; 600]);
+        let framed = Connection::new(session, LengthDelimitedDecoder::new(), std::vec![0; 600]);
         AsyncLink::new(pipe, framed, std::vec![0; 64], std::vec![0; 1200])
     }
 
@@ -283,8 +278,8 @@ mod tests {
         let client_task = async {
             let mut clock = || Instant::ZERO;
             client.connect(&mut clock, &mut Never).await.unwrap();
-            client.send(&mut clock, &mut Never, b"Hello, Server!").await.unwrap();
-            client.send(&mut clock, &mut Never, &[3u8; 1500]).await.unwrap();
+            client.send(&mut clock, b"Hello, Server!", &mut Never).await.unwrap();
+            client.send(&mut clock, &[3u8; 1500], &mut Never).await.unwrap();
             client.close(&mut clock, &mut Never).await.unwrap();
         };
         let server_task = async {

@@ -11,7 +11,8 @@
 //!   flow control, keepalive, graceful close) fed bytes and time, handing back bytes and events;
 //! - [`endpoint`]: datagram demultiplexing for UDP servers (session tags, RETRY cookies, the
 //!   session table), without I/O;
-//! - [`framed`]: a session joined to a framing, the common core of every driver;
+//! - [`connection`]: a session joined to its framing, the sans-I/O step every driver loops
+//!   over;
 //! - [`io`]: a blocking driver over `embedded-io` streams (UART, TCP);
 //! - `io_async` (feature `async`): the same over `embedded-io-async`;
 //! - `nal` (feature `nal`): client and server over `embedded-nal` TCP and UDP sockets;
@@ -36,9 +37,9 @@ use framelink_defmt_sink as _;
 mod log;
 
 pub mod buffer;
+pub mod connection;
 pub mod driver;
 pub mod endpoint;
-pub mod framed;
 pub mod framing;
 pub mod io;
 #[cfg(feature = "async")]

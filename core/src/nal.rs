@@ -1,6 +1,6 @@
 //! Client and server over `embedded-nal` 0.9 sockets (feature `nal`).
 //!
-//! Runs a [`FramedSession`] over any network stack that implements the `nb`-based
+//! Runs a [`Connection`] over any network stack that implements the `nb`-based
 //! [`TcpClientStack`], [`TcpFullStack`], [`UdpClientStack`] or
 //! [`UdpFullStack`](embedded_nal::UdpFullStack) traits: smoltcp behind an embedded-nal wrapper,
 //! a W5500 or an ESP-AT modem driver, or `std-embedded-nal` on a desktop (`framelink_std::nal`).
@@ -64,8 +64,8 @@
 //! ```
 //! use core::net::SocketAddr;
 //! use framelink_core::driver::Error;
-//! use framelink_core::framed::FramedSession;
-//! use framelink_core::framing::{LengthDelimited, LengthDelimitedDecoder};
+//! use framelink_core::connection::Connection;
+//! use framelink_core::framing::LengthDelimitedDecoder;
 //! use framelink_core::nal::TcpLink;
 //! use framelink_core::session::{Config, Event, Session};
 //! use framelink_core::Instant;
@@ -76,18 +76,15 @@
 //!     server: SocketAddr,
 //!     mut now: impl FnMut() -> Instant,
 //! ) -> Result<(), Error<S::Error>> {
-//!     let (mut tx, mut rx, mut packet) = ([0u8; 2048], [0u8; 2048], [0u8; 1100]);
+//!     let (mut tx, mut rx) = ([0u8; 2048], [0u8; 2048]);
 //!     let (mut read_buf, mut write_buf) = ([0u8; 512], [0u8; 1104]);
-//!     let session = Session::client(Config::new(), 0x1234, &mut tx[..], &mut rx[..], now());
-//!     let framed = FramedSession::<LengthDelimitedDecoder<1100>, LengthDelimited, _>::new(
-//!         session,
-//!         LengthDelimitedDecoder::new(),
-//!         &mut packet[..],
-//!     );
+//!     let session: Session<&mut [u8]> = Session::client(Config::new(), 0x1234, &mut tx[..], &mut rx[..], now());
+//!     // Length-delimited frames each packet in place: no scratch packet needed.
+//!     let connection = Connection::new(session, LengthDelimitedDecoder::<1100>::new(), &mut [][..]);
 //!     // Sleep until something happens or the deadline passes (here: spin).
 //!     let mut wait = |_deadline: Option<Instant>| {};
 //!     let mut link =
-//!         TcpLink::open(stack, server, framed, &mut read_buf[..], &mut write_buf[..], &mut now, &mut wait)?;
+//!         TcpLink::open(stack, server, connection, &mut read_buf[..], &mut write_buf[..], &mut now, &mut wait)?;
 //!     link.connect(&mut now, &mut wait)?; // HELLO, HELLO-ACK
 //!     link.send(&mut now, b"Hello, Server!", &mut wait)?;
 //!     if let Event::Message(reply) = link.next_event(&mut now, &mut wait)? {
@@ -105,10 +102,11 @@ use core::time::Duration;
 use embedded_nal::{TcpClientStack, TcpError, TcpErrorKind, TcpFullStack, UdpClientStack, nb};
 
 use crate::Instant;
-use crate::driver::{Clock, Error};
-use crate::framed::FramedSession;
-use crate::framing::{Decoder, Encoder};
-use crate::session::{CloseReason, Event, SendError, Session, State};
+use crate::buffer::Buffer;
+use crate::connection::Connection;
+use crate::driver::{Clock, Error, closed, connected, event_or_end};
+use crate::framing::{Encoder, Framing};
+use crate::session::{Event, SendError, Session, State};
 
 mod udp_server;
 pub use udp_server::{UdpPeer, UdpServer};
@@ -336,63 +334,59 @@ impl<S: UdpClientStack> Conn for Udp<S> {
 }
 
 /// A session over a TCP connection; see [`NalLink`].
-pub type TcpLink<S, D, E, B, const W: usize = 16> = NalLink<Tcp<S>, D, E, B, W>;
+pub type TcpLink<S, F, B, const W: usize = 16> = NalLink<Tcp<S>, F, B, W>;
 
 /// A client session over a connected UDP socket; see [`NalLink`].
-pub type UdpLink<S, D, E, B, const W: usize = 16> = NalLink<Udp<S>, D, E, B, W>;
+pub type UdpLink<S, F, B, const W: usize = 16> = NalLink<Udp<S>, F, B, W>;
 
 /// A session running over an embedded-nal socket.
 ///
-/// A thin loop around [`FramedSession`], like [`io::IoLink`](crate::io::IoLink):
-/// [`poll`](Self::poll) runs one round without blocking; the blocking helpers loop over it and
-/// call the [`Wait`] hook whenever a round did nothing, with the session's next deadline.
+/// A thin loop around [`Connection`], like [`io::IoLink`](crate::io::IoLink), whose helpers it
+/// shares with the same arguments in the same order: [`poll`](Self::poll) runs one round
+/// without blocking; the blocking helpers loop over it and call the [`Wait`] hook whenever a
+/// round did nothing, with the session's next deadline. When the session has ended they fail
+/// with [`Error::Closed`] and the reason it ended.
 ///
 /// Buffers: `read_buf` takes each receive (for UDP, at least the largest packet accepted plus
 /// one byte, so a longer datagram is seen as too long rather than cut); `write_buf` holds frames
-/// until the socket takes them and must hold the largest frame (13 + the peer's largest payload,
-/// plus the framing's overhead).
+/// until the socket takes them and must hold [`Connection::max_frame`] bytes.
 ///
 /// Over UDP, give both sessions [`Config::retransmit`](crate::session::Config::retransmit): the
 /// driver runs the session's retransmission timers like any other.
-///
-/// When the session has ended, the helpers fail with [`Error::Closed`] and the reason it ended.
-pub struct NalLink<C, D, E, B, const W: usize = 16> {
+pub struct NalLink<C, F, B, const W: usize = 16> {
     conn: C,
-    framed: FramedSession<D, E, B, W>,
+    connection: Connection<F, B, W>,
     read_buf: B,
     write_buf: B,
     /// `write_buf[out_start..out_end]` is framed but not sent yet.
     out_start: usize,
     out_end: usize,
-    /// Why the session ended, once that was reported or looked up.
-    ended: Option<CloseReason>,
 }
 
-impl<C, D, E, B, const W: usize> NalLink<C, D, E, B, W>
+impl<C, F, B, const W: usize> NalLink<C, F, B, W>
 where
     C: Conn,
-    D: Decoder,
-    E: Encoder,
-    B: AsRef<[u8]> + AsMut<[u8]>,
+    F: Framing,
+    B: Buffer,
 {
-    /// Runs `framed` over `conn`.
-    pub fn new(conn: C, framed: FramedSession<D, E, B, W>, read_buf: B, write_buf: B) -> Self {
-        Self { conn, framed, read_buf, write_buf, out_start: 0, out_end: 0, ended: None }
+    /// Runs `connection` over `conn`.
+    pub fn new(conn: C, connection: Connection<F, B, W>, read_buf: B, write_buf: B) -> Self {
+        Self { conn, connection, read_buf, write_buf, out_start: 0, out_end: 0 }
     }
 
     /// The session.
     pub fn session(&self) -> &Session<B, W> {
-        self.framed.session()
+        self.connection.session()
     }
 
     /// The session, for calls the driver does not wrap (`ping`, `poll_event`).
     pub fn session_mut(&mut self) -> &mut Session<B, W> {
-        self.framed.session_mut()
+        self.connection.session_mut()
     }
 
-    /// The framed session.
-    pub fn framed(&self) -> &FramedSession<D, E, B, W> {
-        &self.framed
+    /// The connection (the session and its framing).
+    pub fn connection(&self) -> &Connection<F, B, W> {
+        &self.connection
     }
 
     /// The socket and its stack.
@@ -400,10 +394,9 @@ where
         &self.conn
     }
 
-    /// Gives back the socket (still open) and the framed session. Frames not sent yet are
-    /// dropped.
-    pub fn into_parts(self) -> (C, FramedSession<D, E, B, W>) {
-        (self.conn, self.framed)
+    /// Gives back the socket (still open) and the connection. Frames not sent yet are dropped.
+    pub fn into_parts(self) -> (C, Connection<F, B, W>) {
+        (self.conn, self.connection)
     }
 
     /// Closes the socket (without a graceful close of the session: call [`close`](Self::close)
@@ -425,21 +418,18 @@ where
             if !self.has_output() {
                 let out = self.write_buf.as_mut();
                 let n = if C::DATAGRAM {
-                    self.framed.poll_datagram(now, out)?
+                    self.connection.poll_datagram(now, out)?
                 } else {
-                    self.framed.poll_transmit(now, out)?
+                    self.connection.poll_transmit(now, out)?
                 };
                 if n == 0 {
                     return Ok(true);
                 }
-                self.out_start = 0;
-                self.out_end = n;
+                (self.out_start, self.out_end) = (0, n);
             }
-            let pending = &self.write_buf.as_ref()[self.out_start..self.out_end];
-            let len = pending.len();
-            match self.conn.send(pending) {
+            match self.conn.send(&self.write_buf.as_ref()[self.out_start..self.out_end]) {
                 Ok(0) => return Err(Error::ConnectionLost),
-                Ok(n) => self.out_start += n.min(len),
+                Ok(n) => self.out_start = (self.out_start + n).min(self.out_end),
                 Err(nb::Error::WouldBlock) => return Ok(false),
                 Err(nb::Error::Other(error)) => return Err(error),
             }
@@ -454,25 +444,22 @@ where
         now: Instant,
         wait: &mut impl Wait<C::Stack, C::Socket>,
     ) -> Result<bool, Error<C::Error>> {
-        if self.session().poll_timeout().is_some_and(|t| t <= now) {
-            self.framed.session_mut().handle_timeout(now);
-        }
+        self.connection.handle_timeout(now);
         self.flush(now)?;
         let mut received = false;
-        if self.is_receiving() {
-            let (stack, socket) = self.conn.parts();
-            if wait.may_receive(stack, socket) {
-                match self.conn.receive::<E>(self.read_buf.as_mut()) {
-                    Ok(Received::Bytes(n)) => {
-                        self.framed.handle_bytes(now, &self.read_buf.as_ref()[..n]);
-                        self.flush(now)?;
-                        received = true;
-                    }
-                    Ok(Received::Ignored) => received = true,
-                    Ok(Received::End) => return Err(Error::ConnectionLost),
-                    Err(nb::Error::WouldBlock) => {}
-                    Err(nb::Error::Other(error)) => return Err(error),
+        let receiving = self.is_receiving();
+        let (stack, socket) = self.conn.parts();
+        if receiving && wait.may_receive(stack, socket) {
+            match self.conn.receive::<F::Encoder>(self.read_buf.as_mut()) {
+                Ok(Received::Bytes(n)) => {
+                    self.connection.handle_bytes(now, &self.read_buf.as_ref()[..n]);
+                    self.flush(now)?;
+                    received = true;
                 }
+                Ok(Received::Ignored) => received = true,
+                Ok(Received::End) => return Err(Error::ConnectionLost),
+                Err(nb::Error::WouldBlock) => {}
+                Err(nb::Error::Other(error)) => return Err(error),
             }
         }
         if !self.has_output() && matches!(self.session().state(), State::Listen | State::Closed) {
@@ -489,18 +476,14 @@ where
         wait: &mut impl Wait<C::Stack, C::Socket>,
     ) -> Result<(), Error<C::Error>> {
         loop {
-            match self.next_event(clock, wait)? {
-                Event::Connected => return Ok(()),
-                Event::Closed(reason) => return Err(Error::Closed(reason)),
-                _ => {}
+            if let Some(done) = connected(self.next_event(clock, wait)) {
+                return done;
             }
         }
     }
 
     /// Polls until an event is ready and returns it, calling the hook whenever a round did
-    /// nothing.
-    ///
-    /// After [`Event::Closed`] has been returned, further calls fail with [`Error::Closed`]
+    /// nothing. After [`Event::Closed`], fails with [`Error::Closed`] and the same reason
     /// (except on a [`UdpServer`], which waits for the next peer).
     pub fn next_event(
         &mut self,
@@ -508,14 +491,7 @@ where
         wait: &mut impl Wait<C::Stack, C::Socket>,
     ) -> Result<Event<'_>, Error<C::Error>> {
         self.wait_event(clock, wait)?;
-        match self.framed.session_mut().poll_event() {
-            Some(Event::Closed(reason)) => {
-                self.ended = Some(reason);
-                Ok(Event::Closed(reason))
-            }
-            Some(event) => Ok(event),
-            None => Err(Error::Closed(self.ended.unwrap_or(CloseReason::Local))),
-        }
+        event_or_end(self.connection.next_event())
     }
 
     /// Queues `message`, polling while the send buffer is full, and sends what the socket takes
@@ -529,11 +505,10 @@ where
     ) -> Result<(), Error<C::Error>> {
         loop {
             let now = clock.now();
-            match self.framed.session_mut().send(now, message) {
+            match self.connection.session_mut().send(now, message) {
                 Ok(()) => return self.flush(now).map(drop),
                 Err(SendError::WouldBlock) => self.round(clock, wait)?,
-                Err(SendError::Closed) => return Err(Error::Closed(self.end_reason())),
-                Err(error) => return Err(error.into()),
+                Err(error) => return Err(Error::refused(error, self.connection.close_reason())),
             }
         }
     }
@@ -549,31 +524,25 @@ where
             if self.session().is_send_drained() && !self.has_output() {
                 return Ok(());
             }
-            if self.session().is_closed() {
-                return Err(Error::Closed(self.end_reason()));
+            if let Some(reason) = self.connection.close_reason() {
+                return Err(Error::Closed(reason));
             }
             self.round(clock, wait)?;
         }
     }
 
-    /// Closes gracefully: waits until everything sent is acknowledged and the peer confirmed.
-    /// Messages that arrive meanwhile are dropped; read them before closing.
+    /// Closes gracefully: waits until everything sent is acknowledged and the peer confirmed;
+    /// `Ok` when the session ended gracefully, by this side or (earlier) by the peer. Messages
+    /// that arrive meanwhile are dropped; read them before closing.
     pub fn close(
         &mut self,
         clock: &mut impl Clock,
         wait: &mut impl Wait<C::Stack, C::Socket>,
     ) -> Result<(), Error<C::Error>> {
-        let graceful = |reason| match reason {
-            CloseReason::Local | CloseReason::Peer => Ok(()),
-            reason => Err(Error::Closed(reason)),
-        };
-        if let Some(reason) = self.ended {
-            return graceful(reason);
-        }
-        self.framed.session_mut().close(clock.now());
+        self.connection.session_mut().close(clock.now());
         loop {
-            if let Event::Closed(reason) = self.next_event(clock, wait)? {
-                return graceful(reason);
+            if let Some(done) = closed(self.next_event(clock, wait)) {
+                return done;
             }
         }
     }
@@ -583,24 +552,20 @@ where
         C::REOPENS || !self.session().is_closed()
     }
 
-    /// Polls until an event is ready; sends the last packets of a session that ended first.
+    /// Polls until an event is ready, or the session ended and nothing more will come; sends
+    /// the last packets of a session that ended first.
     fn wait_event(
         &mut self,
         clock: &mut impl Clock,
         wait: &mut impl Wait<C::Stack, C::Socket>,
     ) -> Result<(), Error<C::Error>> {
-        loop {
-            if self.session().has_event() {
-                if self.session().is_closed() && self.has_output() {
-                    self.linger(clock, wait)?;
-                }
-                return Ok(());
-            }
-            if !self.is_receiving() {
-                return Err(Error::Closed(self.end_reason()));
-            }
+        while !self.session().has_event() && self.is_receiving() {
             self.round(clock, wait)?;
         }
+        if self.session().is_closed() && self.has_output() {
+            self.linger(clock, wait)?;
+        }
+        Ok(())
     }
 
     /// One round, then a wait if it did nothing.
@@ -610,14 +575,13 @@ where
         wait: &mut impl Wait<C::Stack, C::Socket>,
     ) -> Result<(), Error<C::Error>> {
         if !self.poll(clock.now(), wait)? && !self.session().has_event() {
-            let deadline = self.session().poll_timeout();
             let interest = match (self.is_receiving(), self.has_output()) {
                 (true, true) => Interest::ReadWrite,
                 (true, false) => Interest::Read,
                 (false, _) => Interest::Write,
             };
             let (stack, socket) = self.conn.parts();
-            wait.wait(stack, socket, interest, deadline);
+            wait.wait(stack, socket, interest, self.connection.poll_timeout());
         }
         Ok(())
     }
@@ -638,29 +602,13 @@ where
             wait.wait(stack, socket, Interest::Write, Some(until));
         }
     }
-
-    /// Why the session ended. Looks through the queued events if the end was not reported
-    /// yet, dropping them.
-    fn end_reason(&mut self) -> CloseReason {
-        if let Some(reason) = self.ended {
-            return reason;
-        }
-        while let Some(event) = self.framed.session_mut().poll_event() {
-            if let Event::Closed(reason) = event {
-                self.ended = Some(reason);
-                return reason;
-            }
-        }
-        CloseReason::Local
-    }
 }
 
-impl<S, D, E, B, const W: usize> NalLink<Tcp<S>, D, E, B, W>
+impl<S, F, B, const W: usize> NalLink<Tcp<S>, F, B, W>
 where
     S: TcpClientStack,
-    D: Decoder,
-    E: Encoder,
-    B: AsRef<[u8]> + AsMut<[u8]>,
+    F: Framing,
+    B: Buffer,
 {
     /// Opens a TCP socket of `stack` and connects it to `remote`, calling the hook while the
     /// stack answers `WouldBlock`; the handshake follows with [`connect`](Self::connect).
@@ -669,14 +617,14 @@ where
     pub fn open(
         mut stack: S,
         remote: SocketAddr,
-        framed: FramedSession<D, E, B, W>,
+        connection: Connection<F, B, W>,
         read_buf: B,
         write_buf: B,
         clock: &mut impl Clock,
         wait: &mut impl Wait<S, S::TcpSocket>,
     ) -> Result<Self, Error<S::Error>> {
         let socket = stack.socket().map_err(Error::Io)?;
-        let mut link = Self::new(Tcp::new(stack, socket), framed, read_buf, write_buf);
+        let mut link = Self::new(Tcp::new(stack, socket), connection, read_buf, write_buf);
         let error = loop {
             let Tcp { stack, socket } = &mut link.conn;
             match stack.connect(socket, remote) {
@@ -684,35 +632,30 @@ where
                 Err(nb::Error::WouldBlock) => {}
                 Err(nb::Error::Other(error)) => break Error::Io(error),
             }
-            let now = clock.now();
-            if link.session().poll_timeout().is_some_and(|t| t <= now) {
-                link.framed.session_mut().handle_timeout(now);
+            link.connection.handle_timeout(clock.now());
+            if let Some(reason) = link.connection.close_reason() {
+                break Error::Closed(reason);
             }
-            if link.session().is_closed() {
-                break Error::Closed(link.end_reason());
-            }
-            let deadline = link.session().poll_timeout();
             let (stack, socket) = link.conn.parts();
-            wait.wait(stack, socket, Interest::Write, deadline);
+            wait.wait(stack, socket, Interest::Write, link.connection.poll_timeout());
         };
         let _ = link.conn.close();
         Err(error)
     }
 }
 
-impl<S, D, E, B, const W: usize> NalLink<Udp<S>, D, E, B, W>
+impl<S, F, B, const W: usize> NalLink<Udp<S>, F, B, W>
 where
     S: UdpClientStack,
-    D: Decoder,
-    E: Encoder,
-    B: AsRef<[u8]> + AsMut<[u8]>,
+    F: Framing,
+    B: Buffer,
 {
     /// Opens a UDP socket of `stack` connected to `remote`; the handshake follows with
     /// [`connect`](Self::connect). On error the socket is closed.
     pub fn open(
         mut stack: S,
         remote: SocketAddr,
-        framed: FramedSession<D, E, B, W>,
+        connection: Connection<F, B, W>,
         read_buf: B,
         write_buf: B,
     ) -> Result<Self, Error<S::Error>> {
@@ -721,7 +664,7 @@ where
             let _ = stack.close(socket);
             return Err(Error::Io(error));
         }
-        Ok(Self::new(Udp::new(stack, socket, remote), framed, read_buf, write_buf))
+        Ok(Self::new(Udp::new(stack, socket, remote), connection, read_buf, write_buf))
     }
 }
 
@@ -731,8 +674,8 @@ where
 /// let mut server = TcpServer::bind(&mut stack, 7878)?;
 /// loop {
 ///     let (socket, _from) = server.accept(&mut wait)?;
-///     let framed = FramedSession::new(Session::server(config, .., clock.now()), ..);
-///     let mut link = server.link(socket, framed, read_buf, write_buf);
+///     let connection = Connection::new(Session::server(config, .., clock.now()), ..);
+///     let mut link = server.link(socket, connection, read_buf, write_buf);
 ///     // link.next_event(..) until Event::Closed or an error, then:
 ///     let _ = link.release();
 /// }
@@ -777,21 +720,20 @@ impl<S: TcpFullStack> TcpServer<S> {
         }
     }
 
-    /// Runs `framed` (a server session) over an accepted `socket`. The link borrows the stack
+    /// Runs `connection` (a server session) over an accepted `socket`. The link borrows the stack
     /// until it is dropped or released; [`release`](NalLink::release) closes the socket.
-    pub fn link<D, E, B, const W: usize>(
+    pub fn link<F, B, const W: usize>(
         &mut self,
         socket: S::TcpSocket,
-        framed: FramedSession<D, E, B, W>,
+        connection: Connection<F, B, W>,
         read_buf: B,
         write_buf: B,
-    ) -> TcpLink<&mut S, D, E, B, W>
+    ) -> TcpLink<&mut S, F, B, W>
     where
-        D: Decoder,
-        E: Encoder,
-        B: AsRef<[u8]> + AsMut<[u8]>,
+        F: Framing,
+        B: Buffer,
     {
-        NalLink::new(Tcp::new(&mut self.stack, socket), framed, read_buf, write_buf)
+        NalLink::new(Tcp::new(&mut self.stack, socket), connection, read_buf, write_buf)
     }
 
     /// The stack.
@@ -809,8 +751,8 @@ impl<S: TcpFullStack> TcpServer<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::framing::{Cobs, CobsDecoder, LengthDelimited, LengthDelimitedDecoder};
-    use crate::session::{Config, Timeout};
+    use crate::framing::{CobsDecoder, LengthDelimitedDecoder};
+    use crate::session::{CloseReason, Config, Timeout};
     use core::cell::{Cell, RefCell};
     use core::net::{IpAddr, Ipv4Addr};
     use std::collections::{BTreeMap, VecDeque};
@@ -1021,21 +963,21 @@ mod tests {
 
     const MAX_PACKET: usize = 600;
     type Ld = LengthDelimitedDecoder<MAX_PACKET>;
-    type Framed<D, E> = FramedSession<D, E, Vec<u8>>;
+    type Framed<F> = Connection<F, Vec<u8>>;
 
     fn config() -> Config {
         Config::new().max_payload(500)
     }
 
-    fn framed<D: Decoder, E: Encoder>(session: Session<Vec<u8>>, decoder: D) -> Framed<D, E> {
-        FramedSession::new(session, decoder, vec![0; MAX_PACKET])
+    fn framed<F: Framing>(session: Session<Vec<u8>>, decoder: F) -> Framed<F> {
+        Connection::new(session, decoder, vec![0; MAX_PACKET])
     }
 
-    fn client<D: Decoder, E: Encoder>(id: u32, decoder: D, now: Instant) -> Framed<D, E> {
+    fn client<F: Framing>(id: u32, decoder: F, now: Instant) -> Framed<F> {
         framed(Session::client(config(), id, vec![0; 4096], vec![0; 4096], now), decoder)
     }
 
-    fn server<D: Decoder, E: Encoder>(decoder: D, now: Instant) -> Framed<D, E> {
+    fn server<F: Framing>(decoder: F, now: Instant) -> Framed<F> {
         framed(Session::server(config(), vec![0; 4096], vec![0; 4096], now), decoder)
     }
 
@@ -1054,7 +996,7 @@ mod tests {
     }
 
     /// A TCP client connected to a fresh server link on `port`, both after the handshake.
-    type TcpEnd<S> = TcpLink<S, Ld, LengthDelimited, Vec<u8>>;
+    type TcpEnd<S> = TcpLink<S, Ld, Vec<u8>>;
 
     fn tcp_pair<'a>(
         mock: &Mock,
@@ -1134,12 +1076,12 @@ mod tests {
         let now = Instant::ZERO;
         let mut listener = TcpServer::bind(mock.clone(), 80).unwrap();
         let (rb, wb) = bufs();
-        let framed = client::<CobsDecoder<MAX_PACKET>, Cobs>(1, CobsDecoder::new(), now);
+        let framed = client::<CobsDecoder<MAX_PACKET>>(1, CobsDecoder::new(), now);
         let mut client = TcpLink::open(mock.clone(), local(80), framed, rb, wb, &mut c, &mut idle()).unwrap();
         let (socket, _) = listener.poll_accept().unwrap();
         let (rb, wb) = bufs();
         let mut server =
-            listener.link(socket, server::<CobsDecoder<MAX_PACKET>, Cobs>(CobsDecoder::new(), now), rb, wb);
+            listener.link(socket, server::<CobsDecoder<MAX_PACKET>>(CobsDecoder::new(), now), rb, wb);
         let mut server_round = || server.poll(clock.0.get(), &mut idle()).unwrap();
         client.connect(&mut c, &mut hook(&clock, &mut server_round)).unwrap();
         client.send(&mut c, &[0; 700], &mut idle()).unwrap();
@@ -1156,7 +1098,7 @@ mod tests {
         let _listener = TcpServer::bind(mock.clone(), 80).unwrap();
         let (rb, wb) = bufs();
         let mut wait = hook(&clock, || true);
-        let framed = client::<Ld, LengthDelimited>(1, Ld::new(), Instant::ZERO);
+        let framed = client::<Ld>(1, Ld::new(), Instant::ZERO);
         TcpLink::open(mock.clone(), local(80), framed, rb, wb, &mut c, &mut wait).unwrap();
         assert_eq!(wait.calls, 3);
         assert_eq!(wait.interests, [Interest::Write; 3]);
@@ -1171,14 +1113,14 @@ mod tests {
         let mut c = clock.clone();
         let (rb, wb) = bufs();
         let mut wait = hook(&clock, || false);
-        let framed = client::<Ld, LengthDelimited>(1, Ld::new(), Instant::ZERO);
+        let framed = client::<Ld>(1, Ld::new(), Instant::ZERO);
         let result = TcpLink::open(mock.clone(), local(80), framed, rb, wb, &mut c, &mut wait);
         assert!(matches!(result, Err(Error::Closed(CloseReason::TimedOut(Timeout::Handshake)))));
         assert_eq!(wait.calls, 1, "one wait until the deadline, no spinning");
 
         mock.net().connect_would_block = 0;
         let (rb, wb) = bufs();
-        let framed = client::<Ld, LengthDelimited>(1, Ld::new(), Instant::ZERO);
+        let framed = client::<Ld>(1, Ld::new(), Instant::ZERO);
         let result = TcpLink::open(mock.clone(), local(81), framed, rb, wb, &mut c, &mut idle());
         assert!(matches!(result, Err(Error::Io(MockError::Refused))));
     }
@@ -1190,7 +1132,7 @@ mod tests {
         let mut c = clock.clone();
         let _listener = TcpServer::bind(mock.clone(), 80).unwrap();
         let (rb, wb) = bufs();
-        let framed = client::<Ld, LengthDelimited>(1, Ld::new(), Instant::ZERO);
+        let framed = client::<Ld>(1, Ld::new(), Instant::ZERO);
         let mut link = TcpLink::open(mock.clone(), local(80), framed, rb, wb, &mut c, &mut idle()).unwrap();
         // Nobody accepts: the HELLO goes out, nothing comes back until the handshake timer.
         let mut wait = hook(&clock, || false);

@@ -6,13 +6,13 @@
 use framelink_defmt_sink as _;
 
 use framelink_core::Instant;
-use framelink_core::framed::FramedSession;
+use framelink_core::connection::Connection;
 use framelink_core::framing::datagram::{TAG_LEN, session_tag};
 use framelink_core::framing::{Datagram, DatagramDecoder, Encoder};
 use framelink_core::session::{CloseReason, Config, Event, Session, State};
 use framelink_core::wire::{DecodeError, HelloPayload, PacketType, Repr, RetryPayload};
 
-type Udp = FramedSession<DatagramDecoder, Datagram, Vec<u8>>;
+type Udp = Connection<DatagramDecoder, Vec<u8>>;
 
 const T0: Instant = Instant::ZERO;
 const ID: u32 = 0x5EED_CAFE;
@@ -23,12 +23,12 @@ fn config() -> Config {
 
 fn client() -> Udp {
     let session = Session::client(config(), ID, vec![0; 4096], vec![0; 4096], T0);
-    FramedSession::new(session, DatagramDecoder::new(600), vec![0; 600])
+    Connection::new(session, DatagramDecoder::new(600), vec![0; 600])
 }
 
 fn server() -> Udp {
     let session = Session::server(config(), vec![0; 4096], vec![0; 4096], T0);
-    FramedSession::new(session, DatagramDecoder::new(600), vec![0; 600])
+    Connection::new(session, DatagramDecoder::new(600), vec![0; 600])
 }
 
 /// Every datagram `from` has to send now.

@@ -3,7 +3,8 @@
 //! - `Repr` emit -> parse round trips for every packet type;
 //! - every framing yields the packets that went in, in order and byte for byte, whatever the
 //!   split of the stream into chunks (single bytes included), and its encoder refuses short
-//!   buffers without writing;
+//!   buffers without writing; the stream decoders are checked with an inline buffer and with a
+//!   `Vec` that grows;
 //! - garbage never panics a decoder, every call makes progress, and the decoder recovers;
 //! - length-delimited skips frames with a bad length or a corrupted body and stays in sync;
 //! - COBS resynchronises after garbage, corruption, deletion and insertion, never hands over a
@@ -226,6 +227,21 @@ fn garbage(max: usize) -> impl Strategy<Value = Vec<u8>> {
 
 const SMALL: usize = 256;
 
+/// Runs `$body` twice: with `$dec` a fresh `$decoder` of `$n` bytes with its inline buffer,
+/// then with one whose storage is a `Vec` that starts empty and grows as frames need it.
+macro_rules! with_each_storage {
+    ($dec:ident = $decoder:ident<$n:tt>, $body:block) => {{
+        {
+            let mut $dec = Box::new($decoder::<{ $n }>::new());
+            $body
+        }
+        {
+            let mut $dec = Box::new($decoder::<{ $n }, Vec<u8>>::with_buffer(Vec::new()));
+            $body
+        }
+    }};
+}
+
 // ---------------------------------------------------------------------------------------------
 // Wire format
 
@@ -345,10 +361,11 @@ proptest! {
             prop_assert_eq!(&bytes[..4], &LengthDelimited::prefix(p.repr().buffer_len())[..]);
         }
         for chunks in [&chunks[..], &[1]] {
-            let mut dec = Box::new(LengthDelimitedDecoder::<4096>::new());
-            let outs = feed(&mut *dec, &stream, chunks, 0);
-            assert_all_decoded(&outs, &sent, &ends, dec.stats());
-            prop_assert!(dec.is_idle());
+            with_each_storage!(dec = LengthDelimitedDecoder<4096>, {
+                let outs = feed(&mut *dec, &stream, chunks, 0);
+                assert_all_decoded(&outs, &sent, &ends, dec.stats());
+                prop_assert!(dec.is_idle());
+            });
         }
     }
 
@@ -360,11 +377,12 @@ proptest! {
             prop_assert_eq!(bytes.iter().position(|&b| b == Cobs::DELIMITER), Some(bytes.len() - 1));
         }
         for chunks in [&chunks[..], &[1]] {
-            let mut dec = Box::new(CobsDecoder::<4096>::new());
-            let outs = feed(&mut *dec, &stream, chunks, 0);
-            assert_all_decoded(&outs, &sent, &ends, dec.stats());
-            prop_assert!(dec.is_idle());
-            prop_assert_eq!(dec.stats().resyncs, 0);
+            with_each_storage!(dec = CobsDecoder<4096>, {
+                let outs = feed(&mut *dec, &stream, chunks, 0);
+                assert_all_decoded(&outs, &sent, &ends, dec.stats());
+                prop_assert!(dec.is_idle());
+                prop_assert_eq!(dec.stats().resyncs, 0);
+            });
         }
     }
 
@@ -429,11 +447,12 @@ proptest! {
     /// Length-delimited: garbage never panics it and every call makes progress.
     #[test]
     fn length_delimited_garbage_never_panics(junk in garbage(3000), chunks in chunk_sizes()) {
-        let mut dec = LengthDelimitedDecoder::<SMALL>::new();
-        let outs = feed(&mut dec, &junk, &chunks, 0);
-        let (ok, err, crc) = tally(&outs);
-        let stats = dec.stats();
-        prop_assert_eq!((stats.frames, stats.errors, stats.crc_errors), (ok, err, crc));
+        with_each_storage!(dec = LengthDelimitedDecoder<SMALL>, {
+            let outs = feed(&mut *dec, &junk, &chunks, 0);
+            let (ok, err, crc) = tally(&outs);
+            let stats = dec.stats();
+            prop_assert_eq!((stats.frames, stats.errors, stats.crc_errors), (ok, err, crc));
+        });
     }
 
     /// COBS: garbage (with a lone 0x00 here and there, or none) never panics it, every call
@@ -445,29 +464,30 @@ proptest! {
         tail in packet(200),
         chunks in chunk_sizes(),
     ) {
-        let mut dec = CobsDecoder::<SMALL>::new();
-        let outs = feed(&mut dec, &junk, &chunks, 0);
-        let mut rest = vec![Cobs::DELIMITER];
-        rest.extend_from_slice(&encode::<Cobs>(&tail.emit()));
-        let mut tail_outs = feed(&mut dec, &rest, &chunks, junk.len());
-        let last = tail_outs.pop().expect("the frame after garbage was not decoded");
-        prop_assert_eq!(last.result, Ok(tail));
-        prop_assert_eq!(last.end, junk.len() + rest.len());
-        prop_assert!(dec.is_idle());
+        with_each_storage!(dec = CobsDecoder<SMALL>, {
+            let outs = feed(&mut *dec, &junk, &chunks, 0);
+            let mut rest = vec![Cobs::DELIMITER];
+            rest.extend_from_slice(&encode::<Cobs>(&tail.emit()));
+            let mut tail_outs = feed(&mut *dec, &rest, &chunks, junk.len());
+            let last = tail_outs.pop().expect("the frame after garbage was not decoded");
+            prop_assert_eq!(last.result, Ok(tail.clone()));
+            prop_assert_eq!(last.end, junk.len() + rest.len());
+            prop_assert!(dec.is_idle());
 
-        let all: Vec<Out> = outs.into_iter().chain(tail_outs).collect();
-        let (ok, err, crc) = tally(&all);
-        let stats = dec.stats();
-        prop_assert_eq!((stats.frames, stats.errors, stats.crc_errors), (ok + 1, err, crc));
-        // One result per non-empty stretch between delimiters, however long (an overlong one is
-        // refused once and skipped to its delimiter).
-        let segments = junk.split(|&b| b == Cobs::DELIMITER).filter(|s| !s.is_empty()).count();
-        prop_assert_eq!(ok + err, segments as u64);
-        if ok == 0 {
-            let nonzero = junk.iter().filter(|&&b| b != 0).count() as u64;
-            prop_assert_eq!(stats.dropped_bytes, nonzero);
-            prop_assert_eq!(stats.resyncs > 0, nonzero > 0);
-        }
+            let all: Vec<Out> = outs.into_iter().chain(tail_outs).collect();
+            let (ok, err, crc) = tally(&all);
+            let stats = dec.stats();
+            prop_assert_eq!((stats.frames, stats.errors, stats.crc_errors), (ok + 1, err, crc));
+            // One result per non-empty stretch between delimiters, however long (an overlong one is
+            // refused once and skipped to its delimiter).
+            let segments = junk.split(|&b| b == Cobs::DELIMITER).filter(|s| !s.is_empty()).count();
+            prop_assert_eq!(ok + err, segments as u64);
+            if ok == 0 {
+                let nonzero = junk.iter().filter(|&&b| b != 0).count() as u64;
+                prop_assert_eq!(stats.dropped_bytes, nonzero);
+                prop_assert_eq!(stats.resyncs > 0, nonzero > 0);
+            }
+        });
     }
 
     /// Datagram: garbage never panics it, is consumed whole, and a valid datagram decodes after.
@@ -503,19 +523,20 @@ proptest! {
         let mut stream = body[..keep].to_vec();
         stream.push(Cobs::DELIMITER);
         stream.extend_from_slice(&encode::<Cobs>(&next.emit()));
-        let mut dec = CobsDecoder::<1024>::new();
-        let outs = feed(&mut dec, &stream, &[stream.len()], 0);
-        prop_assert_eq!(outs.len(), 2, "{:?}", outs);
-        prop_assert_eq!(outs[0].end, keep + 1);
-        if inside_block {
-            prop_assert_eq!(&outs[0].result, &Err(DecodeError::BadCobs));
-        } else {
-            prop_assert!(outs[0].result.is_err(), "a cut frame decoded: {:?}", outs[0].result);
-            prop_assert!(outs[0].result != Err(DecodeError::BadCobs));
-        }
-        prop_assert_eq!(&outs[1].result, &Ok(next));
-        prop_assert_eq!(dec.stats().dropped_bytes, keep as u64);
-        prop_assert!(dec.is_idle());
+        with_each_storage!(dec = CobsDecoder<1024>, {
+            let outs = feed(&mut *dec, &stream, &[stream.len()], 0);
+            prop_assert_eq!(outs.len(), 2, "{:?}", outs);
+            prop_assert_eq!(outs[0].end, keep + 1);
+            if inside_block {
+                prop_assert_eq!(&outs[0].result, &Err(DecodeError::BadCobs));
+            } else {
+                prop_assert!(outs[0].result.is_err(), "a cut frame decoded: {:?}", outs[0].result);
+                prop_assert!(outs[0].result != Err(DecodeError::BadCobs));
+            }
+            prop_assert_eq!(&outs[1].result, &Ok(next.clone()));
+            prop_assert_eq!(dec.stats().dropped_bytes, keep as u64);
+            prop_assert!(dec.is_idle());
+        });
     }
 }
 
@@ -602,31 +623,32 @@ proptest! {
             }
         }
         for chunks in [&chunks[..], &[1]] {
-            let mut dec = LengthDelimitedDecoder::<SMALL>::new();
-            let outs = feed(&mut dec, &stream, chunks, 0);
-            prop_assert_eq!(outs.len(), expect.len(), "{:?}", outs);
-            for (out, (want, end)) in outs.iter().zip(&expect) {
-                prop_assert_eq!(out.end, *end, "{:?} handed back at the wrong offset", out.result);
-                let got = &out.result;
-                match want {
-                    Want::Packet(p) => prop_assert_eq!(got, &Ok(p.clone())),
-                    Want::Error(err) => prop_assert_eq!(got, &Err(*err)),
-                    Want::BadCrc => {
-                        prop_assert!(matches!(got, Err(DecodeError::BadCrc { .. })), "{:?}", got);
+            with_each_storage!(dec = LengthDelimitedDecoder<SMALL>, {
+                let outs = feed(&mut *dec, &stream, chunks, 0);
+                prop_assert_eq!(outs.len(), expect.len(), "{:?}", outs);
+                for (out, (want, end)) in outs.iter().zip(&expect) {
+                    prop_assert_eq!(out.end, *end, "{:?} handed back at the wrong offset", out.result);
+                    let got = &out.result;
+                    match want {
+                        Want::Packet(p) => prop_assert_eq!(got, &Ok(p.clone())),
+                        Want::Error(err) => prop_assert_eq!(got, &Err(*err)),
+                        Want::BadCrc => {
+                            prop_assert!(matches!(got, Err(DecodeError::BadCrc { .. })), "{:?}", got);
+                        }
+                        Want::BadLength => prop_assert!(
+                            matches!(got, Err(DecodeError::Truncated { .. } | DecodeError::TrailingBytes { .. })),
+                            "{:?}", got
+                        ),
                     }
-                    Want::BadLength => prop_assert!(
-                        matches!(got, Err(DecodeError::Truncated { .. } | DecodeError::TrailingBytes { .. })),
-                        "{:?}", got
-                    ),
                 }
-            }
-            let stats = dec.stats();
-            let valid = items.iter().filter(|i| matches!(i, LdItem::Valid(_))).count() as u64;
-            prop_assert_eq!(stats.frames, valid);
-            prop_assert_eq!(stats.errors, items.len() as u64 - valid);
-            prop_assert_eq!(stats.crc_errors, crc_errors);
-            prop_assert_eq!(stats.dropped_bytes, dropped);
-            prop_assert!(dec.is_idle());
+                let stats = dec.stats();
+                let valid = items.iter().filter(|i| matches!(i, LdItem::Valid(_))).count() as u64;
+                prop_assert_eq!(stats.frames, valid);
+                prop_assert_eq!(stats.errors, items.len() as u64 - valid);
+                prop_assert_eq!(stats.crc_errors, crc_errors);
+                prop_assert_eq!(stats.dropped_bytes, dropped);
+                prop_assert!(dec.is_idle());
+            });
         }
     }
 }
@@ -707,46 +729,47 @@ proptest! {
         stream.push(Cobs::DELIMITER);
 
         for chunks in [&chunks[..], &[1]] {
-            let mut dec = Box::new(CobsDecoder::<MAX_PACKET>::new());
-            let outs = feed(&mut *dec, &stream, chunks, 0);
+            with_each_storage!(dec = CobsDecoder<MAX_PACKET>, {
+                let outs = feed(&mut *dec, &stream, chunks, 0);
 
-            // Ok packets: an in-order subsequence of those sent, skipping only damaged ones.
-            let mut next = 0;
-            let mut ok_bytes = 0;
-            for out in &outs {
-                // Every frame ends at a delimiter (the decoder's buffer cannot overflow here).
-                prop_assert_eq!(stream[out.end - 1], Cobs::DELIMITER);
-                let segment_start = stream[..out.end - 1]
-                    .iter()
-                    .rposition(|&b| b == Cobs::DELIMITER)
-                    .map_or(0, |i| i + 1);
-                let Ok(got) = &out.result else { continue };
-                ok_bytes += out.end - 1 - segment_start;
-                let at = frames[next..].iter().position(|(p, _)| p == got);
-                prop_assert!(at.is_some(), "a packet that was never sent, or out of order: {:?}", got);
-                let at = next + at.unwrap();
+                // Ok packets: an in-order subsequence of those sent, skipping only damaged ones.
+                let mut next = 0;
+                let mut ok_bytes = 0;
+                for out in &outs {
+                    // Every frame ends at a delimiter (the decoder's buffer cannot overflow here).
+                    prop_assert_eq!(stream[out.end - 1], Cobs::DELIMITER);
+                    let segment_start = stream[..out.end - 1]
+                        .iter()
+                        .rposition(|&b| b == Cobs::DELIMITER)
+                        .map_or(0, |i| i + 1);
+                    let Ok(got) = &out.result else { continue };
+                    ok_bytes += out.end - 1 - segment_start;
+                    let at = frames[next..].iter().position(|(p, _)| p == got);
+                    prop_assert!(at.is_some(), "a packet that was never sent, or out of order: {:?}", got);
+                    let at = next + at.unwrap();
+                    prop_assert!(
+                        intact[next..at].iter().all(|&i| !i),
+                        "intact frames {:?} were lost", (next..at).filter(|&k| intact[k]).collect::<Vec<_>>()
+                    );
+                    next = at + 1;
+                }
                 prop_assert!(
-                    intact[next..at].iter().all(|&i| !i),
-                    "intact frames {:?} were lost", (next..at).filter(|&k| intact[k]).collect::<Vec<_>>()
+                    intact[next..].iter().all(|&i| !i),
+                    "intact frames after the last decoded one were lost"
                 );
-                next = at + 1;
-            }
-            prop_assert!(
-                intact[next..].iter().all(|&i| !i),
-                "intact frames after the last decoded one were lost"
-            );
 
-            let (ok, err, crc) = tally(&outs);
-            let stats = dec.stats();
-            prop_assert_eq!((stats.frames, stats.errors, stats.crc_errors), (ok, err, crc));
-            let nonzero = stream.iter().filter(|&&b| b != 0).count();
-            prop_assert_eq!(stats.dropped_bytes, (nonzero - ok_bytes) as u64);
-            prop_assert_eq!(stats.resyncs > 0, stats.errors > 0);
-            if garbage_bytes > 0 {
-                prop_assert!(stats.dropped_bytes > 0);
-                prop_assert!(stats.errors > 0);
-            }
-            prop_assert!(dec.is_idle());
+                let (ok, err, crc) = tally(&outs);
+                let stats = dec.stats();
+                prop_assert_eq!((stats.frames, stats.errors, stats.crc_errors), (ok, err, crc));
+                let nonzero = stream.iter().filter(|&&b| b != 0).count();
+                prop_assert_eq!(stats.dropped_bytes, (nonzero - ok_bytes) as u64);
+                prop_assert_eq!(stats.resyncs > 0, stats.errors > 0);
+                if garbage_bytes > 0 {
+                    prop_assert!(stats.dropped_bytes > 0);
+                    prop_assert!(stats.errors > 0);
+                }
+                prop_assert!(dec.is_idle());
+            });
         }
     }
 }

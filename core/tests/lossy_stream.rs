@@ -9,11 +9,11 @@ use framelink_defmt_sink as _;
 use std::collections::VecDeque;
 
 use framelink_core::Instant;
-use framelink_core::framed::FramedSession;
-use framelink_core::framing::{Cobs, CobsDecoder};
+use framelink_core::connection::Connection;
+use framelink_core::framing::CobsDecoder;
 use framelink_core::session::{CloseReason, Config, Event, Session, State};
 
-type Serial = FramedSession<CobsDecoder<600>, Cobs, Vec<u8>>;
+type Serial = Connection<CobsDecoder<600>, Vec<u8>>;
 
 mod common;
 

@@ -6,12 +6,12 @@
 use framelink_defmt_sink as _;
 
 use framelink_core::Instant;
-use framelink_core::framed::FramedSession;
-use framelink_core::framing::{LengthDelimited, LengthDelimitedDecoder};
+use framelink_core::connection::Connection;
+use framelink_core::framing::LengthDelimitedDecoder;
 use framelink_core::service::{Responder, ResponderDriver, ServiceMessage, check_pattern};
 use framelink_core::session::{Config, Event, Session};
 
-type Link = FramedSession<LengthDelimitedDecoder<4200>, LengthDelimited, Vec<u8>>;
+type Link = Connection<LengthDelimitedDecoder<4200>, Vec<u8>>;
 
 struct Pair {
     client: Link,

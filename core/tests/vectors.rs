@@ -147,7 +147,7 @@ fn vectors() -> Vec<Vector> {
         match key {
             "framing" => vector.framing = value.trim().to_owned(),
             "fields" => vector.fields = parse_fields(value),
-            "packet" => vector.packet = Some(parse_hex(value)),
+            "packet" => vector.packet.get_or_insert_with(Vec::new).extend(parse_hex(value)),
             "hex" => vector.bytes.extend(parse_hex(value)),
             "tag" => vector.tag = parse_num(value.trim()).and_then(|t| u32::try_from(t).ok()),
             other => panic!("vector {}: unknown line `{other}:`", vector.name),
@@ -214,7 +214,10 @@ fn payload_from_fields(v: &Vector) -> Vec<u8> {
             .unwrap()
         }
         PacketType::Retry => RetryPayload { cookie: cookie(v.field("cookie")) }.emit(&mut buf).unwrap(),
-        PacketType::Ack => AckPayload { credit: v.u32("credit"), sack: 0 }.emit(&mut buf).unwrap(),
+        PacketType::Ack => {
+            let sack = if v.fields.contains_key("sack") { v.u32("sack") } else { 0 };
+            AckPayload { credit: v.u32("credit"), sack }.emit(&mut buf).unwrap()
+        }
         PacketType::Ping | PacketType::Pong => {
             let fixed =
                 PingPayload { timestamp: v.num("timestamp"), token: v.u32("token") }.emit(&mut buf).unwrap();
@@ -282,7 +285,11 @@ fn check_payload_fields(v: &Vector, repr: &Repr<'_>) {
         PacketType::Ack => {
             let ack = AckPayload::parse(repr.payload).expect("ACK payload parses");
             assert_eq!(ack.credit, v.u32("credit"), "{name}: credit");
-            assert_eq!(repr.payload.len(), AckPayload::LEN, "{name}: ACK payload length");
+            let sack = v.fields.contains_key("sack").then(|| v.u32("sack"));
+            assert_eq!(ack.sack, sack.unwrap_or(0), "{name}: sack");
+            // The bitmap is sent only when it is non-zero (5.2).
+            assert_eq!(sack.is_some_and(|s| s != 0), ack.sack != 0, "{name}: a sack key iff a bitmap");
+            assert_eq!(repr.payload.len(), ack.encoded_len(), "{name}: ACK payload length");
             assert!(repr.ack.is_some(), "{name}: an ACK packet has flag ACK");
         }
         PacketType::Ping | PacketType::Pong => {
@@ -356,8 +363,11 @@ fn check_packet(v: &Vector, bytes: &[u8]) {
     // Every field of the line is one this type has, and the line has all of them.
     let mut expected_keys = vec!["type", "seq", "ack", "flags"];
     expected_keys.extend(payload_keys(v.kind()));
-    if v.kind() == PacketType::Hello && v.fields.contains_key("cookie") {
-        expected_keys.push("cookie");
+    // The optional keys: a HELLO's cookie, an ACK's bitmap.
+    for (kind, key) in [(PacketType::Hello, "cookie"), (PacketType::Ack, "sack")] {
+        if v.kind() == kind && v.fields.contains_key(key) {
+            expected_keys.push(key);
+        }
     }
     expected_keys.sort_unstable();
     let keys: Vec<&str> = v.fields.keys().map(String::as_str).collect();
@@ -506,6 +516,12 @@ fn data() {
 #[test]
 fn ack() {
     check_packet_vectors(PacketType::Ack);
+    let all = vectors();
+    assert!(
+        all.iter()
+            .any(|v| v.framing == "packet" && v.kind() == PacketType::Ack && v.fields.contains_key("sack")),
+        "an ACK vector with a selective-ack bitmap"
+    );
 }
 
 #[test]
@@ -564,15 +580,63 @@ fn cobs() {
         assert_eq!(*last, Cobs::DELIMITER, "{}: ends with the delimiter", v.name);
         assert!(!body.contains(&0), "{}: no 0x00 inside the frame", v.name);
     }
+    // A packet whose last block is full (254 non-zero bytes to its end): the frame ends with
+    // that block and the delimiter, no empty block between (9.2).
+    let full = vectors
+        .iter()
+        .find(|v| {
+            let packet = v.packet.as_ref().unwrap();
+            packet.len() >= 254 && !packet[packet.len() - 254..].contains(&0)
+        })
+        .expect("a COBS vector whose packet ends in a full 254-byte block");
+    let packet = full.packet.as_ref().unwrap();
+    let frame = &full.bytes;
+    assert_eq!(frame[frame.len() - 256], 0xFF, "{}: the last code is a full block's", full.name);
+    assert_eq!(frame[frame.len() - 255..frame.len() - 1], packet[packet.len() - 254..], "{}", full.name);
+    // A decoder given an empty block there anyway (code 0x01) yields the same packet.
+    let mut with_empty_block = frame[..frame.len() - 1].to_vec();
+    with_empty_block.extend([0x01, Cobs::DELIMITER]);
+    let mut decoder = CobsDecoder::<LIMIT>::new();
+    let decoded = decoder.decode(&with_empty_block);
+    assert_eq!(decoded.consumed, with_empty_block.len());
+    let repr = decoded.frame.expect("a frame").expect("a packet");
+    let mut out = vec![0u8; LIMIT];
+    let len = repr.emit(&mut out).unwrap();
+    assert_eq!(&out[..len], &packet[..], "{}: decoded with a trailing empty block", full.name);
 }
 
 #[test]
 fn datagram() {
-    for v in check_framing_vectors("datagram") {
+    let vectors = check_framing_vectors("datagram");
+    for v in &vectors {
         let tag = v.tag.unwrap();
         assert_eq!(session_tag(&v.bytes), Some(tag), "{}: the tag", v.name);
         assert_eq!(v.bytes[4..], v.packet.as_ref().unwrap()[..], "{}: the tag, then the packet", v.name);
     }
+    for kind in [PacketType::Data, PacketType::Retry] {
+        assert!(vectors.iter().any(|v| v.kind() == kind), "a datagram vector of type {kind:?}");
+    }
+}
+
+/// Section 7's checks name every type the code knows and every payload layout it checks.
+#[test]
+fn receive_checks_cover_every_type() {
+    let rows = table("| # | check |");
+    let types = &rows.iter().find(|row| row[1] == "type").expect("the type check")[2];
+    let (low, high) = types
+        .strip_prefix("byte 1 is not ")
+        .and_then(|range| range.split_once('–'))
+        .expect("byte 1 is not 0x..–0x..");
+    let (low, high) = (parse_num(low).unwrap() as u8, parse_num(high).unwrap() as u8);
+    for value in 0..=u8::MAX {
+        let known = !matches!(PacketType::from(value), PacketType::Unknown(_));
+        assert_eq!(known, (low..=high).contains(&value), "type {value:#04x}");
+    }
+    let layouts = &rows.iter().find(|row| row[1] == "payload layout").expect("the layout check")[2];
+    for (name, _) in TYPE_NAMES {
+        assert!(layouts.contains(name), "the payload layout check names {name}");
+    }
+    assert!(layouts.contains("RETRY other than exactly 8"), "{layouts}");
 }
 
 #[test]

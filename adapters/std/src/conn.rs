@@ -4,12 +4,11 @@
 use std::time::Duration;
 
 use framelink_core::Instant;
-use framelink_core::framed::FramedSession;
+use framelink_core::connection::Connection;
 use framelink_core::framing::{
-    Cobs, CobsDecoder, Datagram, DatagramDecoder, Decoded, Decoder, DecoderStats, Encoder, LengthDelimited,
-    LengthDelimitedDecoder,
+    CobsDecoder, DatagramDecoder, Decoded, Decoder, DecoderStats, Framing, LengthDelimitedDecoder,
 };
-use framelink_core::session::Session;
+use framelink_core::session::{CloseReason, Event, Session};
 use framelink_core::wire::{BufferTooSmall, MAX_PACKET};
 
 use crate::Transport;
@@ -38,16 +37,18 @@ impl<D: Decoder> Decoder for Boxed<D> {
     }
 }
 
-type StreamFramed<D, E> = FramedSession<Boxed<D>, E, Buf>;
-
-/// A session joined to one of the three framings.
-pub(crate) enum Framed {
-    Tcp(StreamFramed<LengthDelimitedDecoder<MAX_PACKET>, LengthDelimited>),
-    Cobs(StreamFramed<CobsDecoder<MAX_PACKET>, Cobs>),
-    Udp(FramedSession<DatagramDecoder, Datagram, Buf>),
+impl<D: Framing> Framing for Boxed<D> {
+    type Encoder = D::Encoder;
 }
 
-/// Runs `$body` with `$f` bound to the framed session, whatever its framing.
+/// A session joined to one of the three framings, chosen at run time.
+pub(crate) enum Framed {
+    Tcp(Connection<Boxed<LengthDelimitedDecoder<MAX_PACKET>>, Buf>),
+    Cobs(Connection<Boxed<CobsDecoder<MAX_PACKET>>, Buf>),
+    Udp(Connection<DatagramDecoder, Buf>),
+}
+
+/// Runs `$body` with `$f` bound to the connection, whatever its framing.
 macro_rules! each {
     ($framed:expr, $f:ident => $body:expr) => {
         match $framed {
@@ -61,28 +62,27 @@ macro_rules! each {
 impl Framed {
     /// Joins `session` to the framing of `transport`; `packet_len` is the largest packet this
     /// side sends or accepts (13 + its max payload).
+    ///
+    /// Only COBS needs a scratch packet (the other framings frame each packet in place).
     pub(crate) fn new(transport: Transport, session: Sess, packet_len: usize) -> Self {
-        let packet = zeroed(packet_len);
         match transport {
             Transport::Udp => {
-                Self::Udp(FramedSession::new(session, DatagramDecoder::new(packet_len), packet))
+                Self::Udp(Connection::new(session, DatagramDecoder::new(packet_len), zeroed(0)))
             }
             Transport::TcpCobs | Transport::Serial => {
-                Self::Cobs(FramedSession::new(session, Boxed(Box::new(CobsDecoder::new())), packet))
+                Self::Cobs(Connection::new(session, Boxed(Box::new(CobsDecoder::new())), zeroed(packet_len)))
             }
             Transport::Tcp => {
-                Self::Tcp(FramedSession::new(session, Boxed(Box::new(LengthDelimitedDecoder::new())), packet))
+                Self::Tcp(Connection::new(session, Boxed(Box::new(LengthDelimitedDecoder::new())), zeroed(0)))
             }
         }
     }
 
-    /// The largest frame [`poll_transmit`](Self::poll_transmit) may write.
+    /// The largest frame [`poll_transmit`](Self::poll_transmit) may write (`packet_len` is the
+    /// one given to [`new`](Self::new), which the session's `max_payload` already says).
     pub(crate) fn max_frame(&self, packet_len: usize) -> usize {
-        match self {
-            Self::Tcp(_) => LengthDelimited::max_encoded_len(packet_len),
-            Self::Cobs(_) => Cobs::max_encoded_len(packet_len) + Cobs::PREAMBLE.len(),
-            Self::Udp(_) => Datagram::max_encoded_len(packet_len),
-        }
+        let _ = packet_len;
+        each!(self, f => f.max_frame())
     }
 
     pub(crate) fn session(&self) -> &Sess {
@@ -108,6 +108,31 @@ impl Framed {
 
     pub(crate) fn decoder_stats(&self) -> DecoderStats {
         each!(self, f => f.decoder_stats())
+    }
+
+    /// Runs the session's timers if their deadline has passed.
+    pub(crate) fn handle_timeout(&mut self, now: Instant) {
+        each!(self, f => f.handle_timeout(now))
+    }
+
+    /// When to run the timers if no input comes first.
+    pub(crate) fn poll_timeout(&self) -> Option<Instant> {
+        self.session().poll_timeout()
+    }
+
+    /// Whether [`next_event`](Self::next_event) has an answer now.
+    pub(crate) fn is_ready(&self) -> bool {
+        each!(self, f => f.is_ready())
+    }
+
+    /// The next event, or why the session ended once that was reported; `None` while neither.
+    pub(crate) fn next_event(&mut self) -> Option<Result<Event<'_>, CloseReason>> {
+        each!(self, f => f.next_event())
+    }
+
+    /// Why the session ended, once it has.
+    pub(crate) fn close_reason(&self) -> Option<CloseReason> {
+        self.session().close_reason()
     }
 }
 

@@ -1,6 +1,5 @@
 //! A connected session over a std socket: [`Link`], its [`LinkConfig`] and its events.
 
-use std::collections::VecDeque;
 use std::fmt;
 use std::io::{self, Read, Write};
 use std::net::{Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpStream, UdpSocket};
@@ -218,16 +217,6 @@ impl LinkEventRef<'_> {
     }
 }
 
-impl LinkEvent {
-    fn as_ref(&self) -> LinkEventRef<'_> {
-        match self {
-            Self::Message(message) => LinkEventRef::Message(message),
-            Self::Pong { token, rtt } => LinkEventRef::Pong { token: *token, rtt: *rtt },
-            Self::Closed(reason) => LinkEventRef::Closed(*reason),
-        }
-    }
-}
-
 pub(crate) enum Socket {
     /// Shared (not duplicated) with the server's shutdown registry: one descriptor per client.
     Stream(Arc<TcpStream>),
@@ -296,12 +285,6 @@ pub struct Link {
     read_timeout: TimeoutCache,
     local: SocketAddr,
     peer: SocketAddr,
-    /// Events taken out of the session while looking for the end of it.
-    pending: VecDeque<LinkEvent>,
-    /// The pending event [`Link::next_event_ref`] lent out last.
-    lent: Option<LinkEvent>,
-    /// The session ended and said why.
-    closed: Option<CloseReason>,
     failure: Option<Failure>,
     stall_after: Duration,
 }
@@ -406,9 +389,6 @@ impl Link {
             read_timeout: TimeoutCache::default(),
             local,
             peer,
-            pending: VecDeque::new(),
-            lent: None,
-            closed: None,
             failure: None,
             stall_after: config.idle_timeout,
         })
@@ -417,25 +397,23 @@ impl Link {
     /// Waits for the end of the handshake.
     fn handshake(&mut self) -> Result<(), LinkError> {
         loop {
-            if self.framed.session().has_event() {
-                match self.framed.session_mut().poll_event() {
-                    Some(Event::Connected) => return self.transmit(),
-                    Some(Event::Closed(reason)) => {
-                        self.closed = Some(reason);
-                        return Err(match reason {
-                            CloseReason::PeerError { .. } | CloseReason::LocalError { .. } => {
-                                LinkError::Refused(reason)
-                            }
-                            other => LinkError::Closed(other),
-                        });
-                    }
-                    _ => continue,
+            while !self.framed.is_ready() {
+                self.round(None)?;
+            }
+            match self.framed.next_event() {
+                Some(Ok(Event::Connected)) => return self.transmit(),
+                Some(Ok(Event::Closed(reason)) | Err(reason)) => {
+                    // A HELLO-ACK we refused is answered with ERROR (PROTOCOL.md 10.1).
+                    let _ = self.transmit();
+                    return Err(match reason {
+                        CloseReason::PeerError { .. } | CloseReason::LocalError { .. } => {
+                            LinkError::Refused(reason)
+                        }
+                        other => LinkError::Closed(other),
+                    });
                 }
+                _ => {}
             }
-            if self.framed.session().is_closed() {
-                return Err(LinkError::Closed(CloseReason::Local));
-            }
-            self.round(None)?;
         }
     }
 
@@ -457,10 +435,7 @@ impl Link {
                     let stall = self.stall_deadline(&mut watch)?;
                     self.round(Some(stall))?;
                 }
-                Err(_) if self.framed.session().is_closed() => {
-                    return Err(LinkError::Closed(self.end_reason()));
-                }
-                Err(error) => return Err(LinkError::Send(error)),
+                Err(error) => return Err(self.refused(error)),
             }
         }
     }
@@ -470,9 +445,6 @@ impl Link {
     ///
     /// After [`LinkEvent::Closed`] has been returned, calls fail with [`LinkError::Closed`].
     pub fn next_event(&mut self, timeout: Option<Duration>) -> Result<Option<LinkEvent>, LinkError> {
-        if let Some(event) = self.pending.pop_front() {
-            return Ok(Some(event));
-        }
         Ok(self.next_event_ref(timeout)?.map(LinkEventRef::into_owned))
     }
 
@@ -482,20 +454,8 @@ impl Link {
         &mut self,
         timeout: Option<Duration>,
     ) -> Result<Option<LinkEventRef<'_>>, LinkError> {
-        if let Some(event) = self.pending.pop_front() {
-            return Ok(Some(self.lent.insert(event).as_ref()));
-        }
         let until = timeout.map(|t| StdInstant::now() + t);
-        loop {
-            if self.framed.session().has_event() {
-                break;
-            }
-            if let Some(reason) = self.closed {
-                return Err(LinkError::Closed(reason));
-            }
-            if self.framed.session().is_closed() {
-                return Err(LinkError::Closed(self.end_reason()));
-            }
+        while !self.framed.is_ready() {
             if until.is_some_and(|until| StdInstant::now() >= until) {
                 return Ok(None);
             }
@@ -503,16 +463,14 @@ impl Link {
         }
         // The acknowledgement goes out with the next call (on the next message sent, if it comes
         // first): one write per exchange instead of two.
-        Ok(match self.framed.session_mut().poll_event() {
-            Some(Event::Message(message)) => Some(LinkEventRef::Message(message)),
-            Some(Event::Pong { token, rtt }) => Some(LinkEventRef::Pong { token, rtt }),
-            Some(Event::Closed(reason)) => {
-                self.closed = Some(reason);
-                Some(LinkEventRef::Closed(reason))
-            }
+        match self.framed.next_event() {
+            Some(Ok(Event::Message(message))) => Ok(Some(LinkEventRef::Message(message))),
+            Some(Ok(Event::Pong { token, rtt })) => Ok(Some(LinkEventRef::Pong { token, rtt })),
+            Some(Ok(Event::Closed(reason))) => Ok(Some(LinkEventRef::Closed(reason))),
+            Some(Err(reason)) => Err(LinkError::Closed(reason)),
             // `Connected` comes once, and the handshake took it.
-            _ => None,
-        })
+            _ => Ok(None),
+        }
     }
 
     /// Sends a PING with `padding` zero bytes after its 12-byte payload; the matching
@@ -525,8 +483,7 @@ impl Link {
                 self.transmit_at(now)?;
                 Ok(token)
             }
-            Err(_) if self.framed.session().is_closed() => Err(LinkError::Closed(self.end_reason())),
-            Err(error) => Err(LinkError::Send(error)),
+            Err(error) => Err(self.refused(error)),
         }
     }
 
@@ -541,8 +498,8 @@ impl Link {
             if self.framed.session().is_send_drained() {
                 return Ok(());
             }
-            if self.framed.session().is_closed() {
-                return Err(LinkError::Closed(self.end_reason()));
+            if let Some(reason) = self.framed.close_reason() {
+                return Err(LinkError::Closed(reason));
             }
             if until.is_some_and(|until| StdInstant::now() >= until) {
                 return Err(LinkError::TimedOut);
@@ -591,8 +548,8 @@ impl Link {
     /// ```
     pub fn drive(&mut self, timeout: Option<Duration>) -> Result<(), LinkError> {
         self.check()?;
-        if self.framed.session().is_closed() {
-            return Err(LinkError::Closed(self.end_reason()));
+        if let Some(reason) = self.framed.close_reason() {
+            return Err(LinkError::Closed(reason));
         }
         self.round(timeout.map(|t| StdInstant::now() + t))?;
         self.transmit()
@@ -604,22 +561,16 @@ impl Link {
     ///
     /// `Ok` when the session ended gracefully, by this side or (earlier) by the peer.
     pub fn close(mut self) -> Result<(), LinkError> {
+        let now = self.clock.now();
+        self.framed.session_mut().close(now);
         let reason = loop {
-            if let Some(reason) = self.closed {
+            // Messages are dropped unread, so that their room goes back to the peer as credit.
+            while let Some(Ok(_)) = self.framed.next_event() {}
+            if let Some(reason) = self.framed.close_reason() {
                 break reason;
             }
             self.check()?;
-            let now = self.clock.now();
-            let session = self.framed.session_mut();
-            session.close(now);
-            while let Some(event) = session.poll_event() {
-                if let Event::Closed(reason) = event {
-                    self.closed = Some(reason);
-                }
-            }
-            if self.closed.is_none() {
-                self.round(None)?;
-            }
+            self.round(None)?;
         };
         if let Socket::Stream(stream) = &self.socket {
             let _ = stream.shutdown(Shutdown::Write);
@@ -718,25 +669,13 @@ impl Link {
         error
     }
 
-    /// Why the (closed) session ended; events before the end are kept for `next_event`.
-    fn end_reason(&mut self) -> CloseReason {
-        if let Some(reason) = self.closed {
-            return reason;
+    /// The error for a message or ping the session refused: the end of the session once it
+    /// has ended, else the refusal.
+    fn refused(&self, error: SendError) -> LinkError {
+        match self.framed.close_reason() {
+            Some(reason) => LinkError::Closed(reason),
+            None => LinkError::Send(error),
         }
-        while let Some(event) = self.framed.session_mut().poll_event() {
-            let owned = match event {
-                Event::Message(message) => LinkEvent::Message(message.to_vec()),
-                Event::Pong { token, rtt } => LinkEvent::Pong { token, rtt },
-                Event::Closed(reason) => {
-                    self.closed = Some(reason);
-                    self.pending.push_back(LinkEvent::Closed(reason));
-                    return reason;
-                }
-                _ => continue,
-            };
-            self.pending.push_back(owned);
-        }
-        CloseReason::Local
     }
 
     /// When waiting for acknowledgements must give up, if none arrives.
@@ -793,14 +732,12 @@ impl Link {
         // trip; the wait may end a few microseconds late).
         let std_now = StdInstant::now();
         let now = self.clock.from_std(std_now);
-        if self.framed.session().poll_timeout().is_some_and(|at| at <= now) {
-            self.framed.session_mut().handle_timeout(now);
-        }
+        self.framed.handle_timeout(now);
         self.transmit_at(now)?;
         if self.framed.session().is_closed() {
             return Ok(());
         }
-        let deadline = self.framed.session().poll_timeout().map(|at| self.clock.to_std(at));
+        let deadline = self.framed.poll_timeout().map(|at| self.clock.to_std(at));
         let deadline = match (deadline, until) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),

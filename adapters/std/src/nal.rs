@@ -42,21 +42,19 @@
 use std::hash::BuildHasher;
 use std::io;
 use std::net::SocketAddr;
-use std::os::fd::RawFd;
 use std::time::Duration;
 
 use embedded_nal::{TcpClientStack, UdpClientStack};
 use framelink_core::Instant;
+use framelink_core::connection::Connection;
 use framelink_core::driver::Error;
-use framelink_core::framed::FramedSession;
 use framelink_core::framing::{
-    Cobs, CobsDecoder, Datagram, DatagramDecoder, Decoder, Encoder, LengthDelimited, LengthDelimitedDecoder,
+    Cobs, CobsDecoder, Datagram, DatagramDecoder, Encoder, Framing, LengthDelimited, LengthDelimitedDecoder,
 };
 use framelink_core::nal::{Interest, TcpLink, UdpLink, Wait};
 use framelink_core::session::{CloseReason, Event, Session};
 use framelink_core::wire::MAX_PACKET;
-use mio::unix::SourceFd;
-use mio::{Events, Poll, Token};
+use mio::{Events, Poll};
 
 use crate::{Addr, LinkConfig, LinkError, StdClock, Transport};
 
@@ -79,6 +77,15 @@ const WRITE_ROOM: usize = 16 * 1024;
 /// How long a wait sleeps when the OS readiness check itself fails (never spin).
 const FALLBACK_SLEEP: Duration = Duration::from_millis(10);
 
+/// A socket's handle for the OS readiness check: its file descriptor on Unix. Elsewhere
+/// (Windows) std-embedded-nal shows no handle, so there is none.
+#[cfg(unix)]
+pub type RawSocket = std::os::fd::RawFd;
+/// A socket's handle for the OS readiness check: its file descriptor on Unix. Elsewhere
+/// (Windows) std-embedded-nal shows no handle, so there is none.
+#[cfg(not(unix))]
+pub type RawSocket = std::convert::Infallible;
+
 /// A [`Wait`] hook for std-embedded-nal sockets: waits on the socket's readiness with `mio`
 /// (epoll on Linux, kqueue on BSDs and macOS), the timeout being the session's next deadline.
 ///
@@ -86,6 +93,10 @@ const FALLBACK_SLEEP: Duration = Duration::from_millis(10);
 /// [`UdpSocket`]s. Each wait registers the socket's file descriptor, polls and deregisters it,
 /// so readiness is level-triggered: data already waiting ends the wait at once. If the OS check
 /// fails, the wait sleeps briefly (at most until the deadline) rather than spin.
+///
+/// On Windows std-embedded-nal gives no socket handle to wait on: each wait sleeps up to
+/// 10 ms (at most until the deadline), so the driver polls, and every receive is tried (one on
+/// an accepted TCP socket, which std-embedded-nal leaves blocking, waits for the peer).
 ///
 /// ```
 /// use framelink_std::StdClock;
@@ -96,38 +107,55 @@ const FALLBACK_SLEEP: Duration = Duration::from_millis(10);
 /// # Ok::<(), std::io::Error>(())
 /// ```
 pub struct MioWait<K> {
+    #[cfg_attr(not(unix), expect(dead_code, reason = "no handle to poll"))]
     poll: Poll,
+    #[cfg_attr(not(unix), expect(dead_code, reason = "no handle to poll"))]
     events: Events,
     clock: StdClock,
     /// The socket the last wait found readable: the next receive on it cannot block.
-    readable: Option<RawFd>,
-    /// The socket's file descriptor, if it has one yet.
-    fd_of: fn(&K) -> Option<RawFd>,
+    readable: Option<RawSocket>,
+    /// The socket's handle, if it has one yet.
+    fd_of: fn(&K) -> Option<RawSocket>,
 }
 
 impl MioWait<TcpSocket> {
     /// A hook for TCP sockets, reading deadlines on `clock` (the clock the driver is given).
     pub fn tcp(clock: StdClock) -> io::Result<Self> {
-        Self::new(clock, |socket| socket.as_raw_fd())
+        #[cfg(unix)]
+        return Self::new(clock, |socket| socket.as_raw_fd());
+        #[cfg(not(unix))]
+        return Self::new(clock, |_| None);
     }
 }
 
 impl MioWait<UdpSocket> {
     /// A hook for UDP sockets, reading deadlines on `clock` (the clock the driver is given).
     pub fn udp(clock: StdClock) -> io::Result<Self> {
-        Self::new(clock, |socket| socket.as_raw_fd())
+        #[cfg(unix)]
+        return Self::new(clock, |socket| socket.as_raw_fd());
+        #[cfg(not(unix))]
+        return Self::new(clock, |_| None);
     }
 }
 
 impl<K> MioWait<K> {
-    /// A hook for sockets whose file descriptor `fd_of` tells, reading deadlines on `clock`.
-    pub fn new(clock: StdClock, fd_of: fn(&K) -> Option<RawFd>) -> io::Result<Self> {
+    /// A hook for sockets whose handle `fd_of` tells, reading deadlines on `clock`.
+    pub fn new(clock: StdClock, fd_of: fn(&K) -> Option<RawSocket>) -> io::Result<Self> {
         Ok(Self { poll: Poll::new()?, events: Events::with_capacity(4), clock, readable: None, fd_of })
+    }
+
+    /// There is no handle to poll (see [`RawSocket`]).
+    #[cfg(not(unix))]
+    fn ready(&mut self, fd: RawSocket, _: Interest, _: Option<Duration>) -> io::Result<bool> {
+        match fd {}
     }
 
     /// Polls `fd` for `interest`; returns whether it is readable (or at its end, or failed,
     /// which a receive reports at once).
-    fn ready(&mut self, fd: RawFd, interest: Interest, timeout: Option<Duration>) -> io::Result<bool> {
+    #[cfg(unix)]
+    fn ready(&mut self, fd: RawSocket, interest: Interest, timeout: Option<Duration>) -> io::Result<bool> {
+        use mio::Token;
+        use mio::unix::SourceFd;
         let wanted = match interest {
             Interest::Read => mio::Interest::READABLE,
             Interest::Write => mio::Interest::WRITABLE,
@@ -162,7 +190,7 @@ impl<S, K> Wait<S, K> for MioWait<K> {
     /// Whether a receive returns at once: the last wait found the socket readable, or the OS
     /// says so now (a zero-timeout poll).
     fn may_receive(&mut self, _: &mut S, socket: &K) -> bool {
-        let Some(fd) = (self.fd_of)(socket) else { return false };
+        let Some(fd) = (self.fd_of)(socket) else { return cfg!(not(unix)) };
         if self.readable.take() == Some(fd) {
             return true;
         }
@@ -195,9 +223,9 @@ fn to_link_error(error: Error<io::Error>) -> LinkError {
     }
 }
 
-type LdLink = TcpLink<Stack, LengthDelimitedDecoder<MAX_PACKET>, LengthDelimited, Vec<u8>>;
-type CobsLink = TcpLink<Stack, CobsDecoder<MAX_PACKET>, Cobs, Vec<u8>>;
-type DatagramLink = UdpLink<Stack, DatagramDecoder, Datagram, Vec<u8>>;
+type LdLink = TcpLink<Stack, LengthDelimitedDecoder<MAX_PACKET>, Vec<u8>>;
+type CobsLink = TcpLink<Stack, CobsDecoder<MAX_PACKET>, Vec<u8>>;
+type DatagramLink = UdpLink<Stack, DatagramDecoder, Vec<u8>>;
 
 /// The link, by transport (boxed: stream decoders hold a 64 KiB frame buffer).
 enum Inner {
@@ -258,16 +286,16 @@ fn session_id() -> u32 {
 }
 
 /// A client session and its framing.
-fn framed<D: Decoder, E: Encoder>(
+fn framed<F: Framing>(
     config: &LinkConfig,
     transport: Transport,
-    decoder: D,
+    decoder: F,
     clock: &StdClock,
-) -> FramedSession<D, E, Vec<u8>> {
+) -> Connection<F, Vec<u8>> {
     let session_config = config.session_config(transport);
     let len = config.buffer_len();
     let session = Session::client(session_config, session_id(), vec![0; len], vec![0; len], clock.now());
-    FramedSession::new(session, decoder, vec![0; MAX_PACKET])
+    Connection::new(session, decoder, Vec::new())
 }
 
 /// Buffers of a TCP link with framing `E`: one receive, and the largest frame plus room.
@@ -399,13 +427,9 @@ mod tests {
 
     type Ld = LengthDelimitedDecoder<MAX_PACKET>;
 
-    fn server_framed<D: Decoder, E: Encoder>(
-        config: Config,
-        decoder: D,
-        now: Instant,
-    ) -> FramedSession<D, E, Vec<u8>> {
+    fn server_framed<F: Framing>(config: Config, decoder: F, now: Instant) -> Connection<F, Vec<u8>> {
         let session = Session::server(config, vec![0; 1 << 17], vec![0; 1 << 17], now);
-        FramedSession::new(session, decoder, vec![0; MAX_PACKET])
+        Connection::new(session, decoder, vec![0; MAX_PACKET])
     }
 
     /// Runs the core's TCP server on std-embedded-nal for one connection: echoes each message
@@ -417,7 +441,7 @@ mod tests {
             let mut clock = StdClock::new();
             let mut wait = Counting(MioWait::tcp(clock).unwrap(), 0);
             let (socket, _) = server.accept(&mut wait).unwrap();
-            let framed = server_framed::<Ld, LengthDelimited>(config, Ld::new(), clock.now());
+            let framed = server_framed::<Ld>(config, Ld::new(), clock.now());
             let mut link = server.link(socket, framed, vec![0; STREAM_READ], vec![0; 2 * MAX_PACKET]);
             loop {
                 let event = match link.next_event(&mut clock, &mut wait) {
@@ -474,7 +498,7 @@ mod tests {
         // A client that says HELLO and then nothing at all, leaving the connection open.
         let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
         let session = Session::client(Config::new(), 5, vec![0; 4096], vec![0; 4096], Instant::ZERO);
-        let mut hello = FramedSession::<Ld, LengthDelimited, _>::new(session, Ld::new(), vec![0; MAX_PACKET]);
+        let mut hello = Connection::<Ld, _>::new(session, Ld::new(), vec![0; MAX_PACKET]);
         let mut out = vec![0; LengthDelimited::max_encoded_len(MAX_PACKET)];
         let n = hello.poll_transmit(Instant::ZERO, &mut out).unwrap();
         stream.write_all(&out[..n]).unwrap();
@@ -494,11 +518,8 @@ mod tests {
     fn client_and_server_over_udp_on_std_embedded_nal() {
         let port = free_port();
         let config = Config::new().retransmit(true);
-        let framed = server_framed::<DatagramDecoder, Datagram>(
-            config,
-            DatagramDecoder::new(MAX_PACKET),
-            Instant::ZERO,
-        );
+        let framed =
+            server_framed::<DatagramDecoder>(config, DatagramDecoder::new(MAX_PACKET), Instant::ZERO);
         let mut server = nal::UdpServer::bind(
             Stack,
             port,

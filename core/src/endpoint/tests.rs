@@ -6,7 +6,7 @@ use std::vec::Vec;
 use proptest::prelude::*;
 
 use super::*;
-use crate::framed::FramedSession;
+use crate::connection::Connection;
 use crate::framing::DatagramDecoder;
 use crate::session::{Config as SessionConfig, Event, Session, State};
 use crate::wire::SeqNumber;
@@ -177,11 +177,11 @@ fn datagrams_from_addresses_without_a_session_change_nothing() {
 #[test]
 fn spoofed_datagrams_without_the_session_tag_reach_the_session_and_change_nothing() {
     // The endpoint routes by address; the session's decoder drops what lacks its tag.
-    type Framed = FramedSession<DatagramDecoder, Datagram, Vec<u8>>;
+    type Framed = Connection<DatagramDecoder, Vec<u8>>;
     let config = SessionConfig::new().retransmit(true);
     let (now, client_addr) = (Instant::ZERO, addr(4000));
     let mut endpoint = Endpoint::new(KEY, Small::<Framed>::new(), Config::new());
-    let mut client: Framed = FramedSession::new(
+    let mut client: Framed = Connection::new(
         Session::client(config, ID, vec![0; 4096], vec![0; 4096], now),
         DatagramDecoder::new(1200),
         vec![0; 1200],
@@ -197,10 +197,7 @@ fn spoofed_datagrams_without_the_session_tag_reach_the_session_and_change_nothin
                 Route::Incoming(incoming) => {
                     let session = Session::server(config, vec![0; 4096], vec![0; 4096], now);
                     let server = endpoint
-                        .accept(
-                            incoming,
-                            FramedSession::new(session, DatagramDecoder::new(1200), vec![0; 1200]),
-                        )
+                        .accept(incoming, Connection::new(session, DatagramDecoder::new(1200), vec![0; 1200]))
                         .unwrap();
                     server.handle_bytes(now, &sent);
                 }
@@ -225,7 +222,7 @@ fn spoofed_datagrams_without_the_session_tag_reach_the_session_and_change_nothin
             Repr::data(SeqNumber(0), None, false, b"injected"),
             Repr::control(PacketType::CloseAck, &[]),
         ] {
-            match feed_framed(&mut endpoint, now, client_addr, &datagram(tag, &repr)) {
+            match session_of(&mut endpoint, now, client_addr, &datagram(tag, &repr)) {
                 Some(server) => server.handle_bytes(now, &datagram(tag, &repr)),
                 None => panic!("a datagram of the peer's address goes to its session"),
             }
@@ -242,7 +239,7 @@ fn spoofed_datagrams_without_the_session_tag_reach_the_session_and_change_nothin
 }
 
 /// The session `handle` routes `bytes` to, if any.
-fn feed_framed<'a, V>(
+fn session_of<'a, V>(
     endpoint: &'a mut Endpoint<Small<V>>,
     now: Instant,
     from: SocketAddr,

@@ -1,6 +1,7 @@
 //! COBS framing for byte streams that corrupt, lose or insert bytes (serial lines).
 
-use super::{Decoded, Decoder, DecoderStats, Encoder};
+use super::{Decoded, Decoder, DecoderStats, Encoder, IDLE_ROOM};
+use crate::buffer::Buffer;
 use crate::wire::{BufferTooSmall, DecodeError, Repr};
 
 /// The frame delimiter.
@@ -26,15 +27,31 @@ impl Cobs {
 
 /// Decoder for [`Cobs`] framing.
 ///
-/// `N` is the largest packet the decoder accepts, and the size of its buffer. Bytes are decoded
-/// into the buffer as they arrive; a frame that outgrows it is reported as
-/// [`DecodeError::TooLong`] and skipped to the next delimiter.
+/// `N` is the largest packet the decoder accepts. Bytes are decoded into the buffer `B` as they
+/// arrive; a frame that outgrows `N` is reported as [`DecodeError::TooLong`] and skipped to the
+/// next delimiter. The buffer is an inline `[u8; N]` by default; with a `Vec<u8>`
+/// ([`with_buffer`](Self::with_buffer)) the decoder starts empty, doubles its room as a frame
+/// needs it (up to `N`), and gives the room back once idle.
+///
+/// ```
+/// use framelink_core::framing::{Cobs, CobsDecoder, Decoder, Encoder};
+/// use framelink_core::wire::{Repr, SeqNumber};
+///
+/// let mut packet = [0u8; 32];
+/// let n = Repr::data(SeqNumber(0), None, false, b"serial").emit(&mut packet)?;
+/// let mut frame = [0u8; 40];
+/// let len = Cobs::encode(&packet[..n], &mut frame)?;
+///
+/// let mut decoder = CobsDecoder::<65_535, Vec<u8>>::with_buffer(Vec::new());
+/// let decoded = decoder.decode(&frame[..len]);
+/// assert_eq!(decoded.frame.unwrap()?.payload, b"serial");
+/// # Ok::<(), Box<dyn core::error::Error>>(())
+/// ```
 ///
 /// The COBS code is our own: the `cobs` and `corncobs` crates decode whole frames from a slice,
 /// while a serial line needs a decoder that keeps its state between arbitrary chunks.
 #[derive(Debug)]
-pub struct CobsDecoder<const N: usize> {
-    buf: [u8; N],
+pub struct CobsDecoder<const N: usize, B = [u8; N]> {
     /// Decoded bytes in `buf`.
     len: usize,
     /// Encoded bytes of the current frame so far (delimiter excluded).
@@ -46,13 +63,30 @@ pub struct CobsDecoder<const N: usize> {
     /// Skipping to the next delimiter after an error.
     discarding: bool,
     stats: DecoderStats,
+    buf: B,
 }
 
+/// The room growable storage takes first; it doubles from there.
+const FIRST_ROOM: usize = 64;
+
 impl<const N: usize> CobsDecoder<N> {
-    /// A decoder for packets of up to `N` bytes.
+    /// A decoder for packets of up to `N` bytes, with an inline buffer of `N` bytes.
     pub const fn new() -> Self {
+        Self::with_buffer([0; N])
+    }
+}
+
+impl<const N: usize, B: Buffer> CobsDecoder<N, B> {
+    /// A decoder for packets of up to `N` bytes that decodes frames into `buf`.
+    ///
+    /// Growable storage (an empty `Vec<u8>`) grows as a frame needs it, doubling, never past
+    /// `N`, and shrinks back to nothing at the first call to [`decode`](Decoder::decode) after
+    /// a frame that needed more than [`IDLE_ROOM`] bytes, or at [`shrink`](Decoder::shrink). Storage that
+    /// cannot grow should hold `N` bytes: a frame longer than it is refused as
+    /// [`DecodeError::TooLong`].
+    pub const fn with_buffer(buf: B) -> Self {
         Self {
-            buf: [0; N],
+            buf,
             len: 0,
             raw: 0,
             block_left: 0,
@@ -74,11 +108,19 @@ impl<const N: usize> CobsDecoder<N> {
         self.zero_pending = false;
     }
 
-    /// Appends decoded bytes to the frame, unless it outgrows the buffer.
+    /// Appends decoded bytes to the frame, unless it outgrows the limit or the storage.
     fn push(&mut self, bytes: &[u8]) -> Result<(), FrameEnd> {
         let end = self.len + bytes.len();
-        let dst = self.buf.get_mut(self.len..end).ok_or(FrameEnd::TooLong { len: end })?;
-        dst.copy_from_slice(bytes);
+        let room = self.buf.as_ref().len();
+        if end > room {
+            if end > N {
+                return Err(FrameEnd::TooLong { len: end, max: N });
+            }
+            if !self.buf.grow_to(end.max(2 * room).max(FIRST_ROOM).min(N)) {
+                return Err(FrameEnd::TooLong { len: end, max: room });
+            }
+        }
+        self.buf.as_mut()[self.len..end].copy_from_slice(bytes);
         self.len = end;
         Ok(())
     }
@@ -137,9 +179,9 @@ impl<const N: usize> CobsDecoder<N> {
 enum FrameEnd {
     /// At a delimiter.
     Delimiter,
-    /// It outgrew the buffer at `len` decoded bytes; the rest is skipped up to the next
-    /// delimiter.
-    TooLong { len: usize },
+    /// It outgrew the limit or the storage (`max` bytes) at `len` decoded bytes; the rest is
+    /// skipped up to the next delimiter.
+    TooLong { len: usize, max: usize },
 }
 
 impl<const N: usize> Default for CobsDecoder<N> {
@@ -148,20 +190,23 @@ impl<const N: usize> Default for CobsDecoder<N> {
     }
 }
 
-impl<const N: usize> Decoder for CobsDecoder<N> {
+impl<const N: usize, B: Buffer> Decoder for CobsDecoder<N, B> {
     fn decode<'a>(&'a mut self, input: &'a [u8]) -> Decoded<'a> {
+        if self.buf.as_ref().len() > IDLE_ROOM {
+            self.shrink();
+        }
         let (consumed, end) = self.scan(input);
         let Some(end) = end else { return Decoded { consumed, frame: None } };
         // Every frame ends here, decoded or rejected: one place resets and counts.
         let (len, raw, block_cut) = (self.len, self.raw, self.block_left != 0);
         self.reset_frame();
         let result = match end {
-            FrameEnd::TooLong { len } => {
+            FrameEnd::TooLong { len, max } => {
                 self.discarding = true;
-                Err(DecodeError::TooLong { len, max: N })
+                Err(DecodeError::TooLong { len, max })
             }
             FrameEnd::Delimiter if block_cut => Err(DecodeError::BadCobs),
-            FrameEnd::Delimiter => Repr::parse(&self.buf[..len]),
+            FrameEnd::Delimiter => Repr::parse(&self.buf.as_ref()[..len]),
         };
         self.stats.count(&result, raw);
         if result.is_err() {
@@ -172,6 +217,12 @@ impl<const N: usize> Decoder for CobsDecoder<N> {
 
     fn stats(&self) -> DecoderStats {
         self.stats
+    }
+
+    fn shrink(&mut self) {
+        if self.raw == 0 {
+            self.buf.shrink(0);
+        }
     }
 }
 
@@ -217,6 +268,7 @@ mod tests {
     use crate::wire::SeqNumber;
 
     type C = CobsDecoder<300>;
+    type Growable = CobsDecoder<1024, std::vec::Vec<u8>>;
 
     fn encoded(packet: &[u8]) -> ([u8; 700], usize) {
         let mut out = [0u8; 700];
@@ -272,7 +324,11 @@ mod tests {
         Cobs::encode(&buf[..n], out).unwrap()
     }
 
-    fn feed(dec: &mut C, input: &[u8], chunk: usize) -> heapless::Vec<Result<usize, DecodeError>, 16> {
+    fn feed(
+        dec: &mut impl Decoder,
+        input: &[u8],
+        chunk: usize,
+    ) -> heapless::Vec<Result<usize, DecodeError>, 16> {
         let mut out = heapless::Vec::new();
         for piece in input.chunks(chunk) {
             let mut rest = piece;
@@ -297,7 +353,51 @@ mod tests {
             let mut dec = C::new();
             assert_eq!(feed(&mut dec, &stream[..len], chunk), [Ok(20), Ok(260), Ok(0)], "chunk {chunk}");
             assert!(dec.is_idle());
+            let mut dec = Growable::with_buffer(std::vec::Vec::new());
+            assert_eq!(feed(&mut dec, &stream[..len], chunk), [Ok(20), Ok(260), Ok(0)], "chunk {chunk}");
+            assert!(dec.is_idle());
         }
+    }
+
+    #[test]
+    fn growable_storage_doubles_up_to_the_limit_and_shrinks_when_idle() {
+        let mut stream = [0u8; 1024];
+        let small = packet(0, &[5; 20], &mut stream);
+        let len = small + packet(1, &[6; 280], &mut stream[small..]);
+        let mut dec = Growable::with_buffer(std::vec::Vec::new());
+        assert_eq!(dec.buf.capacity(), 0);
+        assert_eq!(feed(&mut dec, &stream[..small], small), [Ok(20)]);
+        assert_eq!(dec.buf.len(), FIRST_ROOM);
+        let _ = dec.decode(&[]);
+        assert_eq!(dec.buf.len(), FIRST_ROOM, "small room is kept");
+        dec.shrink();
+        assert_eq!(dec.buf.capacity(), 0, "unless asked for");
+
+        // 293 decoded bytes: 64 -> 128 -> 256 -> 512.
+        assert_eq!(feed(&mut dec, &stream[small..len], 7), [Ok(280)]);
+        assert_eq!(dec.buf.len(), 512);
+        assert!(dec.is_idle());
+        let d = dec.decode(&[]);
+        assert_eq!((d.consumed, d.frame.is_none()), (0, true));
+        assert_eq!(dec.buf.capacity(), 0);
+
+        // Never past the limit, and a frame over it is refused and skipped as with an array.
+        let mut dec = CobsDecoder::<100, std::vec::Vec<u8>>::with_buffer(std::vec::Vec::new());
+        let mut long = [0x01u8; 120];
+        long[119] = 0;
+        assert_eq!(feed(&mut dec, &long, 9), [Err(DecodeError::TooLong { len: 101, max: 100 })]);
+        assert_eq!(dec.buf.len(), 100);
+        assert!(dec.is_idle());
+    }
+
+    #[test]
+    fn short_fixed_storage_refuses_a_frame_it_cannot_hold() {
+        let mut backing = [0u8; 20];
+        let mut dec = CobsDecoder::<300, &mut [u8]>::with_buffer(&mut backing);
+        let mut stream = [0u8; 64];
+        let len = packet(0, &[3; 20], &mut stream);
+        assert_eq!(feed(&mut dec, &stream[..len], len), [Err(DecodeError::TooLong { len: 33, max: 20 })]);
+        assert!(dec.is_idle());
     }
 
     #[test]

@@ -16,7 +16,7 @@ pub fn session_tag(datagram: &[u8]) -> Option<u32> {
 ///
 /// The tag lets a receiver drop datagrams of other sessions (junk, spoofed ones, late ones from
 /// an earlier session) before they reach its session: a sender off the path never sees the
-/// session id. [`FramedSession`](crate::framed::FramedSession) writes and checks it;
+/// session id. [`Connection`](crate::connection::Connection) writes and checks it;
 /// [`Encoder::encode`] alone writes tag 0.
 ///
 /// This type encodes; [`DatagramDecoder`] decodes.

@@ -1,6 +1,7 @@
 //! Length-delimited framing for reliable byte streams.
 
-use super::{Decoded, Decoder, DecoderStats, Encoder};
+use super::{Decoded, Decoder, DecoderStats, Encoder, IDLE_ROOM};
+use crate::buffer::Buffer;
 use crate::wire::{BufferTooSmall, DecodeError, OVERHEAD, Repr};
 
 /// Bytes of the length prefix.
@@ -26,18 +27,40 @@ impl LengthDelimited {
 /// Decoder for [`LengthDelimited`] framing.
 ///
 /// For streams that neither lose nor corrupt bytes (TCP). `N` is the largest packet the decoder
-/// accepts, and the size of its buffer. A length over `N` is reported as
-/// [`DecodeError::TooLong`] as soon as the prefix is read; the frame's bytes are then skipped
-/// without being buffered, and the frame after it decodes normally (unlike tokio-util's
-/// `LengthDelimitedCodec`, whose stream is dead after "frame size too big").
+/// accepts. A length over `N` is reported as [`DecodeError::TooLong`] as soon as the prefix is
+/// read; the frame's bytes are then skipped without being buffered, and the frame after it
+/// decodes normally (unlike tokio-util's `LengthDelimitedCodec`, whose stream is dead after
+/// "frame size too big").
 ///
 /// When a whole frame lies in the input, the packet is parsed where it lies, without a copy.
+/// Only a frame split across inputs is buffered, in `B`: by default an inline `[u8; N]`; with
+/// a `Vec<u8>` ([`with_buffer`](Self::with_buffer)) the decoder starts empty, grows to the
+/// announced length of the first frame it has to buffer, and gives the room back once idle.
+///
+/// ```
+/// use framelink_core::framing::{Decoder, Encoder, LengthDelimited, LengthDelimitedDecoder};
+/// use framelink_core::wire::{Repr, SeqNumber};
+///
+/// let mut packet = [0u8; 32];
+/// let n = Repr::data(SeqNumber(0), None, false, b"split").emit(&mut packet)?;
+/// let mut frame = [0u8; 36];
+/// let len = LengthDelimited::encode(&packet[..n], &mut frame)?;
+///
+/// // Packets of up to 64 KiB, but no room taken until a frame arrives in pieces.
+/// let mut decoder = LengthDelimitedDecoder::<65_535, Vec<u8>>::with_buffer(Vec::new());
+/// let (first, second) = frame[..len].split_at(10);
+/// let decoded = decoder.decode(first);
+/// assert!(decoded.frame.is_none());
+/// let decoded = decoder.decode(second);
+/// assert_eq!(decoded.frame.unwrap()?.payload, b"split");
+/// # Ok::<(), Box<dyn core::error::Error>>(())
+/// ```
 #[derive(Debug)]
-pub struct LengthDelimitedDecoder<const N: usize> {
+pub struct LengthDelimitedDecoder<const N: usize, B = [u8; N]> {
     state: State,
     prefix: [u8; PREFIX_LEN],
-    buf: [u8; N],
     stats: DecoderStats,
+    buf: B,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,9 +74,22 @@ enum State {
 }
 
 impl<const N: usize> LengthDelimitedDecoder<N> {
-    /// A decoder for packets of up to `N` bytes.
+    /// A decoder for packets of up to `N` bytes, with an inline buffer of `N` bytes.
     pub const fn new() -> Self {
-        Self { state: State::Prefix(0), prefix: [0; PREFIX_LEN], buf: [0; N], stats: DecoderStats::EMPTY }
+        Self::with_buffer([0; N])
+    }
+}
+
+impl<const N: usize, B: Buffer> LengthDelimitedDecoder<N, B> {
+    /// A decoder for packets of up to `N` bytes that buffers split frames in `buf`.
+    ///
+    /// Growable storage (an empty `Vec<u8>`) grows to a split frame's length, never past `N`,
+    /// and shrinks back to nothing at the first call to [`decode`](Decoder::decode) after a
+    /// frame of more than [`IDLE_ROOM`] bytes, or at [`shrink`](Decoder::shrink). Storage that cannot
+    /// grow should hold `N` bytes: a split frame longer than it is refused as
+    /// [`DecodeError::TooLong`].
+    pub const fn with_buffer(buf: B) -> Self {
+        Self { state: State::Prefix(0), prefix: [0; PREFIX_LEN], stats: DecoderStats::EMPTY, buf }
     }
 
     /// Whether the decoder is between frames (nothing partial buffered).
@@ -61,19 +97,24 @@ impl<const N: usize> LengthDelimitedDecoder<N> {
         self.state == State::Prefix(0)
     }
 
-    /// Checks a frame length announced by a prefix; on error, starts skipping the frame.
-    fn start_frame(&mut self, len: usize) -> Result<(), DecodeError> {
+    /// Rejects a frame length announced by a prefix that is over the limit or too short for a
+    /// packet, and starts skipping the frame.
+    fn check_len(&mut self, len: usize) -> Result<(), DecodeError> {
         let err = if len > N {
             DecodeError::TooLong { len, max: N }
         } else if len < OVERHEAD {
             DecodeError::Truncated { len, needed: OVERHEAD }
         } else {
-            self.state = State::Body { len, have: 0 };
             return Ok(());
         };
+        Err(self.reject(err, len))
+    }
+
+    /// Counts `err` for a frame of `len` bytes and skips the frame.
+    fn reject(&mut self, err: DecodeError, len: usize) -> DecodeError {
         self.stats.count_error(&err, len);
         self.state = if len == 0 { State::Prefix(0) } else { State::Skip(len) };
-        Err(err)
+        err
     }
 }
 
@@ -83,8 +124,11 @@ impl<const N: usize> Default for LengthDelimitedDecoder<N> {
     }
 }
 
-impl<const N: usize> Decoder for LengthDelimitedDecoder<N> {
+impl<const N: usize, B: Buffer> Decoder for LengthDelimitedDecoder<N, B> {
     fn decode<'a>(&'a mut self, input: &'a [u8]) -> Decoded<'a> {
+        if self.buf.as_ref().len() > IDLE_ROOM {
+            self.shrink();
+        }
         let mut consumed = 0;
         loop {
             let rest = &input[consumed..];
@@ -92,44 +136,46 @@ impl<const N: usize> Decoder for LengthDelimitedDecoder<N> {
                 return Decoded { consumed, frame: None };
             }
             match self.state {
-                State::Prefix(0) if rest.len() >= PREFIX_LEN => {
-                    let len = u32::from_le_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
-                    consumed += PREFIX_LEN;
-                    if let Err(err) = self.start_frame(len) {
+                State::Prefix(have) => {
+                    let len = if have == 0 && rest.len() >= PREFIX_LEN {
+                        consumed += PREFIX_LEN;
+                        u32::from_le_bytes([rest[0], rest[1], rest[2], rest[3]])
+                    } else {
+                        let take = (PREFIX_LEN - have).min(rest.len());
+                        self.prefix[have..have + take].copy_from_slice(&rest[..take]);
+                        consumed += take;
+                        if have + take < PREFIX_LEN {
+                            self.state = State::Prefix(have + take);
+                            continue;
+                        }
+                        self.state = State::Prefix(0);
+                        u32::from_le_bytes(self.prefix)
+                    } as usize;
+                    if let Err(err) = self.check_len(len) {
                         return Decoded { consumed, frame: Some(Err(err)) };
                     }
                     // Fast path: the whole frame is in the input; parse it in place.
                     if let Some(frame) = input.get(consumed..consumed + len) {
-                        self.state = State::Prefix(0);
                         let result = Repr::parse(frame);
                         self.stats.count(&result, len);
                         return Decoded { consumed: consumed + len, frame: Some(result) };
                     }
-                }
-                State::Prefix(have) => {
-                    let take = (PREFIX_LEN - have).min(rest.len());
-                    self.prefix[have..have + take].copy_from_slice(&rest[..take]);
-                    consumed += take;
-                    if have + take < PREFIX_LEN {
-                        self.state = State::Prefix(have + take);
-                        continue;
+                    if !self.buf.grow_to(len) {
+                        let err = DecodeError::TooLong { len, max: self.buf.as_ref().len() };
+                        return Decoded { consumed, frame: Some(Err(self.reject(err, len))) };
                     }
-                    self.state = State::Prefix(0);
-                    let len = u32::from_le_bytes(self.prefix) as usize;
-                    if let Err(err) = self.start_frame(len) {
-                        return Decoded { consumed, frame: Some(Err(err)) };
-                    }
+                    self.state = State::Body { len, have: 0 };
                 }
                 State::Body { len, have } => {
                     let take = (len - have).min(rest.len());
-                    self.buf[have..have + take].copy_from_slice(&rest[..take]);
+                    self.buf.as_mut()[have..have + take].copy_from_slice(&rest[..take]);
                     consumed += take;
                     if have + take < len {
                         self.state = State::Body { len, have: have + take };
                         continue;
                     }
                     self.state = State::Prefix(0);
-                    let result = Repr::parse(&self.buf[..len]);
+                    let result = Repr::parse(&self.buf.as_ref()[..len]);
                     self.stats.count(&result, len);
                     return Decoded { consumed, frame: Some(result) };
                 }
@@ -144,6 +190,12 @@ impl<const N: usize> Decoder for LengthDelimitedDecoder<N> {
 
     fn stats(&self) -> DecoderStats {
         self.stats
+    }
+
+    fn shrink(&mut self) {
+        if !matches!(self.state, State::Body { .. }) {
+            self.buf.shrink(0);
+        }
     }
 }
 
@@ -173,15 +225,20 @@ mod tests {
     use crate::wire::SeqNumber;
 
     type Ld = LengthDelimitedDecoder<64>;
+    type Growable = LengthDelimitedDecoder<1024, std::vec::Vec<u8>>;
 
     fn frame(seq: u16, payload: &[u8], out: &mut [u8]) -> usize {
-        let mut packet = [0u8; 128];
+        let mut packet = [0u8; 1024];
         let n = Repr::data(SeqNumber(seq), None, false, payload).emit(&mut packet).unwrap();
         LengthDelimited::encode(&packet[..n], out).unwrap()
     }
 
     /// Feeds `input` in chunks of `chunk` bytes; returns the payload lengths or error per frame.
-    fn feed(dec: &mut Ld, input: &[u8], chunk: usize) -> heapless::Vec<Result<usize, DecodeError>, 16> {
+    fn feed(
+        dec: &mut impl Decoder,
+        input: &[u8],
+        chunk: usize,
+    ) -> heapless::Vec<Result<usize, DecodeError>, 16> {
         let mut out = heapless::Vec::new();
         for piece in input.chunks(chunk) {
             let mut rest = piece;
@@ -206,7 +263,73 @@ mod tests {
             let mut dec = Ld::new();
             assert_eq!(feed(&mut dec, &stream[..len], chunk), [Ok(3), Ok(40), Ok(0)], "chunk {chunk}");
             assert!(dec.is_idle());
+            let mut dec = Growable::with_buffer(std::vec::Vec::new());
+            assert_eq!(feed(&mut dec, &stream[..len], chunk), [Ok(3), Ok(40), Ok(0)], "chunk {chunk}");
+            assert!(dec.is_idle());
+            assert!(dec.buf.len() <= 4 + 40 + OVERHEAD, "grew past the largest frame");
         }
+    }
+
+    #[test]
+    fn growable_storage_grows_only_for_a_split_frame_and_shrinks_when_idle() {
+        let mut stream = [0u8; 1024];
+        let mut len = frame(0, &[1; 30], &mut stream);
+        let big = len;
+        len += frame(1, &[2; 600], &mut stream[len..]);
+        let mut dec = Growable::with_buffer(std::vec::Vec::new());
+
+        // Whole frames in the input: nothing buffered, no room taken.
+        assert_eq!(feed(&mut dec, &stream[..len], len), [Ok(30), Ok(600)]);
+        assert_eq!(dec.buf.capacity(), 0);
+        // Nor when only the prefix is split and the body follows whole.
+        assert!(dec.decode(&stream[..2]).frame.is_none());
+        assert!(dec.decode(&stream[2..big]).frame.unwrap().is_ok());
+        assert_eq!(dec.buf.capacity(), 0);
+
+        // A small frame split in two: room for exactly that frame, kept while idle.
+        let d = dec.decode(&stream[..10]);
+        assert!(d.frame.is_none());
+        assert_eq!(dec.buf.len(), big - 4);
+        assert!(dec.decode(&stream[10..big]).frame.unwrap().is_ok());
+        let _ = dec.decode(&[]);
+        assert_eq!(dec.buf.len(), big - 4);
+        // Asked to, it gives back even that, but not while it holds part of a frame.
+        assert!(dec.decode(&stream[..10]).frame.is_none());
+        dec.shrink();
+        assert_eq!(dec.buf.len(), big - 4);
+        assert!(dec.decode(&stream[10..big]).frame.unwrap().is_ok());
+        dec.shrink();
+        assert_eq!(dec.buf.capacity(), 0);
+
+        // A large one: grown to its length, given back at the next call once it is out.
+        assert!(dec.decode(&stream[big..big + 100]).frame.is_none());
+        assert_eq!(dec.buf.len(), len - big - 4);
+        assert_eq!(dec.decode(&stream[big + 100..len]).frame.unwrap().unwrap().payload.len(), 600);
+        assert!(dec.is_idle());
+        let d = dec.decode(&[]);
+        assert_eq!((d.consumed, d.frame.is_none()), (0, true));
+        assert_eq!(dec.buf.capacity(), 0);
+    }
+
+    #[test]
+    fn growable_storage_never_grows_past_the_limit() {
+        let mut dec = LengthDelimitedDecoder::<64, std::vec::Vec<u8>>::with_buffer(std::vec::Vec::new());
+        let prefix = 65u32.to_le_bytes();
+        let d = dec.decode(&prefix);
+        assert_eq!(d.frame.unwrap(), Err(DecodeError::TooLong { len: 65, max: 64 }));
+        assert!(dec.decode(&[0; 65]).frame.is_none(), "the frame's bytes are skipped");
+        assert_eq!(dec.buf.capacity(), 0);
+    }
+
+    #[test]
+    fn short_fixed_storage_refuses_a_split_frame_it_cannot_hold() {
+        let mut backing = [0u8; 20];
+        let mut dec = LengthDelimitedDecoder::<64, &mut [u8]>::with_buffer(&mut backing);
+        let mut stream = [0u8; 64];
+        let len = frame(0, &[3; 20], &mut stream);
+        let frames = feed(&mut dec, &stream[..len], 10);
+        assert_eq!(frames, [Err(DecodeError::TooLong { len: 33, max: 20 })]);
+        assert!(dec.is_idle());
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! Framing: how packets travel over a medium.
 //!
 //! Each framing is a unit type that encodes ([`Encoder`]) and a decoder type beside it
-//! ([`Decoder`]), sized by the largest packet it accepts.
+//! ([`Decoder`]), sized by the largest packet it accepts. The decoder names its encoder
+//! ([`Framing`]), so a [`Connection`](crate::connection::Connection) cannot pair a COBS decoder
+//! with a length-delimited encoder.
 //!
 //! | framing | for | on the wire |
 //! |---|---|---|
@@ -11,8 +13,13 @@
 //!
 //! Decoders are incremental: feed them any split of the input, down to single bytes, and they
 //! yield the same packets. Each call to `decode` reports how many input bytes it consumed and at
-//! most one frame; call again with the rest. A decoder never allocates and never panics, and
-//! every [`DecodeError`] is recoverable: the bad frame has been skipped, the next call goes on.
+//! most one frame; call again with the rest. A decoder never panics, and every [`DecodeError`]
+//! is recoverable: the bad frame has been skipped, the next call goes on.
+//!
+//! The stream decoders keep a partial frame in storage of their own, a [`Buffer`](crate::buffer::Buffer): an inline
+//! array by default (firmware: RAM fixed at build time), or a `Vec<u8>` that starts empty, grows
+//! only to hold a frame that arrived in pieces, never past the decoder's limit, and is given
+//! back once the decoder is idle again (a server holding many idle sessions keeps each small).
 //!
 //! ```
 //! use framelink_core::framing::{Decoder, Encoder, LengthDelimited, LengthDelimitedDecoder};
@@ -52,6 +59,10 @@ pub use datagram::{Datagram, DatagramDecoder};
 pub use length_delimited::{LengthDelimited, LengthDelimitedDecoder};
 
 use crate::wire::Repr;
+
+/// The room a decoder with growable storage may keep while idle: after a frame that needed
+/// more, it gives its storage back at its next call to `decode` ([`Decoder::shrink`]).
+pub const IDLE_ROOM: usize = 256;
 
 /// What one call to [`Decoder::decode`] did.
 #[derive(Debug)]
@@ -115,6 +126,43 @@ pub trait Decoder {
 
     /// Counters since the decoder was made.
     fn stats(&self) -> DecoderStats;
+
+    /// Gives back all the room of growable storage unless a partial frame is held in it, for a
+    /// decoder that will be idle for a while (it grows again when a frame needs it). `decode`
+    /// does the same by itself at its first call after a frame of more than [`IDLE_ROOM`]
+    /// bytes. Fixed storage keeps what it has.
+    fn shrink(&mut self) {}
+}
+
+/// A framing: a decoder together with the encoder of the same wire format.
+///
+/// Implemented by each decoder type, which names its encoder, so the decoder type alone (with
+/// the largest frame and the storage it carries) says how a
+/// [`Connection`](crate::connection::Connection) frames both ways.
+///
+/// ```
+/// use framelink_core::framing::{Cobs, CobsDecoder, Framing};
+///
+/// fn encoder_of<F: Framing>(_: &F) -> &'static str {
+///     core::any::type_name::<F::Encoder>()
+/// }
+/// assert_eq!(encoder_of(&CobsDecoder::<300>::new()), core::any::type_name::<Cobs>());
+/// ```
+pub trait Framing: Decoder {
+    /// The encoder of the same wire format.
+    type Encoder: Encoder;
+}
+
+impl<const N: usize, B: crate::buffer::Buffer> Framing for LengthDelimitedDecoder<N, B> {
+    type Encoder = LengthDelimited;
+}
+
+impl<const N: usize, B: crate::buffer::Buffer> Framing for CobsDecoder<N, B> {
+    type Encoder = Cobs;
+}
+
+impl Framing for DatagramDecoder {
+    type Encoder = Datagram;
 }
 
 /// A frame encoder.

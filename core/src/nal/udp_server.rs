@@ -8,10 +8,11 @@ use embedded_nal::{UdpFullStack, nb};
 
 use super::{Conn, Interest, NalLink, Received, Wait};
 use crate::Instant;
+use crate::buffer::Buffer;
+use crate::connection::Connection;
 use crate::driver::{Clock, Error};
 use crate::endpoint::{ANSWER_LEN, Config, CookieKey, Counters, Endpoint, Entry, Route};
-use crate::framed::FramedSession;
-use crate::framing::{Decoder, Encoder};
+use crate::framing::{Encoder, Framing};
 use crate::session::{CloseReason, Event, SendError, Session};
 
 /// The peers a [`UdpPeer`] keeps: the one served, and one whose session ended with its CLOSE
@@ -135,7 +136,7 @@ impl<S: UdpFullStack> Conn for UdpPeer<S> {
 ///
 /// ```text
 /// let key = CookieKey::new(trng_bytes); // drawn at every boot: see CookieKey
-/// let mut server = UdpServer::bind(stack, 7878, key, framed, read_buf, write_buf)?;
+/// let mut server = UdpServer::bind(stack, 7878, key, connection, read_buf, write_buf)?;
 /// loop {
 ///     match server.next_event(&mut clock, &mut wait)? {
 ///         Event::Message(m) => { /* server.send(&mut clock, reply, &mut wait)? */ }
@@ -143,26 +144,25 @@ impl<S: UdpFullStack> Conn for UdpPeer<S> {
 ///     }
 /// }
 /// ```
-pub struct UdpServer<S: UdpFullStack, D, E, B, const W: usize = 16> {
-    link: NalLink<UdpPeer<S>, D, E, B, W>,
+pub struct UdpServer<S: UdpFullStack, F, B, const W: usize = 16> {
+    link: NalLink<UdpPeer<S>, F, B, W>,
     /// `Connected` was reported and its `Closed` not yet.
     connected: bool,
 }
 
-impl<S, D, E, B, const W: usize> UdpServer<S, D, E, B, W>
+impl<S, F, B, const W: usize> UdpServer<S, F, B, W>
 where
     S: UdpFullStack,
-    D: Decoder,
-    E: Encoder,
-    B: AsRef<[u8]> + AsMut<[u8]>,
+    F: Framing,
+    B: Buffer,
 {
-    /// Opens a UDP socket of `stack` bound to `port` and serves `framed` (a server session) on
-    /// it, making RETRY cookies under `key`. On error the socket is closed.
+    /// Opens a UDP socket of `stack` bound to `port` and serves `connection` (a server session)
+    /// on it, making RETRY cookies under `key`. On error the socket is closed.
     pub fn bind(
         mut stack: S,
         port: u16,
         key: CookieKey,
-        framed: FramedSession<D, E, B, W>,
+        connection: Connection<F, B, W>,
         read_buf: B,
         write_buf: B,
     ) -> Result<Self, Error<S::Error>> {
@@ -171,7 +171,7 @@ where
             let _ = stack.close(socket);
             return Err(Error::Io(error));
         }
-        let link = NalLink::new(UdpPeer::new(stack, socket, key), framed, read_buf, write_buf);
+        let link = NalLink::new(UdpPeer::new(stack, socket, key), connection, read_buf, write_buf);
         Ok(Self { link, connected: false })
     }
 
@@ -265,7 +265,7 @@ where
     /// The link underneath, for [`poll`](NalLink::poll), [`drain`](NalLink::drain) and the
     /// session. Call [`UdpPeer::set_now`] before polling it yourself, so cookies go by the
     /// current time.
-    pub fn link_mut(&mut self) -> &mut NalLink<UdpPeer<S>, D, E, B, W> {
+    pub fn link_mut(&mut self) -> &mut NalLink<UdpPeer<S>, F, B, W> {
         &mut self.link
     }
 

@@ -2,8 +2,8 @@
 //! the module docs.
 
 use super::{
-    CloseReason, ControlEvent, MAX_RETRIES, PeerParams, PongOut, Role, SUPPORTS, Session, State, Timeout,
-    raise_limit,
+    Allowed, CloseReason, ControlEvent, MAX_RETRIES, PeerParams, PongOut, Role, SUPPORTS, Session, State,
+    Timeout,
 };
 use crate::Instant;
 use crate::session::timer::Timer;
@@ -106,7 +106,8 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
                 self.pending.hello = true;
                 self.hello_resent = true;
             }
-            State::Closing if self.close_sent && self.tx.is_drained() => self.close_sent = false,
+            // Our CLOSE is sent again (our data is all acknowledged in CLOSE-SENT).
+            State::CloseSent => self.set_state(State::Closing),
             _ => {
                 // After a timeout nothing in flight is trusted any more (as TCP restarts from
                 // the oldest unacknowledged byte); what the peer reported holding is skipped.
@@ -123,14 +124,14 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
 
     /// The peer is alive: push the keepalive and idle deadlines back.
     fn heard(&mut self, now: Instant) {
-        if matches!(self.state, State::Established | State::Closing | State::Draining) {
+        if self.state.is_open() {
             self.timers.set_after(Timer::KeepAlive, now, self.config.keepalive_us);
             self.timers.set_after(Timer::Idle, now, self.config.idle_timeout_us);
         }
         // Only our CLOSE awaits an answer, and the peer answers it once its own data is
         // drained (PROTOCOL.md 10.6), however long its retransmissions take: a peer we hear
         // is alive, so the close timer bounds the wait, not the dead-link limit.
-        if self.state == State::Closing && self.close_sent && self.tx.is_drained() {
+        if self.state == State::CloseSent {
             self.backoff = 0;
         }
     }
@@ -149,7 +150,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
         });
         let Some(segment) = last else { return false };
         self.stats.bytes_acked += acked;
-        self.acked_cost = segment.cost_end;
+        self.allowed.acknowledge(segment.cost_end);
         self.backoff = 0;
         // Karn's rule: no sample from a packet sent more than once. Nor from an ack that
         // waited for a retransmission to fill a gap (a packet sent again, or one the peer held
@@ -157,7 +158,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
         if clean {
             self.rtt.sample(now, segment.sent_at);
         }
-        if self.state == State::Closing && self.close_sent {
+        if self.state == State::CloseSent {
             self.timers.set_after(Timer::Close, now, self.config.close_timeout_us);
         }
         true
@@ -174,24 +175,24 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
         }
         match self.state {
             State::Listen => self.accept_hello(now, &hello),
-            State::Established | State::Closing | State::Draining if hello.session_id == self.session_id => {
-                self.pending.hello_ack = true;
-            }
-            State::Established | State::Closing | State::Draining => {
-                self.push_event(ControlEvent::Closed(CloseReason::Reset));
-                self.reset(now);
-                self.accept_hello(now, &hello);
-            }
             State::Closed if self.peer.is_none() || hello.session_id != self.session_id => {
                 self.reset(now);
                 self.accept_hello(now, &hello);
             }
             State::Closed | State::HelloSent => self.stats.ignored += 1,
+            // Open: our HELLO-ACK was lost, or a new session replaces this one.
+            _ if hello.session_id == self.session_id => self.pending.hello_ack = true,
+            _ => {
+                self.push_event(ControlEvent::Closed(CloseReason::Reset));
+                self.reset(now);
+                self.accept_hello(now, &hello);
+            }
         }
     }
 
-    /// Checks what both HELLO and HELLO-ACK must agree on; fails the session if they don't.
-    fn agree(&mut self, hello: &HelloPayload, agreed: super::Capabilities) -> bool {
+    /// Checks what both HELLO and HELLO-ACK (`kind`) must agree on; fails the session if they
+    /// don't, naming `kind` when the limits are zero.
+    fn agree(&mut self, kind: PacketType, hello: &HelloPayload, agreed: super::Capabilities) -> bool {
         if hello.version != VERSION {
             self.fail(ErrorCode::VersionMismatch, VERSION.into());
             return false;
@@ -203,7 +204,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
             return false;
         }
         if hello.max_payload == 0 || hello.window == 0 {
-            self.fail(ErrorCode::ProtocolViolation, u8::from(PacketType::Hello).into());
+            self.fail(ErrorCode::ProtocolViolation, u8::from(kind).into());
             return false;
         }
         true
@@ -216,7 +217,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
             max_message: hello.max_message,
             agreed,
         });
-        self.send_limit = hello.credit;
+        self.allowed = Allowed::new(hello.credit);
         self.timers.stop(Timer::Handshake);
         self.set_state(State::Established);
         self.heard(now);
@@ -226,7 +227,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
     fn accept_hello(&mut self, now: Instant, hello: &HelloPayload) {
         self.session_id = hello.session_id;
         let agreed = hello.requires.union(self.requires());
-        if self.agree(hello, agreed) {
+        if self.agree(PacketType::Hello, hello, agreed) {
             self.pending.hello_ack = true;
             self.establish(now, hello, agreed);
         }
@@ -240,7 +241,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
                 return;
             }
         };
-        if self.agree(&hello, hello.requires) {
+        if self.agree(PacketType::HelloAck, &hello, hello.requires) {
             // The handshake is the first round trip to measure (Karn: only if HELLO went once).
             if let (Some(sent), false) = (self.hello_sent_at, self.hello_resent) {
                 self.rtt.sample(now, sent);
@@ -271,8 +272,8 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
 
     fn on_data(&mut self, now: Instant, packet: &Repr<'_>) {
         let diff = packet.seq.diff(self.rcv_next);
-        let receiving = matches!(self.state, State::Established | State::Closing);
-        if diff < 0 && matches!(self.state, State::Established | State::Closing | State::Draining) {
+        let receiving = self.state.is_receiving();
+        if diff < 0 && self.state.is_open() {
             self.stats.duplicates += 1;
             self.pending.ack = true;
             self.pending.ack_due = true;
@@ -293,7 +294,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
         if diff > 0 {
             return self.hold(packet, cost);
         }
-        let left = self.granted_left().saturating_sub(self.held_cost);
+        let left = self.granted.left_unheld();
         if cost > left {
             return self.fail(ErrorCode::FlowControl, left);
         }
@@ -305,7 +306,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
             return self.fail(ErrorCode::FlowControl, 0);
         };
         self.accepted(len, cost, completed);
-        if self.state == State::Closing && self.close_sent {
+        if self.state == State::CloseSent {
             // The peer got our CLOSE and is draining its data towards us: the link is alive, so
             // neither the close timer nor the dead-link count may run out meanwhile, and our
             // CLOSE waits for a full RTO before it goes again.
@@ -323,7 +324,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
                 return;
             }
             let held_cost = held_len as u32 + AckPayload::DATA_COST;
-            self.held_cost -= held_cost;
+            self.granted.release_held(held_cost);
             match self.rx.release_held(self.rcv_next) {
                 Some(completed) => self.accepted(held_len, held_cost, completed),
                 None => self.stats.dropped += 1,
@@ -344,7 +345,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
 
     /// Books an in-order DATA packet that joined the receive buffer.
     fn accepted(&mut self, len: usize, cost: u32, completed: bool) {
-        self.recv_cost = self.recv_cost.wrapping_add(cost);
+        self.granted.spend(cost);
         self.rcv_next += 1;
         self.stats.bytes_received += len as u64;
         self.unacked_received = self.unacked_received.saturating_add(1);
@@ -376,13 +377,13 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
         self.pending.ack = true;
         self.pending.ack_due = true;
         self.pending.credit = true;
-        if self.held_cost.saturating_add(cost) > self.granted_left() {
+        if !self.granted.may_hold(cost) {
             self.stats.dropped += 1;
             return;
         }
         match self.rx.hold(packet.seq, packet.payload, packet.more) {
             Ok(true) => {
-                self.held_cost += cost;
+                self.granted.hold(cost);
                 self.stats.out_of_order += 1;
             }
             Ok(false) => self.stats.duplicates += 1,
@@ -392,11 +393,11 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
 
     fn on_ack(&mut self, now: Instant, packet: &Repr<'_>) {
         let payload = AckPayload::parse(packet.payload);
-        match (self.state, packet.ack, payload) {
-            (State::Established | State::Closing | State::Draining, Some(ack), Some(payload)) => {
+        match (self.state.is_open(), packet.ack, payload) {
+            (true, Some(ack), Some(payload)) => {
                 // The piggybacked number was already processed; a stale one is not our base.
                 if ack == self.tx.oldest_unacked() {
-                    self.send_limit = raise_limit(self.send_limit, self.acked_cost, payload.credit);
+                    self.allowed.grant(payload.credit);
                     if payload.sack != 0 && self.lossy() {
                         self.on_selective_ack(now, ack, payload.sack);
                     }
@@ -424,8 +425,8 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
 
     fn on_ping(&mut self, packet: &Repr<'_>) {
         let ping = PingPayload::parse(packet.payload);
-        match (self.state, ping) {
-            (State::Established | State::Closing | State::Draining, Some(ping)) => {
+        match (self.state.is_open(), ping) {
+            (true, Some(ping)) => {
                 let padding = (packet.payload.len() - PingPayload::LEN) as u16;
                 if self.pending.pongs.push_back(PongOut { ping, padding }).is_err() {
                     self.stats.pongs_dropped += 1;
@@ -440,8 +441,8 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
 
     fn on_pong(&mut self, now: Instant, packet: &Repr<'_>) {
         let pong = PingPayload::parse(packet.payload);
-        match (self.state, pong) {
-            (State::Established | State::Closing | State::Draining, Some(pong)) => {
+        match (self.state.is_open(), pong) {
+            (true, Some(pong)) => {
                 let rtt = self.rtt.sample(now, Instant::from_micros(pong.timestamp));
                 if pong.token != 0 {
                     self.push_event(ControlEvent::Pong { token: pong.token, rtt });
@@ -455,7 +456,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
         let in_sequence = packet.seq == self.rcv_next;
         match self.state {
             State::Established if in_sequence => self.set_state(State::Draining),
-            State::Closing if in_sequence && self.close_sent => self.pending.close_ack = true,
+            State::CloseSent if in_sequence => self.pending.close_ack = true,
             State::Closing if in_sequence => self.set_state(State::Draining),
             // The closer asks again while we still drain: answer with an ACK (and credit), so
             // it knows its CLOSE arrived and that we are alive (PROTOCOL.md 10.6).
@@ -469,7 +470,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
     }
 
     fn on_close_ack(&mut self) {
-        if self.state == State::Closing && self.close_sent {
+        if self.state == State::CloseSent {
             self.finish(CloseReason::Local);
         } else {
             self.stats.ignored += 1;

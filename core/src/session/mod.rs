@@ -62,9 +62,15 @@
 //!                          CLOSING    DRAINING
 //!        CLOSE sent once our |            | our DATA all acknowledged:
 //!        DATA is acknowledged|            | send CLOSE-ACK
-//!                 CLOSE-ACK  v            v
+//!                            v            |
+//!                       CLOSE-SENT        |
+//!                 CLOSE-ACK  |            |
+//!                            v            v
 //!                           CLOSED <------+
 //! ```
+//!
+//! CLOSE-SENT is the protocol's CLOSING once its CLOSE is out; when the CLOSE has to be sent
+//! again (retransmission) the session goes back to CLOSING.
 //!
 //! Any state but CLOSED also ends in CLOSED on an ERROR from the peer (except LISTEN, which
 //! ignores it), on a violation we answer with ERROR, or when a timer runs out.
@@ -73,19 +79,20 @@
 //!
 //! "handled" is described under the state; "ignored" means dropped and counted in
 //! [`Stats::ignored`]; "ERROR" means the session answers with an ERROR packet and closes.
-//! Acknowledgement fields are processed in ESTABLISHED, CLOSING and DRAINING before the packet.
+//! Acknowledgement fields are processed in ESTABLISHED, CLOSING, CLOSE-SENT and DRAINING before
+//! the packet.
 //!
-//! | packet \ state | LISTEN | HELLO-SENT | ESTABLISHED | CLOSING | DRAINING | CLOSED |
-//! |---|---|---|---|---|---|---|
-//! | HELLO | handshake, or ERROR on a version or capability mismatch or zero limits | ignored | server: same id: HELLO-ACK again; new id: reset and handshake. client: ignored | as ESTABLISHED | as ESTABLISHED | server, new id (or no handshake ever succeeded): new handshake; else ignored |
-//! | HELLO-ACK | ignored | our id: established, or ERROR on a mismatch; other id: ignored | ignored | ignored | ignored | ignored |
-//! | DATA | ignored | ignored | in sequence: accepted (ERROR if over a limit or the credit); earlier: duplicate, re-acknowledged; later: held with retransmission, else ignored | as ESTABLISHED | earlier: duplicate, re-acknowledged; else ignored | ignored |
-//! | ACK | ignored | ignored | acknowledgement and credit | as ESTABLISHED | as ESTABLISHED | ignored |
-//! | PING | ignored | ignored | PONG | PONG | PONG | ignored |
-//! | PONG | ignored | ignored | RTT sample | RTT sample | RTT sample | ignored |
-//! | CLOSE | ignored | ignored | in sequence: to DRAINING; else ignored | in sequence: CLOSE-ACK and closed if our CLOSE is out, else to DRAINING | ignored | CLOSE-ACK again if we sent one; else ignored |
-//! | CLOSE-ACK | ignored | ignored | ignored | closed if our CLOSE is out, else ignored | ignored | ignored |
-//! | ERROR | ignored | closed | closed | closed | closed | ignored |
+//! | packet \ state | LISTEN | HELLO-SENT | ESTABLISHED | CLOSING | CLOSE-SENT | DRAINING | CLOSED |
+//! |---|---|---|---|---|---|---|---|
+//! | HELLO | handshake, or ERROR on a version or capability mismatch or zero limits | ignored | server: same id: HELLO-ACK again; new id: reset and handshake. client: ignored | as ESTABLISHED | as ESTABLISHED | as ESTABLISHED | server, new id (or no handshake ever succeeded): new handshake; else ignored |
+//! | HELLO-ACK | ignored | our id: established, or ERROR on a mismatch; other id: ignored | ignored | ignored | ignored | ignored | ignored |
+//! | DATA | ignored | ignored | in sequence: accepted (ERROR if over a limit or the credit); earlier: duplicate, re-acknowledged; later: held with retransmission, else ignored | as ESTABLISHED | as ESTABLISHED | earlier: duplicate, re-acknowledged; else ignored | ignored |
+//! | ACK | ignored | ignored | acknowledgement and credit | as ESTABLISHED | as ESTABLISHED | as ESTABLISHED | ignored |
+//! | PING | ignored | ignored | PONG | PONG | PONG | PONG | ignored |
+//! | PONG | ignored | ignored | RTT sample | RTT sample | RTT sample | RTT sample | ignored |
+//! | CLOSE | ignored | ignored | in sequence: to DRAINING; else ignored | in sequence: to DRAINING; else ignored | in sequence: CLOSE-ACK and closed; else ignored | in sequence: ACK again; else ignored | CLOSE-ACK again if we sent one; else ignored |
+//! | CLOSE-ACK | ignored | ignored | ignored | ignored | closed | ignored | ignored |
+//! | ERROR | ignored | closed | closed | closed | closed | closed | ignored |
 //!
 //! Frames the decoder rejects are counted; a bad version before the handshake is answered with
 //! ERROR (version mismatch) by a server in LISTEN.
@@ -108,6 +115,7 @@
 //! [`send`](Session::send) return [`SendError::WouldBlock`].
 
 mod config;
+mod credit;
 mod event;
 mod input;
 mod output;
@@ -129,6 +137,7 @@ use crate::Instant;
 use crate::wire::{
     Capabilities, ErrorCode, HelloPayload, PacketType, PingPayload, RetryPayload, SeqNumber, VERSION,
 };
+use credit::{Allowed, Granted};
 use recv_buffer::RecvBuffer;
 use send_buffer::SendBuffer;
 use timer::{Timer, TimerTable};
@@ -163,12 +172,28 @@ pub enum State {
     HelloSent,
     /// Both sides exchange data.
     Established,
-    /// We called `close`: draining our data, then CLOSE, then waiting for CLOSE-ACK.
+    /// We called `close`: draining our data; CLOSE goes out once it is all acknowledged.
     Closing,
+    /// We called `close`, our data is acknowledged and our CLOSE is out: waiting for CLOSE-ACK
+    /// (PROTOCOL.md's CLOSING once its CLOSE is sent).
+    CloseSent,
     /// The peer sent CLOSE: draining our data, then CLOSE-ACK.
     Draining,
     /// Ended; see [`Event::Closed`] for why.
     Closed,
+}
+
+impl State {
+    /// Whether the handshake is done and the session not ended: packets of the peer's session
+    /// are handled (ESTABLISHED, CLOSING, CLOSE-SENT, DRAINING).
+    fn is_open(self) -> bool {
+        matches!(self, Self::Established | Self::Closing | Self::CloseSent | Self::Draining)
+    }
+
+    /// Whether DATA from the peer is still taken (it has not sent CLOSE).
+    fn is_receiving(self) -> bool {
+        matches!(self, Self::Established | Self::Closing | Self::CloseSent)
+    }
 }
 
 impl core::fmt::Display for State {
@@ -178,6 +203,7 @@ impl core::fmt::Display for State {
             Self::HelloSent => "HELLO-SENT",
             Self::Established => "ESTABLISHED",
             Self::Closing => "CLOSING",
+            Self::CloseSent => "CLOSE-SENT",
             Self::Draining => "DRAINING",
             Self::Closed => "CLOSED",
         })
@@ -271,19 +297,10 @@ pub struct Session<B, const W: usize = 16> {
     rx: RecvBuffer<B, W>,
     /// The next DATA sequence number expected from the peer.
     rcv_next: SeqNumber,
-    // Credit is counted in wrapping 32-bit positions, as TCP counts bytes: only the distance from
-    // what was spent to a limit is ever used, and that stays below 2^32 (a grant is a u32).
-    /// Credit spent by the DATA we accepted.
-    recv_cost: u32,
-    /// The credit limit we granted (`recv_cost` may grow up to it).
-    granted: u32,
-    /// Credit spent by the DATA we sent.
-    sent_cost: u32,
-    /// Credit spent by the DATA the peer acknowledged.
-    acked_cost: u32,
-    /// The credit limit the peer granted.
-    send_limit: u32,
-    close_sent: bool,
+    /// Credit we granted the peer.
+    granted: Granted,
+    /// Credit the peer granted us.
+    allowed: Allowed,
     /// We sent CLOSE-ACK: a repeated CLOSE (our answer was lost) is answered again.
     close_acked: bool,
     /// Retransmission timeouts in a row without progress (the RTO backoff exponent).
@@ -294,8 +311,6 @@ pub struct Session<B, const W: usize = 16> {
     /// The cookie of the server's last RETRY, sent back in HELLO; and how many RETRYs came.
     cookie: Option<[u8; RetryPayload::LEN]>,
     retries: u8,
-    /// Credit spent by the DATA held ahead of a gap (an amount, not a position).
-    held_cost: u32,
     close_reason: Option<CloseReason>,
     /// In-order DATA packets not yet acknowledged.
     unacked_received: u8,
@@ -323,19 +338,14 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
             tx: SendBuffer::new(tx),
             rx: RecvBuffer::new(rx),
             rcv_next: SeqNumber(0),
-            recv_cost: 0,
-            granted: 0,
-            sent_cost: 0,
-            acked_cost: 0,
-            send_limit: 0,
-            close_sent: false,
+            granted: Granted::default(),
+            allowed: Allowed::default(),
             close_acked: false,
             backoff: 0,
             hello_sent_at: None,
             hello_resent: false,
             cookie: None,
             retries: 0,
-            held_cost: 0,
             close_reason: None,
             unacked_received: 0,
             timers: TimerTable::default(),
@@ -348,7 +358,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
             stats: Stats::default(),
             rtt: Rtt::default(),
         };
-        session.granted = session.initial_credit();
+        session.granted = Granted::new(session.initial_credit());
         session.pending.hello = role == Role::Client;
         session.timers.set_after(Timer::Handshake, now, config.handshake_timeout_us);
         session
@@ -389,7 +399,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
     /// that the matching [`Event::Pong`] will carry.
     pub fn ping(&mut self, _now: Instant, padding: u16) -> Result<u32, SendError> {
         let peer = match self.state {
-            State::Established | State::Closing | State::Draining => {
+            State::Established | State::Closing | State::CloseSent | State::Draining => {
                 self.peer.ok_or(SendError::NotConnected)?
             }
             State::Listen | State::HelloSent => return Err(SendError::NotConnected),
@@ -413,7 +423,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
         match self.state {
             State::Established => self.set_state(State::Closing),
             State::Listen | State::HelloSent => self.finish(CloseReason::Local),
-            State::Closing | State::Draining | State::Closed => {}
+            State::Closing | State::CloseSent | State::Draining | State::Closed => {}
         }
     }
 
@@ -497,7 +507,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
     /// Whether a datagram tagged `tag` carrying a packet of type `kind` belongs to this session
     /// (datagram framing, PROTOCOL.md 9.3): its tag is the session id, except a HELLO, which
     /// may start a new session, and anything reaching a server that has none yet.
-    /// [`FramedSession`](crate::framed::FramedSession) checks it for every datagram.
+    /// [`Connection`](crate::connection::Connection) checks it for every datagram.
     pub fn accepts_tag(&self, tag: u32, kind: PacketType) -> bool {
         tag == self.session_id
             || (self.role == Role::Server && (kind == PacketType::Hello || self.state == State::Listen))
@@ -521,6 +531,11 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
     /// Whether every message queued by [`send`](Self::send) has been acknowledged.
     pub fn is_send_drained(&self) -> bool {
         self.tx.is_drained()
+    }
+
+    /// The settings the session was made with.
+    pub fn config(&self) -> &Config {
+        &self.config
     }
 
     /// What this side announces in its handshake (HELLO or HELLO-ACK payload).
@@ -547,7 +562,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
         match self.state {
             State::Established => self.peer.ok_or(SendError::NotConnected),
             State::Listen | State::HelloSent => Err(SendError::NotConnected),
-            State::Closing | State::Draining => Err(SendError::Closing),
+            State::Closing | State::CloseSent | State::Draining => Err(SendError::Closing),
             State::Closed => Err(SendError::Closed),
         }
     }
@@ -557,17 +572,12 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
         u32::try_from(self.rx.free()).unwrap_or(u32::MAX)
     }
 
-    /// Credit we granted that the peer's in-order DATA has not spent (held DATA not deducted).
-    fn granted_left(&self) -> u32 {
-        self.granted.wrapping_sub(self.recv_cost)
-    }
-
     /// Whether the peer should hear about space the application freed.
     fn credit_update_due(&self) -> bool {
-        if !matches!(self.state, State::Established | State::Closing) {
+        if !self.state.is_receiving() {
             return false;
         }
-        let left = self.granted_left();
+        let left = self.granted.left();
         let could = self.initial_credit();
         could > left && (left < could / 2 || left < u32::from(self.announced_max_payload()) + 4)
     }
@@ -616,7 +626,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
     fn update_retransmit_timer(&mut self, now: Instant, restart: bool) {
         let waiting = match self.state {
             State::HelloSent => true,
-            State::Closing if self.close_sent => true,
+            State::CloseSent => true,
             State::Established | State::Closing | State::Draining => {
                 self.tx.inflight() > 0 || self.tx.has_unsent()
             }
@@ -686,7 +696,10 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
         self.finish(CloseReason::LocalError { code, detail });
     }
 
-    /// Drops everything of the current session, for a server that meets a new HELLO.
+    /// Drops everything of the current session, for a server that meets a new HELLO: the
+    /// session that follows starts as fresh as a new one (no RTT estimate, statistics or
+    /// counters of the previous client), the HELLO being its first packet. Events not yet
+    /// reported (the old session's end) are kept.
     fn reset(&mut self, now: Instant) {
         self.tx.reset();
         self.rx.reset();
@@ -694,25 +707,17 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
         self.message_out = false;
         self.peer = None;
         self.rcv_next = SeqNumber(0);
-        self.recv_cost = 0;
-        self.sent_cost = 0;
-        self.acked_cost = 0;
-        self.send_limit = 0;
-        self.close_sent = false;
+        self.allowed = Allowed::default();
         self.close_acked = false;
         self.backoff = 0;
-        self.held_cost = 0;
         self.unacked_received = 0;
         self.pending = Pending::default();
-        self.granted = self.initial_credit();
+        self.next_token = 1;
+        self.stats = Stats { packets_received: 1, ..Stats::default() };
+        self.rtt = Rtt::default();
+        self.granted = Granted::new(self.initial_credit());
         self.timers.stop_all();
         self.timers.set_after(Timer::Handshake, now, self.config.handshake_timeout_us);
         self.set_state(State::Listen);
     }
-}
-
-/// `max(limit, base + credit)` on wrapping credit positions, `base` (what was spent or
-/// acknowledged) being at or before `limit`: a limit never moves back.
-fn raise_limit(limit: u32, base: u32, credit: u32) -> u32 {
-    base.wrapping_add(credit.max(limit.wrapping_sub(base)))
 }

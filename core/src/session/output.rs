@@ -1,7 +1,7 @@
 //! Output: the next packet to send.
 
 use super::timer::Timer;
-use super::{CloseReason, Session, State, raise_limit};
+use super::{CloseReason, Session, State};
 use crate::Instant;
 use crate::wire::{
     AckPayload, BufferTooSmall, ErrorPayload, Header, OVERHEAD, PacketType, PingPayload, Repr, SeqNumber,
@@ -96,7 +96,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
             let len = emit_control(buf, PacketType::Ack, ack, payload.encoded_len(), |p| {
                 let _ = payload.emit(p);
             })?;
-            self.granted = raise_limit(self.granted, self.recv_cost, credit);
+            self.granted.announce(credit);
             self.pending.credit = false;
             self.acknowledged();
             return Ok(Some(len));
@@ -131,12 +131,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
         let window = usize::from(peer.window).min(self.tx.inflight_capacity());
         let next = self.tx.peek_fragment(peer.max_payload);
         self.tx.inflight() < window
-            && next.is_some_and(|f| u32::from(f.len) + AckPayload::DATA_COST <= self.credit_left())
-    }
-
-    /// Credit the peer granted that our DATA has not spent yet.
-    fn credit_left(&self) -> u32 {
-        self.send_limit.wrapping_sub(self.sent_cost)
+            && next.is_some_and(|f| u32::from(f.len) + AckPayload::DATA_COST <= self.allowed.left())
     }
 
     /// The next DATA fragment, if the window and the peer's credit allow it.
@@ -154,7 +149,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
             return Err(BufferTooSmall { required: OVERHEAD + 1 });
         }
         let cost = u32::from(fragment.len) + AckPayload::DATA_COST;
-        if cost > self.credit_left() {
+        if cost > self.allowed.left() {
             return Ok(None);
         }
         let header = Header {
@@ -165,8 +160,8 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
         };
         let tx = &self.tx;
         let len = Repr::emit_with(header, usize::from(fragment.len), buf, |p| tx.read_at(fragment.start, p))?;
-        self.sent_cost = self.sent_cost.wrapping_add(cost);
-        self.tx.commit(fragment, self.sent_cost, now);
+        let position = self.allowed.spend(cost);
+        self.tx.commit(fragment, position, now);
         self.acknowledged();
         self.stats.bytes_sent += u64::from(fragment.len);
         Ok(Some(len))
@@ -179,16 +174,16 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
         }
         let ack = self.ack_field();
         match self.state {
-            State::Closing if !self.close_sent => {
+            State::Closing => {
                 let header = Header { kind: PacketType::Close, seq: self.tx.next_seq(), ack, more: false };
                 let len = Repr::emit_with(header, 0, buf, no_payload)?;
-                self.close_sent = true;
+                self.set_state(State::CloseSent);
                 if !self.timers.is_running(Timer::Close) {
                     self.timers.set_after(Timer::Close, now, self.config.close_timeout_us);
                 }
                 Ok(Some(len))
             }
-            State::Closing if self.pending.close_ack => {
+            State::CloseSent if self.pending.close_ack => {
                 let len = emit_control(buf, PacketType::CloseAck, ack, 0, no_payload)?;
                 self.pending.close_ack = false;
                 self.close_acked = true;

@@ -194,10 +194,13 @@ fn every_packet_in_established() {
 
 #[test]
 fn every_packet_in_closing() {
+    // Closed with a message not yet acknowledged: CLOSE waits for it.
     let make = || {
         let (_, mut server) = connected_pair();
+        server.send(T0, b"unacknowledged").unwrap();
+        assert_eq!(kinds(&drain(&mut server, T0)), [P::Data]);
         server.close(T0);
-        assert_eq!(kinds(&drain(&mut server, T0)), [P::Close]);
+        assert_eq!(kinds(&drain(&mut server, T0)), []);
         server
     };
     check_row(
@@ -209,10 +212,36 @@ fn every_packet_in_closing() {
             (Closing, false, None),
             (Closing, false, Some(P::Pong)),
             (Closing, false, None),
-            (Closing, false, Some(P::CloseAck)),
-            (Closed, false, None),
+            // The peer closes too: it drains towards us, and we still wait for our data.
+            (Draining, false, None),
+            (Closing, true, None),
             (Closed, false, None),
             (Closing, true, None),
+        ],
+    );
+}
+
+#[test]
+fn every_packet_in_close_sent() {
+    let make = || {
+        let (_, mut server) = connected_pair();
+        server.close(T0);
+        assert_eq!(kinds(&drain(&mut server, T0)), [P::Close]);
+        server
+    };
+    check_row(
+        make,
+        [
+            (CloseSent, false, Some(P::HelloAck)),
+            (CloseSent, true, None),
+            (CloseSent, false, Some(P::Ack)),
+            (CloseSent, false, None),
+            (CloseSent, false, Some(P::Pong)),
+            (CloseSent, false, None),
+            (CloseSent, false, Some(P::CloseAck)),
+            (Closed, false, None),
+            (Closed, false, None),
+            (CloseSent, true, None),
         ],
     );
 }
@@ -353,12 +382,8 @@ fn an_unread_receiver_stops_the_sender_by_credit_not_by_loss() {
 /// had already been sent and acknowledged); they are counted modulo 2^32.
 fn shift_credit(sender: &mut S, receiver: &mut S, by: u32) {
     assert!(sender.tx.is_drained());
-    for position in [&mut sender.sent_cost, &mut sender.acked_cost, &mut sender.send_limit] {
-        *position = position.wrapping_add(by);
-    }
-    for position in [&mut receiver.recv_cost, &mut receiver.granted] {
-        *position = position.wrapping_add(by);
-    }
+    sender.allowed.shift(by);
+    receiver.granted.shift(by);
 }
 
 #[test]
@@ -395,7 +420,7 @@ fn credit_positions_wrap_at_2_pow_32_without_a_stall_or_an_overrun() {
     let expected: Vec<Ev> = (0..40u8).map(|i| Ev::Message(std::vec![i; 300])).collect();
     assert_eq!(echoed, expected);
     assert!(stalls > 0, "the 4096-byte buffers never filled");
-    assert!(client.sent_cost < 20_000 && server.sent_cost < 20_000, "both directions wrapped");
+    assert!(client.allowed.sent() < 20_000 && server.allowed.sent() < 20_000, "both directions wrapped");
     for s in [&client, &server] {
         assert_eq!(s.stats().ignored + s.stats().duplicates + s.stats().dropped, 0);
         assert_eq!(s.state(), Established);
@@ -585,6 +610,30 @@ fn a_new_hello_resets_a_server_session() {
 }
 
 #[test]
+fn a_session_restarted_by_a_new_hello_keeps_nothing_of_the_previous_client() {
+    let (mut client, mut server) = connected_pair();
+    // The first client leaves an RTT estimate (a PONG 30 ms later), counters and a ping token.
+    server.ping(T0, 0).unwrap();
+    let pings = drain(&mut server, T0);
+    let later = T0 + Duration::from_millis(30);
+    deliver(&mut client, &pings, later);
+    deliver(&mut server, &drain(&mut client, later), later);
+    client.send(later, b"old").unwrap();
+    settle(&mut client, &mut server, later);
+    assert!(server.rtt().smoothed.is_some());
+    let _ = events(&mut server);
+
+    let mut fresh = S::client(config(), 0xBEEF, [0; 4096], [0; 4096], later);
+    deliver(&mut server, &drain(&mut fresh, later), later);
+    assert_eq!(events(&mut server), [Ev::Closed(CloseReason::Reset), Ev::Connected]);
+    assert_eq!(server.rtt(), RttStats::default(), "no RTT carried over");
+    let expected = Stats { packets_received: 1, ..Stats::default() };
+    assert_eq!(server.stats(), expected, "counters start with the new HELLO");
+    // Its first ping carries token 1, as a new session's would.
+    assert_eq!(server.ping(later, 0), Ok(1));
+}
+
+#[test]
 fn duplicate_data_is_dropped_and_acknowledged_again() {
     let (mut client, mut server) = connected_pair();
     client.send(T0, b"once").unwrap();
@@ -758,4 +807,31 @@ fn a_lost_close_ack_is_answered_again() {
     deliver(&mut server, &close_again, t);
     deliver(&mut client, &drain(&mut server, t), t);
     assert_eq!(events(&mut client), [Ev::Closed(CloseReason::Local)]);
+}
+
+#[test]
+fn a_client_refusing_the_hello_ack_tells_the_server_why() {
+    /// A change that spoils the HELLO-ACK, and the ERROR it earns.
+    type Case = (fn(&mut HelloPayload), ErrorCode, u32);
+    let cases: [Case; 4] = [
+        (|h| h.version = 9, ErrorCode::VersionMismatch, 1),
+        (
+            |h| (h.supports, h.requires) = (Capabilities(0x8000), Capabilities(0x8000)),
+            ErrorCode::UnsupportedCapability,
+            0x8000,
+        ),
+        (|h| h.window = 0, ErrorCode::ProtocolViolation, u8::from(P::HelloAck).into()),
+        (|h| h.max_payload = 0, ErrorCode::ProtocolViolation, u8::from(P::HelloAck).into()),
+    ];
+    for (spoil, code, detail) in cases {
+        let mut client = S::client(config(), 5, [0; 4096], [0; 4096], T0);
+        let _ = drain(&mut client, T0);
+        let mut h = hello(5);
+        spoil(&mut h);
+        let mut payload = [0u8; HelloPayload::LEN];
+        h.emit(&mut payload).unwrap();
+        client.handle_packet(T0, &Repr::control(P::HelloAck, &payload));
+        assert_eq!(error_sent(&mut client), (code, detail));
+        assert_eq!(events(&mut client), [Ev::Closed(CloseReason::LocalError { code, detail })]);
+    }
 }

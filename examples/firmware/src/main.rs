@@ -18,8 +18,8 @@ use cortex_m_rt::{ExceptionFrame, entry, exception};
 use cortex_m_semihosting::debug;
 #[cfg(feature = "defmt")]
 use defmt_semihosting as _;
-use framelink_core::framed::FramedSession;
-use framelink_core::framing::{Cobs, CobsDecoder};
+use framelink_core::connection::Connection;
+use framelink_core::framing::CobsDecoder;
 use framelink_core::io::IoLink;
 use framelink_core::service::{Responder, ResponderDriver};
 use framelink_core::session::{Config, Event, Session};
@@ -44,7 +44,7 @@ const CONFIG: Config = Config::new()
     .retransmit(true);
 
 /// The link over UART0.
-type Link<'a> = IoLink<uart::Uart, CobsDecoder<PACKET>, Cobs, &'a mut [u8], WINDOW>;
+type Link<'a> = IoLink<uart::Uart, CobsDecoder<PACKET>, &'a mut [u8], WINDOW>;
 
 /// The buffers, 6,756 bytes at these defaults.
 struct Buffers {
@@ -88,8 +88,8 @@ fn serve(buffers: &mut Buffers) -> ! {
 
     let Buffers { tx, rx, packet, read, write, reply } = buffers;
     let session: Session<&mut [u8], WINDOW> = Session::server(CONFIG, &mut tx[..], &mut rx[..], clock.now());
-    let framed = FramedSession::new(session, CobsDecoder::<PACKET>::new(), &mut packet[..]);
-    let mut link: Link<'_> = IoLink::new(uart, framed, &mut read[..], &mut write[..]);
+    let connection = Connection::new(session, CobsDecoder::<PACKET>::new(), &mut packet[..]);
+    let mut link: Link<'_> = IoLink::new(uart, connection, &mut read[..], &mut write[..]);
     let mut responder = ResponderDriver::new(
         Responder::new("framelink firmware (lm3s6965, QEMU)", env!("CARGO_PKG_VERSION")),
         &mut reply[..],
@@ -106,7 +106,7 @@ fn run(clock: &mut clock::Clock, link: &mut Link<'_>, responder: &mut ResponderD
         let now = clock.now();
         // Reads what the UART holds, runs timers, writes what the session owes.
         let read = link.poll(now).unwrap_or(false);
-        let decoder = link.framed().decoder_stats();
+        let decoder = link.connection().decoder_stats();
         // Events that are not service requests need nothing here: after a client closed or
         // vanished the session waits for the next HELLO, and plain text messages are dropped.
         responder.poll(now, link.session_mut(), decoder, |_: Event<'_>| {});

@@ -188,15 +188,15 @@ const MAX_PACKET: usize = 600;
 const PORT: u16 = 7000;
 const KEY: CookieKey = CookieKey::new([9; 16]);
 
-type Client = UdpLink<Mock, DatagramDecoder, Datagram, Vec<u8>>;
-type Server = UdpServer<Mock, DatagramDecoder, Datagram, Vec<u8>>;
+type Client = UdpLink<Mock, DatagramDecoder, Vec<u8>>;
+type Server = UdpServer<Mock, DatagramDecoder, Vec<u8>>;
 
 fn config() -> Config {
     Config::new().max_payload(500)
 }
 
-fn framed(session: Session<Vec<u8>>) -> FramedSession<DatagramDecoder, Datagram, Vec<u8>> {
-    FramedSession::new(session, DatagramDecoder::new(MAX_PACKET), vec![0; MAX_PACKET])
+fn connection(session: Session<Vec<u8>>) -> Connection<DatagramDecoder, Vec<u8>> {
+    Connection::new(session, DatagramDecoder::new(MAX_PACKET), vec![0; MAX_PACKET])
 }
 
 fn bufs() -> (Vec<u8>, Vec<u8>) {
@@ -205,8 +205,8 @@ fn bufs() -> (Vec<u8>, Vec<u8>) {
 
 fn client_with(mock: &Mock, config: Config, id: u32, now: Instant) -> Client {
     let (rb, wb) = bufs();
-    let framed = framed(Session::client(config, id, vec![0; 4096], vec![0; 4096], now));
-    UdpLink::open(mock.clone(), local(PORT), framed, rb, wb).unwrap()
+    let connection = connection(Session::client(config, id, vec![0; 4096], vec![0; 4096], now));
+    UdpLink::open(mock.clone(), local(PORT), connection, rb, wb).unwrap()
 }
 
 fn client(mock: &Mock, id: u32, now: Instant) -> Client {
@@ -215,8 +215,8 @@ fn client(mock: &Mock, id: u32, now: Instant) -> Client {
 
 fn server_with(mock: &Mock, config: Config) -> Server {
     let (rb, wb) = bufs();
-    let framed = framed(Session::server(config, vec![0; 4096], vec![0; 4096], Instant::ZERO));
-    UdpServer::bind(mock.clone(), PORT, KEY, framed, rb, wb).unwrap()
+    let connection = connection(Session::server(config, vec![0; 4096], vec![0; 4096], Instant::ZERO));
+    UdpServer::bind(mock.clone(), PORT, KEY, connection, rb, wb).unwrap()
 }
 
 fn server(mock: &Mock) -> Server {
