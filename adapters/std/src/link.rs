@@ -653,12 +653,6 @@ impl Link {
         self.clock.now()
     }
 
-    /// Forgets a failure that this side caused on purpose (shutting the reading side down to
-    /// wake the link's thread), so that the link can still write.
-    pub(crate) fn forget_failure(&mut self) {
-        self.failure = None;
-    }
-
     /// The failure that ended the transport, again.
     fn check(&self) -> Result<(), LinkError> {
         match &self.failure {
@@ -821,33 +815,6 @@ impl Link {
                 Ok(())
             }
             Err(error) => Err(self.record(lost_or_io(error))),
-        }
-    }
-
-    /// A handle on the stream that can wake a read blocked in another thread (by shutting the
-    /// reading side down).
-    pub(crate) fn waker(&self) -> Option<Arc<TcpStream>> {
-        match &self.socket {
-            Socket::Stream(stream) => Some(Arc::clone(stream)),
-            Socket::Datagram(_) | Socket::Serial(_) => None,
-        }
-    }
-
-    /// After the session ended: sends what is left, ends the stream and reads until the peer
-    /// closes too (at most `linger`), so that the last packets are not lost to a reset.
-    pub(crate) fn linger(&mut self, linger: Duration) {
-        let _ = self.transmit();
-        let Socket::Stream(stream) = &self.socket else { return };
-        let mut stream = &**stream;
-        if stream.shutdown(Shutdown::Write).is_err() || self.failure.is_some() {
-            return;
-        }
-        let until = StdInstant::now() + linger;
-        let mut sink = [0u8; 512];
-        while let Some(wait) = until.checked_duration_since(StdInstant::now()).filter(|w| !w.is_zero()) {
-            if stream.set_read_timeout(Some(wait)).is_err() || !matches!(stream.read(&mut sink), Ok(1..)) {
-                return;
-            }
         }
     }
 }
