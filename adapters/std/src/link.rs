@@ -56,6 +56,7 @@ pub struct LinkConfig {
     pub(crate) idle_timeout: Duration,
     pub(crate) handshake_timeout: Duration,
     pub(crate) close_timeout: Duration,
+    pub(crate) max_retransmits: u8,
 }
 
 impl LinkConfig {
@@ -72,6 +73,7 @@ impl LinkConfig {
             idle_timeout: Duration::from_secs(30),
             handshake_timeout: Duration::from_secs(10),
             close_timeout: Duration::from_secs(10),
+            max_retransmits: 10,
         }
     }
 
@@ -125,6 +127,14 @@ impl LinkConfig {
         self
     }
 
+    /// With retransmission (on `udp://`, `tcp+cobs://` and `serial://`, or when the peer asks
+    /// for it): the dead-link limit, retransmission timeouts in a row without progress before
+    /// the session ends (default 10).
+    pub fn max_retransmits(mut self, count: u8) -> Self {
+        self.max_retransmits = count;
+        self
+    }
+
     fn payload_limit(&self, transport: Transport) -> u16 {
         match transport {
             Transport::Udp => self.max_payload.unwrap_or(UDP_PAYLOAD).min(UDP_MAX_PAYLOAD),
@@ -156,6 +166,7 @@ impl LinkConfig {
             .idle_timeout(self.idle_timeout)
             .handshake_timeout(self.handshake_timeout)
             .close_timeout(self.close_timeout)
+            .max_retransmits(self.max_retransmits)
     }
 
     /// A server-side session for a peer that is about to say HELLO.
