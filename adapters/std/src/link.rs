@@ -56,6 +56,7 @@ pub struct LinkConfig {
     pub(crate) idle_timeout: Duration,
     pub(crate) handshake_timeout: Duration,
     pub(crate) close_timeout: Duration,
+    pub(crate) max_retransmits: u8,
 }
 
 impl LinkConfig {
@@ -72,6 +73,7 @@ impl LinkConfig {
             idle_timeout: Duration::from_secs(30),
             handshake_timeout: Duration::from_secs(10),
             close_timeout: Duration::from_secs(10),
+            max_retransmits: 10,
         }
     }
 
@@ -125,6 +127,14 @@ impl LinkConfig {
         self
     }
 
+    /// With retransmission (on `udp://`, `tcp+cobs://` and `serial://`, or when the peer asks
+    /// for it): the dead-link limit, retransmission timeouts in a row without progress before
+    /// the session ends (default 10).
+    pub fn max_retransmits(mut self, count: u8) -> Self {
+        self.max_retransmits = count;
+        self
+    }
+
     fn payload_limit(&self, transport: Transport) -> u16 {
         match transport {
             Transport::Udp => self.max_payload.unwrap_or(UDP_PAYLOAD).min(UDP_MAX_PAYLOAD),
@@ -156,6 +166,7 @@ impl LinkConfig {
             .idle_timeout(self.idle_timeout)
             .handshake_timeout(self.handshake_timeout)
             .close_timeout(self.close_timeout)
+            .max_retransmits(self.max_retransmits)
     }
 
     /// A server-side session for a peer that is about to say HELLO.
@@ -642,12 +653,6 @@ impl Link {
         self.clock.now()
     }
 
-    /// Forgets a failure that this side caused on purpose (shutting the reading side down to
-    /// wake the link's thread), so that the link can still write.
-    pub(crate) fn forget_failure(&mut self) {
-        self.failure = None;
-    }
-
     /// The failure that ended the transport, again.
     fn check(&self) -> Result<(), LinkError> {
         match &self.failure {
@@ -810,33 +815,6 @@ impl Link {
                 Ok(())
             }
             Err(error) => Err(self.record(lost_or_io(error))),
-        }
-    }
-
-    /// A handle on the stream that can wake a read blocked in another thread (by shutting the
-    /// reading side down).
-    pub(crate) fn waker(&self) -> Option<Arc<TcpStream>> {
-        match &self.socket {
-            Socket::Stream(stream) => Some(Arc::clone(stream)),
-            Socket::Datagram(_) | Socket::Serial(_) => None,
-        }
-    }
-
-    /// After the session ended: sends what is left, ends the stream and reads until the peer
-    /// closes too (at most `linger`), so that the last packets are not lost to a reset.
-    pub(crate) fn linger(&mut self, linger: Duration) {
-        let _ = self.transmit();
-        let Socket::Stream(stream) = &self.socket else { return };
-        let mut stream = &**stream;
-        if stream.shutdown(Shutdown::Write).is_err() || self.failure.is_some() {
-            return;
-        }
-        let until = StdInstant::now() + linger;
-        let mut sink = [0u8; 512];
-        while let Some(wait) = until.checked_duration_since(StdInstant::now()).filter(|w| !w.is_zero()) {
-            if stream.set_read_timeout(Some(wait)).is_err() || !matches!(stream.read(&mut sink), Ok(1..)) {
-                return;
-            }
         }
     }
 }

@@ -42,7 +42,6 @@
 use std::hash::BuildHasher;
 use std::io;
 use std::net::SocketAddr;
-use std::os::fd::RawFd;
 use std::time::Duration;
 
 use embedded_nal::{TcpClientStack, UdpClientStack};
@@ -55,8 +54,7 @@ use framelink_core::framing::{
 use framelink_core::nal::{Interest, TcpLink, UdpLink, Wait};
 use framelink_core::session::{CloseReason, Event, Session};
 use framelink_core::wire::MAX_PACKET;
-use mio::unix::SourceFd;
-use mio::{Events, Poll, Token};
+use mio::{Events, Poll};
 
 use crate::{Addr, LinkConfig, LinkError, StdClock, Transport};
 
@@ -79,6 +77,15 @@ const WRITE_ROOM: usize = 16 * 1024;
 /// How long a wait sleeps when the OS readiness check itself fails (never spin).
 const FALLBACK_SLEEP: Duration = Duration::from_millis(10);
 
+/// A socket's handle for the OS readiness check: its file descriptor on Unix. Elsewhere
+/// (Windows) std-embedded-nal shows no handle, so there is none.
+#[cfg(unix)]
+pub type RawSocket = std::os::fd::RawFd;
+/// A socket's handle for the OS readiness check: its file descriptor on Unix. Elsewhere
+/// (Windows) std-embedded-nal shows no handle, so there is none.
+#[cfg(not(unix))]
+pub type RawSocket = std::convert::Infallible;
+
 /// A [`Wait`] hook for std-embedded-nal sockets: waits on the socket's readiness with `mio`
 /// (epoll on Linux, kqueue on BSDs and macOS), the timeout being the session's next deadline.
 ///
@@ -86,6 +93,10 @@ const FALLBACK_SLEEP: Duration = Duration::from_millis(10);
 /// [`UdpSocket`]s. Each wait registers the socket's file descriptor, polls and deregisters it,
 /// so readiness is level-triggered: data already waiting ends the wait at once. If the OS check
 /// fails, the wait sleeps briefly (at most until the deadline) rather than spin.
+///
+/// On Windows std-embedded-nal gives no socket handle to wait on: each wait sleeps up to
+/// 10 ms (at most until the deadline), so the driver polls, and every receive is tried (one on
+/// an accepted TCP socket, which std-embedded-nal leaves blocking, waits for the peer).
 ///
 /// ```
 /// use framelink_std::StdClock;
@@ -96,38 +107,55 @@ const FALLBACK_SLEEP: Duration = Duration::from_millis(10);
 /// # Ok::<(), std::io::Error>(())
 /// ```
 pub struct MioWait<K> {
+    #[cfg_attr(not(unix), expect(dead_code, reason = "no handle to poll"))]
     poll: Poll,
+    #[cfg_attr(not(unix), expect(dead_code, reason = "no handle to poll"))]
     events: Events,
     clock: StdClock,
     /// The socket the last wait found readable: the next receive on it cannot block.
-    readable: Option<RawFd>,
-    /// The socket's file descriptor, if it has one yet.
-    fd_of: fn(&K) -> Option<RawFd>,
+    readable: Option<RawSocket>,
+    /// The socket's handle, if it has one yet.
+    fd_of: fn(&K) -> Option<RawSocket>,
 }
 
 impl MioWait<TcpSocket> {
     /// A hook for TCP sockets, reading deadlines on `clock` (the clock the driver is given).
     pub fn tcp(clock: StdClock) -> io::Result<Self> {
-        Self::new(clock, |socket| socket.as_raw_fd())
+        #[cfg(unix)]
+        return Self::new(clock, |socket| socket.as_raw_fd());
+        #[cfg(not(unix))]
+        return Self::new(clock, |_| None);
     }
 }
 
 impl MioWait<UdpSocket> {
     /// A hook for UDP sockets, reading deadlines on `clock` (the clock the driver is given).
     pub fn udp(clock: StdClock) -> io::Result<Self> {
-        Self::new(clock, |socket| socket.as_raw_fd())
+        #[cfg(unix)]
+        return Self::new(clock, |socket| socket.as_raw_fd());
+        #[cfg(not(unix))]
+        return Self::new(clock, |_| None);
     }
 }
 
 impl<K> MioWait<K> {
-    /// A hook for sockets whose file descriptor `fd_of` tells, reading deadlines on `clock`.
-    pub fn new(clock: StdClock, fd_of: fn(&K) -> Option<RawFd>) -> io::Result<Self> {
+    /// A hook for sockets whose handle `fd_of` tells, reading deadlines on `clock`.
+    pub fn new(clock: StdClock, fd_of: fn(&K) -> Option<RawSocket>) -> io::Result<Self> {
         Ok(Self { poll: Poll::new()?, events: Events::with_capacity(4), clock, readable: None, fd_of })
+    }
+
+    /// There is no handle to poll (see [`RawSocket`]).
+    #[cfg(not(unix))]
+    fn ready(&mut self, fd: RawSocket, _: Interest, _: Option<Duration>) -> io::Result<bool> {
+        match fd {}
     }
 
     /// Polls `fd` for `interest`; returns whether it is readable (or at its end, or failed,
     /// which a receive reports at once).
-    fn ready(&mut self, fd: RawFd, interest: Interest, timeout: Option<Duration>) -> io::Result<bool> {
+    #[cfg(unix)]
+    fn ready(&mut self, fd: RawSocket, interest: Interest, timeout: Option<Duration>) -> io::Result<bool> {
+        use mio::Token;
+        use mio::unix::SourceFd;
         let wanted = match interest {
             Interest::Read => mio::Interest::READABLE,
             Interest::Write => mio::Interest::WRITABLE,
@@ -162,7 +190,7 @@ impl<S, K> Wait<S, K> for MioWait<K> {
     /// Whether a receive returns at once: the last wait found the socket readable, or the OS
     /// says so now (a zero-timeout poll).
     fn may_receive(&mut self, _: &mut S, socket: &K) -> bool {
-        let Some(fd) = (self.fd_of)(socket) else { return false };
+        let Some(fd) = (self.fd_of)(socket) else { return cfg!(not(unix)) };
         if self.readable.take() == Some(fd) {
             return true;
         }
@@ -495,6 +523,7 @@ mod tests {
         let mut server = nal::UdpServer::bind(
             Stack,
             port,
+            crate::cookie::random_key(),
             framed,
             vec![0; DATAGRAM_READ],
             vec![0; Datagram::max_encoded_len(MAX_PACKET)],

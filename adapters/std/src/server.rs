@@ -1,18 +1,20 @@
 //! A server for many clients at once: [`Server`], its [`ServerConfig`], and the [`Handler`] the
 //! application implements.
 
+mod event_loop;
 mod serial;
+mod timers;
 mod udp;
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
-use std::io::{self, Read, Write};
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, UdpSocket};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::{self, JoinHandle};
-use std::time::{Duration, Instant as StdInstant};
+use std::time::Duration;
 
 use framelink_core::Instant;
 use framelink_core::framing::{Cobs, Datagram, Encoder, LengthDelimited};
@@ -20,11 +22,10 @@ use framelink_core::service::{Responder, ResponderDriver, ServerCounters};
 use framelink_core::session::{CloseReason, Event, SendError, State, Timeout};
 use framelink_core::wire::{ErrorCode, ErrorPayload, PacketType, Repr};
 
-use crate::clock::StdClock;
 use crate::conn::{Framed, Sess};
-use crate::link::Socket;
 use crate::serial::SerialPort;
-use crate::{Addr, Link, LinkConfig, LinkError, Transport};
+use crate::{Addr, LinkConfig, LinkError, Transport};
+use event_loop::{Command, EventLoop, LoopHandle, LoopParts};
 
 /// How long a connection whose session ended waits for the client to close its end.
 const LINGER: Duration = Duration::from_secs(2);
@@ -52,6 +53,7 @@ const UDP_RECV_BUFFER: usize = 4 << 20;
 pub struct ServerConfig {
     link: LinkConfig,
     max_clients: usize,
+    event_loops: usize,
     stack_size: usize,
     responder: Option<(&'static str, &'static str)>,
 }
@@ -65,14 +67,15 @@ impl ServerConfig {
         Self {
             link: LinkConfig::new(),
             max_clients: Self::DEFAULT_MAX_CLIENTS,
-            stack_size: 256 * 1024,
+            event_loops: 0,
+            stack_size: 1 << 20,
             responder: None,
         }
     }
 
     /// Sessions served at once, over every listener (default 1024). A client beyond the limit
     /// gets ERROR Busy (detail: the limit) and is disconnected. Each TCP client also takes a
-    /// thread and a file descriptor: keep it under the process's limits (`ulimit -n`).
+    /// file descriptor: keep it under the process's limit (`ulimit -n`).
     pub fn max_clients(mut self, clients: usize) -> Self {
         self.max_clients = clients;
         self
@@ -122,7 +125,15 @@ impl ServerConfig {
         self
     }
 
-    /// Stack size of each connection thread, where the handler runs (default 256 KiB).
+    /// Event-loop threads serving the TCP and TCP+COBS clients (default 0: one per core, as
+    /// [`std::thread::available_parallelism`] tells). Each owns the clients it was handed, and
+    /// runs their handler calls; see [`Server`].
+    pub fn event_loops(mut self, threads: usize) -> Self {
+        self.event_loops = threads;
+        self
+    }
+
+    /// Stack size of each server thread, where the handler runs (default 1 MiB).
     pub fn stack_size(mut self, bytes: usize) -> Self {
         self.stack_size = bytes;
         self
@@ -131,6 +142,14 @@ impl ServerConfig {
     /// The configured client limit.
     pub fn max_clients_value(&self) -> usize {
         self.max_clients
+    }
+
+    /// The event loops the server runs: [`event_loops`](Self::event_loops), or one per core.
+    pub fn event_loops_value(&self) -> usize {
+        match self.event_loops {
+            0 => thread::available_parallelism().map_or(1, usize::from),
+            threads => threads,
+        }
     }
 
     /// The session settings of every client.
@@ -174,7 +193,9 @@ impl fmt::Display for PeerInfo {
 }
 
 /// What the application does with its clients. Every method is called on the thread serving
-/// that client (TCP) or that socket (UDP), in order for each client.
+/// that client: its event loop (TCP, TCP+COBS), its socket's thread (UDP) or its port's
+/// thread (serial), in order for each client. A call that takes long delays the other clients
+/// of that thread (see [`Server`]).
 ///
 /// A closure `Fn(&PeerInfo, &[u8], &mut Reply<'_>)` is a handler that only handles messages.
 pub trait Handler: Send + Sync + 'static {
@@ -435,9 +456,8 @@ struct Control {
     ended: EndCounters,
     stray_datagrams: AtomicU64,
     next_id: AtomicU64,
-    /// A handle on each connection's stream, to wake its thread at shutdown.
-    conns: Mutex<HashMap<u64, Arc<TcpStream>>>,
-    gone: Condvar,
+    /// The event loop serving each TCP and TCP+COBS client, by client id.
+    clients: Mutex<HashMap<u64, usize>>,
     /// Listeners that stopped serving on their own (a serial port that went away), and why.
     failures: Mutex<Vec<(Addr, LinkError)>>,
 }
@@ -496,12 +516,6 @@ impl Control {
         counters.stray_datagrams = load(&self.stray_datagrams);
         counters
     }
-
-    fn unregister(&self, id: u64) {
-        let mut conns = self.conns.lock().unwrap_or_else(PoisonError::into_inner);
-        conns.remove(&id);
-        self.gone.notify_all();
-    }
 }
 
 /// Sessions that ended at a limit, by limit.
@@ -547,12 +561,15 @@ enum Listener {
 ///
 /// # How it serves
 ///
-/// - **TCP and TCP+COBS: one thread per connection**, blocked in `read` with a timeout set to
-///   the session's next deadline. A thread per client keeps each connection a straight-line
-///   loop over the same [`Link`] the clients use, lets a slow handler delay only its own client,
-///   and costs little at the sizes this server is for (hundreds to a few thousand clients: a
-///   thread is a 256 KiB stack reservation, mostly untouched, and an idle one wakes only for
-///   keepalives). One accepting thread per listener.
+/// - **TCP and TCP+COBS: a few event-loop threads for every connection**
+///   ([`event_loops`](ServerConfig::event_loops), by default one per core), each waiting on
+///   the readiness of many sockets at once (`mio`: epoll, kqueue, IOCP). The loops accept on
+///   every listener and hand each new client to the loop holding the fewest; a client stays
+///   on its loop until it leaves, and the loop makes every [`Handler`] call for it. A loop
+///   keeps its clients' deadlines (keepalive, idle, handshake, retransmit, linger) in a
+///   min-heap, so a tick looks only at the clients that are due. **A slow handler delays
+///   every client of its loop** (not those of the other loops): hand long work to threads of
+///   your own and answer through [`ServerHandle::send`].
 /// - **UDP: one thread per socket**, which demultiplexes datagrams by source address into
 ///   per-peer sessions. A peer is created by a HELLO only, and dropped when its session ends
 ///   (closed, refused, or idle).
@@ -567,15 +584,21 @@ enum Listener {
 /// client beyond it is answered with ERROR Busy and disconnected), the largest message
 /// ([`max_message`](ServerConfig::max_message), announced in the handshake and enforced by the
 /// session), the handshake time and the idle time. A client that misbehaves or vanishes ends
-/// its own session only; a handler that panics ends only the session it was called for.
+/// its own session only; a handler that panics ends only the session it was called for. A
+/// client that stops reading is not written to beyond what its socket takes: the server then
+/// stops reading from it too, and drops it after the idle timeout without progress. Each TCP
+/// client takes one file descriptor; one more per loop is kept in reserve, so that a server
+/// out of descriptors still answers a new client ERROR Busy rather than leaving it waiting.
 ///
 /// # Memory
 ///
-/// Each TCP client has, allocated zeroed so that pages cost memory only once used: the two
-/// session buffers (max message + 64 KiB each), a 64 KiB frame decoder, a 64 KiB packet
-/// buffer, a 64 KiB read buffer and an 80 KiB write buffer; about 0.9 MiB with the defaults, of
-/// which a client exchanging small messages touches about 120 KiB (measured: 1000 clients,
-/// 119 MB resident). A UDP peer has the two session buffers and a packet buffer. After
+/// Each event loop has one read buffer (256 KiB) and one write buffer (four largest frames)
+/// that all its clients share; a client keeps only what its session holds between calls, and
+/// bytes its socket would not take (nothing, once it keeps up). A TCP client has, allocated
+/// zeroed so that pages cost memory only once used: the two session buffers (max message +
+/// 64 KiB each), a 64 KiB frame decoder and a 64 KiB packet buffer, and with the test service
+/// on, the responder's reply buffer (max message); a client exchanging small messages touches
+/// a few pages of each. A UDP peer has the two session buffers and a packet buffer. After
 /// clients leave, the allocator may keep (and reuse) what they touched.
 ///
 /// ```
@@ -652,24 +675,34 @@ impl Server {
 
     /// Serves with `handler` on background threads; the handle stops them.
     pub fn spawn<H: Handler>(self, handler: H) -> io::Result<ServerHandle> {
-        let wake = self.listeners.iter().zip(&self.local_addrs).map(|(l, a)| wake_target(l, a)).collect();
+        let wake =
+            self.listeners.iter().zip(&self.local_addrs).filter_map(|(l, a)| wake_target(l, a)).collect();
         let local_addrs = self.local_addrs.clone();
-        let (control, threads) = self.start(handler)?;
-        Ok(ServerHandle { control, threads, wake, local_addrs })
+        let (control, threads, loops) = self.start(handler)?;
+        Ok(ServerHandle { control, threads, loops, wake, local_addrs })
     }
 
     /// Serves with `handler` on this thread, until the process ends.
     pub fn run<H: Handler>(self, handler: H) -> io::Result<()> {
-        let (_control, threads) = self.start(handler)?;
+        let (_control, threads, _loops) = self.start(handler)?;
         for thread in threads {
             let _ = thread.join();
         }
         Ok(())
     }
 
-    fn start<H: Handler>(self, handler: H) -> io::Result<(Arc<Control>, Vec<JoinHandle<()>>)> {
+    fn start<H: Handler>(self, handler: H) -> io::Result<Started> {
+        let Self { listeners, config, .. } = self;
+        let (streams, others): (Vec<_>, Vec<_>) =
+            listeners.into_iter().partition(|listener| matches!(listener, Listener::Stream(..)));
+        let streams = streams
+            .into_iter()
+            .filter_map(|listener| match listener {
+                Listener::Stream(listener, transport) => Some((listener, transport)),
+                _ => None,
+            })
+            .collect();
         let control = Arc::new(Control {
-            config: self.config,
             stop: AtomicBool::new(false),
             active: AtomicUsize::new(0),
             accepted: AtomicU64::new(0),
@@ -678,37 +711,78 @@ impl Server {
             ended: EndCounters::default(),
             stray_datagrams: AtomicU64::new(0),
             next_id: AtomicU64::new(0),
-            conns: Mutex::new(HashMap::new()),
-            gone: Condvar::new(),
+            clients: Mutex::new(HashMap::new()),
             failures: Mutex::new(Vec::new()),
+            config,
         });
         let handler = Arc::new(handler);
         let mut threads = Vec::new();
-        for listener in self.listeners {
-            let shared = Arc::clone(&control);
-            let handler = Arc::clone(&handler);
-            let thread = match listener {
-                Listener::Stream(listener, transport) => thread::Builder::new()
-                    .name("framelink-accept".into())
-                    .spawn(move || accept_loop(&listener, transport, &shared, &handler)),
-                Listener::Datagram(socket) => thread::Builder::new()
-                    .name("framelink-udp".into())
-                    .spawn(move || udp::serve_datagrams(&socket, &shared, &*handler)),
-                Listener::Serial(port, addr) => thread::Builder::new()
-                    .name("framelink-serial".into())
-                    .spawn(move || serial::serve(port, addr, &shared, &*handler)),
-            };
-            match thread {
-                Ok(thread) => threads.push(thread),
-                Err(error) => {
-                    control.stop.store(true, Ordering::Release);
-                    return Err(error);
-                }
+        let started = start_loops(streams, &control, &handler, &mut threads).and_then(|loops| {
+            for listener in others {
+                let shared = Arc::clone(&control);
+                let handler = Arc::clone(&handler);
+                let builder = thread::Builder::new().stack_size(control.config.stack_size);
+                threads.push(match listener {
+                    Listener::Stream(..) => continue,
+                    Listener::Datagram(socket) => builder
+                        .name("framelink-udp".into())
+                        .spawn(move || udp::serve_datagrams(&socket, &shared, &*handler))?,
+                    Listener::Serial(port, addr) => builder
+                        .name("framelink-serial".into())
+                        .spawn(move || serial::serve(port, addr, &shared, &*handler))?,
+                });
+            }
+            Ok(loops)
+        });
+        match started {
+            Ok(loops) => Ok((control, threads, loops)),
+            Err(error) => {
+                control.stop.store(true, Ordering::Release);
+                Err(error)
             }
         }
-        Ok((control, threads))
     }
 }
+
+/// Starts the event loops, each accepting on a clone of every stream listener (only the first
+/// does where a listener cannot be shared between polls portably).
+fn start_loops<H: Handler>(
+    streams: Vec<(TcpListener, Transport)>,
+    control: &Arc<Control>,
+    handler: &Arc<H>,
+    threads: &mut Vec<JoinHandle<()>>,
+) -> io::Result<Vec<LoopHandle>> {
+    let count = if streams.is_empty() { 0 } else { control.config.event_loops_value().max(1) };
+    let parts = (0..count).map(|_| LoopParts::new()).collect::<io::Result<Vec<_>>>()?;
+    let loops: Vec<LoopHandle> = parts.iter().map(LoopParts::handle).collect();
+    for (index, parts) in parts.into_iter().enumerate() {
+        let listeners = if index == 0 || cfg!(unix) {
+            streams.iter().map(|(l, t)| Ok((l.try_clone()?, *t))).collect::<io::Result<Vec<_>>>()?
+        } else {
+            Vec::new()
+        };
+        let event_loop =
+            EventLoop::new(parts, index, loops.clone(), listeners, Arc::clone(control), Arc::clone(handler))?;
+        let thread = thread::Builder::new()
+            .name(format!("framelink-loop-{index}"))
+            .stack_size(control.config.stack_size)
+            .spawn(move || event_loop.run());
+        match thread {
+            Ok(thread) => threads.push(thread),
+            Err(error) => {
+                control.stop.store(true, Ordering::Release);
+                for handle in &loops {
+                    handle.wake();
+                }
+                return Err(error);
+            }
+        }
+    }
+    Ok(loops)
+}
+
+/// What [`Server::start`] leaves running: the shared state, the threads, the loops.
+type Started = (Arc<Control>, Vec<JoinHandle<()>>, Vec<LoopHandle>);
 
 impl fmt::Debug for Server {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -720,10 +794,50 @@ impl fmt::Debug for Server {
 }
 
 /// A running server; [`shutdown`](Self::shutdown) (or dropping it) stops it.
+///
+/// It also reaches connected TCP and TCP+COBS clients from outside the [`Handler`]'s calls:
+/// [`send`](Self::send) to one client, [`broadcast`](Self::broadcast) to all.
+///
+/// ```
+/// use framelink_std::{Handler, Link, LinkConfig, LinkEvent, PeerInfo, Reply, Server, ServerConfig};
+/// use std::sync::mpsc::{Sender, channel};
+/// use std::sync::Mutex;
+/// use std::time::Duration;
+///
+/// /// Tells the application who connected; answers nothing itself.
+/// struct Clients(Mutex<Sender<u64>>);
+///
+/// impl Handler for Clients {
+///     fn on_connect(&self, peer: &PeerInfo) {
+///         let _ = self.0.lock().unwrap().send(peer.id);
+///     }
+///     fn on_message(&self, _: &PeerInfo, _: &[u8], _: &mut Reply<'_>) {}
+/// }
+///
+/// let server = Server::bind(&["tcp://127.0.0.1:0".parse()?], ServerConfig::new())?;
+/// let addr = server.local_addrs()[0].clone();
+/// let (connected, ids) = channel();
+/// let handle = server.spawn(Clients(Mutex::new(connected)))?;
+///
+/// let mut link = Link::connect(&addr, &LinkConfig::new())?;
+/// let id = ids.recv_timeout(Duration::from_secs(5))?;
+/// handle.send(id, b"news for you")?;
+/// handle.broadcast(b"news for all");
+/// let mut got = Vec::new();
+/// while got.len() < 2 {
+///     if let Some(LinkEvent::Message(message)) = link.next_event(Some(Duration::from_secs(5)))? {
+///         got.push(message);
+///     }
+/// }
+/// assert_eq!(got, [b"news for you".to_vec(), b"news for all".to_vec()]);
+/// handle.shutdown();
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct ServerHandle {
     control: Arc<Control>,
     threads: Vec<JoinHandle<()>>,
-    wake: Vec<(Transport, SocketAddr)>,
+    loops: Vec<LoopHandle>,
+    wake: Vec<SocketAddr>,
     local_addrs: Vec<Addr>,
 }
 
@@ -755,8 +869,39 @@ impl ServerHandle {
         (!failures.is_empty()).then(|| failures.remove(0))
     }
 
+    /// Queues `message` for the TCP or TCP+COBS client `client` (its [`PeerInfo::id`]),
+    /// whole and in order after the replies queued for it before, as [`Reply::send`] does.
+    ///
+    /// The client's event loop takes it up at once, between the handler calls of its clients;
+    /// this returns before. It fails with [`SendError::Closed`] when no such client is
+    /// connected over TCP or TCP+COBS now (UDP and serial clients are not reached this way), and
+    /// with [`SendError::TooLarge`] beyond the server's [`max_message`](ServerConfig::max_message).
+    /// A message the loop finds larger than the client accepts, or a session that ends first,
+    /// drops it.
+    pub fn send(&self, client: u64, message: &[u8]) -> Result<(), SendError> {
+        let max = self.control.config.link.buffer_len() - 4;
+        if message.len() > max {
+            return Err(SendError::TooLarge { max });
+        }
+        let owner = self.control.clients.lock().unwrap_or_else(PoisonError::into_inner).get(&client).copied();
+        match owner.and_then(|index| self.loops.get(index)) {
+            Some(owner) if owner.post(Command::Send(client, message.into())) => Ok(()),
+            _ => Err(SendError::Closed),
+        }
+    }
+
+    /// Queues `message` for every TCP and TCP+COBS client connected now, as
+    /// [`send`](Self::send) does for one (a message larger than a client accepts skips it).
+    pub fn broadcast(&self, message: &[u8]) {
+        let message: Arc<[u8]> = message.into();
+        for owner in &self.loops {
+            owner.post(Command::Broadcast(Arc::clone(&message)));
+        }
+    }
+
     /// Stops accepting, closes every session (CLOSE to each client; a client with data still
-    /// in flight sees its connection end) and waits for the server's threads.
+    /// in flight sees its connection end) and waits for the server's threads, which wait at
+    /// most a few seconds for their clients to close.
     pub fn shutdown(mut self) {
         self.stop();
     }
@@ -765,21 +910,14 @@ impl ServerHandle {
         if self.control.stop.swap(true, Ordering::AcqRel) {
             return;
         }
-        for &(transport, addr) in &self.wake {
-            wake(transport, addr);
+        for &addr in &self.wake {
+            wake(addr);
+        }
+        for owner in &self.loops {
+            owner.wake();
         }
         for thread in self.threads.drain(..) {
             let _ = thread.join();
-        }
-        // No connection is registered any more: wake each from its read.
-        let mut conns = self.control.conns.lock().unwrap_or_else(PoisonError::into_inner);
-        for stream in conns.values() {
-            let _ = stream.shutdown(Shutdown::Read);
-        }
-        let until = StdInstant::now() + LINGER + Duration::from_secs(1);
-        while !conns.is_empty() {
-            let Some(left) = until.checked_duration_since(StdInstant::now()) else { break };
-            conns = self.control.gone.wait_timeout(conns, left).unwrap_or_else(PoisonError::into_inner).0;
         }
     }
 }
@@ -815,8 +953,9 @@ fn listen(targets: &[SocketAddr]) -> io::Result<TcpListener> {
     Err(last.unwrap_or_else(|| io::ErrorKind::NotFound.into()))
 }
 
-/// Where to knock to wake a listener's thread.
-fn wake_target(listener: &Listener, addr: &Addr) -> (Transport, SocketAddr) {
+/// Where to knock to wake a UDP socket's thread, blocked in `recv_from` (the event loops have
+/// wakers; a serial port's thread looks at the stop flag between reads).
+fn wake_target(listener: &Listener, addr: &Addr) -> Option<SocketAddr> {
     let port = addr.port;
     let ip: IpAddr = addr.host.parse().unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
     let ip = match ip {
@@ -824,221 +963,15 @@ fn wake_target(listener: &Listener, addr: &Addr) -> (Transport, SocketAddr) {
         IpAddr::V6(v6) if v6.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
         ip => ip,
     };
-    let transport = match listener {
-        Listener::Stream(_, transport) => *transport,
-        Listener::Datagram(_) => Transport::Udp,
-        // Its thread looks at the stop flag between reads.
-        Listener::Serial(..) => return (Transport::Serial, SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0))),
-    };
-    (transport, SocketAddr::new(ip, port))
+    matches!(listener, Listener::Datagram(_)).then_some(SocketAddr::new(ip, port))
 }
 
-/// Wakes a thread blocked in `accept` (a connection) or `recv_from` (an empty datagram).
-fn wake(transport: Transport, addr: SocketAddr) {
-    match transport {
-        Transport::Udp => {
-            let any: SocketAddr = if addr.is_ipv4() {
-                (Ipv4Addr::UNSPECIFIED, 0).into()
-            } else {
-                (Ipv6Addr::UNSPECIFIED, 0).into()
-            };
-            if let Ok(socket) = UdpSocket::bind(any) {
-                let _ = socket.send_to(&[], addr);
-            }
-        }
-        Transport::Tcp | Transport::TcpCobs => {
-            let _ = TcpStream::connect_timeout(&addr, Duration::from_secs(1));
-        }
-        Transport::Serial => {}
-    }
-}
-
-/// Accepts connections until the server stops.
-fn accept_loop<H: Handler>(
-    listener: &TcpListener,
-    transport: Transport,
-    control: &Arc<Control>,
-    handler: &Arc<H>,
-) {
-    // A descriptor held in reserve: when the process has no other left, `accept` fails (EMFILE)
-    // and the client would wait unanswered in the backlog; giving the spare up lets us take it
-    // and refuse it with ERROR Busy.
-    let mut spare = spare_descriptor();
-    loop {
-        let accepted = listener.accept();
-        if control.stopping() {
-            return;
-        }
-        match accepted {
-            Ok((stream, _)) => {
-                if !control.reserve() {
-                    refuse(stream, transport, control);
-                    continue;
-                }
-                control.accepted.fetch_add(1, Ordering::Relaxed);
-                if start_connection(stream, transport, control, handler).is_err() {
-                    control.release();
-                }
-            }
-            // The client gave up before we took it.
-            Err(error)
-                if matches!(error.kind(), io::ErrorKind::ConnectionAborted | io::ErrorKind::Interrupted) => {}
-            // Out of file descriptors (or memory): refuse the client with the spare descriptor,
-            // or, with none left, wait instead of spinning.
-            Err(_) => match spare.take() {
-                Some(file) => {
-                    drop(file);
-                    if let Ok((stream, _)) = listener.accept() {
-                        refuse_now(stream, transport, control);
-                    }
-                }
-                None => thread::sleep(Duration::from_millis(50)),
-            },
-        }
-        // Taken back as soon as a descriptor is free.
-        if spare.is_none() {
-            spare = spare_descriptor();
-        }
-    }
-}
-
-/// A descriptor to keep in reserve (see [`accept_loop`]).
-fn spare_descriptor() -> Option<std::fs::File> {
-    std::fs::File::open(if cfg!(windows) { "NUL" } else { "/dev/null" }).ok()
-}
-
-/// Starts the thread of a new connection (its slot is reserved).
-fn start_connection<H: Handler>(
-    stream: TcpStream,
-    transport: Transport,
-    control: &Arc<Control>,
-    handler: &Arc<H>,
-) -> io::Result<()> {
-    let config = &control.config.link;
-    // Built here, on a thread with a full-size stack: the decoders are large until boxed.
-    let clock = StdClock::new();
-    let session = config.server_session(transport, &clock);
-    let link = Link::new(Socket::Stream(Arc::new(stream)), transport, config, session, clock)?;
-    let id = control.next_id();
-    let (addr, local) = (link.peer_addr(), link.local_addr());
-    let info = PeerInfo { id, addr, local, transport, session_id: 0, port: None };
-    if let Some(waker) = link.waker() {
-        control.conns.lock().unwrap_or_else(PoisonError::into_inner).insert(id, waker);
-    }
-    let (thread_control, thread_handler) = (Arc::clone(control), Arc::clone(handler));
-    let spawned = thread::Builder::new()
-        .name(format!("framelink-conn-{id}"))
-        .stack_size(control.config.stack_size)
-        .spawn(move || serve_stream(link, info, &thread_control, &*thread_handler));
-    if let Err(error) = spawned {
-        control.unregister(id);
-        return Err(error);
-    }
-    Ok(())
-}
-
-/// Gives the slot back and unregisters the connection, even if the handler panicked.
-struct ConnGuard<'a> {
-    control: &'a Control,
-    id: u64,
-    slot: bool,
-}
-
-impl ConnGuard<'_> {
-    fn release(&mut self) {
-        if std::mem::take(&mut self.slot) {
-            self.control.release();
-        }
-    }
-}
-
-impl Drop for ConnGuard<'_> {
-    fn drop(&mut self) {
-        self.release();
-        self.control.unregister(self.id);
-    }
-}
-
-/// Serves one TCP or TCP+COBS connection until its session ends.
-fn serve_stream<H: Handler>(mut link: Link, info: PeerInfo, control: &Control, handler: &H) {
-    let mut guard = ConnGuard { control, id: info.id, slot: true };
-    let mut served = Served::new(info, &control.config);
-    let end: Result<CloseReason, LinkError> = loop {
-        let now = link.now();
-        match dispatch(handler, link.framed_mut(), &mut served, control, now) {
-            Dispatch::Wait => {}
-            Dispatch::Ended(reason) => {
-                control.count_end(&reason);
-                break Ok(reason);
-            }
-            Dispatch::Panicked => return,
-        }
-        if control.stopping() {
-            // Woken by the shutdown (which ended the reading side): say CLOSE on the way out.
-            link.forget_failure();
-            link.framed_mut().session_mut().close(now);
-            break Ok(CloseReason::Local);
-        }
-        if let Err(error) = link.round(None)
-            && !control.stopping()
-        {
-            break Err(error);
-        }
-    };
-    guard.release();
-    if served.connected {
-        handler.on_close(&served.info, end.as_ref().map(|reason| *reason));
-    }
-    link.linger(LINGER);
-}
-
-/// Answers a client over the limit with ERROR Busy (on a short-lived thread, which waits for
-/// the client to close so that the ERROR is not lost to a reset).
-fn refuse(mut stream: TcpStream, transport: Transport, control: &Arc<Control>) {
-    let frame = control.refusal(transport, 0);
-    if control.refusing.fetch_add(1, Ordering::AcqRel) >= MAX_REFUSING {
-        control.refusing.fetch_sub(1, Ordering::AcqRel);
-        return;
-    }
-    let thread_control = Arc::clone(control);
-    let spawned =
-        thread::Builder::new().name("framelink-busy".into()).stack_size(64 * 1024).spawn(move || {
-            let _ = stream.set_write_timeout(Some(Duration::from_secs(1)));
-            if stream.write_all(&frame).is_ok() && stream.shutdown(Shutdown::Write).is_ok() {
-                drain(&mut stream, LINGER);
-            }
-            thread_control.refusing.fetch_sub(1, Ordering::AcqRel);
-        });
-    if spawned.is_err() {
-        control.refusing.fetch_sub(1, Ordering::AcqRel);
-    }
-}
-
-/// Answers a client with ERROR Busy and closes at once, on this thread (no linger: its
-/// descriptor is the spare, wanted back at once). What the client sent so far is read first, so
-/// that closing does not reset the connection and lose the ERROR.
-fn refuse_now(mut stream: TcpStream, transport: Transport, control: &Control) {
-    let frame = control.refusal(transport, 0);
-    if stream.set_nonblocking(true).is_err() || stream.write_all(&frame).is_err() {
-        return;
-    }
-    let mut sink = [0u8; 512];
-    for _ in 0..16 {
-        if !matches!(stream.read(&mut sink), Ok(1..)) {
-            break;
-        }
-    }
-    let _ = stream.shutdown(Shutdown::Write);
-}
-
-/// Reads and drops until the peer closes, at most `linger`.
-fn drain(stream: &mut TcpStream, linger: Duration) {
-    let until = StdInstant::now() + linger;
-    let mut sink = [0u8; 512];
-    while let Some(wait) = until.checked_duration_since(StdInstant::now()).filter(|w| !w.is_zero()) {
-        if stream.set_read_timeout(Some(wait)).is_err() || !matches!(stream.read(&mut sink), Ok(1..)) {
-            return;
-        }
+/// Wakes a thread blocked in `recv_from` with an empty datagram.
+fn wake(addr: SocketAddr) {
+    let any: SocketAddr =
+        if addr.is_ipv4() { (Ipv4Addr::UNSPECIFIED, 0).into() } else { (Ipv6Addr::UNSPECIFIED, 0).into() };
+    if let Ok(socket) = UdpSocket::bind(any) {
+        let _ = socket.send_to(&[], addr);
     }
 }
 
