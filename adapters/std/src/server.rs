@@ -311,18 +311,29 @@ struct Served {
     connected: bool,
     /// Our own send buffer's largest message.
     own_max: usize,
-    /// The test-service responder, when the server answers the service.
+    /// Who the responder says it is, when the server answers the test service.
+    responder: Option<(&'static str, &'static str)>,
+    /// The test-service responder, made when the session has its first event (the end of the
+    /// handshake): a client that never completes one never has its reply buffer.
     service: Option<ResponderDriver<'static, Vec<u8>>>,
 }
 
 impl Served {
     fn new(info: PeerInfo, config: &ServerConfig) -> Self {
         let own_max = config.link.buffer_len() - 4;
-        let service = config.responder.map(|(name, software)| {
-            // Replies as large as the largest message, plus the ECHO header.
+        let responder = config.responder;
+        Self { info, outbox: Outbox::default(), connected: false, own_max, responder, service: None }
+    }
+
+    /// The responder, made on first use.
+    fn service(&mut self) -> Option<&mut ResponderDriver<'static, Vec<u8>>> {
+        let (name, software) = self.responder?;
+        let own_max = self.own_max;
+        // Replies as large as the largest message, plus the ECHO header (allocated zeroed: the
+        // pages a reply does not reach cost nothing).
+        Some(self.service.get_or_insert_with(|| {
             ResponderDriver::new(Responder::new(name, software), vec![0; own_max + 6])
-        });
-        Self { info, outbox: Outbox::default(), connected: false, own_max, service }
+        }))
     }
 }
 
@@ -395,7 +406,7 @@ fn dispatch<H: Handler>(
     control: &Control,
     now: Instant,
 ) -> Dispatch {
-    if served.service.is_some() {
+    if served.responder.is_some() {
         return dispatch_with_service(handler, framed, served, control, now);
     }
     loop {
@@ -427,6 +438,9 @@ fn dispatch_with_service<H: Handler>(
     let session = framed.session_mut();
     served.outbox.pump(session, now);
     if !served.outbox.is_empty() && !session.is_closed() {
+        return Dispatch::Wait;
+    }
+    if served.service.is_none() && (!session.has_event() || served.service().is_none()) {
         return Dispatch::Wait;
     }
     let at = EventContext::of(session, served.own_max);
