@@ -9,6 +9,8 @@
 //!   (length-delimited for TCP, COBS for serial lines) or datagrams (UDP);
 //! - [`session`]: a sans-I/O state machine (handshake, sequenced data, acknowledgements,
 //!   flow control, keepalive, graceful close) fed bytes and time, handing back bytes and events;
+//! - [`endpoint`]: datagram demultiplexing for UDP servers (session tags, RETRY cookies, the
+//!   session table), without I/O;
 //! - [`connection`]: a session joined to its framing, the sans-I/O step every driver loops
 //!   over;
 //! - [`io`]: a blocking driver over `embedded-io` streams (UART, TCP);
@@ -37,6 +39,7 @@ mod log;
 pub mod buffer;
 pub mod connection;
 pub mod driver;
+pub mod endpoint;
 pub mod framing;
 pub mod io;
 #[cfg(feature = "async")]

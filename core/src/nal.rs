@@ -1,9 +1,9 @@
 //! Client and server over `embedded-nal` 0.9 sockets (feature `nal`).
 //!
 //! Runs a [`Connection`] over any network stack that implements the `nb`-based
-//! [`TcpClientStack`], [`TcpFullStack`], [`UdpClientStack`] or [`UdpFullStack`] traits: smoltcp
-//! behind an embedded-nal wrapper, a W5500 or an ESP-AT modem driver, or `std-embedded-nal` on a
-//! desktop (`framelink_std::nal`).
+//! [`TcpClientStack`], [`TcpFullStack`], [`UdpClientStack`] or
+//! [`UdpFullStack`](embedded_nal::UdpFullStack) traits: smoltcp behind an embedded-nal wrapper,
+//! a W5500 or an ESP-AT modem driver, or `std-embedded-nal` on a desktop (`framelink_std::nal`).
 //!
 //! | type | socket | framing |
 //! |---|---|---|
@@ -37,17 +37,25 @@
 //! Firmware typically serves a single peer, and so do these servers. [`TcpServer`] hands out
 //! one accepted connection at a time, borrowing the stack for it; further connection requests
 //! wait in the stack's backlog (or are refused by stacks without one) until it is released.
-//! [`UdpServer`] serves the first address it hears from until that session ends. While it runs,
-//! a HELLO from any other address is answered with ERROR [`Busy`](ErrorCode::Busy) (detail 1,
-//! the number of peers served), so that client fails at once instead of timing out, and every
-//! datagram from another address is dropped and counted in [`UdpServer::strangers`]. A desktop
-//! server for many clients at once is `framelink-std`'s business.
+//! [`UdpServer`] serves one proven peer at a time, until that session ends, through a
+//! [`core::endpoint`](crate::endpoint) as `framelink-std`'s server does (PROTOCOL.md 9.3 and
+//! 10.1):
 //!
-//! Datagrams carry the session tag (PROTOCOL.md 9.3), so made-up or spoofed packets from an
-//! address off the path reach no session. [`UdpServer`] does not validate addresses with a
-//! RETRY cookie (section 10.1; that needs a keyed hash and a random key, which `framelink-std`'s
-//! server has): a HELLO spoofed with its peer's own address restarts the session. Serve UDP from
-//! firmware on networks where that is acceptable, or use TCP.
+//! - a HELLO from an address without a session, or with a new session id, is answered with a
+//!   RETRY whose cookie the client sends back: only a HELLO that proves its address starts (or
+//!   restarts) a session, so a HELLO spoofed with the peer's own address cannot end it;
+//! - while a peer is served, a proven HELLO from another address is answered with ERROR
+//!   [`Busy`](crate::wire::ErrorCode::Busy) (detail 1, the number of peers served), so that client
+//!   fails at once instead of timing out;
+//! - every other datagram from another address is dropped and counted
+//!   ([`UdpServer::counters`]); a CLOSE repeated after the session ended gets its CLOSE-ACK again
+//!   for a while. No answer is larger than the datagram it answers.
+//!
+//! Datagrams carry the session tag, so made-up or spoofed packets from an address off the path
+//! reach no session. Cookies are made under a [`CookieKey`](crate::endpoint::CookieKey) the
+//! caller draws anew at every boot: 16 bytes of a TRNG, or, on a board without one, its unique id
+//! hashed with a boot counter kept in flash (see the key's docs). A desktop server for many
+//! clients at once is `framelink-std`'s business.
 //!
 //! # Example
 //!
@@ -91,15 +99,17 @@
 use core::net::SocketAddr;
 use core::time::Duration;
 
-use embedded_nal::{TcpClientStack, TcpError, TcpErrorKind, TcpFullStack, UdpClientStack, UdpFullStack, nb};
+use embedded_nal::{TcpClientStack, TcpError, TcpErrorKind, TcpFullStack, UdpClientStack, nb};
 
 use crate::Instant;
 use crate::buffer::Buffer;
 use crate::connection::Connection;
 use crate::driver::{Clock, Error, closed, connected, event_or_end};
-use crate::framing::{Encoder, Framing, datagram};
+use crate::framing::{Encoder, Framing};
 use crate::session::{Event, SendError, Session, State};
-use crate::wire::{ErrorCode, ErrorPayload, OVERHEAD, PacketType, Repr};
+
+mod udp_server;
+pub use udp_server::{UdpPeer, UdpServer};
 
 /// How long the driver keeps trying to send the last packets of a session that ended (a
 /// CLOSE-ACK, an ERROR) before it reports the end anyway.
@@ -315,102 +325,6 @@ impl<S: UdpClientStack> Conn for Udp<S> {
             self.ignored += 1;
             Ok(Received::Ignored)
         }
-    }
-
-    fn close(mut self) -> Result<S, S::Error> {
-        self.stack.close(self.socket)?;
-        Ok(self.stack)
-    }
-}
-
-/// A bound UDP socket and its stack, serving one peer at a time: the socket of a [`UdpServer`].
-///
-/// The peer is the first address heard from while the session has none; it is forgotten when
-/// the session ends (or when what it sent started no session). See the [module docs](self) for
-/// what other addresses get.
-pub struct UdpPeer<S: UdpFullStack> {
-    stack: S,
-    socket: S::UdpSocket,
-    peer: Option<SocketAddr>,
-    strangers: u64,
-}
-
-impl<S: UdpFullStack> UdpPeer<S> {
-    /// A `socket` of `stack`, already bound.
-    pub fn new(stack: S, socket: S::UdpSocket) -> Self {
-        Self { stack, socket, peer: None, strangers: 0 }
-    }
-
-    /// The peer being served, if any.
-    pub fn peer(&self) -> Option<SocketAddr> {
-        self.peer
-    }
-
-    /// Datagrams dropped because they came from another address while a peer was served.
-    pub fn strangers(&self) -> u64 {
-        self.strangers
-    }
-
-    /// Answers a HELLO from `to`, tagged `tag`, with ERROR Busy (smaller than the HELLO), if
-    /// the socket takes it at once.
-    fn refuse<E: Encoder>(&mut self, to: SocketAddr, tag: u32) {
-        let mut payload = [0u8; ErrorPayload::LEN];
-        let mut packet = [0u8; OVERHEAD + ErrorPayload::LEN];
-        let mut frame = [0u8; 2 * (OVERHEAD + ErrorPayload::LEN)];
-        let refusal = ErrorPayload { code: ErrorCode::Busy, detail: 1, text: &[] };
-        let encoded = refusal
-            .emit(&mut payload)
-            .and_then(|n| Repr::control(PacketType::Error, &payload[..n]).emit(&mut packet))
-            .and_then(|n| E::encode_tagged(tag, &packet[..n], &mut frame));
-        if let Ok(n) = encoded {
-            // Best effort, like any datagram: the client times out if this one is lost.
-            let _ = self.stack.send_to(&mut self.socket, to, &frame[..n]);
-        }
-    }
-}
-
-impl<S: UdpFullStack> Conn for UdpPeer<S> {
-    type Stack = S;
-    type Socket = S::UdpSocket;
-    type Error = S::Error;
-    const DATAGRAM: bool = true;
-    const REOPENS: bool = true;
-
-    fn parts(&mut self) -> (&mut S, &S::UdpSocket) {
-        (&mut self.stack, &self.socket)
-    }
-
-    fn send(&mut self, bytes: &[u8]) -> nb::Result<usize, Error<S::Error>> {
-        if let Some(peer) = self.peer {
-            self.stack.send_to(&mut self.socket, peer, bytes).map_err(|e| e.map(Error::Io))?;
-        }
-        Ok(bytes.len())
-    }
-
-    fn receive<E: Encoder>(&mut self, buf: &mut [u8]) -> nb::Result<Received, Error<S::Error>> {
-        let (n, from) = self.stack.receive(&mut self.socket, buf).map_err(|e| e.map(Error::Io))?;
-        let n = n.min(buf.len());
-        match self.peer {
-            Some(peer) if peer != from => {
-                self.strangers += 1;
-                let datagram = &buf[..n];
-                let hello = datagram.get(datagram::TAG_LEN..).map(Repr::parse);
-                if let (Some(tag), Some(Ok(packet))) = (datagram::session_tag(datagram), hello)
-                    && packet.kind == PacketType::Hello
-                {
-                    self.refuse::<E>(from, tag);
-                }
-                Ok(Received::Ignored)
-            }
-            _ => {
-                self.peer = Some(from);
-                Ok(Received::Bytes(n))
-            }
-        }
-    }
-
-    fn idle(&mut self) {
-        self.peer = None;
     }
 
     fn close(mut self) -> Result<S, S::Error> {
@@ -834,125 +748,11 @@ impl<S: TcpFullStack> TcpServer<S> {
     }
 }
 
-/// A bound UDP socket serving one peer at a time, session after session.
-///
-/// One session (a server [`Session`]) serves every peer in turn: when it ends, the next HELLO
-/// from any address starts a new one. [`next_event`](Self::next_event) reports, for each peer,
-/// [`Event::Connected`], its messages and [`Event::Closed`]; a session that never connected
-/// (the first handshake timer running out while nobody came, a refused HELLO) is not reported.
-/// See the [module docs](self) for datagrams from other addresses.
-pub struct UdpServer<S: UdpFullStack, F, B, const W: usize = 16> {
-    link: NalLink<UdpPeer<S>, F, B, W>,
-    /// `Connected` was reported and its `Closed` not yet.
-    connected: bool,
-}
-
-impl<S, F, B, const W: usize> UdpServer<S, F, B, W>
-where
-    S: UdpFullStack,
-    F: Framing,
-    B: Buffer,
-{
-    /// Opens a UDP socket of `stack` bound to `port` and serves `connection` (a server session) on
-    /// it. On error the socket is closed.
-    pub fn bind(
-        mut stack: S,
-        port: u16,
-        connection: Connection<F, B, W>,
-        read_buf: B,
-        write_buf: B,
-    ) -> Result<Self, Error<S::Error>> {
-        let mut socket = stack.socket().map_err(Error::Io)?;
-        if let Err(error) = stack.bind(&mut socket, port) {
-            let _ = stack.close(socket);
-            return Err(Error::Io(error));
-        }
-        let link = NalLink::new(UdpPeer::new(stack, socket), connection, read_buf, write_buf);
-        Ok(Self { link, connected: false })
-    }
-
-    /// The next event of the current peer's session; waits for a peer when there is none.
-    /// Never fails because a session ended.
-    pub fn next_event(
-        &mut self,
-        clock: &mut impl Clock,
-        wait: &mut impl Wait<S, S::UdpSocket>,
-    ) -> Result<Event<'_>, Error<S::Error>> {
-        loop {
-            if self.connected {
-                let event = self.link.next_event(clock, wait)?;
-                if matches!(event, Event::Closed(_)) {
-                    self.connected = false;
-                }
-                return Ok(event);
-            }
-            // Before Connected the session reports nothing else than Connected or Closed.
-            self.link.wait_event(clock, wait)?;
-            if let Some(Event::Connected) = self.link.session_mut().poll_event() {
-                self.connected = true;
-                return Ok(Event::Connected);
-            }
-        }
-    }
-
-    /// Queues `message` for the current peer; see [`NalLink::send`].
-    pub fn send(
-        &mut self,
-        clock: &mut impl Clock,
-        message: &[u8],
-        wait: &mut impl Wait<S, S::UdpSocket>,
-    ) -> Result<(), Error<S::Error>> {
-        self.link.send(clock, message, wait)
-    }
-
-    /// Closes the current peer's session gracefully; see [`NalLink::close`]. The server goes on
-    /// serving the next peer.
-    pub fn close(
-        &mut self,
-        clock: &mut impl Clock,
-        wait: &mut impl Wait<S, S::UdpSocket>,
-    ) -> Result<(), Error<S::Error>> {
-        if !self.connected {
-            return Ok(());
-        }
-        let result = self.link.close(clock, wait);
-        self.connected = false;
-        result
-    }
-
-    /// The peer being served, if any.
-    pub fn peer(&self) -> Option<SocketAddr> {
-        self.link.conn.peer()
-    }
-
-    /// Datagrams dropped because they came from another address while a peer was served.
-    pub fn strangers(&self) -> u64 {
-        self.link.conn.strangers()
-    }
-
-    /// The link underneath, for [`poll`](NalLink::poll), [`drain`](NalLink::drain) and the
-    /// session.
-    pub fn link_mut(&mut self) -> &mut NalLink<UdpPeer<S>, F, B, W> {
-        &mut self.link
-    }
-
-    /// The session.
-    pub fn session(&self) -> &Session<B, W> {
-        self.link.session()
-    }
-
-    /// Closes the socket and gives back the stack.
-    pub fn release(self) -> Result<S, S::Error> {
-        self.link.release()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::framing::{CobsDecoder, Datagram, DatagramDecoder, LengthDelimitedDecoder};
+    use crate::framing::{CobsDecoder, LengthDelimitedDecoder};
     use crate::session::{CloseReason, Config, Timeout};
-    use crate::wire::{Capabilities, HelloPayload};
     use core::cell::{Cell, RefCell};
     use core::net::{IpAddr, Ipv4Addr};
     use std::collections::{BTreeMap, VecDeque};
@@ -991,8 +791,6 @@ mod tests {
         pipes: Vec<Pipe>,
         /// Connections waiting to be accepted, per listening port.
         backlog: BTreeMap<u16, VecDeque<(usize, SocketAddr)>>,
-        /// Datagrams waiting, per bound address: (from, bytes).
-        udp: BTreeMap<SocketAddr, VecDeque<(SocketAddr, Vec<u8>)>>,
         /// Bytes one direction of a pipe holds; a full pipe answers WouldBlock.
         capacity: usize,
         /// `connect` answers WouldBlock this many times first.
@@ -1001,10 +799,7 @@ mod tests {
         /// blocking socket that would hang the thread.
         blocking_receive: bool,
         next_port: u16,
-        /// The next this many datagrams are lost.
-        lose_datagrams: usize,
         tcp_receives: usize,
-        udp_receives: usize,
     }
 
     #[derive(Clone)]
@@ -1119,92 +914,6 @@ mod tests {
             let (pipe, from) =
                 net.backlog.get_mut(&port).and_then(VecDeque::pop_front).ok_or(nb::Error::WouldBlock)?;
             Ok((TcpSock::Open { pipe, side: 1 }, from))
-        }
-    }
-
-    #[derive(Debug, Default)]
-    struct UdpSock {
-        local: Option<SocketAddr>,
-        remote: Option<SocketAddr>,
-    }
-
-    impl Mock {
-        fn deliver(&self, from: SocketAddr, to: SocketAddr, bytes: &[u8]) {
-            let mut net = self.net();
-            if net.lose_datagrams > 0 {
-                net.lose_datagrams -= 1;
-                return;
-            }
-            if let Some(queue) = net.udp.get_mut(&to) {
-                queue.push_back((from, bytes.to_vec()));
-            }
-        }
-    }
-
-    impl UdpClientStack for Mock {
-        type UdpSocket = UdpSock;
-        type Error = MockError;
-
-        fn socket(&mut self) -> Result<UdpSock, MockError> {
-            Ok(UdpSock::default())
-        }
-
-        fn connect(&mut self, socket: &mut UdpSock, remote: SocketAddr) -> Result<(), MockError> {
-            let mut net = self.net();
-            let addr = local(net.next_port);
-            net.next_port += 1;
-            net.udp.insert(addr, VecDeque::new());
-            *socket = UdpSock { local: Some(addr), remote: Some(remote) };
-            Ok(())
-        }
-
-        fn send(&mut self, socket: &mut UdpSock, buffer: &[u8]) -> nb::Result<(), MockError> {
-            let (Some(from), Some(to)) = (socket.local, socket.remote) else {
-                return Err(MockError::OutOfOrder.into());
-            };
-            self.deliver(from, to, buffer);
-            Ok(())
-        }
-
-        fn receive(
-            &mut self,
-            socket: &mut UdpSock,
-            buffer: &mut [u8],
-        ) -> nb::Result<(usize, SocketAddr), MockError> {
-            let addr = socket.local.ok_or(MockError::OutOfOrder)?;
-            let mut net = self.net();
-            net.udp_receives += 1;
-            let (from, datagram) =
-                net.udp.get_mut(&addr).and_then(VecDeque::pop_front).ok_or(nb::Error::WouldBlock)?;
-            let n = datagram.len().min(buffer.len());
-            buffer[..n].copy_from_slice(&datagram[..n]);
-            Ok((n, from))
-        }
-
-        fn close(&mut self, socket: UdpSock) -> Result<(), MockError> {
-            if let Some(addr) = socket.local {
-                self.net().udp.remove(&addr);
-            }
-            Ok(())
-        }
-    }
-
-    impl UdpFullStack for Mock {
-        fn bind(&mut self, socket: &mut UdpSock, port: u16) -> Result<(), MockError> {
-            self.net().udp.insert(local(port), VecDeque::new());
-            socket.local = Some(local(port));
-            Ok(())
-        }
-
-        fn send_to(
-            &mut self,
-            socket: &mut UdpSock,
-            remote: SocketAddr,
-            buffer: &[u8],
-        ) -> nb::Result<(), MockError> {
-            let from = socket.local.ok_or(MockError::OutOfOrder)?;
-            self.deliver(from, remote, buffer);
-            Ok(())
         }
     }
 
@@ -1523,200 +1232,5 @@ mod tests {
             Event::Closed(CloseReason::TimedOut(Timeout::Idle))
         );
         assert!(clock.0.get() >= Instant::from_millis(30_000));
-    }
-
-    // ---- UDP ----
-
-    type UdpClient = UdpLink<Mock, DatagramDecoder, Vec<u8>>;
-    type Server = UdpServer<Mock, DatagramDecoder, Vec<u8>>;
-
-    fn udp_client(mock: &Mock, id: u32, now: Instant) -> UdpClient {
-        let (rb, wb) = bufs();
-        let framed = client(id, DatagramDecoder::new(MAX_PACKET), now);
-        UdpLink::open(mock.clone(), local(7000), framed, rb, wb).unwrap()
-    }
-
-    fn udp_server(mock: &Mock) -> Server {
-        let (rb, wb) = bufs();
-        let framed = server(DatagramDecoder::new(MAX_PACKET), Instant::ZERO);
-        UdpServer::bind(mock.clone(), 7000, framed, rb, wb).unwrap()
-    }
-
-    #[test]
-    fn udp_handshake_messages_and_the_next_peer() {
-        let mock = Mock::new(0);
-        let clock = VirtualClock::default();
-        let mut c = clock.clone();
-        let mut server = udp_server(&mock);
-        for id in [1, 2] {
-            let mut client = udp_client(&mock, id, clock.0.get());
-            client.poll(clock.0.get(), &mut idle()).unwrap(); // HELLO
-            assert_eq!(server.next_event(&mut c, &mut idle()).unwrap(), Event::Connected);
-            assert!(server.peer().is_some());
-            client.connect(&mut c, &mut idle()).unwrap();
-            client.send(&mut c, b"ping", &mut idle()).unwrap();
-            assert_eq!(server.next_event(&mut c, &mut idle()).unwrap(), Event::Message(b"ping"));
-            server.send(&mut c, b"pong", &mut idle()).unwrap();
-            assert_eq!(client.next_event(&mut c, &mut idle()).unwrap(), Event::Message(b"pong"));
-            let mut server_round = || server.link_mut().poll(clock.0.get(), &mut idle()).unwrap();
-            client.close(&mut c, &mut hook(&clock, &mut server_round)).unwrap();
-            assert_eq!(server.next_event(&mut c, &mut idle()).unwrap(), Event::Closed(CloseReason::Peer));
-            assert_eq!(server.peer(), None);
-            client.release().unwrap();
-        }
-        assert_eq!(server.strangers(), 0);
-    }
-
-    #[test]
-    fn udp_server_answers_a_second_hello_with_busy_and_drops_other_strangers() {
-        let mock = Mock::new(0);
-        let clock = VirtualClock::default();
-        let mut c = clock.clone();
-        let mut server = udp_server(&mock);
-        let mut first = udp_client(&mock, 1, Instant::ZERO);
-        first.poll(Instant::ZERO, &mut idle()).unwrap();
-        assert_eq!(server.next_event(&mut c, &mut idle()).unwrap(), Event::Connected);
-        first.connect(&mut c, &mut idle()).unwrap();
-        let peer = server.peer().unwrap();
-
-        let mut second = udp_client(&mock, 2, Instant::ZERO);
-        let mut server_round = || server.link_mut().poll(clock.0.get(), &mut idle()).unwrap();
-        let refused = second.connect(&mut c, &mut hook(&clock, &mut server_round));
-        assert_eq!(refused, Err(Error::Closed(CloseReason::PeerError { code: ErrorCode::Busy, detail: 1 })));
-        mock.deliver(local(1), local(7000), b"garbage");
-        first.send(&mut c, b"still here", &mut idle()).unwrap();
-        assert_eq!(server.next_event(&mut c, &mut idle()).unwrap(), Event::Message(b"still here"));
-        assert_eq!(server.strangers(), 2);
-        assert_eq!(server.peer(), Some(peer));
-    }
-
-    #[test]
-    fn udp_client_drops_datagrams_from_strangers() {
-        let mock = Mock::new(0);
-        let clock = VirtualClock::default();
-        let mut c = clock.clone();
-        let mut server = udp_server(&mock);
-        let mut client = udp_client(&mock, 1, Instant::ZERO);
-        client.poll(Instant::ZERO, &mut idle()).unwrap(); // HELLO
-        // A valid packet from another address arrives before the server's HELLO-ACK.
-        let client_addr = local(mock.net().next_port - 1);
-        let mut packet = [0u8; 64];
-        let n = Repr::control(PacketType::Ping, &[0; 12]).emit(&mut packet).unwrap();
-        mock.deliver(local(9), client_addr, &packet[..n]);
-        assert_eq!(server.next_event(&mut c, &mut idle()).unwrap(), Event::Connected);
-        assert_eq!(server.peer(), Some(client_addr));
-        client.connect(&mut c, &mut idle()).unwrap();
-        assert_eq!(client.conn().ignored(), 1);
-        assert_eq!(client.session().stats().packets_received, 1, "only the HELLO-ACK");
-    }
-
-    #[test]
-    fn udp_server_hides_a_session_that_never_connected() {
-        let mock = Mock::new(0);
-        let clock = VirtualClock::default();
-        let mut c = clock.clone();
-        let mut server = udp_server(&mock);
-        // Nobody comes for a minute: the first session's handshake timer runs out.
-        clock.0.set(Instant::from_millis(60_000));
-        server.link_mut().poll(clock.0.get(), &mut idle()).unwrap();
-        assert!(server.session().is_closed());
-        // A HELLO of another version is refused with ERROR, and that session never connected.
-        let hello = HelloPayload {
-            version: 99,
-            supports: Capabilities::NONE,
-            requires: Capabilities::NONE,
-            max_payload: 500,
-            window: 4,
-            session_id: 77,
-            max_message: 500,
-            credit: 4096,
-            cookie: None,
-        };
-        let (mut payload, mut packet, mut frame) = ([0u8; HelloPayload::LEN], [0u8; 64], [0u8; 64]);
-        let len = hello.emit(&mut payload).unwrap();
-        let n = Repr::control(PacketType::Hello, &payload[..len]).emit(&mut packet).unwrap();
-        let n = Datagram::encode_tagged(77, &packet[..n], &mut frame).unwrap();
-        mock.net().udp.insert(local(3), VecDeque::new());
-        mock.deliver(local(3), local(7000), &frame[..n]);
-        server.link_mut().poll(clock.0.get(), &mut idle()).unwrap();
-        let (_, answer) = mock.net().udp.get_mut(&local(3)).unwrap().pop_front().unwrap();
-        assert_eq!(datagram::session_tag(&answer), Some(77), "the answer carries the HELLO's tag");
-        let answer = Repr::parse(&answer[4..]).unwrap();
-        assert_eq!(answer.kind, PacketType::Error);
-        assert_eq!(ErrorPayload::parse(answer.payload).unwrap().code, ErrorCode::VersionMismatch);
-        assert_eq!(server.peer(), None, "forgotten once the ERROR went out");
-        let mut client = udp_client(&mock, 5, clock.0.get());
-        client.poll(clock.0.get(), &mut idle()).unwrap();
-        // Neither end is reported: the first event is the real peer's Connected.
-        assert_eq!(server.next_event(&mut c, &mut idle()).unwrap(), Event::Connected);
-        assert_eq!(server.peer(), Some(local(mock.net().next_port - 1)));
-        client.connect(&mut c, &mut idle()).unwrap();
-    }
-
-    #[test]
-    fn udp_server_waits_with_no_deadline_when_nobody_is_there() {
-        let mock = Mock::new(0);
-        let clock = VirtualClock::default();
-        let mut c = clock.clone();
-        let mut server = udp_server(&mock);
-        let mut deadlines = Vec::new();
-        let mut client: Option<UdpClient> = None;
-        let mut wait = |deadline: Option<Instant>| {
-            deadlines.push(deadline);
-            clock.sleep_until(deadline);
-            if deadline.is_none() {
-                // Only now does a client come along.
-                let mut link = udp_client(&mock, 3, clock.0.get());
-                link.poll(clock.0.get(), &mut idle()).unwrap();
-                client = Some(link);
-            }
-        };
-        assert_eq!(server.next_event(&mut c, &mut wait).unwrap(), Event::Connected);
-        assert_eq!(deadlines, [Some(Instant::from_millis(10_000)), None]);
-        assert!(client.is_some());
-    }
-
-    #[test]
-    fn udp_timers_run_through_the_hook_and_recover_lost_datagrams() {
-        let mock = Mock::new(0);
-        let clock = VirtualClock::default();
-        let mut c = clock.clone();
-        let reliable = config().retransmit(true);
-        let (rb, wb) = bufs();
-        let server_framed = framed(
-            Session::server(reliable, vec![0; 4096], vec![0; 4096], Instant::ZERO),
-            DatagramDecoder::new(MAX_PACKET),
-        );
-        let mut server: Server = UdpServer::bind(mock.clone(), 7000, server_framed, rb, wb).unwrap();
-        let (rb, wb) = bufs();
-        let client_framed = framed(
-            Session::client(reliable, 9, vec![0; 4096], vec![0; 4096], Instant::ZERO),
-            DatagramDecoder::new(MAX_PACKET),
-        );
-        let mut client: UdpClient = UdpLink::open(mock.clone(), local(7000), client_framed, rb, wb).unwrap();
-        // The first HELLO is lost: the client's retransmission timer sends it again.
-        mock.net().lose_datagrams = 1;
-        let mut server_round = || server.link_mut().poll(clock.0.get(), &mut idle()).unwrap();
-        client.connect(&mut c, &mut hook(&clock, &mut server_round)).unwrap();
-        assert!(clock.0.get() >= Instant::from_millis(1000), "HELLO resent after the initial RTO");
-        assert_eq!(server.next_event(&mut c, &mut idle()).unwrap(), Event::Connected);
-        // A DATA packet is lost: the server waits, the client's timer resends it.
-        mock.net().lose_datagrams = 1;
-        client.send(&mut c, b"lost once", &mut idle()).unwrap();
-        let started = clock.0.get();
-        let mut client_round = || {
-            let progress = client.poll(clock.0.get(), &mut idle()).unwrap();
-            // Nothing came: sleep until the client's deadline (its retransmission timer).
-            if let (false, Some(deadline)) = (progress, client.session().poll_timeout()) {
-                clock.0.set(clock.0.get().max(deadline.min(clock.0.get() + Duration::from_secs(1))));
-            }
-            true
-        };
-        assert_eq!(
-            server.next_event(&mut c, &mut hook(&clock, &mut client_round)).unwrap(),
-            Event::Message(b"lost once")
-        );
-        assert!(clock.0.get() > started, "the message came back only after a timeout");
-        assert_eq!(client.session().stats().retransmits, 1);
     }
 }

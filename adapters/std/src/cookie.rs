@@ -1,70 +1,55 @@
-//! RETRY cookies: how the UDP server learns that a HELLO comes from the address it names
-//! (PROTOCOL.md 10.1) without keeping any state for it.
+//! The key of the UDP server's RETRY cookies (PROTOCOL.md 10.1), drawn at random when a
+//! socket starts serving; the cookies themselves are [`framelink_core::endpoint`]'s.
 
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
-use std::net::SocketAddr;
-use std::time::{Duration, Instant};
 
-use framelink_core::wire::RetryPayload;
+use framelink_core::endpoint::CookieKey;
 
-/// How long one key period lasts; a cookie is good for its period and the next.
-const PERIOD: Duration = Duration::from_secs(30);
-
-/// A cookie: 8 bytes, opaque to the client.
-pub(crate) type Cookie = [u8; RetryPayload::LEN];
-
-/// Makes and checks cookies: a keyed hash (std's SipHash under a key drawn at random when the
-/// jar is made) of the client's address, its session id and the time period.
-#[derive(Debug)]
-pub(crate) struct CookieJar {
-    key: RandomState,
-    start: Instant,
-}
-
-impl CookieJar {
-    pub(crate) fn new() -> Self {
-        Self { key: RandomState::new(), start: Instant::now() }
+/// 16 bytes from the OS's random source; should that fail, from std's `RandomState` (keyed from
+/// the OS's random source once per thread), which is still unpredictable from outside.
+pub(crate) fn random_key() -> CookieKey {
+    let mut key = [0u8; 16];
+    if getrandom::fill(&mut key).is_err() {
+        let (first, second) = (RandomState::new(), RandomState::new());
+        key[..8].copy_from_slice(&first.hash_one(0u8).to_le_bytes());
+        key[8..].copy_from_slice(&second.hash_one(1u8).to_le_bytes());
     }
-
-    fn period(&self, now: Instant) -> u64 {
-        now.saturating_duration_since(self.start).as_secs() / PERIOD.as_secs()
-    }
-
-    fn make(&self, addr: SocketAddr, session_id: u32, period: u64) -> Cookie {
-        self.key.hash_one((addr, session_id, period)).to_le_bytes()
-    }
-
-    /// The cookie a RETRY to `addr` for `session_id` carries now.
-    pub(crate) fn issue(&self, addr: SocketAddr, session_id: u32, now: Instant) -> Cookie {
-        self.make(addr, session_id, self.period(now))
-    }
-
-    /// Whether `cookie` is one this jar issued to `addr` for `session_id`, in this period or
-    /// the last.
-    pub(crate) fn check(&self, addr: SocketAddr, session_id: u32, cookie: &Cookie, now: Instant) -> bool {
-        let period = self.period(now);
-        *cookie == self.make(addr, session_id, period)
-            || period.checked_sub(1).is_some_and(|last| *cookie == self.make(addr, session_id, last))
-    }
+    CookieKey::new(key)
 }
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+    use std::net::SocketAddr;
+
+    use framelink_core::Instant;
+    use framelink_core::endpoint::{ANSWER_LEN, Config, Endpoint, Entry, Route};
+    use framelink_core::framing::{Datagram, Encoder};
+    use framelink_core::wire::{HelloPayload, PacketType, Repr};
+
     use super::*;
 
+    /// The RETRY an endpoint keyed with `key` answers a cookie-less HELLO with.
+    fn retry(key: CookieKey) -> Vec<u8> {
+        let mut endpoint = Endpoint::new(key, BTreeMap::<SocketAddr, Entry<()>>::new(), Config::new());
+        let mut fields = HelloPayload::parse(&[0; HelloPayload::LEN]).unwrap();
+        (fields.version, fields.max_payload, fields.window, fields.session_id) = (1, 100, 1, 5);
+        let (mut payload, mut packet, mut hello) = ([0; HelloPayload::LEN], [0; 64], [0; 64]);
+        let n = fields.emit(&mut payload).unwrap();
+        let n = Repr::control(PacketType::Hello, &payload[..n]).emit(&mut packet).unwrap();
+        let n = Datagram::encode_tagged(5, &packet[..n], &mut hello).unwrap();
+        let mut answer = [0u8; ANSWER_LEN];
+        let from = "127.0.0.1:9".parse().unwrap();
+        match endpoint.handle(Instant::ZERO, from, &hello[..n], &mut answer) {
+            Route::Answer(len) => answer[..len].to_vec(),
+            _ => panic!("no RETRY"),
+        }
+    }
+
     #[test]
-    fn a_cookie_holds_for_its_address_id_and_two_periods() {
-        let jar = CookieJar::new();
-        let (a, b): (SocketAddr, SocketAddr) =
-            ("127.0.0.1:1000".parse().unwrap(), "127.0.0.1:1001".parse().unwrap());
-        let now = jar.start;
-        let cookie = jar.issue(a, 7, now);
-        assert!(jar.check(a, 7, &cookie, now));
-        assert!(!jar.check(b, 7, &cookie, now), "another address");
-        assert!(!jar.check(a, 8, &cookie, now), "another session id");
-        assert!(jar.check(a, 7, &cookie, now + PERIOD), "the next period");
-        assert!(!jar.check(a, 7, &cookie, now + 2 * PERIOD), "expired");
-        assert_ne!(CookieJar::new().issue(a, 7, now), cookie, "another jar, another key");
+    fn every_key_is_drawn_anew() {
+        assert_eq!(retry(CookieKey::new([1; 16])), retry(CookieKey::new([1; 16])), "one key, one cookie");
+        assert_ne!(retry(random_key()), retry(random_key()));
     }
 }

@@ -523,6 +523,7 @@ mod tests {
         let mut server = nal::UdpServer::bind(
             Stack,
             port,
+            crate::cookie::random_key(),
             framed,
             vec![0; DATAGRAM_READ],
             vec![0; Datagram::max_encoded_len(MAX_PACKET)],

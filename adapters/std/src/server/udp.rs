@@ -1,66 +1,42 @@
-//! Serving a UDP socket: every peer's session on one thread, told apart by source address.
+//! Serving a UDP socket: every peer's session on one thread, told apart by source address
+//! through a [`framelink_core::endpoint`] (session tags, RETRY cookies, the session table).
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::Ordering;
 use std::time::Instant as StdInstant;
 
 use framelink_core::Instant;
-use framelink_core::framing::{Datagram, Encoder, datagram};
+use framelink_core::endpoint::{self, ANSWER_LEN, Endpoint, Entry, Route};
+use framelink_core::framing::{Datagram, Encoder};
 use framelink_core::session::CloseReason;
-use framelink_core::wire::{
-    DecodeError, ErrorCode, HelloPayload, Packet, PacketType, Repr, RetryPayload, VERSION,
-};
 
-use super::{Control, Dispatch, Handler, PeerInfo, Served, control_frame, dispatch, error_frame};
+use super::{Control, Dispatch, Handler, PeerInfo, Served, dispatch};
 use crate::Transport;
 use crate::clock::StdClock;
 use crate::conn::{Framed, TimeoutCache, zeroed};
-use crate::cookie::CookieJar;
+use crate::cookie;
 
 /// Largest UDP datagram read.
 const DATAGRAM_READ: usize = 65536;
-
-/// A control packet of `kind` with `payload`, as a datagram tagged `tag`.
-fn control_datagram(kind: PacketType, payload: &[u8], tag: u32) -> Vec<u8> {
-    control_frame(Transport::Udp, kind, payload, tag)
-}
-
-/// Sends `frame` to `to` if it is no larger than the datagram it answers (no amplification).
-fn answer(socket: &UdpSocket, frame: &[u8], to: SocketAddr, answered: &[u8]) {
-    if !frame.is_empty() && frame.len() <= answered.len() {
-        let _ = socket.send_to(frame, to);
-    }
-}
-
-/// What to do with a HELLO before any session sees it: `true` when it may go on, `false`
-/// when it was answered with a RETRY. A HELLO that would start a session (from a new address,
-/// or with a new session id from a known one) must carry a cookie proving its address.
-fn validated(
-    socket: &UdpSocket,
-    cookies: &CookieJar,
-    hello: &HelloPayload,
-    current: Option<u32>,
-    from: SocketAddr,
-    datagram: &[u8],
-) -> bool {
-    let now = StdInstant::now();
-    if current == Some(hello.session_id)
-        || hello.cookie.is_some_and(|cookie| cookies.check(from, hello.session_id, &cookie, now))
-    {
-        return true;
-    }
-    let retry = RetryPayload { cookie: cookies.issue(from, hello.session_id, now) };
-    let tag = datagram::session_tag(datagram).unwrap_or(hello.session_id);
-    answer(socket, &control_datagram(PacketType::Retry, &retry.cookie, tag), from, datagram);
-    false
-}
 
 /// A UDP client: its session and what the server keeps beside it.
 struct UdpPeer {
     framed: Framed,
     served: Served,
+}
+
+/// The endpoint's table: grows with the peers (the client limit is the server's, shared by
+/// every listener).
+type Peers = BTreeMap<SocketAddr, Entry<UdpPeer>>;
+
+/// What became of a peer after its session had its turn.
+enum After {
+    /// The peer is to be dropped, with the reason its session ended, if it did.
+    Ended(Option<CloseReason>),
+    /// The session waits, until its next deadline if it has one.
+    Wait(Option<StdInstant>),
 }
 
 /// Serves every peer of one UDP socket until the server stops.
@@ -71,11 +47,12 @@ pub(super) fn serve_datagrams<H: Handler>(socket: &UdpSocket, control: &Control,
     let packet_len = config.packet_len(Transport::Udp);
     let mut input = zeroed(DATAGRAM_READ);
     let mut output = zeroed(Datagram::max_encoded_len(packet_len));
-    let mut peers: HashMap<SocketAddr, UdpPeer> = HashMap::new();
-    // Peers whose CLOSE we answered, until when, and their session id: a CLOSE repeated because
-    // our CLOSE-ACK was lost is answered again (the session itself is gone).
-    let mut lingering: HashMap<SocketAddr, (StdInstant, u32)> = HashMap::new();
-    let cookies = CookieJar::new();
+    let mut answer = [0u8; ANSWER_LEN];
+    // A CLOSE repeated because our CLOSE-ACK was lost is answered for as long as the session
+    // would have waited for it.
+    let settings = endpoint::Config::new().linger(config.close_timeout);
+    let mut endpoint = Endpoint::new(cookie::random_key(), Peers::new(), settings);
+    let mut strays_counted = 0;
     let mut next_check: Option<StdInstant> = None;
     let mut read_timeout = TimeoutCache::default();
     let ended = |peer: UdpPeer, end: Option<CloseReason>| {
@@ -87,13 +64,34 @@ pub(super) fn serve_datagrams<H: Handler>(socket: &UdpSocket, control: &Control,
             let _ = catch_unwind(AssertUnwindSafe(|| handler.on_close(&peer.served.info, Ok(reason))));
         }
     };
+    let drop_peer =
+        |endpoint: &mut Endpoint<Peers>, addr: SocketAddr, end: Option<CloseReason>, now: Instant| {
+            let peer = match end {
+                Some(CloseReason::Peer) => endpoint.remove_closed(&addr, now),
+                _ => endpoint.remove(&addr),
+            };
+            if let Some(peer) = peer {
+                ended(peer, end);
+            }
+        };
+    // A session's turn: its events to the handler, its packets to the socket.
+    let serve = |peer: &mut UdpPeer, addr: SocketAddr, output: &mut [u8], now: Instant| match serve_peer(
+        handler, control, socket, peer, addr, output, now,
+    ) {
+        Some(end) => After::Ended(end),
+        None => After::Wait(peer.framed.session().poll_timeout().map(|at| clock.to_std(at))),
+    };
     loop {
         if control.stopping() {
             let now = clock.now();
-            for (addr, mut peer) in peers.drain() {
+            let mut addrs = Vec::with_capacity(endpoint.len());
+            endpoint.for_each_session(|addr, peer| {
                 peer.framed.session_mut().close(now);
                 send_datagrams(socket, &mut peer.framed, addr, &mut output, now);
-                ended(peer, Some(CloseReason::Local));
+                addrs.push(addr);
+            });
+            for addr in addrs {
+                drop_peer(&mut endpoint, addr, Some(CloseReason::Local), now);
             }
             return;
         }
@@ -107,90 +105,57 @@ pub(super) fn serve_datagrams<H: Handler>(socket: &UdpSocket, control: &Control,
             if let Ok((len, from)) = socket.recv_from(&mut input) {
                 let now = clock.now();
                 let datagram = &input[..len];
-                let tag = datagram::session_tag(datagram).unwrap_or(0);
-                let current = peers.get(&from).map(|peer| peer.framed.session().session_id());
-                // The server reads a datagram itself (a second CRC pass, the session's decoder
-                // makes the first) only where it must: from a new address, or a HELLO (a new
-                // session id must prove its address). The rest goes to the session unread.
-                let hello_type = datagram
-                    .get(datagram::TAG_LEN..)
-                    .and_then(|bytes| Packet::new_checked(bytes).ok())
-                    .is_some_and(|packet| packet.kind() == PacketType::Hello);
-                let packet = (current.is_none() || hello_type)
-                    .then(|| datagram.get(datagram::TAG_LEN..).map(Repr::parse))
-                    .flatten();
-                let hello = match &packet {
-                    Some(Ok(packet)) if packet.kind == PacketType::Hello => {
-                        HelloPayload::parse(packet.payload)
+                let after = match endpoint.handle(now, from, datagram, &mut answer) {
+                    Route::Session(peer) => {
+                        peer.framed.handle_bytes(now, datagram);
+                        Some(serve(peer, from, &mut output, now))
                     }
-                    _ => None,
-                };
-                if let Some(hello) = &hello
-                    && !validated(socket, &cookies, hello, current, from, datagram)
-                {
-                    continue;
-                }
-                let peer = match peers.get_mut(&from) {
-                    Some(peer) => Some(peer),
-                    None => match packet {
-                        Some(Ok(_)) if hello.is_some() => {
-                            if control.reserve() {
-                                control.accepted.fetch_add(1, Ordering::Relaxed);
-                                let info = PeerInfo {
-                                    id: control.next_id(),
-                                    addr: from,
-                                    local,
-                                    transport: Transport::Udp,
-                                    session_id: 0,
-                                    port: None,
-                                };
-                                let session = config.server_session(Transport::Udp, &clock);
-                                let framed = Framed::new(Transport::Udp, session, packet_len);
-                                let served = Served::new(info, &control.config);
-                                Some(peers.entry(from).or_insert(UdpPeer { framed, served }))
-                            } else {
-                                answer(socket, &control.refusal(Transport::Udp, tag), from, datagram);
+                    Route::Incoming(incoming) if control.reserve() => {
+                        control.accepted.fetch_add(1, Ordering::Relaxed);
+                        let info = PeerInfo {
+                            id: control.next_id(),
+                            addr: from,
+                            local,
+                            transport: Transport::Udp,
+                            session_id: 0,
+                            port: None,
+                        };
+                        let session = config.server_session(Transport::Udp, &clock);
+                        let framed = Framed::new(Transport::Udp, session, packet_len);
+                        let served = Served::new(info, &control.config);
+                        match endpoint.accept(incoming, UdpPeer { framed, served }) {
+                            Ok(peer) => {
+                                peer.framed.handle_bytes(now, datagram);
+                                Some(serve(peer, from, &mut output, now))
+                            }
+                            Err(_) => {
+                                // The table grows: not reached. The slot goes back.
+                                control.release();
                                 None
                             }
                         }
-                        Some(Ok(packet))
-                            if packet.kind == PacketType::Close
-                                && lingering.get(&from).is_some_and(|&(_, id)| id == tag) =>
-                        {
-                            answer(socket, &control_datagram(PacketType::CloseAck, &[], tag), from, datagram);
-                            None
-                        }
-                        Some(Err(DecodeError::BadVersion { .. })) => {
-                            control.stray_datagrams.fetch_add(1, Ordering::Relaxed);
-                            let frame =
-                                error_frame(Transport::Udp, ErrorCode::VersionMismatch, VERSION.into(), tag);
-                            answer(socket, &frame, from, datagram);
-                            None
-                        }
-                        _ => {
-                            control.stray_datagrams.fetch_add(1, Ordering::Relaxed);
-                            None
-                        }
-                    },
-                };
-                if let Some(peer) = peer {
-                    peer.framed.handle_bytes(now, datagram);
-                    match serve_peer(handler, control, socket, peer, from, &mut output, now) {
-                        Some(end) => {
-                            if let Some(peer) = peers.remove(&from) {
-                                if end == Some(CloseReason::Peer) {
-                                    let id = peer.framed.session().session_id();
-                                    lingering.insert(from, (StdInstant::now() + config.close_timeout, id));
-                                }
-                                ended(peer, end);
-                            }
-                        }
-                        None => {
-                            let at = peer.framed.session().poll_timeout().map(|at| clock.to_std(at));
-                            next_check = [next_check, at].into_iter().flatten().min();
-                        }
                     }
+                    Route::Incoming(incoming) => {
+                        control.refused.fetch_add(1, Ordering::Relaxed);
+                        let detail = u32::try_from(control.config.max_clients).unwrap_or(u32::MAX);
+                        let n = endpoint.refuse(incoming, detail, &mut answer);
+                        send_answer(socket, &answer[..n], from);
+                        None
+                    }
+                    Route::Answer(n) => {
+                        send_answer(socket, &answer[..n], from);
+                        None
+                    }
+                    Route::Drop => None,
+                };
+                match after {
+                    Some(After::Ended(end)) => drop_peer(&mut endpoint, from, end, now),
+                    Some(After::Wait(at)) => next_check = [next_check, at].into_iter().flatten().min(),
+                    None => {}
                 }
+                let strays = endpoint.counters().stray;
+                control.stray_datagrams.fetch_add(strays - strays_counted, Ordering::Relaxed);
+                strays_counted = strays;
             }
         }
         if next_check.is_some_and(|at| at <= StdInstant::now()) {
@@ -198,30 +163,27 @@ pub(super) fn serve_datagrams<H: Handler>(socket: &UdpSocket, control: &Control,
             let now = clock.now();
             next_check = None;
             let mut gone = Vec::new();
-            for (&addr, peer) in &mut peers {
+            endpoint.for_each_session(|addr, peer| {
                 if peer.framed.session().poll_timeout().is_some_and(|at| at <= now) {
                     peer.framed.session_mut().handle_timeout(now);
                 }
-                match serve_peer(handler, control, socket, peer, addr, &mut output, now) {
-                    Some(end) => gone.push((addr, end)),
-                    None => {
-                        let at = peer.framed.session().poll_timeout().map(|at| clock.to_std(at));
-                        next_check = [next_check, at].into_iter().flatten().min();
-                    }
+                match serve(peer, addr, &mut output, now) {
+                    After::Ended(end) => gone.push((addr, end)),
+                    After::Wait(at) => next_check = [next_check, at].into_iter().flatten().min(),
                 }
-            }
+            });
             for (addr, end) in gone {
-                if let Some(peer) = peers.remove(&addr) {
-                    if end == Some(CloseReason::Peer) {
-                        let id = peer.framed.session().session_id();
-                        lingering.insert(addr, (StdInstant::now() + config.close_timeout, id));
-                    }
-                    ended(peer, end);
-                }
+                drop_peer(&mut endpoint, addr, end, now);
             }
-            let at = StdInstant::now();
-            lingering.retain(|_, (until, _)| *until > at);
+            endpoint.handle_timeout(now);
         }
+    }
+}
+
+/// Sends an answer of the endpoint's (none if empty); a lost one is asked for again.
+fn send_answer(socket: &UdpSocket, answer: &[u8], to: SocketAddr) {
+    if !answer.is_empty() {
+        let _ = socket.send_to(answer, to);
     }
 }
 
