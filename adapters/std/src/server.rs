@@ -607,13 +607,21 @@ enum Listener {
 /// # Memory
 ///
 /// Each event loop has one read buffer (256 KiB) and one write buffer (four largest frames)
-/// that all its clients share; a client keeps only what its session holds between calls, and
-/// bytes its socket would not take (nothing, once it keeps up). A TCP client has, allocated
-/// zeroed so that pages cost memory only once used: the two session buffers (max message +
-/// 64 KiB each), a 64 KiB frame decoder and a 64 KiB packet buffer, and with the test service
-/// on, the responder's reply buffer (max message); a client exchanging small messages touches
-/// a few pages of each. A UDP peer has the two session buffers and a packet buffer. After
-/// clients leave, the allocator may keep (and reuse) what they touched.
+/// that all its clients share. A client keeps only what must outlive a call:
+///
+/// - until its handshake completes, its session (about 2 KiB, buffers empty) and its socket;
+/// - then, the session's send and receive buffers, which grow as its messages need, up to the
+///   largest message + 64 KiB each, and are given back once they stayed empty for a keepalive
+///   interval; a frame decoder that holds bytes only while a frame arrives in pieces; with the
+///   test service on, the responder's reply buffer (the largest message, allocated zeroed so
+///   that the pages small replies do not reach cost nothing);
+/// - replies waiting for room in the session, and bytes its socket would not take, only while
+///   there are any.
+///
+/// Measured on loopback with the test service on: 10,000 handshaken idle TCP clients took
+/// about 13 KiB of resident memory each, in 4 threads. A UDP peer has its session and its
+/// decoder on the socket's thread. After clients leave, the allocator may keep (and reuse) what
+/// they touched.
 ///
 /// ```
 /// use framelink_std::{Link, LinkConfig, LinkEvent, PeerInfo, Reply, Server, ServerConfig};
