@@ -19,6 +19,10 @@
 
 /// Byte storage that may be able to grow.
 pub trait Buffer: AsRef<[u8]> + AsMut<[u8]> {
+    /// Whether [`grow_to`](Self::grow_to) can make the storage longer than it is. Code that
+    /// only grows storage of a type that can is left out of builds with fixed storage.
+    const GROWS: bool = false;
+
     /// Makes the storage at least `len` bytes long if it can, keeping its contents (new bytes
     /// are zero); returns whether it now holds `len` bytes. Fixed storage only answers whether
     /// it is already that long.
@@ -43,6 +47,8 @@ impl Buffer for alloc::boxed::Box<[u8]> {}
 
 #[cfg(feature = "alloc")]
 impl Buffer for alloc::vec::Vec<u8> {
+    const GROWS: bool = true;
+
     fn grow_to(&mut self, len: usize) -> bool {
         if self.len() < len {
             self.resize(len, 0);

@@ -51,6 +51,20 @@ impl<E> Error<E> {
     }
 }
 
+/// A transport error as a driver reports it: the connection ended under it (reset, aborted,
+/// broken pipe, not connected) is [`Error::ConnectionLost`], like the end of the stream;
+/// anything else is [`Error::Io`].
+pub(crate) fn lost_or_io<E: embedded_io::Error>(error: E) -> Error<E> {
+    use embedded_io::ErrorKind;
+    match error.kind() {
+        ErrorKind::ConnectionReset
+        | ErrorKind::ConnectionAborted
+        | ErrorKind::BrokenPipe
+        | ErrorKind::NotConnected => Error::ConnectionLost,
+        _ => Error::Io(error),
+    }
+}
+
 /// What a driver's `next_event` hands out once [`Connection::is_ready`] said it may: the
 /// event, or the reason the session ended.
 ///

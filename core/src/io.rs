@@ -6,7 +6,7 @@
 use crate::Instant;
 use crate::buffer::Buffer;
 use crate::connection::Connection;
-use crate::driver::{Clock, Error, closed, connected, event_or_end};
+use crate::driver::{Clock, Error, closed, connected, event_or_end, lost_or_io};
 use crate::framing::Framing;
 use crate::session::{Event, SendError, Session};
 use embedded_io::{Read, ReadReady, Write};
@@ -70,9 +70,9 @@ where
         loop {
             let n = self.connection.poll_transmit(now, self.write_buf.as_mut())?;
             if n == 0 {
-                return self.transport.flush().map_err(Error::Io);
+                return self.transport.flush().map_err(lost_or_io);
             }
-            self.transport.write_all(&self.write_buf.as_ref()[..n]).map_err(Error::Io)?;
+            self.transport.write_all(&self.write_buf.as_ref()[..n]).map_err(lost_or_io)?;
         }
     }
 
@@ -84,10 +84,10 @@ where
     pub fn poll(&mut self, now: Instant) -> Result<bool, Error<T::Error>> {
         self.connection.handle_timeout(now);
         self.flush(now)?;
-        if !self.transport.read_ready().map_err(Error::Io)? {
+        if !self.transport.read_ready().map_err(lost_or_io)? {
             return Ok(false);
         }
-        let n = self.transport.read(self.read_buf.as_mut()).map_err(Error::Io)?;
+        let n = self.transport.read(self.read_buf.as_mut()).map_err(lost_or_io)?;
         if n == 0 {
             return Err(Error::ConnectionLost);
         }
@@ -137,8 +137,11 @@ where
             let now = clock.now();
             match self.connection.session_mut().send(now, message) {
                 Ok(()) => return self.flush(now),
-                Err(SendError::WouldBlock) if !self.poll(now)? => idle(self.connection.poll_timeout()),
-                Err(SendError::WouldBlock) => {}
+                Err(SendError::WouldBlock) => {
+                    if !self.poll(now)? {
+                        idle(self.connection.poll_timeout());
+                    }
+                }
                 Err(error) => return Err(Error::refused(error, self.connection.close_reason())),
             }
         }

@@ -11,7 +11,7 @@ use embedded_io_async::{Read, Write};
 use crate::Instant;
 use crate::buffer::Buffer;
 use crate::connection::Connection;
-use crate::driver::{Clock, Error, closed, connected, event_or_end};
+use crate::driver::{Clock, Error, closed, connected, event_or_end, lost_or_io};
 use crate::framing::Framing;
 use crate::session::{Event, SendError, Session};
 
@@ -76,9 +76,9 @@ where
         loop {
             let n = self.connection.poll_transmit(now, self.write_buf.as_mut())?;
             if n == 0 {
-                return self.transport.flush().await.map_err(Error::Io);
+                return self.transport.flush().await.map_err(lost_or_io);
             }
-            self.transport.write_all(&self.write_buf.as_ref()[..n]).await.map_err(Error::Io)?;
+            self.transport.write_all(&self.write_buf.as_ref()[..n]).await.map_err(lost_or_io)?;
         }
     }
 
@@ -100,10 +100,10 @@ where
         let read = self.transport.read(self.read_buf.as_mut());
         let n = match self.connection.poll_timeout() {
             Some(deadline) => match select(read, sleep.until(deadline)).await {
-                Either::First(result) => result.map_err(Error::Io)?,
+                Either::First(result) => result.map_err(lost_or_io)?,
                 Either::Second(()) => return Ok(()),
             },
-            None => read.await.map_err(Error::Io)?,
+            None => read.await.map_err(lost_or_io)?,
         };
         if n == 0 {
             return Err(Error::ConnectionLost);

@@ -162,6 +162,13 @@ struct Outcome {
     server: Side,
     end_us: u64,
     wire_packets: u64,
+    /// The most storage either side's buffers held at once (send + receive).
+    peak_storage: usize,
+}
+
+/// Bytes of storage a session's buffers hold now.
+fn storage(session: &S) -> usize {
+    session.send_buffer_storage() + session.receive_buffer_storage()
 }
 
 fn config() -> Config {
@@ -187,14 +194,28 @@ fn run_with(
     server_msgs: Vec<usize>,
     cut_at_us: Option<u64>,
 ) -> Outcome {
+    run_on(config, 8 * 1024, seed, imp, client_msgs, server_msgs, cut_at_us)
+}
+
+/// [`run_with`] with buffers of `initial` bytes (which grow if `config` lets them).
+fn run_on(
+    config: Config,
+    initial: usize,
+    seed: u64,
+    imp: Impairments,
+    client_msgs: Vec<usize>,
+    server_msgs: Vec<usize>,
+    cut_at_us: Option<u64>,
+) -> Outcome {
     let mut rng = Rng::new(seed);
     let t0 = Instant::ZERO;
-    let buf = || vec![0u8; 8 * 1024];
+    let buf = || vec![0u8; initial];
     let mut client = Side::new(S::client(config, seed as u32, buf(), buf(), t0), client_msgs);
     let mut server = Side::new(S::server(config, buf(), buf(), t0), server_msgs);
     let (mut to_server, mut to_client) = (Wire::new(imp), Wire::new(imp));
     let mut now_us = 0u64;
     let limit_us = 600_000_000; // ten virtual minutes
+    let mut peak_storage = 0;
     for _ in 0..2_000_000 {
         let now = Instant::from_micros(now_us);
         if cut_at_us.is_some_and(|cut| now_us >= cut) {
@@ -206,6 +227,7 @@ fn run_with(
         server.receive(now, to_server.arrivals(now_us));
         client.step(now, &mut to_server, &mut rng, &server_lens, true);
         server.step(now, &mut to_client, &mut rng, &client_lens, false);
+        peak_storage = peak_storage.max(storage(&client.session)).max(storage(&server.session));
         if client.closed.is_some() && server.closed.is_some() {
             break;
         }
@@ -224,7 +246,7 @@ fn run_with(
         }
     }
     let wire_packets = to_server.packets + to_client.packets;
-    Outcome { client, server, end_us: now_us, wire_packets }
+    Outcome { client, server, end_us: now_us, wire_packets, peak_storage }
 }
 
 fn sizes(rng: &mut Rng, count: usize, max: u64) -> Vec<usize> {
@@ -266,6 +288,26 @@ fn a_thousand_seeded_lossy_links_deliver_everything_once_in_order() {
         totals.1 += out.server.session.stats().duplicates + out.client.session.stats().duplicates;
     }
     assert!(totals.0 > 0 && totals.1 > 0, "the scenarios exercised retransmission and duplicates");
+}
+
+#[test]
+fn growable_buffers_grow_mid_transfer_under_loss_and_reordering() {
+    const LIMIT: u32 = 8 * 1024;
+    let growable = config().max_send_buffer(LIMIT).max_receive_buffer(LIMIT);
+    for seed in 0..200 {
+        let (imp, client, server) = random_scenario(seed, 24);
+        let out = run_on(growable, 0, seed, imp, client, server, None);
+        check_delivered(seed, &imp, &out);
+        // They started empty, grew (messages up to 3000 bytes, fragments held ahead of gaps),
+        // never past the limit, and announced the full limit from the start.
+        assert!(out.peak_storage > 3000, "seed {seed}: peak {}", out.peak_storage);
+        assert!(out.peak_storage <= 2 * LIMIT as usize, "seed {seed}: peak {}", out.peak_storage);
+        for side in [&out.client, &out.server] {
+            assert!(side.session.send_buffer_storage() <= LIMIT as usize);
+            assert!(side.session.receive_buffer_storage() <= LIMIT as usize);
+            assert_eq!(side.session.local_params().credit, LIMIT);
+        }
+    }
 }
 
 #[test]

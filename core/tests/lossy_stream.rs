@@ -66,12 +66,28 @@ fn message(i: usize) -> Vec<u8> {
 
 #[test]
 fn every_message_crosses_a_line_that_drops_flips_and_inserts_bytes() {
-    let mut rng = Rng(0x5EED);
     let config = Config::new().retransmit(true).max_payload(256);
+    cross_a_noisy_line(config, 4096);
+}
+
+#[test]
+fn growable_buffers_that_start_empty_do_the_same() {
+    let config =
+        Config::new().retransmit(true).max_payload(256).max_send_buffer(4096).max_receive_buffer(4096);
+    cross_a_noisy_line(config, 0);
+}
+
+/// 400 messages cross the noisy line, client to server, over session buffers that start with
+/// `initial` bytes (and grow if `config` lets them).
+fn cross_a_noisy_line(config: Config, initial: usize) {
+    let mut rng = Rng(0x5EED);
     let buf = || vec![0u8; 4096];
+    let storage = || vec![0u8; initial];
     let t0 = Instant::ZERO;
-    let mut client = Serial::new(Session::client(config, 77, buf(), buf(), t0), CobsDecoder::new(), buf());
-    let mut server = Serial::new(Session::server(config, buf(), buf(), t0), CobsDecoder::new(), buf());
+    let mut client =
+        Serial::new(Session::client(config, 77, storage(), storage(), t0), CobsDecoder::new(), buf());
+    let mut server =
+        Serial::new(Session::server(config, storage(), storage(), t0), CobsDecoder::new(), buf());
     let (mut up, mut down) = (NoisyLine::new(), NoisyLine::new());
     let count = 400;
     let (mut sent, mut received) = (0, 0);
@@ -119,6 +135,10 @@ fn every_message_crosses_a_line_that_drops_flips_and_inserts_bytes() {
         }
     }
     assert_eq!(received, count);
+    for side in [&client, &server] {
+        let session = side.session();
+        assert_eq!((session.send_buffer_capacity(), session.receive_buffer_capacity()), (4096, 4096));
+    }
     assert_eq!(closed, (Some(CloseReason::Local), Some(CloseReason::Peer)));
     assert!(up.dropped + up.flipped + up.inserted > 20, "the line was noisy");
     let decoder = server.decoder_stats();

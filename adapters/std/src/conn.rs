@@ -5,9 +5,7 @@ use std::time::Duration;
 
 use framelink_core::Instant;
 use framelink_core::connection::Connection;
-use framelink_core::framing::{
-    CobsDecoder, DatagramDecoder, Decoded, Decoder, DecoderStats, Framing, LengthDelimitedDecoder,
-};
+use framelink_core::framing::{CobsDecoder, DatagramDecoder, DecoderStats, LengthDelimitedDecoder};
 use framelink_core::session::{CloseReason, Event, Session};
 use framelink_core::wire::{BufferTooSmall, MAX_PACKET};
 
@@ -23,28 +21,10 @@ pub(crate) fn zeroed(len: usize) -> Buf {
     vec![0u8; len].into_boxed_slice()
 }
 
-/// A decoder on the heap: the stream decoders hold a 64 KiB frame buffer inline, too large for
-/// the small stacks of connection threads.
-pub(crate) struct Boxed<D>(Box<D>);
-
-impl<D: Decoder> Decoder for Boxed<D> {
-    fn decode<'a>(&'a mut self, input: &'a [u8]) -> Decoded<'a> {
-        self.0.decode(input)
-    }
-
-    fn stats(&self) -> DecoderStats {
-        self.0.stats()
-    }
-}
-
-impl<D: Framing> Framing for Boxed<D> {
-    type Encoder = D::Encoder;
-}
-
 /// A session joined to one of the three framings, chosen at run time.
 pub(crate) enum Framed {
-    Tcp(Connection<Boxed<LengthDelimitedDecoder<MAX_PACKET>>, Buf>),
-    Cobs(Connection<Boxed<CobsDecoder<MAX_PACKET>>, Buf>),
+    Tcp(Connection<LengthDelimitedDecoder<MAX_PACKET, Vec<u8>>, Buf>),
+    Cobs(Connection<CobsDecoder<MAX_PACKET, Vec<u8>>, Buf>),
     Udp(Connection<DatagramDecoder, Buf>),
 }
 
@@ -70,11 +50,13 @@ impl Framed {
                 Self::Udp(Connection::new(session, DatagramDecoder::new(packet_len), zeroed(0)))
             }
             Transport::TcpCobs | Transport::Serial => {
-                Self::Cobs(Connection::new(session, Boxed(Box::new(CobsDecoder::new())), zeroed(packet_len)))
+                Self::Cobs(Connection::new(session, CobsDecoder::with_buffer(Vec::new()), zeroed(packet_len)))
             }
-            Transport::Tcp => {
-                Self::Tcp(Connection::new(session, Boxed(Box::new(LengthDelimitedDecoder::new())), zeroed(0)))
-            }
+            Transport::Tcp => Self::Tcp(Connection::new(
+                session,
+                LengthDelimitedDecoder::with_buffer(Vec::new()),
+                zeroed(0),
+            )),
         }
     }
 

@@ -30,6 +30,7 @@ pub mod nal;
 mod relay;
 mod serial;
 mod server;
+mod socket;
 
 pub use addr::{Addr, AddrError, Transport};
 pub use clock::StdClock;

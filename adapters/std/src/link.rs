@@ -1,8 +1,8 @@
 //! A connected session over a std socket: [`Link`], its [`LinkConfig`] and its events.
 
 use std::fmt;
-use std::io::{self, Read, Write};
-use std::net::{Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpStream, UdpSocket};
+use std::io;
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream, UdpSocket};
 use std::sync::Arc;
 use std::time::{Duration, Instant as StdInstant};
 
@@ -13,8 +13,10 @@ use framelink_core::session::{
 use framelink_core::wire::OVERHEAD;
 
 use crate::clock::StdClock;
-use crate::conn::{Framed, Sess, TimeoutCache, zeroed};
-use crate::serial::{SerialError, SerialPort};
+use crate::conn::{Framed, Sess, zeroed};
+use crate::serial::SerialPort;
+use crate::socket::LinkSocket;
+pub(crate) use crate::socket::{Socket, lost_or_io};
 use crate::{Addr, LinkError, Transport};
 
 /// Room in each session buffer beyond one largest message, so that smaller messages queue
@@ -56,6 +58,7 @@ pub struct LinkConfig {
     pub(crate) idle_timeout: Duration,
     pub(crate) handshake_timeout: Duration,
     pub(crate) close_timeout: Duration,
+    pub(crate) max_retransmits: u8,
 }
 
 impl LinkConfig {
@@ -72,6 +75,7 @@ impl LinkConfig {
             idle_timeout: Duration::from_secs(30),
             handshake_timeout: Duration::from_secs(10),
             close_timeout: Duration::from_secs(10),
+            max_retransmits: 10,
         }
     }
 
@@ -125,6 +129,14 @@ impl LinkConfig {
         self
     }
 
+    /// With retransmission (on `udp://`, `tcp+cobs://` and `serial://`, or when the peer asks
+    /// for it): the dead-link limit, retransmission timeouts in a row without progress before
+    /// the session ends (default 10).
+    pub fn max_retransmits(mut self, count: u8) -> Self {
+        self.max_retransmits = count;
+        self
+    }
+
     fn payload_limit(&self, transport: Transport) -> u16 {
         match transport {
             Transport::Udp => self.max_payload.unwrap_or(UDP_PAYLOAD).min(UDP_MAX_PAYLOAD),
@@ -156,6 +168,7 @@ impl LinkConfig {
             .idle_timeout(self.idle_timeout)
             .handshake_timeout(self.handshake_timeout)
             .close_timeout(self.close_timeout)
+            .max_retransmits(self.max_retransmits)
     }
 
     /// A server-side session for a peer that is about to say HELLO.
@@ -217,21 +230,6 @@ impl LinkEventRef<'_> {
     }
 }
 
-pub(crate) enum Socket {
-    /// Shared (not duplicated) with the server's shutdown registry: one descriptor per client.
-    Stream(Arc<TcpStream>),
-    Datagram(UdpSocket),
-    Serial(SerialPort),
-}
-
-/// How the transport failed, kept to answer every later call.
-#[derive(Clone, Debug)]
-enum Failure {
-    Lost,
-    Io(io::ErrorKind),
-    Serial(SerialError),
-}
-
 /// Acknowledgement progress, watched while waiting for it.
 #[derive(Clone, Copy, Debug)]
 struct Watch {
@@ -277,15 +275,13 @@ struct Watch {
 /// ```
 pub struct Link {
     framed: Framed,
-    socket: Socket,
+    socket: LinkSocket,
     transport: Transport,
     clock: StdClock,
     read_buf: Box<[u8]>,
     write_buf: Box<[u8]>,
-    read_timeout: TimeoutCache,
     local: SocketAddr,
     peer: SocketAddr,
-    failure: Option<Failure>,
     stall_after: Duration,
 }
 
@@ -360,36 +356,26 @@ impl Link {
         session: Sess,
         clock: StdClock,
     ) -> io::Result<Self> {
-        let (local, peer) = match &socket {
-            Socket::Stream(stream) => {
-                stream.set_nodelay(true)?;
-                stream.set_write_timeout(Some(config.idle_timeout.max(Duration::from_millis(1))))?;
-                (stream.local_addr()?, stream.peer_addr()?)
-            }
-            Socket::Datagram(socket) => (socket.local_addr()?, socket.peer_addr()?),
-            Socket::Serial(_) => {
-                let none = SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0));
-                (none, none)
-            }
-        };
+        let socket = LinkSocket::new(socket, config.idle_timeout)?;
+        let (local, peer) = socket.addrs()?;
         let packet_len = config.packet_len(transport);
         let framed = Framed::new(transport, session, packet_len);
         let frame = framed.max_frame(packet_len);
-        let (read_len, write_len) = match socket {
-            Socket::Stream(_) | Socket::Serial(_) => (STREAM_READ, FRAMES_PER_WRITE * frame),
-            Socket::Datagram(_) => (DATAGRAM_READ, frame),
+        let (read_len, write_len) = if socket.is_datagram() {
+            (DATAGRAM_READ, frame)
+        } else {
+            (STREAM_READ, FRAMES_PER_WRITE * frame)
         };
+        let (read_buf, write_buf) = (zeroed(read_len), zeroed(write_len));
         Ok(Self {
             framed,
             socket,
             transport,
             clock,
-            read_buf: zeroed(read_len),
-            write_buf: zeroed(write_len),
-            read_timeout: TimeoutCache::default(),
+            read_buf,
+            write_buf,
             local,
             peer,
-            failure: None,
             stall_after: config.idle_timeout,
         })
     }
@@ -427,7 +413,7 @@ impl Link {
     pub fn send(&mut self, message: &[u8]) -> Result<(), LinkError> {
         let mut watch = None;
         loop {
-            self.check()?;
+            self.socket.check()?;
             let now = self.clock.now();
             match self.framed.session_mut().send(now, message) {
                 Ok(()) => return self.transmit_at(now),
@@ -476,7 +462,7 @@ impl Link {
     /// Sends a PING with `padding` zero bytes after its 12-byte payload; the matching
     /// [`LinkEvent::Pong`] carries the returned token and the round-trip time.
     pub fn ping(&mut self, padding: u16) -> Result<u32, LinkError> {
-        self.check()?;
+        self.socket.check()?;
         let now = self.clock.now();
         match self.framed.session_mut().ping(now, padding) {
             Ok(token) => {
@@ -494,7 +480,7 @@ impl Link {
         let until = timeout.map(|t| StdInstant::now() + t);
         let mut watch = None;
         loop {
-            self.check()?;
+            self.socket.check()?;
             if self.framed.session().is_send_drained() {
                 return Ok(());
             }
@@ -547,7 +533,7 @@ impl Link {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn drive(&mut self, timeout: Option<Duration>) -> Result<(), LinkError> {
-        self.check()?;
+        self.socket.check()?;
         if let Some(reason) = self.framed.close_reason() {
             return Err(LinkError::Closed(reason));
         }
@@ -569,12 +555,9 @@ impl Link {
             if let Some(reason) = self.framed.close_reason() {
                 break reason;
             }
-            self.check()?;
             self.round(None)?;
         };
-        if let Socket::Stream(stream) = &self.socket {
-            let _ = stream.shutdown(Shutdown::Write);
-        }
+        self.socket.shutdown_write();
         match reason {
             CloseReason::Local | CloseReason::Peer => Ok(()),
             other => Err(LinkError::Closed(other)),
@@ -628,10 +611,7 @@ impl Link {
 
     /// The serial port's name, over a serial port.
     pub fn port_name(&self) -> Option<&str> {
-        match &self.socket {
-            Socket::Serial(port) => Some(port.name()),
-            _ => None,
-        }
+        self.socket.port_name()
     }
 
     pub(crate) fn framed_mut(&mut self) -> &mut Framed {
@@ -640,27 +620,6 @@ impl Link {
 
     pub(crate) fn now(&self) -> framelink_core::Instant {
         self.clock.now()
-    }
-
-    /// The failure that ended the transport, again.
-    fn check(&self) -> Result<(), LinkError> {
-        match &self.failure {
-            None => Ok(()),
-            Some(Failure::Lost) => Err(LinkError::ConnectionLost),
-            Some(Failure::Io(kind)) => Err(LinkError::Io((*kind).into())),
-            Some(Failure::Serial(error)) => Err(LinkError::Serial(error.clone())),
-        }
-    }
-
-    /// Keeps a transport failure for later calls.
-    fn record(&mut self, error: LinkError) -> LinkError {
-        match &error {
-            LinkError::ConnectionLost => self.failure = Some(Failure::Lost),
-            LinkError::Io(inner) => self.failure = Some(Failure::Io(inner.kind())),
-            LinkError::Serial(inner) => self.failure = Some(Failure::Serial(inner.clone())),
-            _ => {}
-        }
-        error
     }
 
     /// The error for a message or ping the session refused: the end of the session once it
@@ -694,34 +653,20 @@ impl Link {
 
     /// [`transmit`](Self::transmit) with the time already read.
     fn transmit_at(&mut self, now: framelink_core::Instant) -> Result<(), LinkError> {
-        self.check()?;
-        let result = loop {
-            let len = match self.framed.poll_transmit(now, &mut self.write_buf) {
-                Ok(0) => break Ok(()),
-                Ok(len) => len,
-                Err(error) => break Err(LinkError::Io(io::Error::other(error.to_string()))),
-            };
-            let frames = &self.write_buf[..len];
-            let written = match &mut self.socket {
-                Socket::Stream(stream) => (&**stream).write_all(frames).map_err(lost_or_io),
-                Socket::Datagram(socket) => socket.send(frames).map(drop).map_err(lost_or_io),
-                Socket::Serial(port) => match port.write_all(frames, self.stall_after) {
-                    Ok(true) => Ok(()),
-                    Ok(false) => Err(LinkError::Io(io::ErrorKind::TimedOut.into())),
-                    Err(error) => Err(LinkError::Serial(error)),
-                },
-            };
-            if let Err(error) = written {
-                break Err(error);
+        self.socket.check()?;
+        loop {
+            match self.framed.poll_transmit(now, &mut self.write_buf) {
+                Ok(0) => return Ok(()),
+                Ok(len) => self.socket.write(&self.write_buf[..len])?,
+                Err(error) => return Err(LinkError::Io(io::Error::other(error.to_string()))),
             }
-        };
-        result.map_err(|error| self.record(error))
+        }
     }
 
     /// One round: runs due timers, writes what is due, then waits for input until the
     /// session's next deadline or `until`, and feeds what arrived to the session.
     pub(crate) fn round(&mut self, until: Option<StdInstant>) -> Result<(), LinkError> {
-        self.check()?;
+        self.socket.check()?;
         // One clock read serves the timers, the transmit and the wait (fewer reads per round
         // trip; the wait may end a few microseconds late).
         let std_now = StdInstant::now();
@@ -749,62 +694,19 @@ impl Link {
     /// Waits for input until `until` and feeds it to the session, whatever the session's
     /// state: a serial server's closed session still takes the next HELLO.
     pub(crate) fn wait_input(&mut self, until: StdInstant) -> Result<(), LinkError> {
-        self.check()?;
+        self.socket.check()?;
         match until.checked_duration_since(StdInstant::now()) {
             Some(wait) if !wait.is_zero() => self.read(Some(wait)),
             _ => Ok(()),
         }
     }
 
-    /// One read (or one datagram), waiting at most `wait`.
+    /// One read (or one datagram), waiting at most `wait`, fed to the session.
     fn read(&mut self, wait: Option<Duration>) -> Result<(), LinkError> {
-        if let Socket::Serial(port) = &mut self.socket {
-            // The port's own timeout is set by every read and write (no system call on Unix).
-            return match port.read(&mut self.read_buf, wait) {
-                Ok(Some(len)) => {
-                    let now = self.clock.now();
-                    self.framed.handle_bytes(now, &self.read_buf[..len]);
-                    Ok(())
-                }
-                Ok(None) => Ok(()),
-                Err(error) => Err(self.record(LinkError::Serial(error))),
-            };
+        if let Some(len) = self.socket.read(&mut self.read_buf, wait)? {
+            self.framed.handle_bytes(self.clock.now(), &self.read_buf[..len]);
         }
-        if let Some(timeout) = self.read_timeout.update(wait) {
-            let set = match &self.socket {
-                Socket::Stream(stream) => stream.set_read_timeout(timeout),
-                Socket::Datagram(socket) => socket.set_read_timeout(timeout),
-                Socket::Serial(_) => Ok(()),
-            };
-            if let Err(error) = set {
-                self.read_timeout.reset();
-                return Err(self.record(LinkError::Io(error)));
-            }
-        }
-        let read = match &mut self.socket {
-            Socket::Stream(stream) => match (&**stream).read(&mut self.read_buf) {
-                Ok(0) => return Err(self.record(LinkError::ConnectionLost)),
-                other => other,
-            },
-            Socket::Datagram(socket) => socket.recv(&mut self.read_buf),
-            Socket::Serial(_) => Ok(0),
-        };
-        match read {
-            Ok(len) => {
-                let now = self.clock.now();
-                self.framed.handle_bytes(now, &self.read_buf[..len]);
-                Ok(())
-            }
-            Err(error)
-                if matches!(
-                    error.kind(),
-                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted
-                ) =>
-            {
-                Ok(())
-            }
-            Err(error) => Err(self.record(lost_or_io(error))),
-        }
+        Ok(())
     }
 }
 
@@ -816,18 +718,6 @@ impl fmt::Debug for Link {
             .field("peer", &self.peer)
             .field("state", &self.state())
             .finish_non_exhaustive()
-    }
-}
-
-/// A transport error: the connection ended under us (reset, aborted, broken pipe) is
-/// [`LinkError::ConnectionLost`], like an end of stream; anything else is [`LinkError::Io`].
-pub(crate) fn lost_or_io(error: io::Error) -> LinkError {
-    match error.kind() {
-        io::ErrorKind::ConnectionReset
-        | io::ErrorKind::ConnectionAborted
-        | io::ErrorKind::BrokenPipe
-        | io::ErrorKind::UnexpectedEof => LinkError::ConnectionLost,
-        _ => LinkError::Io(error),
     }
 }
 

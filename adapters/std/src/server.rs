@@ -879,7 +879,7 @@ impl ServerHandle {
     /// A message the loop finds larger than the client accepts, or a session that ends first,
     /// drops it.
     pub fn send(&self, client: u64, message: &[u8]) -> Result<(), SendError> {
-        let max = self.control.config.link.buffer_len() - 4;
+        let max = usize::try_from(self.control.config.link.max_message).unwrap_or(usize::MAX);
         if message.len() > max {
             return Err(SendError::TooLarge { max });
         }

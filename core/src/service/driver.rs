@@ -40,7 +40,7 @@ impl<'a, B: AsRef<[u8]> + AsMut<[u8]>> ResponderDriver<'a, B> {
     // Out of line: inlined into a firmware's main loop (already holding the session), it costs
     // about 230 B of register spills there.
     #[inline(never)]
-    pub fn poll<S: AsRef<[u8]> + AsMut<[u8]>, const W: usize>(
+    pub fn poll<S: crate::buffer::Buffer, const W: usize>(
         &mut self,
         now: Instant,
         session: &mut Session<S, W>,
@@ -88,7 +88,7 @@ impl<'a, B: AsRef<[u8]> + AsMut<[u8]>> ResponderDriver<'a, B> {
     }
 
     /// Sends the waiting reply; false if it still waits.
-    fn flush_pending<S: AsRef<[u8]> + AsMut<[u8]>, const W: usize>(
+    fn flush_pending<S: crate::buffer::Buffer, const W: usize>(
         &mut self,
         now: Instant,
         session: &mut Session<S, W>,
@@ -105,7 +105,7 @@ impl<'a, B: AsRef<[u8]> + AsMut<[u8]>> ResponderDriver<'a, B> {
         }
     }
 
-    fn stream_source<S: AsRef<[u8]> + AsMut<[u8]>, const W: usize>(
+    fn stream_source<S: crate::buffer::Buffer, const W: usize>(
         &mut self,
         now: Instant,
         session: &mut Session<S, W>,

@@ -57,7 +57,7 @@ pub struct LinkState {
 
 impl LinkState {
     /// The state of `session`, with the counters of its decoder.
-    pub fn of<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize>(
+    pub fn of<B: crate::buffer::Buffer, const W: usize>(
         session: &Session<B, W>,
         decoder: DecoderStats,
     ) -> Self {

@@ -41,6 +41,8 @@ pub struct Config {
     pub(crate) max_rto_us: u32,
     pub(crate) max_retransmits: u8,
     pub(crate) ack_delay_us: u32,
+    pub(crate) max_send_buffer: u32,
+    pub(crate) max_receive_buffer: u32,
 }
 
 impl Config {
@@ -61,6 +63,8 @@ impl Config {
             max_rto_us: 10_000_000,
             max_retransmits: 10,
             ack_delay_us: 5_000,
+            max_send_buffer: 0,
+            max_receive_buffer: 0,
         }
     }
 
@@ -162,6 +166,26 @@ impl Config {
     /// (no data acknowledged or received, no CLOSE-ACK) for this long (default 10 s).
     pub const fn close_timeout(mut self, timeout: Duration) -> Self {
         self.close_timeout_us = micros(timeout);
+        self
+    }
+
+    /// Local, with growable storage (`Vec<u8>`): the size the send buffer may grow to
+    /// (default 0: the size it was given). It starts with the storage it was given and grows as
+    /// messages need; the largest message it takes is this size minus 4. Fixed storage keeps
+    /// its size whatever this says.
+    pub const fn max_send_buffer(mut self, bytes: u32) -> Self {
+        self.max_send_buffer = bytes;
+        self
+    }
+
+    /// Local, with growable storage (`Vec<u8>`): the size the receive buffer may grow to
+    /// (default 0: the size it was given). The session announces credit and limits for this
+    /// size from the start, since growing up to it always succeeds; the buffer itself starts
+    /// with the storage it was given and grows as packets need. Grown buffers are given back
+    /// once both have stayed empty for a keepalive interval. Fixed storage keeps its size
+    /// whatever this says.
+    pub const fn max_receive_buffer(mut self, bytes: u32) -> Self {
+        self.max_receive_buffer = bytes;
         self
     }
 

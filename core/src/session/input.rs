@@ -12,7 +12,7 @@ use crate::wire::{
     RetryPayload, SeqNumber, VERSION,
 };
 
-impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
+impl<B: crate::buffer::Buffer, const W: usize> Session<B, W> {
     /// Handles one packet from the peer (as a decoder or [`Repr::parse`] produced it).
     pub fn handle_packet(&mut self, now: Instant, packet: &Repr<'_>) {
         if self.state == State::Closed && !(self.role == Role::Server && packet.kind == PacketType::Hello) {
@@ -24,7 +24,6 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
             }
             return;
         }
-        self.stats.packets_received += 1;
         let mut progress = false;
         if self.peer.is_some() {
             self.heard(now);
@@ -45,7 +44,10 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
             PacketType::Retry => self.on_retry(now, packet),
             PacketType::Unknown(_) => self.stats.ignored += 1,
         }
+        // Counted after it was handled: a HELLO that restarts the session is the new one's.
+        self.stats.packets_received += 1;
         self.update_retransmit_timer(now, progress);
+        self.give_back_room(now);
     }
 
     /// Counts a frame the decoder rejected. A server still in LISTEN answers a bad version with
@@ -90,6 +92,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
                 }
             }
         }
+        self.give_back_room(now);
     }
 
     /// The retransmission timer fired (RFC 6298 5.4-5.6): send the oldest unanswered packet

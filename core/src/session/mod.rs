@@ -134,6 +134,7 @@ pub use rtt::RttStats;
 use heapless::Deque;
 
 use crate::Instant;
+use crate::buffer::Buffer;
 use crate::wire::{
     Capabilities, ErrorCode, HelloPayload, PacketType, PingPayload, RetryPayload, SeqNumber, VERSION,
 };
@@ -278,11 +279,17 @@ struct QueuedEvent {
 
 /// One end of a framelink session.
 ///
-/// `B` is the storage for the send and receive buffers, one of each: `[u8; N]` on firmware,
-/// `Box<[u8]>` or `Vec<u8>` on a host, or `&mut [u8]` borrowed from the caller. The send buffer
-/// holds messages until the peer acknowledges them, the receive buffer holds messages being
-/// reassembled or not yet read; each message takes its length plus 4 bytes in them, and the
-/// largest message is the buffer's size minus 4. `W` is how many DATA packets may be in flight
+/// `B` is the storage for the send and receive buffers, one of each (any [`Buffer`]): `[u8; N]`
+/// on firmware, `Box<[u8]>` or `Vec<u8>` on a host, or `&mut [u8]` borrowed from the caller. The
+/// send buffer holds messages until the peer acknowledges them, the receive buffer holds
+/// messages being reassembled or not yet read; each message takes its length plus 4 bytes in
+/// them, and the largest message is the buffer's size minus 4.
+///
+/// Growable storage (`Vec<u8>`) may start empty: with [`Config::max_send_buffer`] and
+/// [`Config::max_receive_buffer`] each buffer grows as messages need, up to that size, and is
+/// given back once both buffers have stayed empty for a keepalive interval, so an idle session
+/// holds little memory. The session announces its limits and credit for the full size from the
+/// start. Fixed storage keeps its size. `W` is how many DATA packets may be in flight
 /// (fixed capacity, default 16).
 ///
 /// See the [module docs](self) for the driver loop, the states and an example.
@@ -325,9 +332,12 @@ pub struct Session<B, const W: usize = 16> {
     next_token: u32,
     stats: Stats,
     rtt: Rtt,
+    /// With growable storage: the last time a buffer held something (grown buffers are given
+    /// back a keepalive interval after it).
+    busy_at: Instant,
 }
 
-impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
+impl<B: Buffer, const W: usize> Session<B, W> {
     fn new(role: Role, config: Config, session_id: u32, tx: B, rx: B, now: Instant) -> Self {
         let mut session = Self {
             role,
@@ -335,8 +345,8 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
             config,
             session_id,
             peer: None,
-            tx: SendBuffer::new(tx),
-            rx: RecvBuffer::new(rx),
+            tx: SendBuffer::new(tx, config.max_send_buffer as usize),
+            rx: RecvBuffer::new(rx, config.max_receive_buffer as usize),
             rcv_next: SeqNumber(0),
             granted: Granted::default(),
             allowed: Allowed::default(),
@@ -357,6 +367,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
             next_token: 1,
             stats: Stats::default(),
             rtt: Rtt::default(),
+            busy_at: now,
         };
         session.granted = Granted::new(session.initial_credit());
         session.pending.hello = role == Role::Client;
@@ -382,7 +393,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
     ///
     /// It is copied into the send buffer and leaves it when the peer has acknowledged it; call
     /// [`poll_transmit`](Self::poll_transmit) to send it. On error nothing is queued.
-    pub fn send(&mut self, _now: Instant, message: &[u8]) -> Result<(), SendError> {
+    pub fn send(&mut self, now: Instant, message: &[u8]) -> Result<(), SendError> {
         let peer = self.ready_to_send()?;
         let max = self.tx.max_message().min(peer.max_message as usize);
         if message.len() > max {
@@ -390,6 +401,9 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
         }
         if !self.tx.push(message) {
             return Err(SendError::WouldBlock);
+        }
+        if B::GROWS {
+            self.busy_at = now;
         }
         self.stats.messages_sent += 1;
         Ok(())
@@ -543,14 +557,25 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
         self.hello_payload()
     }
 
-    /// The send buffer's size in bytes.
+    /// The send buffer's size in bytes (with growable storage, the size it may grow to).
     pub fn send_buffer_capacity(&self) -> usize {
         self.tx.capacity()
     }
 
-    /// The receive buffer's size in bytes.
+    /// The receive buffer's size in bytes (with growable storage, the size it may grow to).
     pub fn receive_buffer_capacity(&self) -> usize {
         self.rx.capacity()
+    }
+
+    /// The send buffer's storage in bytes now: its size, or what growable storage has grown to.
+    pub fn send_buffer_storage(&self) -> usize {
+        self.tx.storage_len()
+    }
+
+    /// The receive buffer's storage in bytes now: its size, or what growable storage has grown
+    /// to.
+    pub fn receive_buffer_storage(&self) -> usize {
+        self.rx.storage_len()
     }
 
     /// Bytes free in the send buffer (a message takes its length plus 4).
@@ -570,6 +595,20 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
     /// The receive buffer's space as announced credit.
     fn initial_credit(&self) -> u32 {
         u32::try_from(self.rx.free()).unwrap_or(u32::MAX)
+    }
+
+    /// With growable storage: notes that a buffer holds something, or gives grown buffers back
+    /// once both have stayed empty for a keepalive interval (a steady stream keeps its room).
+    fn give_back_room(&mut self, now: Instant) {
+        if !B::GROWS {
+            return;
+        }
+        if !self.tx.is_drained() || !self.rx.is_empty() {
+            self.busy_at = now;
+        } else if now.micros_since(self.busy_at) >= self.config.keepalive_us {
+            self.tx.shrink_if_drained();
+            self.rx.shrink_if_empty();
+        }
     }
 
     /// Whether the peer should hear about space the application freed.
@@ -713,8 +752,9 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
         self.unacked_received = 0;
         self.pending = Pending::default();
         self.next_token = 1;
-        self.stats = Stats { packets_received: 1, ..Stats::default() };
+        self.stats = Stats::default();
         self.rtt = Rtt::default();
+        self.busy_at = now;
         self.granted = Granted::new(self.initial_credit());
         self.timers.stop_all();
         self.timers.set_after(Timer::Handshake, now, self.config.handshake_timeout_us);

@@ -7,7 +7,7 @@ use crate::wire::{
     AckPayload, BufferTooSmall, ErrorPayload, Header, OVERHEAD, PacketType, PingPayload, Repr, SeqNumber,
 };
 
-impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> Session<B, W> {
+impl<B: crate::buffer::Buffer, const W: usize> Session<B, W> {
     /// Writes the next packet to send into `buf` and returns its length, or `None` when nothing
     /// is due. Call it until it returns `None` after every other call.
     ///

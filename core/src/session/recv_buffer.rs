@@ -8,9 +8,13 @@
 //! On lossy transports, DATA that arrives ahead of a gap is held higher up in the same buffer
 //! (up to `W` packets), in one block with no holes, and moved down into the message area once
 //! the gap is filled.
+//!
+//! Growable storage starts with what it was given and grows, as packets need, up to a limit
+//! (the held block moves up to the new end), and gives the room back once empty.
 
 use heapless::Vec;
 
+use crate::buffer::Buffer;
 use crate::wire::SeqNumber;
 
 /// Bytes stored in front of each message.
@@ -39,26 +43,82 @@ pub(crate) struct RecvBuffer<B, const W: usize> {
     /// The held packets fill `top..bottom` (in any order).
     top: usize,
     bottom: usize,
+    // Last: read only with growable storage (small offsets stay for the fields used often).
+    /// The size growable storage may reach (the buffer's capacity); unused with fixed storage.
+    limit: usize,
+    /// The storage's length when it was given, which it shrinks back to.
+    initial: usize,
 }
 
-impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> RecvBuffer<B, W> {
-    pub(crate) fn new(buf: B) -> Self {
+impl<B: Buffer, const W: usize> RecvBuffer<B, W> {
+    /// A buffer over `buf`, which may grow up to `limit` bytes if it can.
+    pub(crate) fn new(buf: B, limit: usize) -> Self {
         let top = buf.as_ref().len();
-        Self { buf, read: 0, complete_end: 0, write: 0, complete: 0, held: Vec::new(), top, bottom: top }
+        Self {
+            buf,
+            read: 0,
+            complete_end: 0,
+            write: 0,
+            complete: 0,
+            held: Vec::new(),
+            top,
+            bottom: top,
+            // Unused with fixed storage: zeros, stored with the other zeros.
+            limit: if B::GROWS { limit.max(top) } else { 0 },
+            initial: if B::GROWS { top } else { 0 },
+        }
     }
 
     pub(crate) fn reset(&mut self) {
+        if B::GROWS {
+            self.buf.shrink(self.initial);
+        }
         self.read = 0;
         self.complete_end = 0;
         self.write = 0;
         self.complete = 0;
         self.held.clear();
-        self.top = self.capacity();
+        self.top = self.storage_len();
         self.bottom = self.top;
     }
 
+    /// The bytes it can hold: its storage's length, or the limit growable storage may reach.
     pub(crate) fn capacity(&self) -> usize {
+        if B::GROWS { self.limit } else { self.storage_len() }
+    }
+
+    /// The storage's length now.
+    pub(crate) fn storage_len(&self) -> usize {
         self.buf.as_ref().len()
+    }
+
+    /// Whether nothing is stored: no message, complete or not, and nothing held (an empty
+    /// packet held takes no bytes but has a place).
+    pub(crate) fn is_empty(&self) -> bool {
+        self.write == 0 && self.held.is_empty()
+    }
+
+    /// Gives grown storage back, once nothing is stored.
+    pub(crate) fn shrink_if_empty(&mut self) {
+        if B::GROWS && self.is_empty() && self.storage_len() > self.initial {
+            self.buf.shrink(self.initial);
+            self.top = self.storage_len();
+            self.bottom = self.top;
+        }
+    }
+
+    /// Grows the storage (at least doubling, up to the limit) when sliding back alone cannot
+    /// make `need` bytes free; the held block stays where it is, below the new end. The caller
+    /// checked `need <= free()`.
+    fn grow_for(&mut self, need: usize) {
+        let len = self.storage_len();
+        let used = (self.write - self.read) + (self.bottom - self.top);
+        if used + need <= len {
+            return;
+        }
+        let target = (used + need).max(len.saturating_mul(2)).min(self.limit);
+        let grown = self.buf.grow_to(target);
+        debug_assert!(grown, "growable storage grows up to its limit");
     }
 
     /// The largest message that fits in an empty buffer.
@@ -99,8 +159,11 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> RecvBuffer<B, W> {
         if self.write + need <= self.top {
             return;
         }
+        if B::GROWS {
+            self.grow_for(need);
+        }
         let (top, bottom) = (self.top, self.bottom);
-        let shift = self.capacity() - bottom;
+        let shift = self.storage_len() - bottom;
         self.relocate(top, top + shift, bottom - top);
         self.top += shift;
         self.bottom += shift;
@@ -279,7 +342,7 @@ mod tests {
 
     #[test]
     fn fragments_reassemble_into_contiguous_messages() {
-        let mut r = RecvBuffer::<_, 4>::new([0u8; 32]);
+        let mut r = RecvBuffer::<_, 4>::new([0u8; 32], 0);
         assert_eq!(r.push(b"hel", true), Ok(false));
         assert_eq!(r.partial_len(), 3);
         assert_eq!(r.push(b"lo", false), Ok(true));
@@ -295,7 +358,7 @@ mod tests {
 
     #[test]
     fn full_buffer_refuses_without_storing_and_slides_back_when_needed() {
-        let mut r = RecvBuffer::<_, 4>::new([0u8; 32]);
+        let mut r = RecvBuffer::<_, 4>::new([0u8; 32], 0);
         assert_eq!(r.push(&[1; 10], false), Ok(true)); // 14 used
         assert_eq!(r.push(&[2; 10], false), Ok(true)); // 28 used
         assert_eq!(r.push(&[3; 1], false), Err(()));
@@ -315,7 +378,7 @@ mod held_tests {
 
     #[test]
     fn packets_ahead_of_a_gap_wait_and_then_join_their_message() {
-        let mut r = RecvBuffer::<_, 4>::new([0u8; 64]);
+        let mut r = RecvBuffer::<_, 4>::new([0u8; 64], 0);
         assert_eq!(r.hold(SeqNumber(2), b"cd", true), Ok(true));
         assert_eq!(r.hold(SeqNumber(3), b"ef", false), Ok(true));
         assert_eq!(r.hold(SeqNumber(3), b"ef", false), Ok(false), "already held");
@@ -342,7 +405,7 @@ mod held_tests {
 
     #[test]
     fn the_held_block_moves_up_when_room_is_short() {
-        let mut r = RecvBuffer::<_, 4>::new([0u8; 48]);
+        let mut r = RecvBuffer::<_, 4>::new([0u8; 48], 0);
         assert_eq!(r.hold(SeqNumber(6), &[6; 8], false), Ok(true)); // 40..48
         assert_eq!(r.hold(SeqNumber(7), &[7; 8], false), Ok(true)); // 32..40
         assert_eq!(r.push(&[5; 2], false), Ok(true));
@@ -360,7 +423,7 @@ mod held_tests {
 
     #[test]
     fn the_held_block_moves_with_an_empty_packet_on_its_edge() {
-        let mut r = RecvBuffer::<_, 4>::new([0u8; 48]);
+        let mut r = RecvBuffer::<_, 4>::new([0u8; 48], 0);
         assert_eq!(r.hold(SeqNumber(3), &[3; 8], false), Ok(true)); // 40..48
         assert_eq!(r.hold(SeqNumber(5), &[5; 8], false), Ok(true)); // 32..40
         assert_eq!(r.hold(SeqNumber(6), &[], false), Ok(true)); // empty, also at 32
@@ -378,7 +441,7 @@ mod held_tests {
 
     #[test]
     fn a_held_packet_without_room_to_move_down_is_dropped() {
-        let mut r = RecvBuffer::<_, 4>::new([0u8; 48]);
+        let mut r = RecvBuffer::<_, 4>::new([0u8; 48], 0);
         assert_eq!(r.hold(SeqNumber(2), &[2; 20], false), Ok(true));
         assert_eq!(r.push(&[1; 20], false), Ok(true)); // unread: 24 bytes
         assert_eq!(r.release_held(SeqNumber(2)), None, "24 + 24 > 48");
@@ -388,11 +451,11 @@ mod held_tests {
 
     #[test]
     fn no_slot_or_no_room_refuses_without_storing() {
-        let mut r = RecvBuffer::<_, 2>::new([0u8; 32]);
+        let mut r = RecvBuffer::<_, 2>::new([0u8; 32], 0);
         assert_eq!(r.hold(SeqNumber(1), &[1; 4], false), Ok(true));
         assert_eq!(r.hold(SeqNumber(2), &[2; 4], false), Ok(true));
         assert_eq!(r.hold(SeqNumber(3), &[3; 4], false), Err(()), "two slots");
-        let mut r = RecvBuffer::<_, 4>::new([0u8; 16]);
+        let mut r = RecvBuffer::<_, 4>::new([0u8; 16], 0);
         assert_eq!(r.hold(SeqNumber(1), &[1; 13], false), Err(()), "13 + 4 > 16");
         assert_eq!(r.free(), 16);
     }
@@ -450,6 +513,63 @@ mod model_tests {
         (messages, frags)
     }
 
+    /// Runs the model over `r`, a 40-byte buffer (or one that may grow to 40).
+    fn check_model<S: Buffer>(
+        mut r: RecvBuffer<S, 4>,
+        lens: &[usize],
+        cut: usize,
+        ops: Vec<(u8, usize)>,
+    ) -> Result<(), TestCaseError> {
+        let (messages, frags) = fragments(lens, cut);
+        let mut next = 0usize;
+        let mut held = BTreeMap::new();
+        let (mut stored, mut got) = (0usize, Vec::new());
+        // An op reads a message (kind 6 or 7) or delivers packet `next + value - 1` (from an
+        // old one up to 4 ahead); then every packet comes in order, read as it goes.
+        let drain = (0..1200).map(|i| if i % 2 == 0 { (0, 1) } else { (6, 0) });
+        for (kind, value) in ops.into_iter().chain(drain) {
+            if kind >= 6 {
+                if let Some(m) = r.front() {
+                    stored -= m.len() + LEN_PREFIX;
+                    got.push(m.to_vec());
+                    r.pop();
+                }
+                if kind == 7 {
+                    r.shrink_if_empty();
+                }
+            } else {
+                let Some(seq) = (next + value).checked_sub(1) else { continue };
+                let Some((payload, more)) = frags.get(seq) else { continue };
+                let new_message = !r.partial();
+                if seq == next {
+                    if r.push(payload, *more).is_ok() {
+                        stored += payload.len() + if new_message { LEN_PREFIX } else { 0 };
+                        next += 1;
+                    }
+                    while let Some(len) = r.held_len(SeqNumber(next as u16)) {
+                        let new_message = !r.partial();
+                        held.remove(&next);
+                        if r.release_held(SeqNumber(next as u16)).is_some() {
+                            stored += len + if new_message { LEN_PREFIX } else { 0 };
+                            next += 1;
+                        }
+                    }
+                } else if seq > next && r.hold(SeqNumber(seq as u16), payload, *more) == Ok(true) {
+                    held.insert(seq, payload.len());
+                }
+            }
+            let held_bytes: usize = held.values().sum();
+            prop_assert_eq!(r.free(), 40 - stored - held_bytes);
+            prop_assert!(r.storage_len() <= 40);
+            prop_assert_eq!(r.held_count(), held.len());
+        }
+        // Held packets may fill the buffer so that the gap's packet never fits (a session's
+        // credit prevents that); otherwise everything arrived.
+        prop_assert_eq!(&got[..], &messages[..got.len()]);
+        prop_assert!(got.len() == messages.len() || !held.is_empty());
+        Ok(())
+    }
+
     proptest! {
         /// Packets delivered in any order, repeated or lost, with reads in between, come out as
         /// the messages that went in, in order; `free` counts exactly what is stored.
@@ -459,50 +579,19 @@ mod model_tests {
             cut in 1usize..8,
             ops in vec((0u8..8, 0usize..6), 0..200),
         ) {
-            let (messages, frags) = fragments(&lens, cut);
-            let mut r = RecvBuffer::<_, 4>::new([0u8; 40]);
-            let mut next = 0usize;
-            let mut held = BTreeMap::new();
-            let (mut stored, mut got) = (0usize, Vec::new());
-            // An op reads a message (kind 6 or 7) or delivers packet `next + value - 1` (from an
-            // old one up to 4 ahead); then every packet comes in order, read as it goes.
-            let drain = (0..1200).map(|i| if i % 2 == 0 { (0, 1) } else { (6, 0) });
-            for (kind, value) in ops.into_iter().chain(drain) {
-                if kind >= 6 {
-                    if let Some(m) = r.front() {
-                        stored -= m.len() + LEN_PREFIX;
-                        got.push(m.to_vec());
-                        r.pop();
-                    }
-                } else {
-                    let Some(seq) = (next + value).checked_sub(1) else { continue };
-                    let Some((payload, more)) = frags.get(seq) else { continue };
-                    let new_message = !r.partial();
-                    if seq == next {
-                        if r.push(payload, *more).is_ok() {
-                            stored += payload.len() + if new_message { LEN_PREFIX } else { 0 };
-                            next += 1;
-                        }
-                        while let Some(len) = r.held_len(SeqNumber(next as u16)) {
-                            let new_message = !r.partial();
-                            held.remove(&next);
-                            if r.release_held(SeqNumber(next as u16)).is_some() {
-                                stored += len + if new_message { LEN_PREFIX } else { 0 };
-                                next += 1;
-                            }
-                        }
-                    } else if seq > next && r.hold(SeqNumber(seq as u16), payload, *more) == Ok(true) {
-                        held.insert(seq, payload.len());
-                    }
-                }
-                let held_bytes: usize = held.values().sum();
-                prop_assert_eq!(r.free(), 40 - stored - held_bytes);
-                prop_assert_eq!(r.held_count(), held.len());
-            }
-            // Held packets may fill the buffer so that the gap's packet never fits (a session's
-            // credit prevents that); otherwise everything arrived.
-            prop_assert_eq!(&got[..], &messages[..got.len()]);
-            prop_assert!(got.len() == messages.len() || !held.is_empty());
+            check_model(RecvBuffer::<_, 4>::new([0u8; 40], 0), &lens, cut, ops)?;
+        }
+
+        /// The same with storage that starts small, grows up to 40 bytes as packets need, and
+        /// is given back whenever it empties: growth keeps every stored and held byte.
+        #[test]
+        fn growable_storage_reassembles_the_same(
+            lens in vec(0usize..20, 1..12),
+            cut in 1usize..8,
+            ops in vec((0u8..8, 0usize..6), 0..200),
+            initial in 0usize..16,
+        ) {
+            check_model(RecvBuffer::<_, 4>::new(std::vec![0u8; initial], 40), &lens, cut, ops)?;
         }
     }
 }

@@ -5,8 +5,12 @@
 //! can be cut at transmit time to whatever size the peer accepts. Fragments in flight are
 //! described by a ring of [`Segment`]s (capacity `W`), oldest first; their sequence numbers
 //! follow one another.
+//!
+//! Growable storage starts with what it was given and grows, as messages need, up to a limit;
+//! the ring is made linear again before it grows, and gives the room back once drained.
 
 use crate::Instant;
+use crate::buffer::Buffer;
 use crate::wire::SeqNumber;
 
 /// Bytes stored in front of each message.
@@ -76,10 +80,17 @@ pub(crate) struct SendBuffer<B, const W: usize> {
     first: usize,
     count: usize,
     next_seq: SeqNumber,
+    // Last: read only with growable storage (small offsets stay for the fields used often).
+    /// The size growable storage may reach (the buffer's capacity); unused with fixed storage.
+    limit: usize,
+    /// The storage's length when it was given, which it shrinks back to.
+    initial: usize,
 }
 
-impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> SendBuffer<B, W> {
-    pub(crate) fn new(buf: B) -> Self {
+impl<B: Buffer, const W: usize> SendBuffer<B, W> {
+    /// A buffer over `buf`, which may grow up to `limit` bytes if it can.
+    pub(crate) fn new(buf: B, limit: usize) -> Self {
+        let initial = buf.as_ref().len();
         Self {
             buf,
             head: 0,
@@ -91,10 +102,16 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> SendBuffer<B, W> {
             first: 0,
             count: 0,
             next_seq: SeqNumber(0),
+            // Unused with fixed storage: zeros, stored with the other zeros.
+            limit: if B::GROWS { limit.max(initial) } else { 0 },
+            initial: if B::GROWS { initial } else { 0 },
         }
     }
 
     pub(crate) fn reset(&mut self) {
+        if B::GROWS {
+            self.buf.shrink(self.initial);
+        }
         self.head = 0;
         self.head_at = 0;
         self.tail = 0;
@@ -105,8 +122,39 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> SendBuffer<B, W> {
         self.next_seq = SeqNumber(0);
     }
 
+    /// The bytes it can hold: its storage's length, or the limit growable storage may reach.
     pub(crate) fn capacity(&self) -> usize {
+        if B::GROWS { self.limit } else { self.storage_len() }
+    }
+
+    /// The storage's length now.
+    pub(crate) fn storage_len(&self) -> usize {
         self.buf.as_ref().len()
+    }
+
+    /// Makes the storage hold `need` more bytes, growing it (at least doubling, up to the
+    /// limit) with the ring made linear first so that no stored byte lies across its end.
+    /// The caller checked `need <= free()`.
+    fn grow_for(&mut self, need: usize) {
+        let len = self.storage_len();
+        let used = self.tail.wrapping_sub(self.head);
+        if used + need <= len {
+            return;
+        }
+        self.buf.as_mut().rotate_left(self.head_at);
+        self.head_at = 0;
+        let target = (used + need).max(len.saturating_mul(2)).min(self.limit);
+        let grown = self.buf.grow_to(target);
+        debug_assert!(grown, "growable storage grows up to its limit");
+    }
+
+    /// Gives grown storage back, once every message has been acknowledged.
+    pub(crate) fn shrink_if_drained(&mut self) {
+        if B::GROWS && self.is_drained() && self.storage_len() > self.initial {
+            // Drained: `head == tail`, no byte is stored, the ring may start anywhere.
+            self.head_at = 0;
+            self.buf.shrink(self.initial);
+        }
     }
 
     /// The largest message that fits in an empty buffer.
@@ -124,6 +172,9 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> SendBuffer<B, W> {
         if msg.len() + LEN_PREFIX > self.free() {
             return false;
         }
+        if B::GROWS {
+            self.grow_for(msg.len() + LEN_PREFIX);
+        }
         let tail = self.tail;
         self.write_at(tail, &(msg.len() as u32).to_le_bytes());
         self.write_at(tail.wrapping_add(LEN_PREFIX), msg);
@@ -134,7 +185,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const W: usize> SendBuffer<B, W> {
     /// The position in `buf` of stream `offset`, which lies between `head` and `head` plus the
     /// capacity.
     fn position(&self, offset: usize) -> usize {
-        let cap = self.capacity();
+        let cap = self.storage_len();
         let at = self.head_at + offset.wrapping_sub(self.head);
         if at >= cap { at - cap } else { at }
     }
@@ -349,7 +400,7 @@ mod tests {
 
     #[test]
     fn messages_are_cut_into_fragments_with_more_flags() {
-        let mut b = Buf::new([0; 32]);
+        let mut b = Buf::new([0; 32], 0);
         assert!(b.push(b"abcdefghij"));
         assert!(b.push(b""));
         let (s, out) = cut(&mut b, 4);
@@ -366,7 +417,7 @@ mod tests {
 
     #[test]
     fn acknowledging_frees_space_and_wraps() {
-        let mut b = Buf::new([0; 32]);
+        let mut b = Buf::new([0; 32], 0);
         assert!(b.push(&[1; 20]));
         assert!(!b.push(&[2; 9]), "20+4 used, 9+4 more does not fit in 32");
         let (s, _) = cut(&mut b, 64);
@@ -385,8 +436,69 @@ mod tests {
     }
 
     #[test]
+    fn fixed_storage_ignores_the_limit() {
+        let b = Buf::new([0; 32], 1000);
+        assert_eq!((b.capacity(), b.storage_len(), b.max_message()), (32, 32, 28));
+    }
+
+    /// Sends everything queued in fragments of `max` and acknowledges it; the bytes sent.
+    fn send_all<S: Buffer>(b: &mut SendBuffer<S, 4>, max: u16) -> std::vec::Vec<u8> {
+        let mut sent = std::vec::Vec::new();
+        while let Some(f) = b.peek_fragment(max) {
+            let s = b.commit(f, 0, Instant::ZERO);
+            let mut out = std::vec![0u8; usize::from(s.len)];
+            b.read_at(s.start, &mut out);
+            sent.extend(out);
+            b.acknowledge(b.next_seq(), |_| {});
+        }
+        sent
+    }
+
+    #[test]
+    fn growable_storage_grows_as_messages_need_and_is_given_back_once_drained() {
+        let mut b = SendBuffer::<std::vec::Vec<u8>, 4>::new(std::vec::Vec::new(), 1000);
+        assert_eq!((b.capacity(), b.storage_len(), b.free()), (1000, 0, 1000));
+        assert!(b.push(b"abc"));
+        assert_eq!(b.storage_len(), 7, "grown to what the message needs");
+        assert!(b.push(&[9; 100]));
+        assert!((107..=1000).contains(&b.storage_len()));
+        assert!(!b.push(&[1; 1000]), "beyond the limit");
+        let mut expected = b"abc".to_vec();
+        expected.extend([9; 100]);
+        assert_eq!(send_all(&mut b, 16), expected);
+        assert!(b.is_drained());
+        b.shrink_if_drained();
+        assert_eq!(b.storage_len(), 0);
+        assert_eq!(b.free(), 1000);
+    }
+
+    #[test]
+    fn growth_makes_a_wrapped_ring_linear_first() {
+        let mut b = SendBuffer::<std::vec::Vec<u8>, 4>::new(std::vec![0; 32], 256);
+        // Fill and drain part of the ring so that the next message wraps round its end.
+        assert!(b.push(&[1; 20]));
+        send_all(&mut b, 64);
+        assert!(b.push(&[2; 12]), "fits without growing, across the end");
+        assert_eq!(b.storage_len(), 32);
+        // One fragment of it is in flight when the storage grows under it.
+        let f = b.peek_fragment(5).unwrap();
+        let s = b.commit(f, 0, Instant::ZERO);
+        assert!(b.push(&[3; 40]));
+        assert!(b.storage_len() >= 16 + 44);
+        let mut first = [0u8; 5];
+        b.read_at(s.start, &mut first);
+        assert_eq!(first, [2; 5], "a fragment in flight reads the same after the growth");
+        b.acknowledge(b.next_seq(), |_| {});
+        let mut expected = std::vec![2; 7];
+        expected.extend([3; 40]);
+        assert_eq!(send_all(&mut b, 8), expected);
+        b.shrink_if_drained();
+        assert_eq!(b.storage_len(), 32, "back to the storage it was given");
+    }
+
+    #[test]
     fn stale_and_future_acks_are_invalid() {
-        let mut b = Buf::new([0; 32]);
+        let mut b = Buf::new([0; 32], 0);
         b.push(b"x");
         b.push(b"y");
         cut(&mut b, 8);
@@ -400,7 +512,7 @@ mod tests {
 
     #[test]
     fn offsets_sequence_numbers_and_the_inflight_ring_wrap() {
-        let mut b = Buf::new([0; 32]);
+        let mut b = Buf::new([0; 32], 0);
         // Start just before the stream offset and the sequence number wrap round.
         let start = usize::MAX - 6;
         (b.head, b.tail, b.cursor, b.next_seq) = (start, start, start, SeqNumber(65534));

@@ -51,10 +51,10 @@ struct ClientsReport {
 }
 
 /// One client's pings: RTT samples and requests lost.
-struct ClientResult {
-    samples: Vec<Duration>,
-    sent: u64,
-    lost: u64,
+pub(crate) struct ClientResult {
+    pub(crate) samples: Vec<Duration>,
+    pub(crate) sent: u64,
+    pub(crate) lost: u64,
 }
 
 /// Connects every client, pings for the given time, prints the report as JSON.
@@ -104,6 +104,21 @@ pub(crate) fn run(args: &ClientsArgs) -> io::Result<()> {
     };
     println!("{}", serde_json::to_string(&report).map_err(io::Error::other)?);
     Ok(())
+}
+
+/// One client connecting to `addr` and pinging as [`pings`] does, then closing.
+pub(crate) fn ping_series(
+    addr: &Addr,
+    size: usize,
+    phase: Duration,
+    interval: Duration,
+    seconds: Duration,
+) -> io::Result<ClientResult> {
+    let mut link =
+        Link::connect(addr, &LinkConfig::new().max_message(16 * 1024)).map_err(io::Error::other)?;
+    let result = pings(&mut link, size, phase, interval, seconds);
+    let _ = link.close();
+    result
 }
 
 /// ECHO requests every `interval` from `phase` on, for `seconds`, each waiting for its reply.

@@ -3,11 +3,14 @@
 //! - `raw-server` / `raw-ping`: a plain std TCP ping-pong of fixed-size messages (the echo in one
 //!   write, `TCP_NODELAY`), the floor `framelink ping` is compared with;
 //! - `clients`: N framelink links pinging one `framelink serve` at once with ECHO messages (as
-//!   `framelink ping` does), at a fixed total rate, reporting RTT percentiles.
+//!   `framelink ping` does), at a fixed total rate, reporting RTT percentiles;
+//! - `hold`: N idle framelink sessions held open against one `framelink serve`, reporting the
+//!   server's RSS and threads, and a ping series with none and with all held.
 //!
 //! Each prints one JSON document on stdout. Every loop is bounded by a count or a duration.
 
 mod clients;
+mod hold;
 mod raw;
 mod rtt;
 
@@ -29,6 +32,8 @@ enum Command {
     RawPing(raw::PingArgs),
     /// Many framelink clients pinging one server at once.
     Clients(clients::ClientsArgs),
+    /// Many idle framelink sessions held open against one server, measuring its RSS and threads.
+    Hold(hold::HoldArgs),
 }
 
 fn main() {
@@ -37,6 +42,7 @@ fn main() {
         Command::RawServer(args) => raw::serve(&args),
         Command::RawPing(args) => raw::ping(&args),
         Command::Clients(args) => clients::run(&args),
+        Command::Hold(args) => hold::run(&args),
     };
     if let Err(error) = result {
         eprintln!("bench-e2e: {error}");

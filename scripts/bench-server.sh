@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# Server scale on loopback, one run (about two minutes), against the targets of `framelink serve`:
+#   1. hold: 10,000 framelink TCP sessions opened against one `framelink serve`, each
+#      handshaken, then held idle (answering the server's keepalives); the server's RSS and
+#      threads (/proc/PID/status) before, with all held and after, and a ping series (ECHO
+#      messages, PING_RATE a second for PING_SECONDS) with none held and with all held.
+#      Targets: at most 2 x cores + 4 threads and 16 KiB of RSS per held session; p99 with all
+#      held within 2x its figure with none held.
+#   2. clients: 1,000 clients pinging a fresh `framelink serve` at RATE pings/s in all, then 1
+#      client at the same rate: p50/p99 RTT, the server's peak RSS and CPU. Target: the p99 of
+#      1,000 within 2x the p99 of 1.
+# The server and the load tool are pinned to CPU $CPU (as in scripts/bench-e2e.sh); CPU= runs
+# them unpinned. Results: one JSON file per measurement in $OUT (default target/bench-server),
+# then the table (`bench-plot --only server`). Loopback only; every loop is bounded in count
+# and time. Not run in CI.
+#
+# Settings (environment): OUT, SESSIONS (default 10000), HOLD_SECONDS (default 20), PING_RATE
+# (default 2000, the same as RATE, so "none held" and one client match), PING_SECONDS (default
+# 5), CLIENTS (default 1000), CLIENT_SECONDS (default 5), RATE (default 2000), CPU (default 0),
+# PORT (default 7961). The table reads hold-10000, clients-1000 and clients-1.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+OUT=${OUT:-target/bench-server}
+SESSIONS=${SESSIONS:-10000}
+HOLD_SECONDS=${HOLD_SECONDS:-20}
+PING_RATE=${PING_RATE:-2000}
+PING_SECONDS=${PING_SECONDS:-5}
+CLIENTS=${CLIENTS:-1000}
+CLIENT_SECONDS=${CLIENT_SECONDS:-5}
+RATE=${RATE:-2000}
+CPU=${CPU-0}
+PORT=${PORT:-7961}
+SIZE=64
+
+say() { printf '\n==> %s\n' "$*" >&2; }
+
+# Each held session is a descriptor in the load process and one in the server.
+NEED_FDS=$((SESSIONS + 200))
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+if [ "$(ulimit -n)" -lt "$NEED_FDS" ]; then
+    echo "ulimit -n is $(ulimit -n); $SESSIONS sessions need $NEED_FDS" >&2
+    exit 1
+fi
+
+say "building (release)"
+cargo build --release -p framelink --bin framelink -p framelink-bench-e2e --bin bench-e2e \
+    -p framelink-bench-plot --bin bench-plot >&2
+FRAMELINK=target/release/framelink
+E2E=target/release/bench-e2e
+PIN=()
+if [ -n "$CPU" ]; then PIN=(taskset -c "$CPU"); fi
+
+mkdir -p "$OUT"
+rm -f "$OUT"/*.json
+{ lscpu | grep -E 'Model name|^CPU\(s\)|MHz'; uname -r; } >"$OUT/machine.txt" 2>&1 || true
+echo "{\"cores\": $(getconf _NPROCESSORS_ONLN)}" >"$OUT/machine.json"
+
+BACKGROUND=()
+stop_background() {
+    for pid in "${BACKGROUND[@]}"; do kill "$pid" 2>/dev/null || true; done
+    for pid in "${BACKGROUND[@]}"; do wait "$pid" 2>/dev/null || true; done
+    BACKGROUND=()
+}
+trap stop_background EXIT
+
+# Starts `framelink serve` on $PORT in the background and waits (at most 5 s) until it accepts.
+# `taskset` execs the server, so the pid is the server's own.
+serve() {
+    "${PIN[@]}" "$FRAMELINK" serve --listen "tcp://127.0.0.1:$PORT" --max-clients $((SESSIONS + 1000)) \
+        >/dev/null 2>&1 &
+    BACKGROUND+=($!)
+    for _ in $(seq 50); do
+        if timeout 1 bash -c "exec 3<>/dev/tcp/127.0.0.1/$PORT" 2>/dev/null; then return 0; fi
+        sleep 0.1
+    done
+    echo "the server on port $PORT did not start" >&2
+    exit 1
+}
+
+# utime + stime of a process, in clock ticks.
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+
+say "hold: $SESSIONS idle sessions for ${HOLD_SECONDS} s, pings at $PING_RATE/s for ${PING_SECONDS} s"
+serve
+sleep 0.3
+"${PIN[@]}" "$E2E" hold --connect "tcp://127.0.0.1:$PORT" --server-pid "${BACKGROUND[-1]}" \
+    --sessions "$SESSIONS" --seconds "$HOLD_SECONDS" --ping-rate "$PING_RATE" \
+    --ping-seconds "$PING_SECONDS" --size "$SIZE" >"$OUT/hold-$SESSIONS.json"
+stop_background
+
+say "clients: $CLIENTS, then 1, at $RATE pings/s in all, ${CLIENT_SECONDS} s each"
+for n in "$CLIENTS" 1; do
+    serve
+    server=${BACKGROUND[-1]}
+    before=$(cpu_ticks "$server")
+    started=$(date +%s.%N)
+    "${PIN[@]}" "$E2E" clients --connect "tcp://127.0.0.1:$PORT" --clients "$n" --rate "$RATE" \
+        --seconds "$CLIENT_SECONDS" --size "$SIZE" >"$OUT/clients-$n.json"
+    ended=$(date +%s.%N)
+    after=$(cpu_ticks "$server")
+    hwm=$(awk '/VmHWM/ { print $2 }' "/proc/$server/status")
+    awk -v t0="$started" -v t1="$ended" -v c0="$before" -v c1="$after" -v hz="$(getconf CLK_TCK)" -v hwm="$hwm" \
+        'BEGIN { printf "{\"rss_kib\": %d, \"cpu_percent\": %.1f}\n", hwm, 100 * (c1 - c0) / hz / (t1 - t0) }' \
+        >"$OUT/server-$n.json"
+    stop_background
+done
+
+say "done: results in $OUT"
+target/release/bench-plot --only server --server "$OUT" --out "$OUT"
