@@ -137,8 +137,11 @@ where
             let now = clock.now();
             match self.connection.session_mut().send(now, message) {
                 Ok(()) => return self.flush(now),
-                Err(SendError::WouldBlock) if !self.poll(now)? => idle(self.connection.poll_timeout()),
-                Err(SendError::WouldBlock) => {}
+                Err(SendError::WouldBlock) => {
+                    if !self.poll(now)? {
+                        idle(self.connection.poll_timeout());
+                    }
+                }
                 Err(error) => return Err(Error::refused(error, self.connection.close_reason())),
             }
         }
