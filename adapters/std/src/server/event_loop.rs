@@ -40,7 +40,7 @@ const LISTENER: usize = usize::MAX - 1;
 const READS_PER_TURN: usize = 16;
 /// Due deadlines handled before the loop looks at its sockets again (the rest wait for the
 /// next turn, which does not wait): a burst of keepalives does not hold up answers.
-const TIMERS_PER_TURN: usize = 32;
+const TIMERS_PER_TURN: usize = 8;
 /// Connections accepted per readiness event of a listener before the loop turns to the others.
 const ACCEPTS_PER_TURN: usize = 64;
 /// Buffer for each read, shared by the loop's connections: several largest frames, so that a
@@ -427,11 +427,16 @@ impl<H: Handler> EventLoop<H> {
         }
         let until = StdInstant::now() + LINGER;
         let conn = Conn::new(stream, Phase::Lingering { until, shut: false, refusal: true });
-        if let Some(slot) = self.insert(conn) {
-            if let Some(conn) = &mut self.slots[slot].conn {
-                conn.out = frame;
+        match self.insert(conn) {
+            Some(slot) => {
+                if let Some(conn) = &mut self.slots[slot].conn {
+                    conn.out = frame;
+                }
+                self.drive(slot);
             }
-            self.drive(slot);
+            None => {
+                self.shared.control.refusing.fetch_sub(1, Ordering::AcqRel);
+            }
         }
     }
 
