@@ -11,13 +11,14 @@ use framelink_core::wire::{BufferTooSmall, MAX_PACKET};
 
 use crate::Transport;
 
-/// Storage of every session buffer on a host.
-pub(crate) type Buf = Box<[u8]>;
+/// Storage of every session buffer on a host: it grows as messages need, up to the limits
+/// of the session's configuration, and is given back once idle.
+pub(crate) type Buf = Vec<u8>;
 /// The session type of every link.
 pub(crate) type Sess = Session<Buf>;
 
 /// A zeroed heap buffer (calloc: pages are only touched when used).
-pub(crate) fn zeroed(len: usize) -> Buf {
+pub(crate) fn zeroed(len: usize) -> Box<[u8]> {
     vec![0u8; len].into_boxed_slice()
 }
 
@@ -47,15 +48,15 @@ impl Framed {
     pub(crate) fn new(transport: Transport, session: Sess, packet_len: usize) -> Self {
         match transport {
             Transport::Udp => {
-                Self::Udp(Connection::new(session, DatagramDecoder::new(packet_len), zeroed(0)))
+                Self::Udp(Connection::new(session, DatagramDecoder::new(packet_len), Vec::new()))
             }
             Transport::TcpCobs | Transport::Serial => {
-                Self::Cobs(Connection::new(session, CobsDecoder::with_buffer(Vec::new()), zeroed(packet_len)))
+                Self::Cobs(Connection::new(session, CobsDecoder::with_buffer(Vec::new()), Vec::new()))
             }
             Transport::Tcp => Self::Tcp(Connection::new(
                 session,
                 LengthDelimitedDecoder::with_buffer(Vec::new()),
-                zeroed(0),
+                Vec::new(),
             )),
         }
     }
@@ -86,6 +87,11 @@ impl Framed {
             Self::Cobs(f) => f.poll_transmit(now, out),
             Self::Udp(f) => f.poll_datagram(now, out),
         }
+    }
+
+    /// Gives back the room of the scratch packet and of an idle decoder.
+    pub(crate) fn shrink(&mut self) {
+        each!(self, f => f.shrink())
     }
 
     pub(crate) fn decoder_stats(&self) -> DecoderStats {

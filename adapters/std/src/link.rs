@@ -158,8 +158,14 @@ impl LinkConfig {
     /// The session settings for `transport`: retransmission on where the transport may lose,
     /// duplicate, reorder or corrupt (UDP, a serial port, and a serial line behind
     /// `tcp+cobs://`).
+    ///
+    /// Each session buffer starts empty and grows as messages need, up to
+    /// [`buffer_len`](Self::buffer_len); the session gives the room back once idle.
     pub(crate) fn session_config(&self, transport: Transport) -> Config {
+        let buffer = u32::try_from(self.buffer_len()).unwrap_or(u32::MAX);
         Config::new()
+            .max_send_buffer(buffer)
+            .max_receive_buffer(buffer)
             .retransmit(matches!(transport, Transport::Udp | Transport::TcpCobs | Transport::Serial))
             .max_payload(self.payload_limit(transport))
             .max_message(self.max_message)
@@ -173,8 +179,7 @@ impl LinkConfig {
 
     /// A server-side session for a peer that is about to say HELLO.
     pub(crate) fn server_session(&self, transport: Transport, clock: &StdClock) -> Sess {
-        let len = self.buffer_len();
-        Session::server(self.session_config(transport), zeroed(len), zeroed(len), clock.now())
+        Session::server(self.session_config(transport), Vec::new(), Vec::new(), clock.now())
     }
 }
 
@@ -335,12 +340,11 @@ impl Link {
     /// A client session over `socket`, once the handshake is done.
     fn start(socket: Socket, transport: Transport, config: &LinkConfig) -> Result<Self, LinkError> {
         let clock = StdClock::new();
-        let len = config.buffer_len();
         let session = Session::client(
             config.session_config(transport),
             session_id(),
-            zeroed(len),
-            zeroed(len),
+            Vec::new(),
+            Vec::new(),
             clock.now(),
         );
         let mut link = Self::new(socket, transport, config, session, clock)?;

@@ -237,6 +237,8 @@ pub struct Endpoint<T: Table> {
     config: Config,
     /// Entries holding a session (the rest linger).
     live: usize,
+    /// No closed peer's linger runs out before this (`None`: none lingers).
+    next_expiry: Option<Instant>,
     counters: Counters,
 }
 
@@ -248,6 +250,7 @@ impl<T: Table> Endpoint<T> {
             cookies: Cookies::new(key, config.cookie_period),
             config,
             live: 0,
+            next_expiry: None,
             counters: Counters::default(),
         }
     }
@@ -384,18 +387,37 @@ impl<T: Table> Endpoint<T> {
     pub fn remove_closed(&mut self, addr: &SocketAddr, now: Instant) -> Option<T::Session> {
         let entry = self.table.get_mut(addr)?;
         let Slot::Live(_) = entry.state else { return None };
-        let Slot::Live(session) =
-            core::mem::replace(&mut entry.state, Slot::Lingering(now + self.config.linger))
-        else {
+        let until = now + self.config.linger;
+        let Slot::Live(session) = core::mem::replace(&mut entry.state, Slot::Lingering(until)) else {
             return None;
         };
         self.live -= 1;
+        self.next_expiry = Some(self.next_expiry.map_or(until, |next| next.min(until)));
         Some(session)
     }
 
-    /// Forgets the closed peers whose linger ran out by `now`.
+    /// Forgets the closed peers whose linger ran out by `now` (looking through the table only
+    /// when one is due).
     pub fn handle_timeout(&mut self, now: Instant) {
-        self.table.retain(|_, entry| !expired(entry, now));
+        if self.next_expiry.is_none_or(|next| next > now) {
+            return;
+        }
+        let mut next_expiry = None;
+        self.table.retain(|_, entry| match entry.state {
+            Slot::Lingering(until) if until <= now => false,
+            Slot::Lingering(until) => {
+                next_expiry = Some(next_expiry.map_or(until, |next: Instant| next.min(until)));
+                true
+            }
+            Slot::Live(_) => true,
+        });
+        self.next_expiry = next_expiry;
+    }
+
+    /// When the next closed peer is to be forgotten ([`handle_timeout`](Self::handle_timeout)),
+    /// if any lingers; it may come early (a peer forgotten before its time).
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.next_expiry
     }
 
     /// Calls `each` with every session and its peer's address.

@@ -359,8 +359,12 @@ fn a_repeated_close_gets_its_close_ack_while_the_peer_lingers() {
     let later = start + Duration::from_secs(2);
     assert_eq!(feed(&mut endpoint, later, addr(1), &close), Outcome::Drop);
     assert_eq!(endpoint.table.len(), 1);
+    assert_eq!(endpoint.poll_timeout(), Some(later));
+    endpoint.handle_timeout(later - Duration::from_millis(1));
+    assert_eq!(endpoint.table.len(), 1, "not before its time");
     endpoint.handle_timeout(later);
     assert_eq!(endpoint.table.len(), 0, "forgotten once the linger ran out");
+    assert_eq!(endpoint.poll_timeout(), None);
 }
 
 #[test]

@@ -29,7 +29,7 @@ struct UdpPeer {
 
 /// The endpoint's table: grows with the peers (the client limit is the server's, shared by
 /// every listener).
-type Peers = BTreeMap<SocketAddr, Entry<UdpPeer>>;
+type Peers = BTreeMap<SocketAddr, Entry<Box<UdpPeer>>>;
 
 /// What became of a peer after its session had its turn.
 enum After {
@@ -55,7 +55,7 @@ pub(super) fn serve_datagrams<H: Handler>(socket: &UdpSocket, control: &Control,
     let mut strays_counted = 0;
     let mut next_check: Option<StdInstant> = None;
     let mut read_timeout = TimeoutCache::default();
-    let ended = |peer: UdpPeer, end: Option<CloseReason>| {
+    let ended = |peer: Box<UdpPeer>, end: Option<CloseReason>| {
         control.release();
         if let Some(reason) = &end {
             control.count_end(reason);
@@ -75,11 +75,12 @@ pub(super) fn serve_datagrams<H: Handler>(socket: &UdpSocket, control: &Control,
             }
         };
     // A session's turn: its events to the handler, its packets to the socket.
-    let serve = |peer: &mut UdpPeer, addr: SocketAddr, output: &mut [u8], now: Instant| match serve_peer(
-        handler, control, socket, peer, addr, output, now,
-    ) {
-        Some(end) => After::Ended(end),
-        None => After::Wait(peer.framed.session().poll_timeout().map(|at| clock.to_std(at))),
+    let serve = |peer: &mut UdpPeer, addr: SocketAddr, output: &mut [u8], now: Instant| {
+        let end = serve_peer(handler, control, socket, peer, addr, output, now);
+        match end {
+            Some(end) => After::Ended(end),
+            None => After::Wait(peer.framed.session().poll_timeout().map(|at| clock.to_std(at))),
+        }
     };
     loop {
         if control.stopping() {
@@ -110,37 +111,28 @@ pub(super) fn serve_datagrams<H: Handler>(socket: &UdpSocket, control: &Control,
                         peer.framed.handle_bytes(now, datagram);
                         Some(serve(peer, from, &mut output, now))
                     }
-                    Route::Incoming(incoming) if control.reserve() => {
-                        control.accepted.fetch_add(1, Ordering::Relaxed);
-                        let info = PeerInfo {
-                            id: control.next_id(),
-                            addr: from,
-                            local,
-                            transport: Transport::Udp,
-                            session_id: 0,
-                            port: None,
+                    Route::Incoming(incoming) => {
+                        // A proven HELLO: a new peer if the server's client limit allows.
+                        let taken = if control.reserve() {
+                            let peer = new_peer(control, &clock, from, local, packet_len);
+                            endpoint.accept(incoming, peer).inspect_err(|_| control.release())
+                        } else {
+                            Err(incoming)
                         };
-                        let session = config.server_session(Transport::Udp, &clock);
-                        let framed = Framed::new(Transport::Udp, session, packet_len);
-                        let served = Served::new(info, &control.config);
-                        match endpoint.accept(incoming, UdpPeer { framed, served }) {
+                        match taken {
                             Ok(peer) => {
+                                control.accepted.fetch_add(1, Ordering::Relaxed);
                                 peer.framed.handle_bytes(now, datagram);
                                 Some(serve(peer, from, &mut output, now))
                             }
-                            Err(_) => {
-                                // The table grows: not reached. The slot goes back.
-                                control.release();
+                            Err(incoming) => {
+                                control.refused.fetch_add(1, Ordering::Relaxed);
+                                let detail = u32::try_from(control.config.max_clients).unwrap_or(u32::MAX);
+                                let n = endpoint.refuse(incoming, detail, &mut answer);
+                                send_answer(socket, &answer[..n], from);
                                 None
                             }
                         }
-                    }
-                    Route::Incoming(incoming) => {
-                        control.refused.fetch_add(1, Ordering::Relaxed);
-                        let detail = u32::try_from(control.config.max_clients).unwrap_or(u32::MAX);
-                        let n = endpoint.refuse(incoming, detail, &mut answer);
-                        send_answer(socket, &answer[..n], from);
-                        None
                     }
                     Route::Answer(n) => {
                         send_answer(socket, &answer[..n], from);
@@ -178,6 +170,22 @@ pub(super) fn serve_datagrams<H: Handler>(socket: &UdpSocket, control: &Control,
             endpoint.handle_timeout(now);
         }
     }
+}
+
+/// A new peer at `addr`: a fresh server session and what the server keeps beside it (boxed, so
+/// that the table moves a pointer, not the session, when it rebalances).
+fn new_peer(
+    control: &Control,
+    clock: &StdClock,
+    addr: SocketAddr,
+    local: SocketAddr,
+    packet_len: usize,
+) -> Box<UdpPeer> {
+    let info =
+        PeerInfo { id: control.next_id(), addr, local, transport: Transport::Udp, session_id: 0, port: None };
+    let session = control.config.link.server_session(Transport::Udp, clock);
+    let framed = Framed::new(Transport::Udp, session, packet_len);
+    Box::new(UdpPeer { framed, served: Served::new(info, &control.config) })
 }
 
 /// Sends an answer of the endpoint's (none if empty); a lost one is asked for again.
