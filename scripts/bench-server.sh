@@ -17,7 +17,9 @@
 # Settings (environment): OUT, SESSIONS (default 10000), HOLD_SECONDS (default 20), PING_RATE
 # (default 2000, the same as RATE, so "none held" and one client match), PING_SECONDS (default
 # 5), CLIENTS (default 1000), CLIENT_SECONDS (default 5), RATE (default 2000), CPU (default 0),
-# PORT (default 7961). The table reads hold-10000, clients-1000 and clients-1.
+# PORT (default 7961), FRAMELINK (a `framelink` binary to measure instead of this tree's, say
+# one built from an older commit for a before-and-after). The table reads hold-10000,
+# clients-1000 and clients-1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -46,7 +48,7 @@ fi
 say "building (release)"
 cargo build --release -p framelink --bin framelink -p framelink-bench-e2e --bin bench-e2e \
     -p framelink-bench-plot --bin bench-plot >&2
-FRAMELINK=target/release/framelink
+FRAMELINK=${FRAMELINK:-target/release/framelink}
 E2E=target/release/bench-e2e
 PIN=()
 if [ -n "$CPU" ]; then PIN=(taskset -c "$CPU"); fi

@@ -1,14 +1,15 @@
 //! The same scenarios through every driver: the core's blocking `io` loop, its async loop, its
 //! embedded-nal loop (through `framelink_std::nal` on std-embedded-nal sockets) and
 //! framelink-std's `Link`. Each client runs over a loopback TCP connection (length-delimited
-//! framing) against a far end scripted by hand from a `Connection`, and every driver must
-//! report the same results and the same close reason.
+//! framing) or, for the drivers that speak UDP, a loopback UDP socket (datagram framing),
+//! against a far end scripted by hand from a `Connection`, and every driver must report the
+//! same results and the same close reason.
 //!
 //! Loopback only; every wait is bounded (the far end gives up after `FAR_END_LIMIT`, the
 //! sessions' own timers bound the clients).
 
 use std::io::{self, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant as StdInstant};
@@ -19,12 +20,12 @@ use framelink::core::connection::Connection;
 use framelink::core::driver::Error;
 use framelink::core::embedded_io::{self, ErrorKind, ErrorType, ReadReady};
 use framelink::core::embedded_io_async;
-use framelink::core::framing::{Encoder, LengthDelimited, LengthDelimitedDecoder};
+use framelink::core::framing::{DatagramDecoder, Encoder, Framing, LengthDelimited, LengthDelimitedDecoder};
 use framelink::core::io::IoLink;
 use framelink::core::io_async::{AsyncLink, Sleep};
 use framelink::core::session::{CloseReason, Config, Event, Session, Timeout};
 use framelink::core::wire::{ErrorCode, MAX_PACKET, Repr, SeqNumber};
-use framelink::std::{Addr, Link, LinkConfig, LinkError, LinkEvent, StdClock, nal};
+use framelink::std::{Addr, Link, LinkConfig, LinkError, LinkEvent, StdClock, Transport, nal};
 
 /// How long the far end serves before it gives up on the client.
 const FAR_END_LIMIT: Duration = Duration::from_secs(10);
@@ -33,7 +34,6 @@ const SHORT_IDLE: Duration = Duration::from_millis(300);
 const BUFFER: usize = 64 * 1024;
 
 type Ld = LengthDelimitedDecoder<MAX_PACKET>;
-type Far = Connection<Ld, Vec<u8>>;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Scenario {
@@ -111,16 +111,30 @@ fn client_settings(scenario: Scenario) -> (Config, LinkConfig) {
     (config, link)
 }
 
-/// Runs `scenario` with a client from `driver` against a fresh far end; returns what the
-/// client saw and what the far end saw.
-fn run(
-    scenario: Scenario,
-    driver: fn(SocketAddr, Scenario) -> Result<Box<dyn Driver>, Step>,
-) -> (Vec<Step>, Vec<Step>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
+/// Runs `scenario` with a client from `driver` against a fresh far end over `transport`;
+/// returns what the client saw and what the far end saw.
+fn run(transport: Transport, scenario: Scenario, driver: MakeDriver) -> (Vec<Step>, Vec<Step>) {
     let (done_tx, done_rx) = mpsc::channel();
-    let far = thread::spawn(move || far_end(&listener, scenario, &done_rx));
+    let (addr, far) = match transport {
+        Transport::Tcp => {
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            let addr = listener.local_addr().unwrap();
+            let far = thread::spawn(move || {
+                let (stream, _) = listener.accept().unwrap();
+                stream.set_nodelay(true).unwrap();
+                stream.set_read_timeout(Some(Duration::from_millis(5))).unwrap();
+                far_end(Wire::Tcp(stream), Ld::new(), scenario, &done_rx)
+            });
+            (addr, far)
+        }
+        _ => {
+            let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+            socket.set_read_timeout(Some(Duration::from_millis(5))).unwrap();
+            let addr = socket.local_addr().unwrap();
+            let decoder = DatagramDecoder::new(MAX_PACKET);
+            (addr, thread::spawn(move || far_end(Wire::Udp(socket, None), decoder, scenario, &done_rx)))
+        }
+    };
     let mut seen = Vec::new();
     match driver(addr, scenario) {
         Err(step) => seen.push(step),
@@ -179,14 +193,27 @@ fn expected(scenario: Scenario) -> (Vec<Step>, Vec<Step>) {
 }
 
 #[test]
-fn every_driver_reports_every_scenario_alike() {
+fn every_stream_driver_reports_every_scenario_alike() {
     let drivers: [(&str, MakeDriver); 4] =
         [("io", io_driver), ("io_async", async_driver), ("nal", nal_driver), ("std Link", link_driver)];
+    check(Transport::Tcp, &SCENARIOS, &drivers);
+}
+
+#[test]
+fn every_datagram_driver_reports_every_scenario_alike() {
+    // A datagram socket has no connection to reset or to end mid-frame.
+    let scenarios = &SCENARIOS[..5];
+    assert!(!scenarios.contains(&Scenario::Reset) && !scenarios.contains(&Scenario::VanishesMidFrame));
+    check(Transport::Udp, scenarios, &[("nal", nal_udp_driver), ("std Link", link_udp_driver)]);
+}
+
+/// Runs every scenario through every driver; fails listing every difference.
+fn check(transport: Transport, scenarios: &[Scenario], drivers: &[(&str, MakeDriver)]) {
     let mut failures = Vec::new();
-    for scenario in SCENARIOS {
+    for &scenario in scenarios {
         let (client, far) = expected(scenario);
-        for (name, driver) in drivers {
-            let (seen, far_seen) = run(scenario, driver);
+        for &(name, driver) in drivers {
+            let (seen, far_seen) = run(transport, scenario, driver);
             if seen != client || far_seen != far {
                 failures.push(format!(
                     "{name}, {scenario:?}:\n  client {seen:?}\n  wanted {client:?}\n  far end {far_seen:?}\n  wanted {far:?}"
@@ -199,10 +226,56 @@ fn every_driver_reports_every_scenario_alike() {
 
 // ---- The far end: a server session driven by hand over a blocking socket ----
 
-fn far_end(listener: &TcpListener, scenario: Scenario, done: &mpsc::Receiver<()>) -> Vec<Step> {
-    let (mut stream, _) = listener.accept().unwrap();
-    stream.set_nodelay(true).unwrap();
-    stream.set_read_timeout(Some(Duration::from_millis(5))).unwrap();
+/// The far end's socket: a TCP connection, or a UDP socket answering whoever spoke last.
+enum Wire {
+    Tcp(TcpStream),
+    Udp(UdpSocket, Option<SocketAddr>),
+}
+
+/// What one read got.
+enum Got {
+    Bytes(usize),
+    Nothing,
+    /// The client's end of the connection is gone.
+    Gone,
+}
+
+impl Wire {
+    /// One read, waiting at most 5 ms.
+    fn read(&mut self, buf: &mut [u8]) -> Got {
+        let quiet = |e: &io::Error| matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut);
+        match self {
+            Self::Tcp(stream) => match stream.read(buf) {
+                Ok(0) => Got::Gone,
+                Ok(n) => Got::Bytes(n),
+                Err(e) if quiet(&e) => Got::Nothing,
+                Err(_) => Got::Gone,
+            },
+            Self::Udp(socket, peer) => match socket.recv_from(buf) {
+                Ok((n, from)) => {
+                    *peer = Some(from);
+                    Got::Bytes(n)
+                }
+                Err(_) => Got::Nothing,
+            },
+        }
+    }
+
+    /// Writes `bytes` whole (one datagram over UDP); false if the client is gone.
+    fn write(&mut self, bytes: &[u8]) -> bool {
+        match self {
+            Self::Tcp(stream) => stream.write_all(bytes).is_ok(),
+            Self::Udp(socket, peer) => peer.is_some_and(|peer| socket.send_to(bytes, peer).is_ok()),
+        }
+    }
+}
+
+fn far_end<F: Framing>(
+    mut wire: Wire,
+    decoder: F,
+    scenario: Scenario,
+    done: &mpsc::Receiver<()>,
+) -> Vec<Step> {
     let clock = StdClock::new();
     let config = Config::new()
         .max_payload(u16::MAX)
@@ -210,27 +283,26 @@ fn far_end(listener: &TcpListener, scenario: Scenario, done: &mpsc::Receiver<()>
         .idle_timeout(FAR_END_LIMIT)
         .keepalive(FAR_END_LIMIT / 2);
     let session = Session::server(config, vec![0; BUFFER], vec![0; BUFFER], clock.now());
-    let mut far = Far::new(session, Ld::new(), Vec::new());
+    let mut far = Connection::new(session, decoder, Vec::new());
     let mut seen = Vec::new();
     let until = StdInstant::now() + FAR_END_LIMIT;
     // The handshake: up to the client's HELLO, answered unless the scenario refuses it.
     while far.session().peer().is_none() && StdInstant::now() < until {
-        if !pump(&mut far, &mut stream, &clock, scenario != Scenario::Refused) {
+        if !pump(&mut far, &mut wire, &clock, scenario != Scenario::Refused) {
             return seen;
         }
     }
     match scenario {
         Scenario::Refused => {
             far.session_mut().abort(ErrorCode::Busy, 1);
-            transmit(&mut far, &mut stream, &clock);
-            silent_until_done(&mut stream, done);
+            transmit(&mut far, &mut wire, &clock);
         }
         Scenario::ClientCloses | Scenario::PeerCloses => {
             if scenario == Scenario::PeerCloses {
                 far.session_mut().send(clock.now(), b"bye").unwrap();
                 far.session_mut().close(clock.now());
             }
-            while StdInstant::now() < until && pump(&mut far, &mut stream, &clock, true) {
+            while StdInstant::now() < until && pump(&mut far, &mut wire, &clock, true) {
                 while let Some(Ok(event)) = far.next_event() {
                     match event {
                         Event::Message(message) => seen.push(Step::Message(message.to_vec())),
@@ -239,78 +311,84 @@ fn far_end(listener: &TcpListener, scenario: Scenario, done: &mpsc::Receiver<()>
                     }
                 }
                 if far.close_reason().is_some() {
-                    transmit(&mut far, &mut stream, &clock);
+                    transmit(&mut far, &mut wire, &clock);
                     break;
                 }
             }
-            silent_until_done(&mut stream, done);
         }
-        Scenario::IdleTimeout | Scenario::DeadLink => {
-            transmit(&mut far, &mut stream, &clock); // HELLO-ACK, then nothing more
-            silent_until_done(&mut stream, done);
-        }
+        // The HELLO-ACK went out; then nothing more.
+        Scenario::IdleTimeout | Scenario::DeadLink => {}
         Scenario::Reset => {
-            transmit(&mut far, &mut stream, &clock);
             // Closing a socket with unread bytes resets the connection: wait for the client's
             // message, leave it unread, close.
-            let mut byte = [0u8; 1];
-            stream.set_read_timeout(Some(FAR_END_LIMIT)).unwrap();
-            let _ = stream.peek(&mut byte);
+            if let Wire::Tcp(stream) = &wire {
+                stream.set_read_timeout(Some(FAR_END_LIMIT)).unwrap();
+                let _ = stream.peek(&mut [0u8; 1]);
+            }
+            return seen;
         }
         Scenario::VanishesMidFrame => {
-            transmit(&mut far, &mut stream, &clock);
             let mut packet = [0u8; 64];
             let len = Repr::data(SeqNumber(0), None, false, b"cut short").emit(&mut packet).unwrap();
             let mut frame = [0u8; 80];
             let framed = LengthDelimited::encode(&packet[..len], &mut frame).unwrap();
-            let _ = stream.write_all(&frame[..framed / 2]);
-            let _ = stream.shutdown(Shutdown::Write);
-            silent_until_done(&mut stream, done);
+            if let Wire::Tcp(stream) = &mut wire {
+                let _ = stream.write_all(&frame[..framed / 2]);
+                let _ = stream.shutdown(Shutdown::Write);
+            }
         }
     }
+    silent_until_done(&mut wire, done);
     seen
 }
 
 /// Writes what is due, reads what comes within 5 ms and, if `answer`, writes what that made
 /// due. Returns false when the client's end of the connection is gone.
-fn pump(far: &mut Far, stream: &mut TcpStream, clock: &StdClock, answer: bool) -> bool {
+fn pump<F: Framing>(
+    far: &mut Connection<F, Vec<u8>>,
+    wire: &mut Wire,
+    clock: &StdClock,
+    answer: bool,
+) -> bool {
     if answer {
-        transmit(far, stream, clock);
+        transmit(far, wire, clock);
     }
-    let mut buf = [0u8; 4096];
-    match stream.read(&mut buf) {
-        Ok(0) => return false,
-        Ok(n) => far.handle_bytes(clock.now(), &buf[..n]),
-        Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {}
-        Err(_) => return false,
+    let mut buf = vec![0u8; 65536];
+    match wire.read(&mut buf) {
+        Got::Bytes(n) => far.handle_bytes(clock.now(), &buf[..n]),
+        Got::Nothing => {}
+        Got::Gone => return false,
     }
     far.handle_timeout(clock.now());
     if answer {
-        transmit(far, stream, clock);
+        transmit(far, wire, clock);
     }
     true
 }
 
-fn transmit(far: &mut Far, stream: &mut TcpStream, clock: &StdClock) {
+/// Sends what the far end has to send: frames for one write, or one datagram at a time.
+fn transmit<F: Framing>(far: &mut Connection<F, Vec<u8>>, wire: &mut Wire, clock: &StdClock) {
     let mut out = vec![0u8; far.max_frame()];
-    while let Ok(n @ 1..) = far.poll_transmit(clock.now(), &mut out) {
-        if stream.write_all(&out[..n]).is_err() {
-            return;
+    loop {
+        let written = match wire {
+            Wire::Tcp(_) => far.poll_transmit(clock.now(), &mut out),
+            Wire::Udp(..) => far.poll_datagram(clock.now(), &mut out),
+        };
+        match written {
+            Ok(n @ 1..) if wire.write(&out[..n]) => {}
+            _ => return,
         }
     }
 }
 
-/// Keeps the connection open, reading and dropping what comes, until the client is done or
-/// has closed its end.
-fn silent_until_done(stream: &mut TcpStream, done: &mpsc::Receiver<()>) {
+/// Keeps the far end's socket open, reading and dropping what comes, until the client is done
+/// or has closed its end.
+fn silent_until_done(wire: &mut Wire, done: &mpsc::Receiver<()>) {
     let until = StdInstant::now() + FAR_END_LIMIT;
-    let mut sink = [0u8; 4096];
+    let mut sink = vec![0u8; 65536];
     while StdInstant::now() < until && done.try_recv().is_err() {
-        match stream.read(&mut sink) {
-            Ok(0) => return,
-            Ok(_) => {}
-            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {}
-            Err(_) => return,
+        if let Got::Gone = wire.read(&mut sink) {
+            return;
         }
     }
 }
@@ -346,10 +424,10 @@ fn link_step(result: Result<(), LinkError>) -> Step {
     }
 }
 
-fn client_connection(scenario: Scenario, clock: &StdClock) -> Far {
+fn client_connection(scenario: Scenario, clock: &StdClock) -> Connection<Ld, Vec<u8>> {
     let (config, _) = client_settings(scenario);
     let session = Session::client(config, 0x5eed, vec![0; BUFFER], vec![0; BUFFER], clock.now());
-    Far::new(session, Ld::new(), Vec::new())
+    Connection::new(session, Ld::new(), Vec::new())
 }
 
 fn write_buf() -> Vec<u8> {
@@ -540,8 +618,8 @@ impl Driver for Async {
     }
 }
 
-fn tcp_addr(addr: SocketAddr) -> Addr {
-    format!("tcp://{addr}").parse().unwrap()
+fn addr_of(scheme: &str, addr: SocketAddr) -> Addr {
+    format!("{scheme}://{addr}").parse().unwrap()
 }
 
 /// The nal driver connects (and shakes hands) when it is made: its `connect` reports that.
@@ -549,7 +627,12 @@ struct Nal(Result<nal::NalLink, Option<LinkError>>);
 
 fn nal_driver(addr: SocketAddr, scenario: Scenario) -> Result<Box<dyn Driver>, Step> {
     let (_, config) = client_settings(scenario);
-    Ok(Box::new(Nal(nal::connect(&tcp_addr(addr), &config).map_err(Some))))
+    Ok(Box::new(Nal(nal::connect(&addr_of("tcp", addr), &config).map_err(Some))))
+}
+
+fn nal_udp_driver(addr: SocketAddr, scenario: Scenario) -> Result<Box<dyn Driver>, Step> {
+    let (_, config) = client_settings(scenario);
+    Ok(Box::new(Nal(nal::connect(&addr_of("udp", addr), &config).map_err(Some))))
 }
 
 impl Nal {
@@ -586,7 +669,12 @@ struct StdLink(Option<Result<Link, LinkError>>);
 
 fn link_driver(addr: SocketAddr, scenario: Scenario) -> Result<Box<dyn Driver>, Step> {
     let (_, config) = client_settings(scenario);
-    Ok(Box::new(StdLink(Some(Link::connect(&tcp_addr(addr), &config)))))
+    Ok(Box::new(StdLink(Some(Link::connect(&addr_of("tcp", addr), &config)))))
+}
+
+fn link_udp_driver(addr: SocketAddr, scenario: Scenario) -> Result<Box<dyn Driver>, Step> {
+    let (_, config) = client_settings(scenario);
+    Ok(Box::new(StdLink(Some(Link::connect(&addr_of("udp", addr), &config)))))
 }
 
 impl StdLink {
