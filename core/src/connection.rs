@@ -69,9 +69,10 @@ impl<F: Framing, B: Buffer, const W: usize> Connection<F, B, W> {
     /// Joins `session` to a framing. Packets sent are at most 13 + the session's `max_payload`.
     ///
     /// `packet` is scratch for one packet, used only by framings that transform it (COBS; the
-    /// others frame each packet in place in the output). Growable storage (an empty `Vec`)
-    /// grows to the largest packet when the first is sent; fixed storage shorter than that cuts
-    /// DATA smaller.
+    /// others frame each packet in place in the output, and any `packet` will do). Growable
+    /// storage (an empty `Vec`) grows to the largest packet when the first is sent; fixed
+    /// storage is the largest packet itself: give it 13 + `max_payload` bytes (shorter cuts
+    /// DATA smaller).
     pub fn new(session: Session<B, W>, decoder: F, packet: B) -> Self {
         Self { session, decoder, packet, preamble_sent: false }
     }
@@ -186,8 +187,13 @@ impl<F: Framing, B: Buffer, const W: usize> Connection<F, B, W> {
         }
     }
 
-    /// The largest packet sent: 13 + the session's `max_payload`.
+    /// The largest packet sent: 13 + the session's `max_payload`, or the fixed scratch packet's
+    /// length where there is one (firmware sizes it so; the frame loop is then a little
+    /// shorter).
     fn max_packet(&self) -> usize {
+        if F::Encoder::HEADER_LEN.is_none() && !B::GROWS {
+            return self.packet.as_ref().len();
+        }
         OVERHEAD + usize::from(self.session.config().max_payload_value())
     }
 

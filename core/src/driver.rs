@@ -1,4 +1,5 @@
-//! What the drivers share: their error type and the clock they read.
+//! What the drivers share: their error type, the clock they read, and what each makes of an
+//! event, so that every driver reports the same results and the same close reason.
 
 use crate::Instant;
 use crate::session::{CloseReason, Event, SendError};

@@ -266,8 +266,9 @@ impl<T: Table> Endpoint<T> {
     ) -> Route<'_, T::Session> {
         let tag = datagram::session_tag(datagram).unwrap_or(0);
         let packet = datagram.get(datagram::TAG_LEN..).unwrap_or_default();
-        let current = self.table.get_mut(&from).map(|entry| (entry.session_id, entry.is_live()));
-        if let Some((session_id, true)) = current {
+        let current =
+            self.table.get_mut(&from).map(|entry| (entry.session_id, entry.is_live(), expired(entry, now)));
+        if let Some((session_id, true, _)) = current {
             // A live session reads its datagrams itself; a HELLO is read here first, since a new
             // session id must prove its address.
             let hello_type = Packet::new_checked(packet).is_ok_and(|p| p.kind() == PacketType::Hello);
@@ -288,7 +289,8 @@ impl<T: Table> Endpoint<T> {
                 None => Route::Drop,
             };
         }
-        let lingering = current.map(|(session_id, _)| session_id);
+        // The session id of a closed peer still remembered.
+        let lingering = current.and_then(|(session_id, _, expired)| (!expired).then_some(session_id));
         match Repr::parse(packet) {
             Ok(repr) if repr.kind == PacketType::Hello => match HelloPayload::parse(repr.payload) {
                 Some(hello) if self.proven(now, from, &hello) => {
@@ -303,11 +305,7 @@ impl<T: Table> Endpoint<T> {
                 Some(hello) => self.retry(now, from, &hello, tag, datagram.len(), answer),
                 None => self.stray(),
             },
-            Ok(repr)
-                if repr.kind == PacketType::Close
-                    && lingering == Some(tag)
-                    && self.table.get_mut(&from).is_some_and(|entry| !expired(entry, now)) =>
-            {
+            Ok(repr) if repr.kind == PacketType::Close && lingering == Some(tag) => {
                 Self::written(control(PacketType::CloseAck, &[], tag, datagram.len(), answer))
             }
             Err(DecodeError::BadVersion { .. }) => {

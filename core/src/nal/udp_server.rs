@@ -134,13 +134,41 @@ impl<S: UdpFullStack> Conn for UdpPeer<S> {
 /// connected (the first handshake timer running out while nobody came, a refused HELLO) is not
 /// reported. See the [module docs](super) for datagrams from other addresses.
 ///
-/// ```text
-/// let key = CookieKey::new(trng_bytes); // drawn at every boot: see CookieKey
-/// let mut server = UdpServer::bind(stack, 7878, key, connection, read_buf, write_buf)?;
-/// loop {
-///     match server.next_event(&mut clock, &mut wait)? {
-///         Event::Message(m) => { /* server.send(&mut clock, reply, &mut wait)? */ }
-///         _ => {}
+/// An echo server over any UDP stack (the same code runs on `std-embedded-nal` and on firmware):
+///
+/// ```
+/// use embedded_nal::UdpFullStack;
+/// use framelink_core::Instant;
+/// use framelink_core::connection::Connection;
+/// use framelink_core::driver::Error;
+/// use framelink_core::endpoint::CookieKey;
+/// use framelink_core::framing::DatagramDecoder;
+/// use framelink_core::nal::UdpServer;
+/// use framelink_core::session::{Config, Event, Session};
+///
+/// /// `key`: 16 bytes drawn at boot (see [`CookieKey`]).
+/// fn echo<S: UdpFullStack>(
+///     stack: S,
+///     key: [u8; 16],
+///     mut now: impl FnMut() -> Instant,
+/// ) -> Result<(), Error<S::Error>> {
+///     let (mut tx, mut rx, mut packet) = ([0u8; 4096], [0u8; 4096], [0u8; 1200]);
+///     let (mut read_buf, mut write_buf) = ([0u8; 1201], [0u8; 1204]);
+///     let config = Config::new().max_payload(1187).retransmit(true);
+///     let session: Session<&mut [u8]> = Session::server(config, &mut tx[..], &mut rx[..], now());
+///     let connection = Connection::new(session, DatagramDecoder::new(1200), &mut packet[..]);
+///     let (read_buf, write_buf) = (&mut read_buf[..], &mut write_buf[..]);
+///     let mut server = UdpServer::bind(stack, 7878, CookieKey::new(key), connection, read_buf, write_buf)?;
+///     // Sleep until something happens or the deadline passes (here: spin).
+///     let mut wait = |_deadline: Option<Instant>| {};
+///     let mut reply = [0u8; 256];
+///     loop {
+///         // Connected, messages, Closed: peer after peer.
+///         if let Event::Message(message) = server.next_event(&mut now, &mut wait)? {
+///             let n = message.len().min(reply.len());
+///             reply[..n].copy_from_slice(&message[..n]);
+///             server.send(&mut now, &reply[..n], &mut wait)?;
+///         }
 ///     }
 /// }
 /// ```
