@@ -22,7 +22,7 @@
 //!   spoofed CLOSE, ERROR or DATA reach no session.
 //!
 //! No answer is larger than the datagram it answers: the server cannot be used to amplify a
-//! flood at a spoofed victim (a datagram whose answer would be larger is only counted).
+//! flood at a spoofed victim (a datagram whose answer would be larger gets none).
 //!
 //! The sessions live in a [`Table`] keyed by address: a `heapless::LinearMap` with a capacity
 //! fixed at compile time in firmware, a `BTreeMap` (feature `alloc`) that grows on a desktop.
@@ -225,8 +225,9 @@ pub enum Route<'a, V> {
 /// 1. for each datagram received, [`handle`](Self::handle); act on its [`Route`];
 /// 2. when a session ends, [`remove`](Self::remove) it, or [`remove_closed`](Self::remove_closed)
 ///    if it ended with the peer's CLOSE;
-/// 3. now and then (with the sessions' timers), [`handle_timeout`](Self::handle_timeout) to
-///    forget closed peers whose linger ran out.
+/// 3. at [`poll_timeout`](Self::poll_timeout), or with the sessions' timers,
+///    [`handle_timeout`](Self::handle_timeout) to forget closed peers whose linger ran out (a
+///    late call costs only memory: an expired peer is never answered).
 ///
 /// [`for_each_session`](Self::for_each_session) and [`get_mut`](Self::get_mut) reach the
 /// sessions in between (to run their timers and send what they have to send).
