@@ -248,9 +248,9 @@ impl<F: Framing, B: Buffer, const W: usize> Connection<F, B, W> {
         self.decoder.stats()
     }
 
-    /// Gives back the room of the scratch packet and of the decoder ([`Decoder::shrink`](crate::framing::Decoder::shrink)), if
-    /// their storage can (they grow again when needed): for a connection that will be idle for
-    /// a while.
+    /// Gives back the room of the scratch packet and of the decoder
+    /// ([`Decoder::shrink`](crate::framing::Decoder::shrink)), if their storage can (they grow
+    /// again when needed): for a connection that will be idle for a while.
     pub fn shrink(&mut self) {
         self.packet.shrink(0);
         self.decoder.shrink();

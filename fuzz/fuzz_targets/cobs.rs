@@ -6,7 +6,8 @@
 //! frames (the length a `TooLong` reports aside); the counters match the frames and
 //! `dropped_bytes` never exceeds the input; every packet re-encodes (`Repr::emit`, then
 //! `Cobs::encode`) into a frame with no zero byte but the final delimiter, and decodes to the
-//! same `Repr`; after a delimiter the decoder is idle.
+//! same `Repr`; after a delimiter the decoder is idle; a decoder whose storage is a `Vec`
+//! (growing as frames need it) gives exactly the frames of one with an inline array.
 #![no_main]
 
 use framelink_core::framing::{Cobs, CobsDecoder, Decoder};
@@ -18,6 +19,9 @@ const MAX: usize = 512;
 
 fuzz_target!(|input: &[u8]| {
     let frames = check_stream_decoder::<Cobs, _>(input, CobsDecoder::<MAX>::new);
+    let growable =
+        check_stream_decoder::<Cobs, _>(input, || CobsDecoder::<MAX, Vec<u8>>::with_buffer(Vec::new()));
+    assert_eq!(growable, frames, "the storage changed the frames");
 
     let split = Split::new(input);
     let mut decoder = CobsDecoder::<MAX>::new();

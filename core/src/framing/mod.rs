@@ -16,10 +16,11 @@
 //! most one frame; call again with the rest. A decoder never panics, and every [`DecodeError`]
 //! is recoverable: the bad frame has been skipped, the next call goes on.
 //!
-//! The stream decoders keep a partial frame in storage of their own, a [`Buffer`](crate::buffer::Buffer): an inline
-//! array by default (firmware: RAM fixed at build time), or a `Vec<u8>` that starts empty, grows
-//! only to hold a frame that arrived in pieces, never past the decoder's limit, and is given
-//! back once the decoder is idle again (a server holding many idle sessions keeps each small).
+//! The stream decoders keep a partial frame in storage of their own, a
+//! [`Buffer`](crate::buffer::Buffer): an inline array by default (firmware: RAM fixed at build
+//! time), or a `Vec<u8>` that starts empty, grows only to hold a frame that arrived in pieces,
+//! never past the decoder's limit, and is given back once the decoder is idle again (a server
+//! holding many idle sessions keeps each small).
 //!
 //! ```
 //! use framelink_core::framing::{Decoder, Encoder, LengthDelimited, LengthDelimitedDecoder};
