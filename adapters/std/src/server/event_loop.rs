@@ -119,6 +119,11 @@ struct Conn {
     eof: bool,
     /// The read budget ran out with input left: the loop comes back to it.
     unread: bool,
+    /// The socket may have input: set by a readiness event, cleared by a read that found less
+    /// than it could take (the next input brings another event).
+    readable: bool,
+    /// The client's end of the stream is known closed (or failed): read to the end regardless.
+    read_closed: bool,
     phase: Phase,
 }
 
@@ -253,7 +258,14 @@ impl<H: Handler> EventLoop<H> {
                 match event.token() {
                     WAKER => {}
                     Token(token) if token > LISTENER - self.listeners.len() => self.accept(LISTENER - token),
-                    Token(slot) => self.drive(slot),
+                    Token(slot) => {
+                        if let Some(Slot { conn: Some(conn), .. }) = self.slots.get_mut(slot) {
+                            let closed = event.is_read_closed() || event.is_error();
+                            conn.readable |= event.is_readable() || closed;
+                            conn.read_closed |= closed;
+                        }
+                        self.drive(slot);
+                    }
                 }
             }
             self.run_commands();
@@ -588,7 +600,17 @@ enum Step {
 
 impl Conn {
     fn new(stream: TcpStream, phase: Phase) -> Self {
-        Self { stream, out: Vec::new(), armed: None, stalled_since: None, eof: false, unread: false, phase }
+        Self {
+            stream,
+            out: Vec::new(),
+            armed: None,
+            stalled_since: None,
+            eof: false,
+            unread: false,
+            readable: true,
+            read_closed: false,
+            phase,
+        }
     }
 
     /// When the connection must be looked at again, if nothing happens before.
@@ -609,7 +631,7 @@ impl Conn {
         if let Err(error) = self.flush(std_now) {
             return self.failed(lost_or_io(error));
         }
-        if self.out.is_empty() && !self.eof {
+        if self.readable && self.out.is_empty() && !self.eof {
             let read = self.read(shared);
             if let Err(error) = read {
                 return self.failed(lost_or_io(error));
@@ -685,8 +707,17 @@ impl Conn {
                         let now = shared.clock.now();
                         client.framed.handle_bytes(now, &shared.read_buf[..len]);
                     }
+                    // Less than asked for: the socket is empty for now (unless its end is
+                    // known to have come, which no later event would report).
+                    if len < shared.read_buf.len() && !self.read_closed {
+                        self.readable = false;
+                        return Ok(());
+                    }
                 }
-                Err(error) if error.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
+                    self.readable = false;
+                    return Ok(());
+                }
                 Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
                 Err(error) => return Err(error),
             }
