@@ -609,7 +609,8 @@ enum Listener {
 /// Each event loop has one read buffer (256 KiB) and one write buffer (four largest frames)
 /// that all its clients share. A client keeps only what must outlive a call:
 ///
-/// - until its handshake completes, its session (about 2 KiB, buffers empty) and its socket;
+/// - until it sends its first bytes, its socket and a slot in its loop (about 100 bytes);
+///   then, until its handshake completes, its session (about 2 KiB, buffers empty);
 /// - then, the session's send and receive buffers, which grow as its messages need, up to the
 ///   largest message + 64 KiB each, and are given back once they stayed empty for a keepalive
 ///   interval; a frame decoder that holds bytes only while a frame arrives in pieces; with the

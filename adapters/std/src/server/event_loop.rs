@@ -19,7 +19,7 @@ use std::sync::{Arc, PoisonError};
 use std::time::{Duration, Instant as StdInstant};
 
 use framelink_core::framing::{Cobs, Encoder, LengthDelimited};
-use framelink_core::session::CloseReason;
+use framelink_core::session::{CloseReason, Session};
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Registry, Token, Waker};
 
@@ -128,6 +128,10 @@ struct Conn {
 }
 
 enum Phase {
+    /// Connected, nothing read yet: no session until the first bytes arrive, or the handshake
+    /// deadline passes (`at` + the handshake timeout; the session then starts at `at` and
+    /// times out as any other would).
+    Accepted { transport: Transport, at: StdInstant },
     /// A session runs (handshake included).
     Serving(Box<Client>),
     /// The session ended (or the client was refused): its last bytes go out, then the writing
@@ -295,11 +299,16 @@ impl<H: Handler> EventLoop<H> {
         }
         let now = self.shared.clock.now();
         for slot in 0..self.slots.len() {
-            if let Some(Conn { phase: Phase::Serving(client), .. }) = &mut self.slots[slot].conn {
-                client.framed.session_mut().close(now);
-                self.drive(slot);
-                self.finish(slot, Ok(CloseReason::Local));
-                self.drive(slot);
+            match &mut self.slots[slot].conn {
+                Some(Conn { phase: Phase::Serving(client), .. }) => {
+                    client.framed.session_mut().close(now);
+                    self.drive(slot);
+                    self.finish(slot, Ok(CloseReason::Local));
+                    self.drive(slot);
+                }
+                // Nothing said yet, nothing to say goodbye to.
+                Some(Conn { phase: Phase::Accepted { .. }, .. }) => self.remove(slot),
+                _ => {}
             }
         }
     }
@@ -452,30 +461,38 @@ impl<H: Handler> EventLoop<H> {
         }
     }
 
-    /// Starts serving an accepted client whose slot is reserved.
+    /// Starts serving an accepted client whose slot is reserved: it holds only its socket until
+    /// it says something.
     fn adopt(&mut self, stream: TcpStream, transport: Transport) {
-        let control = Arc::clone(&self.shared.control);
-        let (Ok(addr), Ok(local)) = (stream.peer_addr(), stream.local_addr()) else {
-            control.release();
-            self.own_load().fetch_sub(1, Ordering::Relaxed);
-            return;
-        };
         let _ = stream.set_nodelay(true);
+        let mut conn = Conn::new(stream, Phase::Accepted { transport, at: StdInstant::now() });
+        // Registering reports input that is already there.
+        conn.readable = false;
+        match self.insert(conn) {
+            Some(slot) => self.drive(slot),
+            None => {
+                self.shared.control.release();
+                self.own_load().fetch_sub(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Gives the accepted connection in `slot` its session; `false` if it cannot be served.
+    fn start_session(&mut self, slot: usize, transport: Transport, at: StdInstant) -> bool {
+        let control = Arc::clone(&self.shared.control);
+        let Some(conn) = &mut self.slots[slot].conn else { return false };
+        let (Ok(addr), Ok(local)) = (conn.stream.peer_addr(), conn.stream.local_addr()) else { return false };
         let link = &control.config.link;
-        let session = link.server_session(transport, &self.shared.clock);
+        let started = self.shared.clock.from_std(at);
+        let session = Session::server(link.session_config(transport), Vec::new(), Vec::new(), started);
         let framed = Framed::new(transport, session, link.packet_len(transport));
         let id = control.next_id();
         let info = PeerInfo { id, addr, local, transport, session_id: 0, port: None };
         let served = Served::new(info, &control.config);
-        let conn = Conn::new(stream, Phase::Serving(Box::new(Client { framed, served })));
-        let Some(slot) = self.insert(conn) else {
-            control.release();
-            self.own_load().fetch_sub(1, Ordering::Relaxed);
-            return;
-        };
+        conn.phase = Phase::Serving(Box::new(Client { framed, served }));
         self.shared.by_id.insert(id, slot);
         control.clients.lock().unwrap_or_else(PoisonError::into_inner).insert(id, self.shared.index);
-        self.drive(slot);
+        true
     }
 
     /// Registers `conn` and gives it a slot; `None` (the connection dropped) if it cannot be
@@ -505,6 +522,10 @@ impl<H: Handler> EventLoop<H> {
         self.free.push(slot);
         self.live -= 1;
         match conn.phase {
+            Phase::Accepted { .. } => {
+                self.shared.control.release();
+                self.own_load().fetch_sub(1, Ordering::Relaxed);
+            }
             Phase::Serving(client) => {
                 self.shared.control.release();
                 self.forget(client.served.info.id);
@@ -553,6 +574,20 @@ impl<H: Handler> EventLoop<H> {
     fn drive(&mut self, slot: usize) {
         let Some(Slot { generation, conn: Some(conn) }) = self.slots.get_mut(slot) else { return };
         let generation = *generation;
+        if let Phase::Accepted { transport, at } = conn.phase {
+            let due = at + self.shared.control.config.link.handshake_timeout <= StdInstant::now();
+            if !conn.readable && !due {
+                let deadline = conn.deadline(&self.shared);
+                if let Some(deadline) = deadline {
+                    self.timers.arm(&mut conn.armed, deadline, slot, generation);
+                }
+                return;
+            }
+            if !self.start_session(slot, transport, at) {
+                return self.remove(slot);
+            }
+        }
+        let Some(conn) = &mut self.slots[slot].conn else { return };
         let step = conn.step(&mut self.shared);
         match step {
             Step::Keep => {}
@@ -622,11 +657,16 @@ impl Conn {
                 [session, stall].into_iter().flatten().min()
             }
             Phase::Lingering { until, .. } => Some(*until),
+            Phase::Accepted { at, .. } => Some(*at + shared.control.config.link.handshake_timeout),
         }
     }
 
     /// Writes what waits, reads what arrived, serves the session.
     fn step<H: Handler>(&mut self, shared: &mut Shared<H>) -> Step {
+        // Nothing is read before the connection has a session to give it to.
+        if matches!(self.phase, Phase::Accepted { .. }) {
+            return Step::Keep;
+        }
         let std_now = StdInstant::now();
         if let Err(error) = self.flush(std_now) {
             return self.failed(lost_or_io(error));
@@ -666,6 +706,7 @@ impl Conn {
                 }
                 if (*shut && self.eof) || *until <= std_now { Step::Drop } else { Step::Keep }
             }
+            Phase::Accepted { .. } => Step::Keep,
         }
     }
 
@@ -673,7 +714,7 @@ impl Conn {
     fn failed(&self, error: LinkError) -> Step {
         match self.phase {
             Phase::Serving(_) => Step::Failed(error),
-            Phase::Lingering { .. } => Step::Drop,
+            Phase::Lingering { .. } | Phase::Accepted { .. } => Step::Drop,
         }
     }
 
