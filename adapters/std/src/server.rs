@@ -31,8 +31,9 @@ use event_loop::{Command, EventLoop, LoopHandle, LoopParts};
 const LINGER: Duration = Duration::from_secs(2);
 /// Refusals (ERROR Busy) in progress at once; clients beyond are disconnected without one.
 const MAX_REFUSING: usize = 32;
-/// An outbox that grew beyond this is given back to the allocator once empty.
-const OUTBOX_KEEP: usize = 1 << 20;
+/// An outbox that grew beyond this is given back to the allocator once empty (an idle client
+/// keeps no more for its replies).
+const OUTBOX_KEEP: usize = 4096;
 /// Connections waiting to be accepted, per listener (std listens with 128, which drops the
 /// SYNs of a larger burst of clients for a second; the kernel caps it at `somaxconn`).
 const BACKLOG: i32 = 1024;
@@ -255,6 +256,7 @@ impl Outbox {
         self.head = 0;
         if self.bytes.capacity() > OUTBOX_KEEP {
             self.bytes = Vec::new();
+            self.lens = VecDeque::new();
         }
         if std::mem::take(&mut self.close) {
             session.close(now);
