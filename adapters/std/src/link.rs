@@ -79,10 +79,10 @@ impl LinkConfig {
         }
     }
 
-    /// The largest message this side accepts and sends (default 256 KiB). It sizes the send and
-    /// receive buffers (each `max_message` + 64 KiB, allocated zeroed so that untouched pages
-    /// cost nothing) and is announced in the handshake: the peer's session refuses to send
-    /// anything larger, and a peer that does is answered with ERROR (message too large).
+    /// The largest message this side accepts and sends (default 256 KiB). It bounds the send
+    /// and receive buffers (each grows as messages need, up to `max_message` + 64 KiB, and is
+    /// given back once idle) and is announced in the handshake: the peer's session refuses to
+    /// send anything larger, and a peer that does is answered with ERROR (message too large).
     pub fn max_message(mut self, bytes: u32) -> Self {
         self.max_message = bytes;
         self

@@ -83,8 +83,8 @@ impl ServerConfig {
 
     /// The largest message a client may send, and the handler may reply (default 256 KiB).
     /// Announced in the handshake; larger ones are refused by the session (ERROR message too
-    /// large). It sizes each client's two session buffers (this + 64 KiB each); see
-    /// [`Server`] for the memory a client takes.
+    /// large). It bounds each client's two session buffers (they grow as messages need, up to
+    /// this + 64 KiB each); see [`Server`] for the memory a client takes.
     pub fn max_message(mut self, bytes: u32) -> Self {
         self.link = self.link.max_message(bytes);
         self
@@ -609,7 +609,8 @@ enum Listener {
 /// Each event loop has one read buffer (256 KiB) and one write buffer (four largest frames)
 /// that all its clients share. A client keeps only what must outlive a call:
 ///
-/// - until its handshake completes, its session (about 2 KiB, buffers empty) and its socket;
+/// - until it sends its first bytes, its socket and a slot in its loop (about 100 bytes);
+///   then, until its handshake completes, its session (about 2 KiB, buffers empty);
 /// - then, the session's send and receive buffers, which grow as its messages need, up to the
 ///   largest message + 64 KiB each, and are given back once they stayed empty for a keepalive
 ///   interval; a frame decoder that holds bytes only while a frame arrives in pieces; with the

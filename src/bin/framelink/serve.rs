@@ -38,8 +38,8 @@ pub(crate) struct ServeArgs {
     /// live clients answer keepalives and stay
     #[arg(long, value_name = "S", default_value = "30", value_parser = parse_timeout)]
     pub(crate) idle_timeout: Duration,
-    /// The largest message a client may send, in bytes (ERROR message too large beyond it); it
-    /// sizes each client's two buffers (this + 64 KiB each)
+    /// The largest message a client may send, in bytes (ERROR message too large beyond it); each
+    /// client's two buffers grow as its messages need, up to this + 64 KiB each
     #[arg(long, value_name = "BYTES", default_value_t = LinkConfig::DEFAULT_MAX_MESSAGE,
           value_parser = clap::value_parser!(u32).range(1..=1 << 30))]
     pub(crate) max_message: u32,

@@ -19,7 +19,7 @@ use std::sync::{Arc, PoisonError};
 use std::time::{Duration, Instant as StdInstant};
 
 use framelink_core::framing::{Cobs, Encoder, LengthDelimited};
-use framelink_core::session::CloseReason;
+use framelink_core::session::{CloseReason, Session};
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Registry, Token, Waker};
 
@@ -40,7 +40,7 @@ const LISTENER: usize = usize::MAX - 1;
 const READS_PER_TURN: usize = 16;
 /// Due deadlines handled before the loop looks at its sockets again (the rest wait for the
 /// next turn, which does not wait): a burst of keepalives does not hold up answers.
-const TIMERS_PER_TURN: usize = 32;
+const TIMERS_PER_TURN: usize = 8;
 /// Connections accepted per readiness event of a listener before the loop turns to the others.
 const ACCEPTS_PER_TURN: usize = 64;
 /// Buffer for each read, shared by the loop's connections: several largest frames, so that a
@@ -119,10 +119,19 @@ struct Conn {
     eof: bool,
     /// The read budget ran out with input left: the loop comes back to it.
     unread: bool,
+    /// The socket may have input: set by a readiness event, cleared by a read that found less
+    /// than it could take (the next input brings another event).
+    readable: bool,
+    /// The client's end of the stream is known closed (or failed): read to the end regardless.
+    read_closed: bool,
     phase: Phase,
 }
 
 enum Phase {
+    /// Connected, nothing read yet: no session until the first bytes arrive, or the handshake
+    /// deadline passes (`at` + the handshake timeout; the session then starts at `at` and
+    /// times out as any other would).
+    Accepted { transport: Transport, at: StdInstant },
     /// A session runs (handshake included).
     Serving(Box<Client>),
     /// The session ended (or the client was refused): its last bytes go out, then the writing
@@ -253,7 +262,14 @@ impl<H: Handler> EventLoop<H> {
                 match event.token() {
                     WAKER => {}
                     Token(token) if token > LISTENER - self.listeners.len() => self.accept(LISTENER - token),
-                    Token(slot) => self.drive(slot),
+                    Token(slot) => {
+                        if let Some(Slot { conn: Some(conn), .. }) = self.slots.get_mut(slot) {
+                            let closed = event.is_read_closed() || event.is_error();
+                            conn.readable |= event.is_readable() || closed;
+                            conn.read_closed |= closed;
+                        }
+                        self.drive(slot);
+                    }
                 }
             }
             self.run_commands();
@@ -283,11 +299,16 @@ impl<H: Handler> EventLoop<H> {
         }
         let now = self.shared.clock.now();
         for slot in 0..self.slots.len() {
-            if let Some(Conn { phase: Phase::Serving(client), .. }) = &mut self.slots[slot].conn {
-                client.framed.session_mut().close(now);
-                self.drive(slot);
-                self.finish(slot, Ok(CloseReason::Local));
-                self.drive(slot);
+            match &mut self.slots[slot].conn {
+                Some(Conn { phase: Phase::Serving(client), .. }) => {
+                    client.framed.session_mut().close(now);
+                    self.drive(slot);
+                    self.finish(slot, Ok(CloseReason::Local));
+                    self.drive(slot);
+                }
+                // Nothing said yet, nothing to say goodbye to.
+                Some(Conn { phase: Phase::Accepted { .. }, .. }) => self.remove(slot),
+                _ => {}
             }
         }
     }
@@ -427,38 +448,51 @@ impl<H: Handler> EventLoop<H> {
         }
         let until = StdInstant::now() + LINGER;
         let conn = Conn::new(stream, Phase::Lingering { until, shut: false, refusal: true });
-        if let Some(slot) = self.insert(conn) {
-            if let Some(conn) = &mut self.slots[slot].conn {
-                conn.out = frame;
+        match self.insert(conn) {
+            Some(slot) => {
+                if let Some(conn) = &mut self.slots[slot].conn {
+                    conn.out = frame;
+                }
+                self.drive(slot);
             }
-            self.drive(slot);
+            None => {
+                self.shared.control.refusing.fetch_sub(1, Ordering::AcqRel);
+            }
         }
     }
 
-    /// Starts serving an accepted client whose slot is reserved.
+    /// Starts serving an accepted client whose slot is reserved: it holds only its socket until
+    /// it says something.
     fn adopt(&mut self, stream: TcpStream, transport: Transport) {
-        let control = Arc::clone(&self.shared.control);
-        let (Ok(addr), Ok(local)) = (stream.peer_addr(), stream.local_addr()) else {
-            control.release();
-            self.own_load().fetch_sub(1, Ordering::Relaxed);
-            return;
-        };
         let _ = stream.set_nodelay(true);
+        let mut conn = Conn::new(stream, Phase::Accepted { transport, at: StdInstant::now() });
+        // Registering reports input that is already there.
+        conn.readable = false;
+        match self.insert(conn) {
+            Some(slot) => self.drive(slot),
+            None => {
+                self.shared.control.release();
+                self.own_load().fetch_sub(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Gives the accepted connection in `slot` its session; `false` if it cannot be served.
+    fn start_session(&mut self, slot: usize, transport: Transport, at: StdInstant) -> bool {
+        let control = Arc::clone(&self.shared.control);
+        let Some(conn) = &mut self.slots[slot].conn else { return false };
+        let (Ok(addr), Ok(local)) = (conn.stream.peer_addr(), conn.stream.local_addr()) else { return false };
         let link = &control.config.link;
-        let session = link.server_session(transport, &self.shared.clock);
+        let started = self.shared.clock.from_std(at);
+        let session = Session::server(link.session_config(transport), Vec::new(), Vec::new(), started);
         let framed = Framed::new(transport, session, link.packet_len(transport));
         let id = control.next_id();
         let info = PeerInfo { id, addr, local, transport, session_id: 0, port: None };
         let served = Served::new(info, &control.config);
-        let conn = Conn::new(stream, Phase::Serving(Box::new(Client { framed, served })));
-        let Some(slot) = self.insert(conn) else {
-            control.release();
-            self.own_load().fetch_sub(1, Ordering::Relaxed);
-            return;
-        };
+        conn.phase = Phase::Serving(Box::new(Client { framed, served }));
         self.shared.by_id.insert(id, slot);
         control.clients.lock().unwrap_or_else(PoisonError::into_inner).insert(id, self.shared.index);
-        self.drive(slot);
+        true
     }
 
     /// Registers `conn` and gives it a slot; `None` (the connection dropped) if it cannot be
@@ -488,6 +522,10 @@ impl<H: Handler> EventLoop<H> {
         self.free.push(slot);
         self.live -= 1;
         match conn.phase {
+            Phase::Accepted { .. } => {
+                self.shared.control.release();
+                self.own_load().fetch_sub(1, Ordering::Relaxed);
+            }
             Phase::Serving(client) => {
                 self.shared.control.release();
                 self.forget(client.served.info.id);
@@ -536,6 +574,20 @@ impl<H: Handler> EventLoop<H> {
     fn drive(&mut self, slot: usize) {
         let Some(Slot { generation, conn: Some(conn) }) = self.slots.get_mut(slot) else { return };
         let generation = *generation;
+        if let Phase::Accepted { transport, at } = conn.phase {
+            let due = at + self.shared.control.config.link.handshake_timeout <= StdInstant::now();
+            if !conn.readable && !due {
+                let deadline = conn.deadline(&self.shared);
+                if let Some(deadline) = deadline {
+                    self.timers.arm(&mut conn.armed, deadline, slot, generation);
+                }
+                return;
+            }
+            if !self.start_session(slot, transport, at) {
+                return self.remove(slot);
+            }
+        }
+        let Some(conn) = &mut self.slots[slot].conn else { return };
         let step = conn.step(&mut self.shared);
         match step {
             Step::Keep => {}
@@ -583,7 +635,17 @@ enum Step {
 
 impl Conn {
     fn new(stream: TcpStream, phase: Phase) -> Self {
-        Self { stream, out: Vec::new(), armed: None, stalled_since: None, eof: false, unread: false, phase }
+        Self {
+            stream,
+            out: Vec::new(),
+            armed: None,
+            stalled_since: None,
+            eof: false,
+            unread: false,
+            readable: true,
+            read_closed: false,
+            phase,
+        }
     }
 
     /// When the connection must be looked at again, if nothing happens before.
@@ -595,16 +657,21 @@ impl Conn {
                 [session, stall].into_iter().flatten().min()
             }
             Phase::Lingering { until, .. } => Some(*until),
+            Phase::Accepted { at, .. } => Some(*at + shared.control.config.link.handshake_timeout),
         }
     }
 
     /// Writes what waits, reads what arrived, serves the session.
     fn step<H: Handler>(&mut self, shared: &mut Shared<H>) -> Step {
+        // Nothing is read before the connection has a session to give it to.
+        if matches!(self.phase, Phase::Accepted { .. }) {
+            return Step::Keep;
+        }
         let std_now = StdInstant::now();
         if let Err(error) = self.flush(std_now) {
             return self.failed(lost_or_io(error));
         }
-        if self.out.is_empty() && !self.eof {
+        if self.readable && self.out.is_empty() && !self.eof {
             let read = self.read(shared);
             if let Err(error) = read {
                 return self.failed(lost_or_io(error));
@@ -639,6 +706,7 @@ impl Conn {
                 }
                 if (*shut && self.eof) || *until <= std_now { Step::Drop } else { Step::Keep }
             }
+            Phase::Accepted { .. } => Step::Keep,
         }
     }
 
@@ -646,7 +714,7 @@ impl Conn {
     fn failed(&self, error: LinkError) -> Step {
         match self.phase {
             Phase::Serving(_) => Step::Failed(error),
-            Phase::Lingering { .. } => Step::Drop,
+            Phase::Lingering { .. } | Phase::Accepted { .. } => Step::Drop,
         }
     }
 
@@ -680,8 +748,17 @@ impl Conn {
                         let now = shared.clock.now();
                         client.framed.handle_bytes(now, &shared.read_buf[..len]);
                     }
+                    // Less than asked for: the socket is empty for now (unless its end is
+                    // known to have come, which no later event would report).
+                    if len < shared.read_buf.len() && !self.read_closed {
+                        self.readable = false;
+                        return Ok(());
+                    }
                 }
-                Err(error) if error.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
+                    self.readable = false;
+                    return Ok(());
+                }
                 Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
                 Err(error) => return Err(error),
             }
