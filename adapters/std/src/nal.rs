@@ -223,11 +223,12 @@ fn to_link_error(error: Error<io::Error>) -> LinkError {
     }
 }
 
-type LdLink = TcpLink<Stack, LengthDelimitedDecoder<MAX_PACKET>, Vec<u8>>;
-type CobsLink = TcpLink<Stack, CobsDecoder<MAX_PACKET>, Vec<u8>>;
+/// Stream decoders of a Vec, as the std Link's: empty until a frame arrives in pieces.
+type LdLink = TcpLink<Stack, LengthDelimitedDecoder<MAX_PACKET, Vec<u8>>, Vec<u8>>;
+type CobsLink = TcpLink<Stack, CobsDecoder<MAX_PACKET, Vec<u8>>, Vec<u8>>;
 type DatagramLink = UdpLink<Stack, DatagramDecoder, Vec<u8>>;
 
-/// The link, by transport (boxed: stream decoders hold a 64 KiB frame buffer).
+/// The link, by transport (boxed, so that moving a `NalLink` moves a pointer).
 enum Inner {
     Tcp(Box<LdLink>, MioWait<TcpSocket>),
     TcpCobs(Box<CobsLink>, MioWait<TcpSocket>),
@@ -309,14 +310,15 @@ impl NalLink {
         let inner = match transport {
             Transport::Tcp => {
                 let mut wait = MioWait::tcp(clock)?;
-                let framed = framed(config, transport, LengthDelimitedDecoder::new(), &clock);
+                let framed =
+                    framed(config, transport, LengthDelimitedDecoder::with_buffer(Vec::new()), &clock);
                 let (read_buf, write_buf) = stream_buffers::<LengthDelimited>();
                 let link = TcpLink::open(Stack, target, framed, read_buf, write_buf, &mut clock, &mut wait);
                 Inner::Tcp(Box::new(link.map_err(from_tcp).map_err(to_link_error)?), wait)
             }
             Transport::TcpCobs => {
                 let mut wait = MioWait::tcp(clock)?;
-                let framed = framed(config, transport, CobsDecoder::new(), &clock);
+                let framed = framed(config, transport, CobsDecoder::with_buffer(Vec::new()), &clock);
                 let (read_buf, write_buf) = stream_buffers::<Cobs>();
                 let link = TcpLink::open(Stack, target, framed, read_buf, write_buf, &mut clock, &mut wait);
                 Inner::TcpCobs(Box::new(link.map_err(from_tcp).map_err(to_link_error)?), wait)
