@@ -40,7 +40,7 @@ const LISTENER: usize = usize::MAX - 1;
 const READS_PER_TURN: usize = 16;
 /// Due deadlines handled before the loop looks at its sockets again (the rest wait for the
 /// next turn, which does not wait): a burst of keepalives does not hold up answers.
-const TIMERS_PER_TURN: usize = 8;
+const TIMERS_PER_TURN: usize = 4;
 /// Connections accepted per readiness event of a listener before the loop turns to the others.
 const ACCEPTS_PER_TURN: usize = 64;
 /// Buffer for each read, shared by the loop's connections: several largest frames, so that a
