@@ -2,7 +2,7 @@
 # End-to-end benchmarks on loopback, one run (about two minutes), beside the references:
 #   1. throughput: `framelink bench` against iperf3, TCP both ways and UDP (both unpinned);
 #   2. round trip: `framelink ping -i 0` against a raw std TCP ping-pong of the same 64-byte
-#      messages, server and client of each pinned to one CPU (MEASURING.md: waking the other
+#      messages, server and client of each pinned to one CPU (on a 2-vCPU VM, waking the other
 #      vCPU costs ~60 µs and flips runs between two regimes);
 #   3. 1, 10, 100 and 1,000 clients pinging one `framelink serve` at once (same total rate),
 #      pinned like 2: p50/p99 RTT, the server's peak RSS and CPU.

@@ -1,6 +1,6 @@
 //! The example pair over `udp://` through the impairment relay: 10% loss, 5% duplication, 25%
-//! reordering and 5 ± 2 ms delay in both directions (DESIGN.md's bad link). Every message is
-//! printed once and in order by the server, and the client exits 0. Two seeds here; set
+//! reordering and 5 ± 2 ms delay in both directions (the bad link framelink is designed for).
+//! Every message is printed once and in order by the server, and the client exits 0. Two seeds here; set
 //! `FRAMELINK_RELAY_SEEDS=N` for more.
 
 use std::net::SocketAddr;

@@ -34,8 +34,9 @@ impl LengthDelimited {
 ///
 /// When a whole frame lies in the input, the packet is parsed where it lies, without a copy.
 /// Only a frame split across inputs is buffered, in `B`: by default an inline `[u8; N]`; with
-/// a `Vec<u8>` ([`with_buffer`](Self::with_buffer)) the decoder starts empty, grows to the
-/// announced length of the first frame it has to buffer, and gives the room back once idle.
+/// a `Vec<u8>` ([`with_buffer`](Self::with_buffer)) the decoder starts empty, grows as the
+/// bytes of a frame it has to buffer come (doubling, up to the frame's announced length), and
+/// gives the room back once idle.
 ///
 /// ```
 /// use framelink_core::framing::{Decoder, Encoder, LengthDelimited, LengthDelimitedDecoder};
@@ -83,7 +84,8 @@ impl<const N: usize> LengthDelimitedDecoder<N> {
 impl<const N: usize, B: Buffer> LengthDelimitedDecoder<N, B> {
     /// A decoder for packets of up to `N` bytes that buffers split frames in `buf`.
     ///
-    /// Growable storage (an empty `Vec<u8>`) grows to a split frame's length, never past `N`,
+    /// Growable storage (an empty `Vec<u8>`) grows as a split frame's bytes come, at most to its
+    /// length, never past `N`,
     /// and shrinks back to nothing at the first call to [`decode`](Decoder::decode) after a
     /// frame of more than [`IDLE_ROOM`] bytes, or at [`shrink`](Decoder::shrink). Storage that cannot
     /// grow should hold `N` bytes: a split frame longer than it is refused as
@@ -160,7 +162,10 @@ impl<const N: usize, B: Buffer> Decoder for LengthDelimitedDecoder<N, B> {
                         self.stats.count(&result, len);
                         return Decoded { consumed: consumed + len, frame: Some(result) };
                     }
-                    if !self.buf.grow_to(len) {
+                    // Fixed storage must hold the whole frame; growable storage grows as the
+                    // bytes come (below), so a peer that announces a large frame and sends
+                    // little makes us hold little.
+                    if !B::GROWS && self.buf.as_ref().len() < len {
                         let err = DecodeError::TooLong { len, max: self.buf.as_ref().len() };
                         return Decoded { consumed, frame: Some(Err(self.reject(err, len))) };
                     }
@@ -168,6 +173,11 @@ impl<const N: usize, B: Buffer> Decoder for LengthDelimitedDecoder<N, B> {
                 }
                 State::Body { len, have } => {
                     let take = (len - have).min(rest.len());
+                    if B::GROWS && self.buf.as_ref().len() < have + take {
+                        // Doubling, so a frame that trickles in is copied O(len) times in all.
+                        let room = (have + take).max(self.buf.as_ref().len() * 2).min(len);
+                        self.buf.grow_to(room);
+                    }
                     self.buf.as_mut()[have..have + take].copy_from_slice(&rest[..take]);
                     consumed += take;
                     if have + take < len {
@@ -286,10 +296,11 @@ mod tests {
         assert!(dec.decode(&stream[2..big]).frame.unwrap().is_ok());
         assert_eq!(dec.buf.capacity(), 0);
 
-        // A small frame split in two: room for exactly that frame, kept while idle.
+        // A small frame split in two: room for what came, then for exactly that frame, kept
+        // while idle.
         let d = dec.decode(&stream[..10]);
         assert!(d.frame.is_none());
-        assert_eq!(dec.buf.len(), big - 4);
+        assert_eq!(dec.buf.len(), 6);
         assert!(dec.decode(&stream[10..big]).frame.unwrap().is_ok());
         let _ = dec.decode(&[]);
         assert_eq!(dec.buf.len(), big - 4);
@@ -301,14 +312,32 @@ mod tests {
         dec.shrink();
         assert_eq!(dec.buf.capacity(), 0);
 
-        // A large one: grown to its length, given back at the next call once it is out.
+        // A large one: grown as its bytes come, to its length, given back at the next call
+        // once it is out.
         assert!(dec.decode(&stream[big..big + 100]).frame.is_none());
-        assert_eq!(dec.buf.len(), len - big - 4);
+        assert_eq!(dec.buf.len(), 96);
         assert_eq!(dec.decode(&stream[big + 100..len]).frame.unwrap().unwrap().payload.len(), 600);
         assert!(dec.is_idle());
         let d = dec.decode(&[]);
         assert_eq!((d.consumed, d.frame.is_none()), (0, true));
         assert_eq!(dec.buf.capacity(), 0);
+    }
+
+    #[test]
+    fn growable_storage_holds_what_came_not_what_was_announced() {
+        let mut dec = LengthDelimitedDecoder::<65_548, std::vec::Vec<u8>>::with_buffer(std::vec::Vec::new());
+        // A peer announces the largest frame, then sends it a few bytes at a time.
+        assert!(dec.decode(&65_548u32.to_le_bytes()).frame.is_none());
+        assert_eq!(dec.buf.len(), 0);
+        for sent in 1..=10 {
+            assert!(dec.decode(&[7; 10]).frame.is_none());
+            assert!(
+                dec.buf.len() <= 2 * 10 * sent,
+                "{} bytes held for {} received",
+                dec.buf.len(),
+                10 * sent
+            );
+        }
     }
 
     #[test]

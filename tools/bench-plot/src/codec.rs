@@ -59,7 +59,7 @@ impl Results {
         Some(self.get(method, size)? / self.get(reference, size)?)
     }
 
-    /// The table and the goals of issue 9, as Markdown.
+    /// The table and the codec's goals (ratios to its references), as Markdown.
     pub(crate) fn markdown(&self) -> String {
         let mut out =
             String::from("| encode + decode, GB/s of payload | 64 B | 1 KiB | 64 KiB |\n|---|---|---|---|\n");

@@ -3,7 +3,7 @@
 //! Reads criterion's estimates (`target/criterion/codec/<method>/<size>/new/estimates.json`,
 //! from `cargo bench --bench codec`) and the JSON files `scripts/bench-e2e.sh` and
 //! `scripts/bench-server.sh` write (`target/bench-e2e/`, `target/bench-server/`), prints the
-//! tables with the ratios as Markdown on stdout, and draws `codec-throughput.svg` and
+//! tables with the goals' ratios as Markdown on stdout, and draws `codec-throughput.svg` and
 //! `rtt-distribution.svg` into the output folder.
 //!
 //! `cargo run -p framelink-bench-plot -- [--criterion DIR] [--e2e DIR] [--server DIR] [--out DIR]
