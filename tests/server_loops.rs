@@ -78,6 +78,13 @@ fn eventually(what: &str, condition: impl Fn() -> bool) {
     }
 }
 
+/// The handle can be shared with the application's own threads, to push from them.
+#[test]
+fn the_server_handle_is_send_and_sync() {
+    fn shareable<T: Send + Sync>() {}
+    shareable::<ServerHandle>();
+}
+
 #[test]
 fn pushed_messages_reach_one_client_and_broadcasts_reach_every_client() {
     let config = ServerConfig::new().event_loops(2).link(small_link());
