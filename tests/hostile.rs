@@ -87,13 +87,13 @@ const DEFAULT_MAX_CLIENTS: usize = 1024;
 /// The server serves TCP clients on a few event loops that share their read and write
 /// buffers; a TCP client keeps its session, whose two buffers start empty and grow only as its
 /// messages need, a frame decoder that holds bytes only while a frame arrives in pieces, and,
-/// once its handshake is done, the responder's reply buffer (allocated zeroed: a page or two
+/// from its first message, the responder's reply buffer (allocated zeroed: a page or two
 /// touched by small replies). What hostile input can reach beyond that is a decoder holding a
 /// partial frame (up to 64 KiB) for as long as the frame stays partial. Measured at scale 1:
-/// about 13 KiB per session at the peak (printed as `per session`), UDP sessions included;
-/// 32 KiB leaves room for noise. Memory that grows with what attackers send, rather than with
+/// about 6 KiB per session at the peak (printed as `per session`), UDP sessions included;
+/// 24 KiB leaves room for noise. Memory that grows with what attackers send, rather than with
 /// how many they are, breaks it.
-const PER_SESSION_KIB: u64 = 32;
+const PER_SESSION_KIB: u64 = 24;
 /// Allocator arenas, the log lines kept by the server and other fixed costs, in KiB.
 const HEAP_SLACK_KIB: u64 = 16 * 1024;
 /// Threads the server may run: its event loops (one per core), a UDP socket's, the main

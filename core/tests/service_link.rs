@@ -114,6 +114,28 @@ fn sink_counts_and_text_passes_through() {
 }
 
 #[test]
+fn the_reply_buffer_is_lent_out_only_while_nothing_waits_in_it() {
+    let mut pair = Pair::new();
+    assert!(pair.driver.idle_buffer_mut().is_some(), "nothing asked yet");
+    pair.request(ServiceMessage::Source { id: 5, bytes: 1 << 20, millis: 0, size: 8192 });
+    pair.pump();
+    assert!(pair.driver.idle_buffer_mut().is_none(), "a SOURCE stream is running");
+    let mut ended = false;
+    for _ in 0..10_000 {
+        let replies = pair.replies();
+        ended |= replies
+            .iter()
+            .any(|r| matches!(ServiceMessage::parse(r), Ok(Some(ServiceMessage::SourceEnd { .. }))));
+        pair.pump();
+        if ended && pair.replies().is_empty() {
+            break;
+        }
+    }
+    assert!(ended, "the stream ended");
+    assert!(pair.driver.idle_buffer_mut().is_some(), "the stream is over");
+}
+
+#[test]
 fn source_streams_a_verifiable_megabyte_within_the_window() {
     let mut pair = Pair::new();
     pair.request(ServiceMessage::Source { id: 3, bytes: 1 << 20, millis: 0, size: 8192 });

@@ -35,6 +35,13 @@ impl<'a, B: AsRef<[u8]> + AsMut<[u8]>> ResponderDriver<'a, B> {
         &mut self.responder
     }
 
+    /// The reply buffer, when nothing waits in it (no reply waiting for room, no SOURCE stream
+    /// running): a host that allocates it on demand can give its room back here between
+    /// requests. `None` while it holds something still to send.
+    pub fn idle_buffer_mut(&mut self) -> Option<&mut B> {
+        (self.pending.is_none() && self.responder.source_need().is_none()).then_some(&mut self.out)
+    }
+
     /// Serves what the session has received. Events that are not service requests (text
     /// messages, `Connected`, `Closed`, `Pong`) go to `on_event`.
     // Out of line: inlined into a firmware's main loop (already holding the session), it costs

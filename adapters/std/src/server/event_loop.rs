@@ -779,10 +779,12 @@ fn serve<H: Handler>(
     let now = shared.clock.now();
     if client.framed.session().poll_timeout().is_some_and(|at| at <= now) {
         client.framed.session_mut().handle_timeout(now);
-        // A timer of a session with nothing in flight is a keepalive: a quiet moment to give
-        // back the framing's scratch room (the session gives back its own buffers).
-        if client.framed.session().is_send_drained() {
+        // Once the session has given its buffers back (both empty for a keepalive interval),
+        // the framing's scratch room and the responder's reply buffer go too.
+        let session = client.framed.session();
+        if session.send_buffer_storage() == 0 && session.receive_buffer_storage() == 0 {
             client.framed.shrink();
+            client.served.give_back_reply_buffer();
         }
     }
     loop {
