@@ -1,6 +1,7 @@
 //! A server for many clients at once: [`Server`], its [`ServerConfig`], and the [`Handler`] the
 //! application implements.
 
+mod client;
 mod event_loop;
 mod serial;
 mod timers;
