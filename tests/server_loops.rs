@@ -1,7 +1,7 @@
 //! The server's event loops, in one process over loopback TCP: messages pushed to clients from
 //! outside the handler ([`ServerHandle::send`], [`ServerHandle::broadcast`]), many clients on
-//! one loop, and the handshake and idle timeouts firing on a loop that holds many sessions.
-//! Every wait is bounded.
+//! one loop, the handshake and idle timeouts firing on a loop that holds many sessions, and a
+//! blocked handler holding up only its own loop. Every wait is bounded.
 
 use std::collections::HashSet;
 use std::io::{ErrorKind, Read, Write};
@@ -243,5 +243,61 @@ fn timeouts_fire_on_a_loop_holding_many_sessions() {
     let exchanges = live.join().expect("the live client was served throughout");
     assert!(exchanges > 10, "the live client exchanged only {exchanges} messages");
     assert_eq!(handle.stats().idle_timeouts as usize, MUTE_AFTER_HELLO);
+    handle.shutdown();
+}
+
+/// Blocks in `on_message` on "block" until the test lets it go; echoes everything else.
+struct Blocking {
+    connected: Mutex<Sender<u64>>,
+    blocked: Mutex<Sender<()>>,
+    release: Mutex<Receiver<()>>,
+}
+
+impl Handler for Blocking {
+    fn on_connect(&self, peer: &PeerInfo) {
+        let _ = self.connected.lock().unwrap().send(peer.id);
+    }
+
+    fn on_message(&self, _peer: &PeerInfo, message: &[u8], reply: &mut Reply<'_>) {
+        if message == b"block" {
+            let _ = self.blocked.lock().unwrap().send(());
+            let _ = self.release.lock().unwrap().recv_timeout(WAIT);
+        }
+        let _ = reply.send(message);
+    }
+}
+
+#[test]
+fn a_handler_that_blocks_holds_up_only_its_own_loop() {
+    let (connected, ids) = channel();
+    let (blocked_tx, blocked) = channel();
+    let (release, release_rx) = channel();
+    let handler = Blocking {
+        connected: Mutex::new(connected),
+        blocked: Mutex::new(blocked_tx),
+        release: Mutex::new(release_rx),
+    };
+    let config = ServerConfig::new().event_loops(2).link(small_link());
+    let server = Server::bind(&["tcp://127.0.0.1:0".parse().unwrap()], config).unwrap();
+    let addr = server.local_addrs()[0].clone();
+    let handle = server.spawn(handler).unwrap();
+    // Each new client goes to the loop holding fewer: these two are on different loops.
+    let mut first = Link::connect(&addr, &small_link()).unwrap();
+    ids.recv_timeout(WAIT).unwrap();
+    let mut second = Link::connect(&addr, &small_link()).unwrap();
+    ids.recv_timeout(WAIT).unwrap();
+
+    first.send(b"block").unwrap();
+    // Drive the first link until the server reports its handler blocked.
+    let until = Instant::now() + WAIT;
+    while blocked.try_recv().is_err() {
+        assert!(Instant::now() < until, "the handler was never called");
+        let _ = first.next_event(Some(Duration::from_millis(10)));
+    }
+    // The other loop still answers while the first one waits in the handler.
+    second.send(b"not held up").unwrap();
+    assert_eq!(next_message(&mut second), b"not held up");
+    release.send(()).unwrap();
+    assert_eq!(next_message(&mut first), b"block");
     handle.shutdown();
 }
