@@ -42,10 +42,10 @@ impl<const N: usize> Buffer for [u8; N] {}
 impl Buffer for &mut [u8] {}
 
 /// A boxed slice is fixed storage: it has the length it was made with.
-#[cfg(feature = "alloc")]
+#[cfg(any(feature = "alloc", test))]
 impl Buffer for alloc::boxed::Box<[u8]> {}
 
-#[cfg(feature = "alloc")]
+#[cfg(any(feature = "alloc", test))]
 impl Buffer for alloc::vec::Vec<u8> {
     const GROWS: bool = true;
 
@@ -64,7 +64,7 @@ impl Buffer for alloc::vec::Vec<u8> {
     }
 }
 
-#[cfg(all(test, feature = "alloc"))]
+#[cfg(test)]
 mod tests {
     use super::Buffer;
     use std::vec::Vec;

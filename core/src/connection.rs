@@ -262,7 +262,7 @@ impl<F: Framing, B: Buffer, const W: usize> Connection<F, B, W> {
     }
 }
 
-#[cfg(all(test, feature = "alloc"))]
+#[cfg(test)]
 mod tests {
     use super::*;
     use crate::framing::{CobsDecoder, LengthDelimitedDecoder};

@@ -97,7 +97,7 @@ impl<V, const N: usize> Table for heapless::LinearMap<SocketAddr, Entry<V>, N> {
     }
 }
 
-#[cfg(feature = "alloc")]
+#[cfg(any(feature = "alloc", test))]
 impl<V> Table for alloc::collections::BTreeMap<SocketAddr, Entry<V>> {
     type Session = V;
 
