@@ -8,7 +8,9 @@
 #      held within 2x its figure with none held.
 #   2. clients: 1,000 clients pinging a fresh `framelink serve` at RATE pings/s in all, then 1
 #      client at the same rate: p50/p99 RTT, the server's peak RSS and CPU. Target: the p99 of
-#      1,000 within 2x the p99 of 1.
+#      1,000 within 2x the p99 of 1. The load tool drives every client from THREADS threads
+#      (non-blocking, one mio loop each), so that its own threads do not crowd the server off
+#      the CPUs; ROUNDS repeats the pair and prints each round's p99 ratio and their median.
 # The server and the load tool are pinned to CPU $CPU (as in scripts/bench-e2e.sh); CPU= runs
 # them unpinned. Results: one JSON file per measurement in $OUT (default target/bench-server),
 # then the table (`bench-plot --only server`). Loopback only; every loop is bounded in count
@@ -18,8 +20,10 @@
 # (default 2000, the same as RATE, so "none held" and one client match), PING_SECONDS (default
 # 5), CLIENTS (default 1000), CLIENT_SECONDS (default 5), RATE (default 2000), CPU (default 0),
 # PORT (default 7961), FRAMELINK (a `framelink` binary to measure instead of this tree's, say
-# one built from an older commit for a before-and-after). The table reads hold-10000,
-# clients-1000 and clients-1.
+# one built from an older commit for a before-and-after), THREADS (load threads of `clients`,
+# default 1), ROUNDS (default 1), CLIENTS_ONLY=1 (skip the hold part), HOLD_ONLY=1 (skip the
+# clients part). The table reads hold-10000, clients-1000 and clients-1 (the first round; round
+# R > 1 writes clients-N-rR.json and server-N-rR.json).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -32,6 +36,10 @@ CLIENTS=${CLIENTS:-1000}
 CLIENT_SECONDS=${CLIENT_SECONDS:-5}
 RATE=${RATE:-2000}
 CPU=${CPU-0}
+THREADS=${THREADS:-1}
+ROUNDS=${ROUNDS:-1}
+CLIENTS_ONLY=${CLIENTS_ONLY:-}
+HOLD_ONLY=${HOLD_ONLY:-}
 PORT=${PORT:-7961}
 SIZE=64
 
@@ -83,30 +91,49 @@ serve() {
 # utime + stime of a process, in clock ticks.
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 
-say "hold: $SESSIONS idle sessions for ${HOLD_SECONDS} s, pings at $PING_RATE/s for ${PING_SECONDS} s"
-serve
-sleep 0.3
-"${PIN[@]}" "$E2E" hold --connect "tcp://127.0.0.1:$PORT" --server-pid "${BACKGROUND[-1]}" \
-    --sessions "$SESSIONS" --seconds "$HOLD_SECONDS" --ping-rate "$PING_RATE" \
-    --ping-seconds "$PING_SECONDS" --size "$SIZE" >"$OUT/hold-$SESSIONS.json"
-stop_background
+# The first "p99_us" of a JSON document (`clients` prints the round trips' first).
+p99() { grep -o '"p99_us":[0-9.]*' "$1" | head -n 1 | cut -d: -f2; }
 
-say "clients: $CLIENTS, then 1, at $RATE pings/s in all, ${CLIENT_SECONDS} s each"
-for n in "$CLIENTS" 1; do
+if [ -z "$CLIENTS_ONLY" ]; then
+    say "hold: $SESSIONS idle sessions for ${HOLD_SECONDS} s, pings at $PING_RATE/s for ${PING_SECONDS} s"
     serve
-    server=${BACKGROUND[-1]}
-    before=$(cpu_ticks "$server")
-    started=$(date +%s.%N)
-    "${PIN[@]}" "$E2E" clients --connect "tcp://127.0.0.1:$PORT" --clients "$n" --rate "$RATE" \
-        --seconds "$CLIENT_SECONDS" --size "$SIZE" >"$OUT/clients-$n.json"
-    ended=$(date +%s.%N)
-    after=$(cpu_ticks "$server")
-    hwm=$(awk '/VmHWM/ { print $2 }' "/proc/$server/status")
-    awk -v t0="$started" -v t1="$ended" -v c0="$before" -v c1="$after" -v hz="$(getconf CLK_TCK)" -v hwm="$hwm" \
-        'BEGIN { printf "{\"rss_kib\": %d, \"cpu_percent\": %.1f}\n", hwm, 100 * (c1 - c0) / hz / (t1 - t0) }' \
-        >"$OUT/server-$n.json"
+    sleep 0.3
+    "${PIN[@]}" "$E2E" hold --connect "tcp://127.0.0.1:$PORT" --server-pid "${BACKGROUND[-1]}" \
+        --sessions "$SESSIONS" --seconds "$HOLD_SECONDS" --ping-rate "$PING_RATE" \
+        --ping-seconds "$PING_SECONDS" --size "$SIZE" >"$OUT/hold-$SESSIONS.json"
     stop_background
-done
+fi
+
+if [ -z "$HOLD_ONLY" ]; then
+    say "clients: $CLIENTS, then 1, at $RATE pings/s in all, ${CLIENT_SECONDS} s each, $THREADS load thread(s), $ROUNDS round(s)"
+    ratios=()
+    for round in $(seq "$ROUNDS"); do
+        suffix=""
+        if [ "$round" -gt 1 ]; then suffix="-r$round"; fi
+        for n in "$CLIENTS" 1; do
+            serve
+            server=${BACKGROUND[-1]}
+            before=$(cpu_ticks "$server")
+            started=$(date +%s.%N)
+            "${PIN[@]}" "$E2E" clients --connect "tcp://127.0.0.1:$PORT" --clients "$n" --rate "$RATE" \
+                --threads "$THREADS" --seconds "$CLIENT_SECONDS" --size "$SIZE" >"$OUT/clients-$n$suffix.json"
+            ended=$(date +%s.%N)
+            after=$(cpu_ticks "$server")
+            hwm=$(awk '/VmHWM/ { print $2 }' "/proc/$server/status")
+            awk -v t0="$started" -v t1="$ended" -v c0="$before" -v c1="$after" -v hz="$(getconf CLK_TCK)" -v hwm="$hwm" \
+                'BEGIN { printf "{\"rss_kib\": %d, \"cpu_percent\": %.1f}\n", hwm, 100 * (c1 - c0) / hz / (t1 - t0) }' \
+                >"$OUT/server-$n$suffix.json"
+            stop_background
+        done
+        many=$(p99 "$OUT/clients-$CLIENTS$suffix.json")
+        one=$(p99 "$OUT/clients-1$suffix.json")
+        ratio=$(awk -v a="$many" -v b="$one" 'BEGIN { printf "%.2f", a / b }')
+        ratios+=("$ratio")
+        printf 'round %d: p99 %s us (1 client) -> %s us (%d clients) = %sx\n' "$round" "$one" "$many" "$CLIENTS" "$ratio" >&2
+    done
+    median=$(printf '%s\n' "${ratios[@]}" | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }')
+    echo "p99 ratios ($CLIENTS clients / 1) over $ROUNDS round(s): ${ratios[*]}; median ${median}x" | tee "$OUT/clients-ratios.txt" >&2
+fi
 
 say "done: results in $OUT"
 target/release/bench-plot --only server --server "$OUT" --out "$OUT"

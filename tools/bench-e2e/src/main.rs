@@ -3,16 +3,20 @@
 //! - `raw-server` / `raw-ping`: a plain std TCP ping-pong of fixed-size messages (the echo in one
 //!   write, `TCP_NODELAY`), the floor `framelink ping` is compared with;
 //! - `clients`: N framelink links pinging one `framelink serve` at once with ECHO messages (as
-//!   `framelink ping` does), at a fixed total rate, reporting RTT percentiles;
+//!   `framelink ping` does), at a fixed total rate on a schedule, reporting RTT percentiles; a
+//!   few threads drive every link without blocking (a `Fleet`), so that the load tool's own
+//!   threads do not crowd the server;
 //! - `hold`: N idle framelink sessions held open against one `framelink serve`, reporting the
 //!   server's RSS and threads, and a ping series with none and with all held.
 //!
 //! Each prints one JSON document on stdout. Every loop is bounded by a count or a duration.
 
 mod clients;
+mod fleet;
 mod hold;
 mod raw;
 mod rtt;
+mod timer;
 
 use clap::{Parser, Subcommand};
 
