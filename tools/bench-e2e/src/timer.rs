@@ -15,6 +15,9 @@ use rustix::time::{Itimerspec, TimerfdClockId, TimerfdFlags, TimerfdTimerFlags, 
 /// fires.
 pub(crate) struct WakeTimer {
     fd: OwnedFd,
+    /// When it is set to fire, until it has: setting it again to the same time is skipped
+    /// (each setting reprograms the CPU's timer, a VM exit in a guest).
+    armed: Option<Instant>,
 }
 
 impl WakeTimer {
@@ -25,11 +28,14 @@ impl WakeTimer {
             TimerfdFlags::NONBLOCK | TimerfdFlags::CLOEXEC,
         )?;
         registry.register(&mut SourceFd(&fd.as_raw_fd()), token, Interest::READABLE)?;
-        Ok(Self { fd })
+        Ok(Self { fd, armed: None })
     }
 
     /// Fires once at `at` (at once if it has passed), replacing any earlier setting.
-    pub(crate) fn arm(&self, at: Instant) -> io::Result<()> {
+    pub(crate) fn arm(&mut self, at: Instant) -> io::Result<()> {
+        if self.armed == Some(at) {
+            return Ok(());
+        }
         // A zero value disarms a timerfd: a passed deadline fires after 1 ns instead.
         let after = at.saturating_duration_since(Instant::now()).max(Duration::from_nanos(1));
         let value = Timespec {
@@ -39,11 +45,14 @@ impl WakeTimer {
         let zero = Timespec { tv_sec: 0, tv_nsec: 0 };
         let spec = Itimerspec { it_interval: zero, it_value: value };
         rustix::time::timerfd_settime(&self.fd, TimerfdTimerFlags::empty(), &spec)?;
+        self.armed = Some(at);
         Ok(())
     }
 
-    /// Takes the expirations counted so far, so that the poll reports the next one afresh.
-    pub(crate) fn clear(&self) {
+    /// After the poll reported the timer: takes the expirations counted so far, so that the
+    /// poll reports the next one afresh.
+    pub(crate) fn clear(&mut self) {
+        self.armed = None;
         let mut count = [0u8; 8];
         let _ = rustix::io::read(&self.fd, &mut count);
     }
