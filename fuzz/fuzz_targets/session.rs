@@ -559,7 +559,7 @@ impl World {
                     matches!(session.state(), State::Listen | State::HelloSent) || session.peer().is_none()
                 )
             }
-            Err(SendError::Closing) => assert!(matches!(session.state(), State::Closing | State::Draining)),
+            Err(SendError::Closing) => assert!(matches!(session.state(), State::Closing | State::CloseSent | State::Draining)),
             Err(SendError::Closed) => assert_eq!(session.state(), State::Closed),
             Err(_) => {}
         }
@@ -752,7 +752,7 @@ impl World {
     }
 
     fn closing(&self) -> bool {
-        self.sides.iter().any(|s| matches!(s.state(), State::Closing | State::Draining))
+        self.sides.iter().any(|s| matches!(s.state(), State::Closing | State::CloseSent | State::Draining))
     }
 
     /// A perfect link (every packet arrives, in order, after `latency`) until everything sent is
