@@ -20,7 +20,8 @@
 # (default 2000, the same as RATE, so "none held" and one client match), PING_SECONDS (default
 # 5), CLIENTS (default 1000), CLIENT_SECONDS (default 5), RATE (default 2000), CPU (default 0),
 # PORT (default 7961), FRAMELINK (a `framelink` binary to measure instead of this tree's, say
-# one built from an older commit for a before-and-after), THREADS (load threads of `clients`,
+# one built from an older commit for a before-and-after), FLEET_CPU (the CPU of hold's held
+# sessions; default: the other one when pinned), THREADS (load threads of `clients`,
 # default 1), ROUNDS (default 1), CLIENTS_ONLY=1 (skip the hold part), HOLD_ONLY=1 (skip the
 # clients part). The table reads hold-10000, clients-1000 and clients-1 (the first round; round
 # R > 1 writes clients-N-rR.json and server-N-rR.json).
@@ -37,6 +38,16 @@ CLIENT_SECONDS=${CLIENT_SECONDS:-5}
 RATE=${RATE:-2000}
 CPU=${CPU-0}
 THREADS=${THREADS:-1}
+# Where `hold` drives its held sessions: another CPU than the server and the ping series when
+# they are pinned, so that the ping measures the server holding 10,000 sessions rather than the
+# load tool answering their keepalives beside it. FLEET_CPU= keeps them with the ping.
+if [ -n "$CPU" ] && [ "$(getconf _NPROCESSORS_ONLN)" -gt 1 ]; then
+    FLEET_CPU=${FLEET_CPU-$(( CPU == 0 ? 1 : 0 ))}
+else
+    FLEET_CPU=${FLEET_CPU-}
+fi
+FLEET=()
+if [ -n "$FLEET_CPU" ]; then FLEET=(--fleet-cpu "$FLEET_CPU"); fi
 ROUNDS=${ROUNDS:-1}
 CLIENTS_ONLY=${CLIENTS_ONLY:-}
 HOLD_ONLY=${HOLD_ONLY:-}
@@ -100,7 +111,7 @@ if [ -z "$CLIENTS_ONLY" ]; then
     sleep 0.3
     "${PIN[@]}" "$E2E" hold --connect "tcp://127.0.0.1:$PORT" --server-pid "${BACKGROUND[-1]}" \
         --sessions "$SESSIONS" --seconds "$HOLD_SECONDS" --ping-rate "$PING_RATE" \
-        --ping-seconds "$PING_SECONDS" --size "$SIZE" >"$OUT/hold-$SESSIONS.json"
+        --ping-seconds "$PING_SECONDS" --size "$SIZE" "${FLEET[@]}" >"$OUT/hold-$SESSIONS.json"
     stop_background
 fi
 

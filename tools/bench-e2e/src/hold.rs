@@ -9,6 +9,8 @@
 use std::io;
 use std::net::SocketAddr;
 use std::thread;
+
+use rustix::thread::{CpuSet, sched_getaffinity, sched_setaffinity};
 use std::time::{Duration, Instant};
 
 use clap::Args;
@@ -61,6 +63,11 @@ pub(crate) struct HoldArgs {
     /// only the server's keepalives travel and the held side just answers
     #[arg(long, default_value_t = 20.0)]
     keepalive: f64,
+    /// Drive the held sessions from this CPU, while the ping series stays on the CPUs the tool
+    /// was started on (with the server, under `taskset`): the load tool's own work of answering
+    /// 10,000 sessions' keepalives is then not what the ping measures, the server's is
+    #[arg(long)]
+    fleet_cpu: Option<usize>,
 }
 
 /// The server's memory and threads at one moment.
@@ -117,8 +124,15 @@ pub(crate) fn run(args: &HoldArgs) -> io::Result<()> {
     let target = *args.connect.resolve()?.first().ok_or_else(|| io::Error::other("no address"))?;
     let pid = args.server_pid;
     let server_before = sample(pid)?;
-    let ping_none_held = ping(target, args)?;
+    // Every ping series runs where the tool started, held sessions or not.
+    let home = sched_getaffinity(None)?;
+    let ping_none_held = ping(target, args, &home)?;
 
+    if let Some(cpu) = args.fleet_cpu {
+        let mut only = CpuSet::new();
+        only.set(cpu);
+        sched_setaffinity(None, &only)?;
+    }
     let mut fleet = Fleet::new(target, held_config(args), HELD_BUFFER)?;
     let opening = Instant::now();
     fleet.open(args.sessions, args.concurrency, opening + Duration::from_secs_f64(args.open_seconds))?;
@@ -128,7 +142,7 @@ pub(crate) fn run(args: &HoldArgs) -> io::Result<()> {
     fleet.run_until(|_| Instant::now() >= hold_start + SETTLE)?;
     let server_held = sample(pid)?;
 
-    let series = ping_thread(target, args)?;
+    let series = ping_thread(target, args, &home)?;
     fleet.run_until(|_| series.is_finished())?;
     let ping_all_held = series.join().map_err(|_| io::Error::other("the ping series panicked"))??;
     let hold_end = hold_start + Duration::from_secs_f64(args.seconds).max(SETTLE);
@@ -171,19 +185,22 @@ fn held_config(args: &HoldArgs) -> Config {
         .handshake_timeout(Duration::from_secs_f64(args.open_seconds))
 }
 
-/// A ping series, waited for.
-fn ping(target: SocketAddr, args: &HoldArgs) -> io::Result<PingReport> {
-    ping_thread(target, args)?.join().map_err(|_| io::Error::other("the ping series panicked"))?
+/// A ping series on the CPUs `home`, waited for.
+fn ping(target: SocketAddr, args: &HoldArgs, home: &CpuSet) -> io::Result<PingReport> {
+    ping_thread(target, args, home)?.join().map_err(|_| io::Error::other("the ping series panicked"))?
 }
 
-/// A ping series run on a thread of its own.
+/// A ping series run on a thread of its own, on the CPUs `home`.
 fn ping_thread(
     target: SocketAddr,
     args: &HoldArgs,
+    home: &CpuSet,
 ) -> io::Result<thread::JoinHandle<io::Result<PingReport>>> {
     let (size, rate) = (args.size, args.ping_rate);
     let seconds = Duration::from_secs_f64(args.ping_seconds);
+    let home = *home;
     thread::Builder::new().name("ping".into()).spawn(move || {
+        sched_setaffinity(None, &home)?;
         let mut result = ping_series(target, size, rate, seconds)?;
         Ok(PingReport { sent: result.sent, lost: result.lost, rtt: RttPercentiles::of(&mut result.samples) })
     })
