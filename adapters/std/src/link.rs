@@ -179,7 +179,13 @@ impl LinkConfig {
 
     /// A server-side session for a peer that is about to say HELLO.
     pub(crate) fn server_session(&self, transport: Transport, clock: &StdClock) -> Sess {
-        Session::server(self.session_config(transport), Vec::new(), Vec::new(), clock.now())
+        Session::server(self.server_session_config(transport), Vec::new(), Vec::new(), clock.now())
+    }
+
+    /// A server session's settings: a client's, with keepalives spread, so that clients that
+    /// connected together (after a restart, or from a load tool) are not pinged as a herd.
+    pub(crate) fn server_session_config(&self, transport: Transport) -> Config {
+        self.session_config(transport).spread_keepalives(true)
     }
 }
 

@@ -36,6 +36,7 @@ pub struct Config {
     pub(crate) handshake_timeout_us: u64,
     pub(crate) close_timeout_us: u64,
     pub(crate) retransmit: bool,
+    pub(crate) spread_keepalives: bool,
     pub(crate) initial_rto_us: u32,
     pub(crate) min_rto_us: u32,
     pub(crate) max_rto_us: u32,
@@ -58,6 +59,7 @@ impl Config {
             handshake_timeout_us: 10_000_000,
             close_timeout_us: 10_000_000,
             retransmit: false,
+            spread_keepalives: false,
             initial_rto_us: 1_000_000,
             min_rto_us: 20_000,
             max_rto_us: 10_000_000,
@@ -144,6 +146,16 @@ impl Config {
     /// well below both sides' idle timeouts.
     pub const fn keepalive(mut self, interval: Duration) -> Self {
         self.keepalive_us = micros(interval);
+        self
+    }
+
+    /// Local: bring the first keepalive forward by up to half the interval, by an amount drawn
+    /// from the session id (default off). A server whose clients all connected at once (after
+    /// a restart, or from a load tool) otherwise sends their keepalives all at once, every
+    /// interval, as a herd; spread, they come due one after another, as routing protocols
+    /// jitter their periodic timers for the same reason.
+    pub const fn spread_keepalives(mut self, on: bool) -> Self {
+        self.spread_keepalives = on;
         self
     }
 

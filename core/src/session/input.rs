@@ -224,6 +224,13 @@ impl<B: crate::buffer::Buffer, const W: usize> Session<B, W> {
         self.timers.stop(Timer::Handshake);
         self.set_state(State::Established);
         self.heard(now);
+        if self.config.spread_keepalives {
+            // Fibonacci hashing spreads even consecutive ids over [0, interval / 2); the phase
+            // then holds, as every later keepalive is dated from the last packet heard.
+            let half = self.config.keepalive_us / 2;
+            let spread = (u64::from(self.session_id.wrapping_mul(0x9E37_79B9)) * half) >> 32;
+            self.timers.set_after(Timer::KeepAlive, now, self.config.keepalive_us - spread);
+        }
         self.push_event(ControlEvent::Connected);
     }
 

@@ -835,3 +835,33 @@ fn a_client_refusing_the_hello_ack_tells_the_server_why() {
         assert_eq!(events(&mut client), [Ev::Closed(CloseReason::LocalError { code, detail })]);
     }
 }
+
+#[test]
+fn spread_keepalives_bring_the_first_forward_by_an_amount_drawn_from_the_session_id() {
+    let interval = Duration::from_secs(5);
+    // Off (the default): the first keepalive is a full interval after the handshake.
+    let (_client, server) = connected_pair();
+    assert_eq!(server.poll_timeout(), Some(T0 + interval));
+    // On: consecutive ids (as a load tool picks them) come due at different times within the
+    // interval's second half, and each at the same time however often it is asked.
+    let mut firsts = Vec::new();
+    for id in 0..64u32 {
+        let mut client = S::client(config(), id, [0; 4096], [0; 4096], T0);
+        let mut server = S::server(config().spread_keepalives(true), [0; 4096], [0; 4096], T0);
+        settle(&mut client, &mut server, T0);
+        let first = server.poll_timeout().unwrap();
+        assert!(first > T0 + interval / 2 && first <= T0 + interval, "{id}: {first:?}");
+        // The phase holds: the keepalive goes out then, and the next follows a full interval
+        // after the answer.
+        server.handle_timeout(first);
+        deliver(&mut client, &drain(&mut server, first), first);
+        deliver(&mut server, &drain(&mut client, first), first);
+        assert_eq!(server.poll_timeout(), Some(first + interval));
+        firsts.push(first);
+    }
+    firsts.sort();
+    firsts.dedup();
+    assert!(firsts.len() > 60, "only {} distinct deadlines", firsts.len());
+    let span = firsts[firsts.len() - 1].micros_since(firsts[0]);
+    assert!(span > 2_000_000, "spread over only {span} us");
+}
