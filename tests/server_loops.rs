@@ -1,5 +1,6 @@
-//! The server's event loops, in one process over loopback TCP: messages pushed to clients from
-//! outside the handler ([`ServerHandle::send`], [`ServerHandle::broadcast`]), many clients on
+//! The server's event loops, in one process over loopback TCP and UDP: messages pushed to
+//! clients from outside the handler ([`ServerHandle::send`], [`ServerHandle::broadcast`]) over
+//! either, and a broadcast reaching both at once; many clients on
 //! one loop, the handshake and idle timeouts firing on a loop that holds many sessions, and a
 //! blocked handler holding up only its own loop. Every wait is bounded.
 
@@ -36,11 +37,18 @@ impl Handler for Echo {
 }
 
 fn serve(config: ServerConfig) -> (ServerHandle, Addr, Receiver<u64>) {
+    let (handle, mut addrs, ids) = serve_on(&["tcp://127.0.0.1:0"], config);
+    (handle, addrs.remove(0), ids)
+}
+
+/// A server on every one of `addrs`; its bound addresses in the same order.
+fn serve_on(addrs: &[&str], config: ServerConfig) -> (ServerHandle, Vec<Addr>, Receiver<u64>) {
     let (connected, ids) = channel();
-    let server = Server::bind(&["tcp://127.0.0.1:0".parse().unwrap()], config).unwrap();
-    let addr = server.local_addrs()[0].clone();
+    let addrs: Vec<Addr> = addrs.iter().map(|addr| addr.parse().unwrap()).collect();
+    let server = Server::bind(&addrs, config).unwrap();
+    let bound = server.local_addrs();
     let handle = server.spawn(Echo { connected: Mutex::new(connected) }).unwrap();
-    (handle, addr, ids)
+    (handle, bound, ids)
 }
 
 /// Small buffers on both sides: these tests hold many clients in one process.
@@ -120,6 +128,70 @@ fn pushed_messages_reach_one_client_and_broadcasts_reach_every_client() {
     handle.broadcast(b"still here");
     for link in &mut links {
         assert_eq!(next_message(link), b"still here");
+    }
+    handle.shutdown();
+}
+
+#[test]
+fn pushed_messages_and_broadcasts_reach_udp_clients() {
+    let config = ServerConfig::new().link(small_link());
+    let (handle, addrs, ids) = serve_on(&["udp://127.0.0.1:0"], config);
+    let mut links = Vec::new();
+    let mut by_id = Vec::new();
+    for _ in 0..3 {
+        links.push(Link::connect(&addrs[0], &small_link()).unwrap());
+        by_id.push(ids.recv_timeout(WAIT).expect("the handler saw the client connect"));
+    }
+    handle.send(by_id[1], b"only for you").unwrap();
+    assert_eq!(next_message(&mut links[1]), b"only for you");
+    for (i, link) in links.iter_mut().enumerate().filter(|(i, _)| *i != 1) {
+        nothing_arrives(link);
+        // Replies and pushes share one order.
+        link.send(format!("echo {i}").as_bytes()).unwrap();
+        handle.send(by_id[i], b"pushed after").unwrap();
+        assert_eq!(next_message(link), format!("echo {i}").as_bytes());
+        assert_eq!(next_message(link), b"pushed after");
+    }
+    handle.broadcast(b"to everyone");
+    for link in &mut links {
+        assert_eq!(next_message(link), b"to everyone");
+    }
+    let too_large = vec![0u8; 4096 + 1];
+    assert!(matches!(handle.send(by_id[0], &too_large), Err(SendError::TooLarge { max: 4096 })));
+    let gone = by_id.remove(0);
+    links.remove(0).close().unwrap();
+    eventually("the closed client to be unlisted", || handle.send(gone, b"late") == Err(SendError::Closed));
+    handle.broadcast(b"still here");
+    for link in &mut links {
+        assert_eq!(next_message(link), b"still here");
+    }
+    handle.shutdown();
+    // The shutdown closed every UDP session: each client was told.
+    for link in &mut links {
+        let until = Instant::now() + WAIT;
+        loop {
+            match link.next_event(Some(until.saturating_duration_since(Instant::now()))) {
+                Ok(Some(LinkEvent::Closed(_))) | Err(_) => break,
+                Ok(_) => assert!(Instant::now() < until, "the client was not told the server stopped"),
+            }
+        }
+    }
+}
+
+#[test]
+fn a_broadcast_reaches_tcp_and_udp_clients_alike() {
+    let config = ServerConfig::new().event_loops(2).link(small_link());
+    let (handle, addrs, ids) =
+        serve_on(&["tcp://127.0.0.1:0", "udp://127.0.0.1:0", "udp://127.0.0.1:0"], config);
+    let mut links = Vec::new();
+    for addr in addrs.iter().chain(&addrs) {
+        links.push(Link::connect(addr, &small_link()).unwrap());
+        ids.recv_timeout(WAIT).expect("the handler saw the client connect");
+    }
+    handle.broadcast(b"to everyone");
+    for link in &mut links {
+        assert_eq!(next_message(link), b"to everyone");
+        nothing_arrives(link);
     }
     handle.shutdown();
 }

@@ -13,7 +13,7 @@ mod udp;
 use std::collections::HashMap;
 use std::fmt;
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, UdpSocket};
+use std::net::{SocketAddr, TcpListener, UdpSocket};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::{self, JoinHandle};
@@ -54,7 +54,8 @@ struct Control {
     ended: EndCounters,
     stray_datagrams: AtomicU64,
     next_id: AtomicU64,
-    /// The event loop serving each TCP and TCP+COBS client, by client id.
+    /// The thread serving each TCP, TCP+COBS and UDP client, by client id: its index among
+    /// the event loops and the UDP sockets' threads.
     clients: Mutex<HashMap<u64, usize>>,
     /// Listeners that stopped serving on their own (a serial port that went away), and why.
     failures: Mutex<Vec<(Addr, LinkError)>>,
@@ -170,7 +171,10 @@ enum Listener {
 ///   your own and answer through [`ServerHandle::send`].
 /// - **UDP: one thread per socket**, which demultiplexes datagrams by source address into
 ///   per-peer sessions. A peer is created by a HELLO only, and dropped when its session ends
-///   (closed, refused, or idle).
+///   (closed, refused, or idle). The thread waits on the socket's readiness (`mio`) and, as a
+///   loop does, keeps its peers' deadlines in a min-heap, so a tick looks only at the peers
+///   that are due; [`ServerHandle::send`] and [`broadcast`](ServerHandle::broadcast) reach its
+///   peers as they reach TCP clients. A slow handler delays every peer of its socket.
 /// - **A serial port: one thread**, serving whoever says HELLO on it, one session after
 ///   another, as firmware does: a new HELLO ends the session before it (a board or a client
 ///   that restarted), and a session that ended waits for the next HELLO. The port is opened
@@ -284,11 +288,9 @@ impl Server {
 
     /// Serves with `handler` on background threads; the handle stops them.
     pub fn spawn<H: Handler>(self, handler: H) -> io::Result<ServerHandle> {
-        let wake =
-            self.listeners.iter().zip(&self.local_addrs).filter_map(|(l, a)| wake_target(l, a)).collect();
         let local_addrs = self.local_addrs.clone();
         let (control, threads, loops) = self.start(handler)?;
-        Ok(ServerHandle { control, threads, loops, wake, local_addrs })
+        Ok(ServerHandle { control, threads, loops, local_addrs })
     }
 
     /// Serves with `handler` on this thread, until the process ends.
@@ -326,16 +328,22 @@ impl Server {
         });
         let handler = Arc::new(handler);
         let mut threads = Vec::new();
-        let started = start_loops(streams, &control, &handler, &mut threads).and_then(|loops| {
+        let started = start_loops(streams, &control, &handler, &mut threads).and_then(|mut loops| {
             for listener in others {
                 let shared = Arc::clone(&control);
                 let handler = Arc::clone(&handler);
                 let builder = thread::Builder::new().stack_size(control.config.stack_size);
                 threads.push(match listener {
                     Listener::Stream(..) => continue,
-                    Listener::Datagram(socket) => builder
-                        .name("framelink-udp".into())
-                        .spawn(move || udp::serve_datagrams(&socket, &shared, &*handler))?,
+                    Listener::Datagram(socket) => {
+                        socket.set_nonblocking(true)?;
+                        let parts = LoopParts::new()?;
+                        let index = loops.len();
+                        loops.push(parts.handle());
+                        builder.name("framelink-udp".into()).spawn(move || {
+                            udp::serve_datagrams(socket, parts, index, &shared, &*handler);
+                        })?
+                    }
                     Listener::Serial(port, addr) => builder
                         .name("framelink-serial".into())
                         .spawn(move || serial::serve(port, addr, &shared, &*handler))?,
@@ -404,7 +412,7 @@ impl fmt::Debug for Server {
 
 /// A running server; [`shutdown`](Self::shutdown) (or dropping it) stops it.
 ///
-/// It also reaches connected TCP and TCP+COBS clients from outside the [`Handler`]'s calls:
+/// It also reaches connected TCP, TCP+COBS and UDP clients from outside the [`Handler`]'s calls:
 /// [`send`](Self::send) to one client, [`broadcast`](Self::broadcast) to all.
 ///
 /// ```
@@ -445,8 +453,8 @@ impl fmt::Debug for Server {
 pub struct ServerHandle {
     control: Arc<Control>,
     threads: Vec<JoinHandle<()>>,
+    /// The event loops, then one per UDP socket (the indices [`Control::clients`] holds).
     loops: Vec<LoopHandle>,
-    wake: Vec<SocketAddr>,
     local_addrs: Vec<Addr>,
 }
 
@@ -478,12 +486,13 @@ impl ServerHandle {
         (!failures.is_empty()).then(|| failures.remove(0))
     }
 
-    /// Queues `message` for the TCP or TCP+COBS client `client` (its [`PeerInfo::id`]),
+    /// Queues `message` for the TCP, TCP+COBS or UDP client `client` (its [`PeerInfo::id`]),
     /// whole and in order after the replies queued for it before, as [`Reply::send`] does.
     ///
-    /// The client's event loop takes it up at once, between the handler calls of its clients;
-    /// this returns before. It fails with [`SendError::Closed`] when no such client is
-    /// connected over TCP or TCP+COBS now (UDP and serial clients are not reached this way), and
+    /// The thread serving the client (its event loop, or its UDP socket's thread) takes it up
+    /// at once, between the handler calls of its clients; this returns before. It fails with
+    /// [`SendError::Closed`] when no such client is connected over TCP, TCP+COBS or UDP now
+    /// (serial clients are not reached this way), and
     /// with [`SendError::TooLarge`] beyond the server's [`max_message`](ServerConfig::max_message).
     /// A message the loop finds larger than the client accepts, or a session that ends first,
     /// drops it.
@@ -499,7 +508,7 @@ impl ServerHandle {
         }
     }
 
-    /// Queues `message` for every TCP and TCP+COBS client connected now, as
+    /// Queues `message` for every TCP, TCP+COBS and UDP client connected now, as
     /// [`send`](Self::send) does for one (a message larger than a client accepts skips it).
     pub fn broadcast(&self, message: &[u8]) {
         let message: Arc<[u8]> = message.into();
@@ -518,9 +527,6 @@ impl ServerHandle {
     fn stop(&mut self) {
         if self.control.stop.swap(true, Ordering::AcqRel) {
             return;
-        }
-        for &addr in &self.wake {
-            wake(addr);
         }
         for owner in &self.loops {
             owner.wake();
@@ -560,28 +566,6 @@ fn listen(targets: &[SocketAddr]) -> io::Result<TcpListener> {
         }
     }
     Err(last.unwrap_or_else(|| io::ErrorKind::NotFound.into()))
-}
-
-/// Where to knock to wake a UDP socket's thread, blocked in `recv_from` (the event loops have
-/// wakers; a serial port's thread looks at the stop flag between reads).
-fn wake_target(listener: &Listener, addr: &Addr) -> Option<SocketAddr> {
-    let port = addr.port;
-    let ip: IpAddr = addr.host.parse().unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
-    let ip = match ip {
-        IpAddr::V4(v4) if v4.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
-        IpAddr::V6(v6) if v6.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
-        ip => ip,
-    };
-    matches!(listener, Listener::Datagram(_)).then_some(SocketAddr::new(ip, port))
-}
-
-/// Wakes a thread blocked in `recv_from` with an empty datagram.
-fn wake(addr: SocketAddr) {
-    let any: SocketAddr =
-        if addr.is_ipv4() { (Ipv4Addr::UNSPECIFIED, 0).into() } else { (Ipv6Addr::UNSPECIFIED, 0).into() };
-    if let Ok(socket) = UdpSocket::bind(any) {
-        let _ = socket.send_to(&[], addr);
-    }
 }
 
 /// An ERROR packet, framed for `transport` (tagged `tag` on UDP).

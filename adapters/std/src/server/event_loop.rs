@@ -81,8 +81,8 @@ impl LoopHandle {
 /// A loop's poll and command queue, made before its thread starts so that every loop can be
 /// handed every other's [`LoopHandle`].
 pub(super) struct LoopParts {
-    poll: Poll,
-    commands: Receiver<Command>,
+    pub(super) poll: Poll,
+    pub(super) commands: Receiver<Command>,
     handle: LoopHandle,
 }
 
@@ -120,7 +120,7 @@ pub(super) struct EventLoop<H> {
     slots: Vec<Slot>,
     free: Vec<usize>,
     live: usize,
-    timers: Timers,
+    timers: Timers<(usize, u32)>,
     /// Connections to come back to (input left after their read budget): slot and generation.
     ready: VecDeque<(usize, u32)>,
     shared: Shared<H>,
@@ -299,7 +299,7 @@ impl<H: Handler> EventLoop<H> {
         let now = StdInstant::now();
         let mut handled = 0;
         while handled < TIMERS_PER_TURN
-            && let Some((at, slot, generation)) = self.timers.pop_due(now)
+            && let Some((at, (slot, generation))) = self.timers.pop_due(now)
         {
             let Some(Slot { generation: current, conn: Some(conn) }) = self.slots.get_mut(slot) else {
                 continue;
@@ -521,7 +521,7 @@ impl<H: Handler> EventLoop<H> {
             if !conn.readable && !due {
                 let deadline = conn.deadline(&self.shared);
                 if let Some(deadline) = deadline {
-                    self.timers.arm(&mut conn.armed, deadline, slot, generation);
+                    self.timers.arm(&mut conn.armed, deadline, (slot, generation));
                 }
                 return;
             }
@@ -557,7 +557,7 @@ impl<H: Handler> EventLoop<H> {
             self.ready.push_back((slot, generation));
         }
         if let Some(deadline) = conn.deadline(&self.shared) {
-            self.timers.arm(&mut conn.armed, deadline, slot, generation);
+            self.timers.arm(&mut conn.armed, deadline, (slot, generation));
         }
     }
 }
