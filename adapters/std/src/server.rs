@@ -328,7 +328,9 @@ impl Server {
         });
         let handler = Arc::new(handler);
         let mut threads = Vec::new();
-        let started = start_loops(streams, &control, &handler, &mut threads).and_then(|mut loops| {
+        let mut loops = Vec::new();
+        let started = start_loops(streams, &control, &handler, &mut threads).and_then(|stream_loops| {
+            loops = stream_loops;
             for listener in others {
                 let shared = Arc::clone(&control);
                 let handler = Arc::clone(&handler);
@@ -349,12 +351,16 @@ impl Server {
                         .spawn(move || serial::serve(port, addr, &shared, &*handler))?,
                 });
             }
-            Ok(loops)
+            Ok(())
         });
         match started {
-            Ok(loops) => Ok((control, threads, loops)),
+            Ok(()) => Ok((control, threads, loops)),
             Err(error) => {
+                // The threads already started see the stop and end.
                 control.stop.store(true, Ordering::Release);
+                for handle in &loops {
+                    handle.wake();
+                }
                 Err(error)
             }
         }

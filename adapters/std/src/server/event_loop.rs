@@ -48,7 +48,8 @@ const ACCEPT_RETRY: Duration = Duration::from_millis(50);
 /// Readiness events taken per wait.
 const EVENTS: usize = 1024;
 
-/// What other threads ask of a loop.
+/// What other threads ask of a loop (or of a UDP socket's thread, which takes the same
+/// commands but for `Adopt`).
 pub(super) enum Command {
     /// Serve this accepted connection (its client slot is reserved and counted).
     Adopt(TcpStream, Transport),
@@ -79,7 +80,7 @@ impl LoopHandle {
 }
 
 /// A loop's poll and command queue, made before its thread starts so that every loop can be
-/// handed every other's [`LoopHandle`].
+/// handed every other's [`LoopHandle`] (a UDP socket's thread is made of the same parts).
 pub(super) struct LoopParts {
     pub(super) poll: Poll,
     pub(super) commands: Receiver<Command>,
