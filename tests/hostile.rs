@@ -1,5 +1,5 @@
 //! Hostile clients against a real `framelink serve` (the built binary) on ephemeral loopback
-//! ports, TCP and UDP, while well-behaved clients ping it (issue 8, point 4).
+//! ports, TCP and UDP, while well-behaved clients ping it.
 //!
 //! One test, [`serves_good_clients_through_hostile_ones`]:
 //!
