@@ -97,16 +97,49 @@ fn the_server_handle_is_send_and_sync() {
 fn pushed_messages_reach_one_client_and_broadcasts_reach_every_client() {
     let config = ServerConfig::new().event_loops(2).link(small_link());
     let (handle, addr, ids) = serve(config);
+    let _links = push_and_broadcast(&handle, &addr, &ids, 6, 2);
+    handle.shutdown();
+}
+
+#[test]
+fn pushed_messages_and_broadcasts_reach_udp_clients() {
+    let config = ServerConfig::new().link(small_link());
+    let (handle, addrs, ids) = serve_on(&["udp://127.0.0.1:0"], config);
+    let mut links = push_and_broadcast(&handle, &addrs[0], &ids, 3, 1);
+    handle.shutdown();
+    // The shutdown closed every UDP session: each client was told.
+    for link in &mut links {
+        let until = Instant::now() + WAIT;
+        loop {
+            match link.next_event(Some(until.saturating_duration_since(Instant::now()))) {
+                Ok(Some(LinkEvent::Closed(_))) | Err(_) => break,
+                Ok(_) => assert!(Instant::now() < until, "the client was not told the server stopped"),
+            }
+        }
+    }
+}
+
+/// Connects `clients` links to `addr` and checks, through `handle`: a message pushed to client
+/// `target` reaches it alone; replies and pushes to the others share one order; a broadcast
+/// reaches all; an unknown or gone client is `Closed`, a message over the limit `TooLarge`.
+/// Gives back the links still open (the first was closed).
+fn push_and_broadcast(
+    handle: &ServerHandle,
+    addr: &Addr,
+    ids: &Receiver<u64>,
+    clients: usize,
+    target: usize,
+) -> Vec<Link> {
     let mut links = Vec::new();
     let mut by_id = Vec::new();
-    for _ in 0..6 {
-        links.push(Link::connect(&addr, &small_link()).unwrap());
+    for _ in 0..clients {
+        links.push(Link::connect(addr, &small_link()).unwrap());
         by_id.push(ids.recv_timeout(WAIT).expect("the handler saw the client connect"));
     }
     // The ids came in the order the clients connected (each connect completes its handshake).
-    handle.send(by_id[2], b"only for you").unwrap();
-    assert_eq!(next_message(&mut links[2]), b"only for you");
-    for (i, link) in links.iter_mut().enumerate().filter(|(i, _)| *i != 2) {
+    handle.send(by_id[target], b"only for you").unwrap();
+    assert_eq!(next_message(&mut links[target]), b"only for you");
+    for (i, link) in links.iter_mut().enumerate().filter(|(i, _)| *i != target) {
         nothing_arrives(link);
         // Replies and pushes share one order.
         link.send(format!("echo {i}").as_bytes()).unwrap();
@@ -129,53 +162,7 @@ fn pushed_messages_reach_one_client_and_broadcasts_reach_every_client() {
     for link in &mut links {
         assert_eq!(next_message(link), b"still here");
     }
-    handle.shutdown();
-}
-
-#[test]
-fn pushed_messages_and_broadcasts_reach_udp_clients() {
-    let config = ServerConfig::new().link(small_link());
-    let (handle, addrs, ids) = serve_on(&["udp://127.0.0.1:0"], config);
-    let mut links = Vec::new();
-    let mut by_id = Vec::new();
-    for _ in 0..3 {
-        links.push(Link::connect(&addrs[0], &small_link()).unwrap());
-        by_id.push(ids.recv_timeout(WAIT).expect("the handler saw the client connect"));
-    }
-    handle.send(by_id[1], b"only for you").unwrap();
-    assert_eq!(next_message(&mut links[1]), b"only for you");
-    for (i, link) in links.iter_mut().enumerate().filter(|(i, _)| *i != 1) {
-        nothing_arrives(link);
-        // Replies and pushes share one order.
-        link.send(format!("echo {i}").as_bytes()).unwrap();
-        handle.send(by_id[i], b"pushed after").unwrap();
-        assert_eq!(next_message(link), format!("echo {i}").as_bytes());
-        assert_eq!(next_message(link), b"pushed after");
-    }
-    handle.broadcast(b"to everyone");
-    for link in &mut links {
-        assert_eq!(next_message(link), b"to everyone");
-    }
-    let too_large = vec![0u8; 4096 + 1];
-    assert!(matches!(handle.send(by_id[0], &too_large), Err(SendError::TooLarge { max: 4096 })));
-    let gone = by_id.remove(0);
-    links.remove(0).close().unwrap();
-    eventually("the closed client to be unlisted", || handle.send(gone, b"late") == Err(SendError::Closed));
-    handle.broadcast(b"still here");
-    for link in &mut links {
-        assert_eq!(next_message(link), b"still here");
-    }
-    handle.shutdown();
-    // The shutdown closed every UDP session: each client was told.
-    for link in &mut links {
-        let until = Instant::now() + WAIT;
-        loop {
-            match link.next_event(Some(until.saturating_duration_since(Instant::now()))) {
-                Ok(Some(LinkEvent::Closed(_))) | Err(_) => break,
-                Ok(_) => assert!(Instant::now() < until, "the client was not told the server stopped"),
-            }
-        }
-    }
+    links
 }
 
 #[test]
