@@ -9,7 +9,7 @@ use framelink::core::service::{ServiceMessage, fill_pattern};
 use framelink::std::{Addr, Link, LinkError, LinkEventRef};
 use serde::Serialize;
 
-use crate::client::{TICK, connect, parse_addr};
+use crate::client::{ConnectArgs, TICK, connect, parse_addr};
 use crate::interrupt;
 use crate::output::{self, Failure, Mode, Outcome, Report, Run, ms, us};
 
@@ -22,6 +22,8 @@ pub(crate) struct PingArgs {
     /// Where: tcp://HOST:PORT, udp://HOST:PORT, tcp+cobs://HOST:PORT, serial://PORT[?baud=N] or
     /// HOST:PORT (TCP)
     pub(crate) addr: String,
+    #[command(flatten)]
+    pub(crate) connect: ConnectArgs,
     /// Stop after N requests [default: until Ctrl-C]
     #[arg(short = 'c', long, value_name = "N")]
     pub(crate) count: Option<u64>,
@@ -34,7 +36,7 @@ pub(crate) struct PingArgs {
     pub(crate) size: u32,
     /// Milliseconds to wait for a reply before counting it lost [default: the larger of 1000
     /// and 4 intervals]
-    #[arg(short = 'W', long, value_name = "MS")]
+    #[arg(short = 'W', long = "wait", value_name = "MS")]
     pub(crate) timeout: Option<u64>,
 }
 
@@ -134,7 +136,7 @@ fn percent(value: f64) -> String {
 /// Runs `framelink ping`.
 pub(crate) fn run(args: &PingArgs, mode: Mode) -> Run<PingReport> {
     let addr = parse_addr(&args.addr)?;
-    let mut link = connect(&addr)?;
+    let mut link = connect(&addr, &args.connect)?;
     if mode.is_text() {
         output::say(format_args!("PING {addr}: {}-byte ECHO messages", args.size));
     }
