@@ -17,6 +17,7 @@ mod ports;
 mod relay;
 mod send;
 mod serve;
+mod size;
 
 use std::process::ExitCode;
 
