@@ -6,6 +6,7 @@ use std::io;
 use framelink_core::session::{CloseReason, SendError, Timeout};
 use framelink_core::wire::ErrorCode;
 
+use crate::AddrError;
 use crate::serial::SerialError;
 
 /// Why a [`Link`](crate::Link) call failed.
@@ -15,6 +16,8 @@ use crate::serial::SerialError;
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum LinkError {
+    /// The address given to [`Link::connect`](crate::Link::connect) did not parse.
+    Addr(AddrError),
     /// The socket failed (the connection was refused, the host is unreachable, ...).
     Io(io::Error),
     /// The handshake was refused with an ERROR: by the peer (another protocol version, a
@@ -114,6 +117,7 @@ impl fmt::Display for LinkError {
             ),
             Self::Send(error) => write!(f, "cannot send: {error}"),
             Self::Serial(error) => write!(f, "{error}"),
+            Self::Addr(error) => write!(f, "bad address: {error}"),
         }
     }
 }
@@ -124,6 +128,7 @@ impl std::error::Error for LinkError {
             Self::Io(error) => Some(error),
             Self::Send(error) => Some(error),
             Self::Serial(error) => Some(error),
+            Self::Addr(error) => Some(error),
             _ => None,
         }
     }
@@ -132,6 +137,12 @@ impl std::error::Error for LinkError {
 impl From<io::Error> for LinkError {
     fn from(error: io::Error) -> Self {
         Self::Io(error)
+    }
+}
+
+impl From<AddrError> for LinkError {
+    fn from(error: AddrError) -> Self {
+        Self::Addr(error)
     }
 }
 
@@ -158,6 +169,7 @@ impl From<LinkError> for io::Error {
             LinkError::Send(SendError::NotConnected) => K::NotConnected,
             LinkError::Send(_) => K::BrokenPipe,
             LinkError::Serial(_) => K::Other,
+            LinkError::Addr(_) => K::InvalidInput,
         };
         match error {
             LinkError::Io(inner) => inner,
@@ -184,6 +196,7 @@ mod tests {
             (LinkError::ConnectionLost, io::ErrorKind::ConnectionReset),
             (LinkError::Stalled, io::ErrorKind::TimedOut),
             (LinkError::Send(SendError::TooLarge { max: 9 }), io::ErrorKind::InvalidInput),
+            (LinkError::Addr(AddrError::Empty), io::ErrorKind::InvalidInput),
         ];
         for (error, kind) in cases {
             let text = error.to_string();

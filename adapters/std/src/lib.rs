@@ -32,7 +32,7 @@ mod serial;
 mod server;
 mod socket;
 
-pub use addr::{Addr, AddrError, Transport};
+pub use addr::{Addr, AddrError, ToAddr, Transport};
 pub use clock::StdClock;
 pub use error::LinkError;
 pub use framelink_core as core;

@@ -17,7 +17,7 @@ use crate::conn::{Framed, Sess, zeroed};
 use crate::serial::SerialPort;
 use crate::socket::LinkSocket;
 pub(crate) use crate::socket::{Socket, lost_or_io};
-use crate::{Addr, LinkError, Transport};
+use crate::{LinkError, ToAddr, Transport};
 
 /// Room in each session buffer beyond one largest message, so that smaller messages queue
 /// behind a large one instead of waiting for it.
@@ -276,7 +276,7 @@ struct Watch {
 ///     let _ = reply.send(message.len().to_string().as_bytes());
 /// })?;
 ///
-/// let mut link = Link::connect(&addr, &LinkConfig::new())?;
+/// let mut link = Link::connect(&addr)?;
 /// link.send(b"Hello, Server!")?;
 /// let answer = link.next_event(Some(Duration::from_secs(5)))?;
 /// assert_eq!(answer, Some(LinkEvent::Message(b"14".to_vec())));
@@ -297,7 +297,23 @@ pub struct Link {
 }
 
 impl Link {
-    /// Connects to `addr` and completes the handshake.
+    /// Connects to `addr` with the default settings ([`LinkConfig::new`]) and completes the
+    /// handshake; [`connect_with`](Self::connect_with) says how it fails.
+    ///
+    /// `addr` is an [`Addr`](crate::Addr) (owned or borrowed) or its text, `"tcp://127.0.0.1:7878"` (see
+    /// [`ToAddr`]); text that is no address fails with [`LinkError::Addr`].
+    ///
+    /// ```
+    /// use framelink_std::{AddrError, Link, LinkError};
+    ///
+    /// let error = Link::connect("tcp://no-port").unwrap_err();
+    /// assert!(matches!(error, LinkError::Addr(AddrError::MissingPort(_))));
+    /// ```
+    pub fn connect<A: ToAddr>(addr: A) -> Result<Self, LinkError> {
+        Self::connect_with(addr, &LinkConfig::new())
+    }
+
+    /// Connects to `addr` with `config` and completes the handshake.
     ///
     /// Tries each address the host resolves to in turn. Fails with [`LinkError::Io`] when no
     /// server is there (connection refused, unreachable, TCP connect timed out), with
@@ -307,7 +323,8 @@ impl Link {
     /// A `serial://` address opens the port (exclusively), or fails with
     /// [`LinkError::Serial`] saying why it could not (no such port, permission denied, busy,
     /// unsupported baud rate).
-    pub fn connect(addr: &Addr, config: &LinkConfig) -> Result<Self, LinkError> {
+    pub fn connect_with<A: ToAddr>(addr: A, config: &LinkConfig) -> Result<Self, LinkError> {
+        let addr = addr.to_addr()?;
         if addr.transport == Transport::Serial {
             let port = SerialPort::open(&addr.host, &addr.serial_settings()).map_err(LinkError::Serial)?;
             return Self::start(Socket::Serial(port), Transport::Serial, config);
@@ -521,7 +538,7 @@ impl Link {
     /// let server = Server::bind(&["tcp://127.0.0.1:0".parse()?], ServerConfig::new())?;
     /// let addr = server.local_addrs()[0].clone();
     /// let handle = server.spawn(|_: &PeerInfo, _: &[u8], _: &mut Reply<'_>| {})?;
-    /// let mut link = Link::connect(&addr, &LinkConfig::new())?;
+    /// let mut link = Link::connect(&addr)?;
     /// let (message, mut queued) = ([0u8; 1000], 0);
     /// for _ in 0..100 {
     ///     // At most one message waits for credit in this side's send buffer.

@@ -49,7 +49,7 @@ pub(crate) fn parse_addr(text: &str) -> Result<Addr, Failure> {
 
 /// Connects to `addr` (handshake included) with `config`.
 pub(crate) fn connect_with(addr: &Addr, config: &LinkConfig) -> Result<Link, Failure> {
-    Link::connect(addr, config).map_err(|e| Failure::at(addr, e))
+    Link::connect_with(addr, config).map_err(|e| Failure::at(addr, e))
 }
 
 /// Connects to `addr` as the connection flags ask.

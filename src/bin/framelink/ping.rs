@@ -12,9 +12,12 @@ use serde::Serialize;
 use crate::client::{ConnectArgs, TICK, connect, parse_addr};
 use crate::interrupt;
 use crate::output::{self, Failure, Mode, Outcome, Report, Run, ms, us};
+use crate::size;
 
 /// Bytes of an ECHO message before its payload: tag, op, id.
 const ECHO_HEADER: usize = 6;
+/// The largest ECHO message `--size` takes.
+const MAX_SIZE: u64 = 16 << 20;
 
 /// Arguments of `framelink ping`.
 #[derive(Args, Clone, Debug)]
@@ -30,10 +33,10 @@ pub(crate) struct PingArgs {
     /// Milliseconds between requests; 0 sends each as soon as the previous reply is in
     #[arg(short = 'i', long, value_name = "MS", default_value_t = 1000)]
     pub(crate) interval: u64,
-    /// Size of each ECHO message in bytes, its 6-byte header included
-    #[arg(short = 's', long, value_name = "B", default_value_t = 64,
-          value_parser = clap::value_parser!(u32).range(ECHO_HEADER as i64..=16 << 20))]
-    pub(crate) size: u32,
+    /// Size of each ECHO message in bytes, its 6-byte header included (K, M: powers of 1024)
+    #[arg(short = 's', long, value_name = "B", default_value = "64",
+          value_parser = size::bytes_in(ECHO_HEADER as u64, MAX_SIZE))]
+    pub(crate) size: u64,
     /// Milliseconds to wait for a reply before counting it lost [default: the larger of 1000
     /// and 4 intervals]
     #[arg(short = 'W', long = "wait", value_name = "MS")]
@@ -87,7 +90,7 @@ pub(crate) struct PingReport {
     /// The peer.
     pub(crate) addr: String,
     /// Bytes of each ECHO message.
-    pub(crate) size: u32,
+    pub(crate) size: u64,
     /// Requests sent.
     pub(crate) transmitted: u64,
     /// Replies received in time.
@@ -155,7 +158,7 @@ pub(crate) fn run(args: &PingArgs, mode: Mode) -> Run<PingReport> {
 /// The state of a ping run.
 struct Pinger<'a> {
     addr: &'a Addr,
-    size: u32,
+    size: u64,
     count: Option<u64>,
     interval: Duration,
     timeout: Duration,
