@@ -18,7 +18,7 @@ use framelink::core::service::{SOURCE_HEADER, ServiceMessage, check_pattern, pat
 use framelink::std::{Addr, Link, LinkConfig, LinkError, LinkEventRef, Transport};
 use serde::Serialize;
 
-use crate::client::{TICK, connect, parse_addr, request};
+use crate::client::{ConnectArgs, TICK, connect, parse_addr, request};
 use crate::interrupt;
 use crate::output::{self, Failure, Mode, Outcome, Report, Run};
 use crate::size::{parse_bitrate, parse_bytes};
@@ -50,6 +50,8 @@ pub(crate) struct BenchArgs {
     /// Where: tcp://HOST:PORT, udp://HOST:PORT, tcp+cobs://HOST:PORT, serial://PORT[?baud=N] or
     /// HOST:PORT (TCP)
     pub(crate) addr: String,
+    #[command(flatten)]
+    pub(crate) connect: ConnectArgs,
     /// Seconds to run [default: 10]
     #[arg(short = 't', long, value_name = "S", value_parser = parse_seconds, conflicts_with = "bytes")]
     pub(crate) time: Option<f64>,
@@ -215,7 +217,7 @@ pub(crate) fn run(args: &BenchArgs, mode: Mode) -> Run<BenchReport> {
     let addr = parse_addr(&args.addr)?;
     let mut links = Vec::new();
     for _ in 0..args.parallel {
-        links.push(connect(&addr)?);
+        links.push(connect(&addr, &args.connect)?);
     }
     let size = match message_size(args, &addr, &links[0]) {
         Ok(size) => size,
