@@ -7,6 +7,8 @@
 //!   ping, flush, close gracefully.
 //! - [`Server`]: serves many clients at once over any mix of those transports, with limits on
 //!   clients, message size, handshake and idle time; the application implements [`Handler`].
+//! - [`ServiceClient`]: the test service that `framelink serve` and firmware answer (ECHO,
+//!   INFO, STATS, SOURCE, SINK), request by request over a link.
 //! - [`StdClock`]: `std::time::Instant` as the core's [`Instant`](framelink_core::Instant).
 //! - [`nal`]: the same sessions through the portable embedded-nal driver on `std-embedded-nal`.
 //!
@@ -30,6 +32,7 @@ pub mod nal;
 mod relay;
 mod serial;
 mod server;
+mod service_client;
 mod socket;
 
 pub use addr::{Addr, AddrError, ToAddr, Transport};
@@ -42,3 +45,4 @@ pub use serial::{
     DataBits, FlowControl, Parity, PortInfo, PortKind, SerialError, SerialSettings, StopBits, available_ports,
 };
 pub use server::{Handler, PeerInfo, Reply, Server, ServerConfig, ServerHandle, ServerStats};
+pub use service_client::{RequestError, ServiceClient, ServiceInfo, Transfer};
