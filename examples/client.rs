@@ -35,7 +35,7 @@ fn main() -> ExitCode {
 }
 
 fn run(addr: &Addr, messages: &[Vec<u8>]) -> Result<(), LinkError> {
-    let mut link = Link::connect(addr, &LinkConfig::new().max_message(MAX_MESSAGE))?;
+    let mut link = Link::connect_with(addr, &LinkConfig::new().max_message(MAX_MESSAGE))?;
     for message in messages {
         link.send(message)?;
     }

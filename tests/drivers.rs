@@ -669,12 +669,12 @@ struct StdLink(Option<Result<Link, LinkError>>);
 
 fn link_driver(addr: SocketAddr, scenario: Scenario) -> Result<Box<dyn Driver>, Step> {
     let (_, config) = client_settings(scenario);
-    Ok(Box::new(StdLink(Some(Link::connect(&addr_of("tcp", addr), &config)))))
+    Ok(Box::new(StdLink(Some(Link::connect_with(addr_of("tcp", addr), &config)))))
 }
 
 fn link_udp_driver(addr: SocketAddr, scenario: Scenario) -> Result<Box<dyn Driver>, Step> {
     let (_, config) = client_settings(scenario);
-    Ok(Box::new(StdLink(Some(Link::connect(&addr_of("udp", addr), &config)))))
+    Ok(Box::new(StdLink(Some(Link::connect_with(addr_of("udp", addr), &config)))))
 }
 
 impl StdLink {

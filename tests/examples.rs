@@ -254,8 +254,7 @@ fn a_client_that_vanishes_mid_message_disturbs_no_other() {
     let mut server = ServerProc::start(&["tcp://127.0.0.1:0"]);
     let target = server.socket_addr("tcp");
     // Another client, connected throughout.
-    let mut steady = framelink::std::Link::connect(&server.addr("tcp").parse().unwrap(), &Default::default())
-        .expect("connect the steady client");
+    let mut steady = framelink::std::Link::connect(server.addr("tcp")).expect("connect the steady client");
     let before = server.printed();
     steady.send(b"before").unwrap();
     steady.flush(Some(WAIT)).unwrap();

@@ -96,7 +96,9 @@ fn echo_ping_flush_and_close_on_every_transport() {
     let (handle, events) =
         serve(&["tcp://127.0.0.1:0", "udp://127.0.0.1:0", "tcp+cobs://127.0.0.1:0"], ServerConfig::new());
     for scheme in ["tcp", "udp", "tcp+cobs"] {
-        let mut link = Link::connect(&addr(&handle, scheme), &LinkConfig::new()).unwrap();
+        // Connected by its text, `udp://127.0.0.1:PORT`, as a user would write it.
+        let text = addr(&handle, scheme).to_string();
+        let mut link = Link::connect(text.as_str()).unwrap();
         expect_event(&events, &format!("connect {scheme}"));
         for message in [&b"Hello, "[..], b"Server!", b"", &[0u8; 100_000]] {
             link.send(message).unwrap();
@@ -125,7 +127,7 @@ fn replies_that_outgrow_the_send_buffer_wait_and_all_arrive_in_order() {
     let (handle, _events) =
         serve(&["tcp://127.0.0.1:0", "udp://127.0.0.1:0"], ServerConfig::new().max_message(65536));
     for scheme in ["tcp", "udp"] {
-        let mut link = Link::connect(&addr(&handle, scheme), &LinkConfig::new()).unwrap();
+        let mut link = Link::connect(addr(&handle, scheme)).unwrap();
         link.send(b"flood 40 60000").unwrap();
         link.send(b"after the flood").unwrap();
         for i in 0..40u8 {
@@ -140,10 +142,10 @@ fn replies_that_outgrow_the_send_buffer_wait_and_all_arrive_in_order() {
 fn a_client_over_the_limit_gets_busy_and_a_freed_slot_is_reused() {
     let (handle, events) =
         serve(&["tcp://127.0.0.1:0", "udp://127.0.0.1:0"], ServerConfig::new().max_clients(1));
-    let first = Link::connect(&addr(&handle, "tcp"), &LinkConfig::new()).unwrap();
+    let first = Link::connect(addr(&handle, "tcp")).unwrap();
     expect_event(&events, "connect");
     for scheme in ["tcp", "udp"] {
-        match Link::connect(&addr(&handle, scheme), &LinkConfig::new()) {
+        match Link::connect(addr(&handle, scheme)) {
             Err(LinkError::Refused(CloseReason::PeerError { code: ErrorCode::Busy, detail: 1 })) => {}
             other => panic!("{scheme}: expected busy, got {other:?}"),
         }
@@ -151,7 +153,7 @@ fn a_client_over_the_limit_gets_busy_and_a_freed_slot_is_reused() {
     assert_eq!(handle.stats().refused, 2);
     first.close().unwrap();
     eventually("the slot to be free", || handle.stats().active == 0);
-    let mut again = Link::connect(&addr(&handle, "udp"), &LinkConfig::new()).unwrap();
+    let mut again = Link::connect(addr(&handle, "udp")).unwrap();
     again.send(b"in").unwrap();
     assert_eq!(next_message(&mut again), b"in");
     again.close().unwrap();
@@ -161,7 +163,7 @@ fn a_client_over_the_limit_gets_busy_and_a_freed_slot_is_reused() {
 fn the_message_limit_is_announced_and_enforced() {
     let (handle, _events) = serve(&["tcp://127.0.0.1:0"], ServerConfig::new().max_message(1000));
     // A well-behaved client learns the limit in the handshake: refused locally, link intact.
-    let mut link = Link::connect(&addr(&handle, "tcp"), &LinkConfig::new()).unwrap();
+    let mut link = Link::connect(addr(&handle, "tcp")).unwrap();
     match link.send(&[7; 1001]) {
         Err(error @ LinkError::Send(SendError::TooLarge { max: 1000 })) => assert!(error.is_recoverable()),
         other => panic!("expected too large, got {other:?}"),
@@ -206,8 +208,8 @@ fn silent_clients_are_dropped_after_the_handshake_and_idle_timeouts() {
 fn a_panicking_handler_ends_only_its_own_client() {
     let (handle, _events) = serve(&["tcp://127.0.0.1:0"], ServerConfig::new());
     let target = addr(&handle, "tcp");
-    let mut steady = Link::connect(&target, &LinkConfig::new()).unwrap();
-    let mut doomed = Link::connect(&target, &LinkConfig::new()).unwrap();
+    let mut steady = Link::connect(&target).unwrap();
+    let mut doomed = Link::connect(&target).unwrap();
     doomed.send(b"boom").unwrap();
     assert!(matches!(doomed.next_event(Some(WAIT)), Err(LinkError::ConnectionLost)));
     steady.send(b"fine").unwrap();
@@ -219,7 +221,7 @@ fn a_panicking_handler_ends_only_its_own_client() {
 #[test]
 fn the_handler_can_close_a_session() {
     let (handle, events) = serve(&["udp://127.0.0.1:0"], ServerConfig::new());
-    let mut link = Link::connect(&addr(&handle, "udp"), &LinkConfig::new()).unwrap();
+    let mut link = Link::connect(addr(&handle, "udp")).unwrap();
     link.send(b"bye").unwrap();
     assert_eq!(next_message(&mut link), b"bye");
     assert_eq!(link.next_event(Some(WAIT)).unwrap(), Some(LinkEvent::Closed(CloseReason::Peer)));
@@ -233,7 +235,7 @@ fn the_handler_can_close_a_session() {
 fn udp_peers_are_served_apart() {
     let (handle, _events) = serve(&["udp://127.0.0.1:0"], ServerConfig::new());
     let target = addr(&handle, "udp");
-    let mut links: Vec<Link> = (0..5).map(|_| Link::connect(&target, &LinkConfig::new()).unwrap()).collect();
+    let mut links: Vec<Link> = (0..5).map(|_| Link::connect(&target).unwrap()).collect();
     for round in 0..20 {
         for (i, link) in links.iter_mut().enumerate() {
             link.send(format!("{i}/{round}").as_bytes()).unwrap();
@@ -254,10 +256,8 @@ fn udp_peers_are_served_apart() {
 #[test]
 fn shutdown_closes_every_client_and_returns_promptly() {
     let (handle, _events) = serve(&["tcp://127.0.0.1:0", "udp://127.0.0.1:0"], ServerConfig::new());
-    let mut links: Vec<Link> = ["tcp", "udp"]
-        .iter()
-        .map(|s| Link::connect(&addr(&handle, s), &LinkConfig::new()).unwrap())
-        .collect();
+    let mut links: Vec<Link> =
+        ["tcp", "udp"].iter().map(|s| Link::connect(addr(&handle, s)).unwrap()).collect();
     let started = Instant::now();
     handle.shutdown();
     // Shutdown must not hang; the bound is generous for a loaded machine.
@@ -270,7 +270,7 @@ fn shutdown_closes_every_client_and_returns_promptly() {
 #[test]
 fn waits_end_at_the_callers_timeout() {
     let (handle, _events) = serve(&["tcp://127.0.0.1:0"], ServerConfig::new());
-    let mut link = Link::connect(&addr(&handle, "tcp"), &LinkConfig::new()).unwrap();
+    let mut link = Link::connect(addr(&handle, "tcp")).unwrap();
     let started = Instant::now();
     assert_eq!(link.next_event(Some(Duration::from_millis(50))).unwrap(), None);
     let waited = started.elapsed();
@@ -337,7 +337,7 @@ fn the_responder_serves_the_test_service_and_passes_text_to_the_handler() {
     let (handle, events) =
         serve(&["tcp://127.0.0.1:0", "udp://127.0.0.1:0", "tcp+cobs://127.0.0.1:0"], config);
     for scheme in ["tcp", "udp", "tcp+cobs"] {
-        let mut link = Link::connect(&addr(&handle, scheme), &LinkConfig::new()).unwrap();
+        let mut link = Link::connect(addr(&handle, scheme)).unwrap();
         expect_event(&events, "connect");
         let request = |m: ServiceMessage<'_>| {
             let mut buf = vec![0u8; m.encoded_len()];

@@ -79,7 +79,7 @@ fn two_thousand_messages_cross_a_bad_udp_link_once_and_in_order() {
 #[ignore = "a measurement, run by hand"]
 fn goodput_through_the_relay_against_loss() {
     use framelink::core::service::ServiceMessage;
-    use framelink::std::{Addr, Link, LinkConfig, Server, ServerConfig};
+    use framelink::std::{Addr, Link, Server, ServerConfig};
     let server =
         Server::bind(&["udp://127.0.0.1:0".parse().unwrap()], ServerConfig::new().responder("bench", "0"))
             .unwrap()
@@ -97,7 +97,7 @@ fn goodput_through_the_relay_against_loss() {
         let config = RelayConfig::new().loss(loss).delay(Duration::from_millis(5)).seed(42);
         let relay = Relay::bind("127.0.0.1:0".parse().unwrap(), target, config).unwrap().spawn().unwrap();
         let addr: Addr = format!("udp://{}", relay.local_addr()).parse().unwrap();
-        let mut link = Link::connect(&addr, &LinkConfig::new()).unwrap();
+        let mut link = Link::connect(&addr).unwrap();
         let start = Instant::now();
         for _ in 0..2000 {
             link.send(&sink[..len]).unwrap();

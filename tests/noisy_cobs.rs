@@ -49,7 +49,7 @@ fn every_message_crosses_a_noisy_serial_stream_once_and_in_order() {
     let target = server.local_addrs()[0].resolve().unwrap()[0];
     let proxy = noisy_proxy(target);
     let addr: Addr = format!("tcp+cobs://{proxy}").parse().unwrap();
-    let mut link = Link::connect(&addr, &LinkConfig::new().max_payload(256)).unwrap();
+    let mut link = Link::connect_with(&addr, &LinkConfig::new().max_payload(256)).unwrap();
     let messages: Vec<Vec<u8>> =
         (0..300u32).map(|i| (0..(i * 13) % 700).map(|j| (i + j) as u8).collect()).collect();
     send_once_in_order(&mut link, &messages, &rx);

@@ -16,7 +16,7 @@ use std::thread;
 use std::time::Duration;
 
 use framelink::core::service::ServiceMessage;
-use framelink::std::{Addr, Link, LinkConfig, LinkEvent, PeerInfo, Reply, Server, ServerConfig};
+use framelink::std::{Addr, Link, LinkEvent, PeerInfo, Reply, Server, ServerConfig};
 
 use common::noise::{noisy_copy, send_once_in_order};
 use common::socat::{self, PtyPair, TempDir};
@@ -52,7 +52,7 @@ fn every_message_crosses_a_noisy_serial_line_once_and_in_order() {
     let server = Server::bind(&[listen], config).unwrap().spawn(handler).unwrap();
 
     let addr: Addr = client_side.addr_b().parse().unwrap();
-    let mut link = Link::connect(&addr, &LinkConfig::new()).unwrap();
+    let mut link = Link::connect(&addr).unwrap();
     // No byte 0xFA: a message that starts with it is a request to the responder.
     let messages: Vec<Vec<u8>> =
         (0..300u32).map(|i| (0..(i * 13) % 700).map(|j| ((i + j) % 250) as u8).collect()).collect();

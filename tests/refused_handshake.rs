@@ -12,7 +12,7 @@ use framelink::core::framing::datagram::{TAG_LEN, session_tag};
 use framelink::core::framing::{Datagram, Encoder, LengthDelimited};
 use framelink::core::session::CloseReason;
 use framelink::core::wire::{ErrorCode, ErrorPayload, HelloPayload, PacketType, Repr};
-use framelink::std::{Addr, Link, LinkConfig, LinkError};
+use framelink::std::{Addr, Link, LinkError};
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -83,7 +83,7 @@ fn over_tcp_the_refused_hello_ack_is_answered_with_error() {
         error_of(&read_packet(&mut stream))
     });
     let addr: Addr = format!("tcp://127.0.0.1:{port}").parse().unwrap();
-    assert_refused(Link::connect(&addr, &LinkConfig::default()));
+    assert_refused(Link::connect(&addr));
     assert_eq!(server.join().unwrap(), REFUSAL);
 }
 
@@ -113,6 +113,6 @@ fn over_udp_the_refused_hello_ack_is_answered_with_a_tagged_error() {
         panic!("no answer but HELLOs");
     });
     let addr: Addr = format!("udp://127.0.0.1:{port}").parse().unwrap();
-    assert_refused(Link::connect(&addr, &LinkConfig::default()));
+    assert_refused(Link::connect(&addr));
     assert_eq!(server.join().unwrap(), REFUSAL);
 }

@@ -133,7 +133,7 @@ fn push_and_broadcast(
     let mut links = Vec::new();
     let mut by_id = Vec::new();
     for _ in 0..clients {
-        links.push(Link::connect(addr, &small_link()).unwrap());
+        links.push(Link::connect_with(addr, &small_link()).unwrap());
         by_id.push(ids.recv_timeout(WAIT).expect("the handler saw the client connect"));
     }
     // The ids came in the order the clients connected (each connect completes its handshake).
@@ -172,7 +172,7 @@ fn a_broadcast_reaches_tcp_and_udp_clients_alike() {
         serve_on(&["tcp://127.0.0.1:0", "udp://127.0.0.1:0", "udp://127.0.0.1:0"], config);
     let mut links = Vec::new();
     for addr in addrs.iter().chain(&addrs) {
-        links.push(Link::connect(addr, &small_link()).unwrap());
+        links.push(Link::connect_with(addr, &small_link()).unwrap());
         ids.recv_timeout(WAIT).expect("the handler saw the client connect");
     }
     handle.broadcast(b"to everyone");
@@ -188,7 +188,8 @@ fn one_loop_serves_many_clients_at_once() {
     const CLIENTS: usize = 200;
     let config = ServerConfig::new().event_loops(1).max_clients(CLIENTS).link(small_link());
     let (handle, addr, ids) = serve(config);
-    let mut links: Vec<Link> = (0..CLIENTS).map(|_| Link::connect(&addr, &small_link()).unwrap()).collect();
+    let mut links: Vec<Link> =
+        (0..CLIENTS).map(|_| Link::connect_with(&addr, &small_link()).unwrap()).collect();
     let seen: HashSet<u64> = (0..CLIENTS).map(|_| ids.recv_timeout(WAIT).unwrap()).collect();
     assert_eq!(seen.len(), CLIENTS, "every client has an id of its own");
     assert_eq!(handle.stats().active, CLIENTS);
@@ -200,7 +201,7 @@ fn one_loop_serves_many_clients_at_once() {
         assert_eq!(next_message(link), format!("client {i}").as_bytes());
     }
     // One more is refused at the limit, with ERROR Busy, by the same loop.
-    let refused = Link::connect(&addr, &small_link());
+    let refused = Link::connect_with(&addr, &small_link());
     assert!(refused.is_err(), "a client over the limit was served");
     for link in links.drain(..) {
         link.close().unwrap();
@@ -265,7 +266,7 @@ fn timeouts_fire_on_a_loop_holding_many_sessions() {
     // A live client, which talks on its own thread all along and must outlast every timeout.
     let live_addr = addr.clone();
     let live = thread::spawn(move || {
-        let mut link = Link::connect(&live_addr, &small_link()).unwrap();
+        let mut link = Link::connect_with(&live_addr, &small_link()).unwrap();
         let until = Instant::now() + idle * 3;
         let mut exchanges = 0;
         while Instant::now() < until {
@@ -341,9 +342,9 @@ fn a_handler_that_blocks_holds_up_only_its_own_loop() {
     let addr = server.local_addrs()[0].clone();
     let handle = server.spawn(handler).unwrap();
     // Each new client goes to the loop holding fewer: these two are on different loops.
-    let mut first = Link::connect(&addr, &small_link()).unwrap();
+    let mut first = Link::connect_with(&addr, &small_link()).unwrap();
     ids.recv_timeout(WAIT).unwrap();
-    let mut second = Link::connect(&addr, &small_link()).unwrap();
+    let mut second = Link::connect_with(&addr, &small_link()).unwrap();
     ids.recv_timeout(WAIT).unwrap();
 
     first.send(b"block").unwrap();

@@ -1,6 +1,7 @@
 //! Link addresses: `tcp://host:port`, `udp://host:port`, `tcp+cobs://host:port`, `host:port`,
 //! and serial ports, `serial:///dev/ttyACM0?baud=115200` or `serial://COM3`.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -165,6 +166,49 @@ impl Addr {
             ));
         }
         Ok(found)
+    }
+}
+
+/// Anything that names an [`Addr`]: an `Addr` itself (owned or borrowed), or its text
+/// (`&str`, `String`), parsed on use; what [`Link::connect`](crate::Link::connect) takes, as
+/// std's `TcpStream::connect` takes [`ToSocketAddrs`].
+///
+/// ```
+/// use framelink_std::{Addr, ToAddr, Transport};
+///
+/// assert_eq!("udp://127.0.0.1:7878".to_addr()?.transport, Transport::Udp);
+/// let addr = Addr::new(Transport::Tcp, "127.0.0.1", 7878);
+/// assert_eq!(*addr.to_addr()?, addr);
+/// assert_eq!(*String::from("127.0.0.1:7878").to_addr()?, addr);
+/// assert!("http://example:1".to_addr().is_err());
+/// # Ok::<(), framelink_std::AddrError>(())
+/// ```
+pub trait ToAddr {
+    /// The address, borrowed when `self` is one, or why the text is not one.
+    fn to_addr(&self) -> Result<Cow<'_, Addr>, AddrError>;
+}
+
+impl ToAddr for Addr {
+    fn to_addr(&self) -> Result<Cow<'_, Addr>, AddrError> {
+        Ok(Cow::Borrowed(self))
+    }
+}
+
+impl ToAddr for str {
+    fn to_addr(&self) -> Result<Cow<'_, Addr>, AddrError> {
+        self.parse().map(Cow::Owned)
+    }
+}
+
+impl ToAddr for String {
+    fn to_addr(&self) -> Result<Cow<'_, Addr>, AddrError> {
+        self.as_str().to_addr()
+    }
+}
+
+impl<T: ToAddr + ?Sized> ToAddr for &T {
+    fn to_addr(&self) -> Result<Cow<'_, Addr>, AddrError> {
+        (**self).to_addr()
     }
 }
 

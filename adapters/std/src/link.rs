@@ -3,21 +3,24 @@
 use std::fmt;
 use std::io;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream, UdpSocket};
-use std::sync::Arc;
+use std::sync::{Arc, mpsc};
+use std::thread;
 use std::time::{Duration, Instant as StdInstant};
 
 use framelink_core::framing::DecoderStats;
 use framelink_core::session::{
-    CloseReason, Config, Event, PeerParams, RttStats, SendError, Session, State, Stats,
+    CloseReason, Config, Event, PeerParams, RttStats, SendError, Session, State, Stats, Timeout,
 };
 use framelink_core::wire::OVERHEAD;
 
+use crate::cancel::{CANCEL_POLL, CancelToken};
 use crate::clock::StdClock;
 use crate::conn::{Framed, Sess, zeroed};
 use crate::serial::SerialPort;
+use crate::sniff::{SAMPLE, other_framing};
 use crate::socket::LinkSocket;
 pub(crate) use crate::socket::{Socket, lost_or_io};
-use crate::{Addr, LinkError, Transport};
+use crate::{LinkError, ToAddr, Transport};
 
 /// Room in each session buffer beyond one largest message, so that smaller messages queue
 /// behind a large one instead of waiting for it.
@@ -59,6 +62,7 @@ pub struct LinkConfig {
     pub(crate) handshake_timeout: Duration,
     pub(crate) close_timeout: Duration,
     pub(crate) max_retransmits: u8,
+    pub(crate) cancel: Option<CancelToken>,
 }
 
 impl LinkConfig {
@@ -76,6 +80,7 @@ impl LinkConfig {
             handshake_timeout: Duration::from_secs(10),
             close_timeout: Duration::from_secs(10),
             max_retransmits: 10,
+            cancel: None,
         }
     }
 
@@ -137,6 +142,40 @@ impl LinkConfig {
         self
     }
 
+    /// Give up waiting once `token` is cancelled: the connect (TCP connect and handshake) and
+    /// every blocking call of the link end with [`LinkError::Interrupted`] within about 100 ms
+    /// (default: none; waits end only at their timeouts). For clients: a server's sessions do
+    /// not look at it.
+    pub fn cancel_token(mut self, token: CancelToken) -> Self {
+        self.cancel = Some(token);
+        self
+    }
+
+    /// The largest message, as set by [`max_message`](Self::max_message).
+    pub fn max_message_value(&self) -> u32 {
+        self.max_message
+    }
+
+    /// The idle timeout, as set by [`idle_timeout`](Self::idle_timeout).
+    pub fn idle_timeout_value(&self) -> Duration {
+        self.idle_timeout
+    }
+
+    /// The handshake timeout, as set by [`handshake_timeout`](Self::handshake_timeout).
+    pub fn handshake_timeout_value(&self) -> Duration {
+        self.handshake_timeout
+    }
+
+    /// The close timeout, as set by [`close_timeout`](Self::close_timeout).
+    pub fn close_timeout_value(&self) -> Duration {
+        self.close_timeout
+    }
+
+    /// The keepalive interval, as set by [`keepalive`](Self::keepalive).
+    pub fn keepalive_value(&self) -> Duration {
+        self.keepalive
+    }
+
     fn payload_limit(&self, transport: Transport) -> u16 {
         match transport {
             Transport::Udp => self.max_payload.unwrap_or(UDP_PAYLOAD).min(UDP_MAX_PAYLOAD),
@@ -145,13 +184,13 @@ impl LinkConfig {
         }
     }
 
-    /// The largest packet this side sends or accepts.
-    pub(crate) fn packet_len(&self, transport: Transport) -> usize {
+    /// The largest packet this side sends or accepts over `transport` (13 + its max payload).
+    pub fn packet_len(&self, transport: Transport) -> usize {
         OVERHEAD + usize::from(self.payload_limit(transport))
     }
 
-    /// The size of each session buffer.
-    pub(crate) fn buffer_len(&self) -> usize {
+    /// The size each session buffer may grow to: `max_message` + 64 KiB.
+    pub fn buffer_len(&self) -> usize {
         usize::try_from(self.max_message).unwrap_or(usize::MAX - ROOM - 4) + 4 + ROOM
     }
 
@@ -160,8 +199,9 @@ impl LinkConfig {
     /// `tcp+cobs://`).
     ///
     /// Each session buffer starts empty and grows as messages need, up to
-    /// [`buffer_len`](Self::buffer_len); the session gives the room back once idle.
-    pub(crate) fn session_config(&self, transport: Transport) -> Config {
+    /// `max_message` + 64 KiB; the session gives the room back once idle. For drivers of
+    /// their own (the tokio adapter) that build the same sessions as [`Link`].
+    pub fn session_config(&self, transport: Transport) -> Config {
         let buffer = u32::try_from(self.buffer_len()).unwrap_or(u32::MAX);
         Config::new()
             .max_send_buffer(buffer)
@@ -184,7 +224,7 @@ impl LinkConfig {
 
     /// A server session's settings: a client's, with keepalives spread, so that clients that
     /// connected together (after a restart, or from a load tool) are not pinged as a herd.
-    pub(crate) fn server_session_config(&self, transport: Transport) -> Config {
+    pub fn server_session_config(&self, transport: Transport) -> Config {
         self.session_config(transport).spread_keepalives(true)
     }
 }
@@ -276,7 +316,7 @@ struct Watch {
 ///     let _ = reply.send(message.len().to_string().as_bytes());
 /// })?;
 ///
-/// let mut link = Link::connect(&addr, &LinkConfig::new())?;
+/// let mut link = Link::connect(&addr)?;
 /// link.send(b"Hello, Server!")?;
 /// let answer = link.next_event(Some(Duration::from_secs(5)))?;
 /// assert_eq!(answer, Some(LinkEvent::Message(b"14".to_vec())));
@@ -294,20 +334,42 @@ pub struct Link {
     local: SocketAddr,
     peer: SocketAddr,
     stall_after: Duration,
+    cancel: Option<CancelToken>,
+    /// Until the handshake is done: the first bytes the peer sent, and how many in all.
+    handshake_bytes: Option<(Vec<u8>, u64)>,
 }
 
 impl Link {
-    /// Connects to `addr` and completes the handshake.
+    /// Connects to `addr` with the default settings ([`LinkConfig::new`]) and completes the
+    /// handshake; [`connect_with`](Self::connect_with) says how it fails.
+    ///
+    /// `addr` is an [`Addr`](crate::Addr) (owned or borrowed) or its text, `"tcp://127.0.0.1:7878"` (see
+    /// [`ToAddr`]); text that is no address fails with [`LinkError::Addr`].
+    ///
+    /// ```
+    /// use framelink_std::{AddrError, Link, LinkError};
+    ///
+    /// let error = Link::connect("tcp://no-port").unwrap_err();
+    /// assert!(matches!(error, LinkError::Addr(AddrError::MissingPort(_))));
+    /// ```
+    pub fn connect<A: ToAddr>(addr: A) -> Result<Self, LinkError> {
+        Self::connect_with(addr, &LinkConfig::new())
+    }
+
+    /// Connects to `addr` with `config` and completes the handshake.
     ///
     /// Tries each address the host resolves to in turn. Fails with [`LinkError::Io`] when no
     /// server is there (connection refused, unreachable, TCP connect timed out), with
     /// [`LinkError::Refused`] when the server refused the handshake (another protocol version,
-    /// a full server), or with [`LinkError::Closed`] when the handshake timed out.
+    /// a full server), with [`LinkError::NoAnswer`] when the handshake timed out (saying which
+    /// framing the peer's bytes looked like, if they looked like the other one), or with
+    /// [`LinkError::Interrupted`] once the config's [`CancelToken`] is cancelled.
     ///
     /// A `serial://` address opens the port (exclusively), or fails with
     /// [`LinkError::Serial`] saying why it could not (no such port, permission denied, busy,
     /// unsupported baud rate).
-    pub fn connect(addr: &Addr, config: &LinkConfig) -> Result<Self, LinkError> {
+    pub fn connect_with<A: ToAddr>(addr: A, config: &LinkConfig) -> Result<Self, LinkError> {
+        let addr = addr.to_addr()?;
         if addr.transport == Transport::Serial {
             let port = SerialPort::open(&addr.host, &addr.serial_settings()).map_err(LinkError::Serial)?;
             return Self::start(Socket::Serial(port), Transport::Serial, config);
@@ -335,9 +397,11 @@ impl Link {
                 socket.connect(target)?;
                 Socket::Datagram(socket)
             }
-            Transport::Tcp | Transport::TcpCobs => {
-                Socket::Stream(Arc::new(TcpStream::connect_timeout(&target, config.handshake_timeout)?))
-            }
+            Transport::Tcp | Transport::TcpCobs => Socket::Stream(Arc::new(tcp_connect(
+                target,
+                config.handshake_timeout,
+                config.cancel.as_ref(),
+            )?)),
             Transport::Serial => return Err(LinkError::Io(io::ErrorKind::InvalidInput.into())),
         };
         Self::start(socket, transport, config)
@@ -354,7 +418,10 @@ impl Link {
             clock.now(),
         );
         let mut link = Self::new(socket, transport, config, session, clock)?;
+        link.cancel = config.cancel.clone();
+        link.handshake_bytes = Some((Vec::new(), 0));
         link.handshake()?;
+        link.handshake_bytes = None;
         Ok(link)
     }
 
@@ -387,7 +454,32 @@ impl Link {
             local,
             peer,
             stall_after: config.idle_timeout,
+            cancel: None,
+            handshake_bytes: None,
         })
+    }
+
+    /// The error for a handshake that timed out: what the peer sent meanwhile, if anything.
+    fn no_answer(&self) -> LinkError {
+        let (sample, bytes_received) =
+            self.handshake_bytes.as_ref().map_or((&[][..], 0), |(s, n)| (&s[..], *n));
+        let looks_like =
+            if self.decoder_stats().frames == 0 { other_framing(self.transport, sample) } else { None };
+        LinkError::NoAnswer { transport: self.transport, bytes_received, looks_like }
+    }
+
+    /// Gives the link a [`CancelToken`] (or none), in place of the one its
+    /// [`LinkConfig::cancel_token`] gave.
+    pub fn set_cancel_token(&mut self, token: Option<CancelToken>) {
+        self.cancel = token;
+    }
+
+    /// [`LinkError::Interrupted`] once the cancel token is cancelled.
+    fn check_cancel(&self) -> Result<(), LinkError> {
+        match &self.cancel {
+            Some(token) if token.is_cancelled() => Err(LinkError::Interrupted),
+            _ => Ok(()),
+        }
     }
 
     /// Waits for the end of the handshake.
@@ -405,6 +497,7 @@ impl Link {
                         CloseReason::PeerError { .. } | CloseReason::LocalError { .. } => {
                             LinkError::Refused(reason)
                         }
+                        CloseReason::TimedOut(Timeout::Handshake) => self.no_answer(),
                         other => LinkError::Closed(other),
                     });
                 }
@@ -521,7 +614,7 @@ impl Link {
     /// let server = Server::bind(&["tcp://127.0.0.1:0".parse()?], ServerConfig::new())?;
     /// let addr = server.local_addrs()[0].clone();
     /// let handle = server.spawn(|_: &PeerInfo, _: &[u8], _: &mut Reply<'_>| {})?;
-    /// let mut link = Link::connect(&addr, &LinkConfig::new())?;
+    /// let mut link = Link::connect(&addr)?;
     /// let (message, mut queued) = ([0u8; 1000], 0);
     /// for _ in 0..100 {
     ///     // At most one message waits for credit in this side's send buffer.
@@ -677,6 +770,7 @@ impl Link {
     /// session's next deadline or `until`, and feeds what arrived to the session.
     pub(crate) fn round(&mut self, until: Option<StdInstant>) -> Result<(), LinkError> {
         self.socket.check()?;
+        self.check_cancel()?;
         // One clock read serves the timers, the transmit and the wait (fewer reads per round
         // trip; the wait may end a few microseconds late).
         let std_now = StdInstant::now();
@@ -698,6 +792,12 @@ impl Link {
             },
             None => None,
         };
+        // With a cancel token, no wait is longer than its polling period.
+        let wait = match (&self.cancel, wait) {
+            (Some(_), Some(wait)) => Some(wait.min(CANCEL_POLL)),
+            (Some(_), None) => Some(CANCEL_POLL),
+            (None, wait) => wait,
+        };
         self.read(wait)
     }
 
@@ -714,6 +814,11 @@ impl Link {
     /// One read (or one datagram), waiting at most `wait`, fed to the session.
     fn read(&mut self, wait: Option<Duration>) -> Result<(), LinkError> {
         if let Some(len) = self.socket.read(&mut self.read_buf, wait)? {
+            if let Some((sample, count)) = &mut self.handshake_bytes {
+                let room = SAMPLE.saturating_sub(sample.len()).min(len);
+                sample.extend_from_slice(&self.read_buf[..room]);
+                *count += len as u64;
+            }
             self.framed.handle_bytes(self.clock.now(), &self.read_buf[..len]);
         }
         Ok(())
@@ -728,6 +833,34 @@ impl fmt::Debug for Link {
             .field("peer", &self.peer)
             .field("state", &self.state())
             .finish_non_exhaustive()
+    }
+}
+
+/// A TCP connection to `target` within `timeout`; with a cancel token, made on a thread of
+/// its own (left to finish alone when cancelled) while this one watches the token.
+fn tcp_connect(
+    target: SocketAddr,
+    timeout: Duration,
+    cancel: Option<&CancelToken>,
+) -> Result<TcpStream, LinkError> {
+    let Some(cancel) = cancel else {
+        return Ok(TcpStream::connect_timeout(&target, timeout)?);
+    };
+    let (done, result) = mpsc::channel();
+    thread::Builder::new().name("framelink-connect".into()).spawn(move || {
+        let _ = done.send(TcpStream::connect_timeout(&target, timeout));
+    })?;
+    loop {
+        if cancel.is_cancelled() {
+            return Err(LinkError::Interrupted);
+        }
+        match result.recv_timeout(CANCEL_POLL) {
+            Ok(stream) => return Ok(stream?),
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                return Err(LinkError::Io(io::Error::other("the connecting thread ended")));
+            }
+        }
     }
 }
 

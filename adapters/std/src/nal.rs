@@ -261,7 +261,7 @@ pub struct NalLink {
 }
 
 /// Connects to `addr` over std-embedded-nal and completes the handshake: the nal-generic
-/// counterpart of [`Link::connect`](crate::Link::connect), with the same settings.
+/// counterpart of [`Link::connect_with`](crate::Link::connect_with), with the same settings.
 ///
 /// Tries each address the host resolves to while the answer is an I/O error (connection
 /// refused). The session settings are [`Link`](crate::Link)'s (retransmission on `udp://` and

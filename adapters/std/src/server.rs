@@ -227,7 +227,7 @@ enum Listener {
 /// })?;
 ///
 /// for addr in &bound {
-///     let mut link = Link::connect(addr, &LinkConfig::new())?;
+///     let mut link = Link::connect(addr)?;
 ///     link.send(b"ping?")?;
 ///     assert_eq!(link.next_event(Some(Duration::from_secs(5)))?, Some(LinkEvent::Message(b"ping?".to_vec())));
 ///     link.close()?;
@@ -442,7 +442,7 @@ impl fmt::Debug for Server {
 /// let (connected, ids) = channel();
 /// let handle = server.spawn(Clients(Mutex::new(connected)))?;
 ///
-/// let mut link = Link::connect(&addr, &LinkConfig::new())?;
+/// let mut link = Link::connect(&addr)?;
 /// let id = ids.recv_timeout(Duration::from_secs(5))?;
 /// handle.send(id, b"news for you")?;
 /// handle.broadcast(b"news for all");

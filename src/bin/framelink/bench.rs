@@ -18,9 +18,10 @@ use framelink::core::service::{SOURCE_HEADER, ServiceMessage, check_pattern, pat
 use framelink::std::{Addr, Link, LinkConfig, LinkError, LinkEventRef, Transport};
 use serde::Serialize;
 
-use crate::client::{TICK, connect, parse_addr, request};
+use crate::client::{ConnectArgs, TICK, connect, parse_addr, request};
 use crate::interrupt;
 use crate::output::{self, Failure, Mode, Outcome, Report, Run};
+use crate::size::{parse_bitrate, parse_bytes};
 
 /// Seconds a run lasts when neither `-t` nor `--bytes` is given (as iperf3).
 const DEFAULT_SECONDS: f64 = 10.0;
@@ -49,15 +50,17 @@ pub(crate) struct BenchArgs {
     /// Where: tcp://HOST:PORT, udp://HOST:PORT, tcp+cobs://HOST:PORT, serial://PORT[?baud=N] or
     /// HOST:PORT (TCP)
     pub(crate) addr: String,
+    #[command(flatten)]
+    pub(crate) connect: ConnectArgs,
     /// Seconds to run [default: 10]
     #[arg(short = 't', long, value_name = "S", value_parser = parse_seconds, conflicts_with = "bytes")]
     pub(crate) time: Option<f64>,
     /// Bytes to move instead, over all links (K, M, G: powers of 1024)
     #[arg(short = 'n', long, value_name = "N", value_parser = parse_bytes)]
     pub(crate) bytes: Option<u64>,
-    /// Message size in bytes, header included [default: 65535 on TCP (one packet), the packet
+    /// Message size in bytes, header included (K: 1024) [default: 65535 on TCP (one packet), the packet
     /// payload on UDP (1200), 256 on tcp+cobs and serial]
-    #[arg(short = 'l', long, value_name = "B", value_parser = parse_bytes)]
+    #[arg(short = 'l', long, visible_alias = "length", value_name = "B", value_parser = parse_bytes)]
     pub(crate) size: Option<u64>,
     /// The server sends (a SOURCE stream, every byte checked) and this side receives
     #[arg(short = 'R', long)]
@@ -214,7 +217,7 @@ pub(crate) fn run(args: &BenchArgs, mode: Mode) -> Run<BenchReport> {
     let addr = parse_addr(&args.addr)?;
     let mut links = Vec::new();
     for _ in 0..args.parallel {
-        links.push(connect(&addr)?);
+        links.push(connect(&addr, &args.connect)?);
     }
     let size = match message_size(args, &addr, &links[0]) {
         Ok(size) => size,
@@ -593,47 +596,6 @@ impl Reverse<'_> {
     }
 }
 
-/// A number with an optional k, M, G or T suffix, times `base` per step.
-fn scaled(text: &str, base: f64) -> Result<f64, String> {
-    let text = text.trim();
-    let (number, scale) = match text.char_indices().last() {
-        Some((at, unit)) if unit.is_ascii_alphabetic() => {
-            let steps = match unit.to_ascii_lowercase() {
-                'k' => 1,
-                'm' => 2,
-                'g' => 3,
-                't' => 4,
-                _ => return Err(format!("unknown unit `{unit}` (use k, M, G or T)")),
-            };
-            (&text[..at], base.powi(steps))
-        }
-        _ => (text, 1.0),
-    };
-    let value: f64 = number.parse().map_err(|_| format!("`{text}` is not a number"))?;
-    if !value.is_finite() || value < 0.0 {
-        return Err(format!("`{text}` is not a positive number"));
-    }
-    Ok(value * scale)
-}
-
-/// A byte count: `1000`, `64K`, `1.5M`, `2G` (powers of 1024).
-fn parse_bytes(text: &str) -> Result<u64, String> {
-    let value = scaled(text, 1024.0)?;
-    if !(1.0..=u64::MAX as f64 / 2.0).contains(&value) {
-        return Err(format!("`{text}` is not a byte count from 1 up"));
-    }
-    Ok(value as u64)
-}
-
-/// A bit rate: `10M`, `500k`, `1.5G`, `9600` (powers of 1000), bits per second.
-fn parse_bitrate(text: &str) -> Result<u64, String> {
-    let value = scaled(text, 1000.0)?;
-    if !(1.0..=1e15).contains(&value) {
-        return Err(format!("`{text}` is not a bit rate from 1 bit/s up"));
-    }
-    Ok(value as u64)
-}
-
 /// A run's length in seconds.
 fn parse_seconds(text: &str) -> Result<f64, String> {
     match text.trim().parse::<f64>() {
@@ -655,15 +617,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn units_parse_as_iperf3_reads_them() {
-        assert_eq!(parse_bytes("1000"), Ok(1000));
-        assert_eq!(parse_bytes("64K"), Ok(65536));
-        assert_eq!(parse_bytes("1.5m"), Ok(1_572_864));
-        assert!(parse_bytes("0").is_err() && parse_bytes("x").is_err() && parse_bytes("5Q").is_err());
-        assert_eq!(parse_bitrate("10M"), Ok(10_000_000));
-        assert_eq!(parse_bitrate("500k"), Ok(500_000));
-        assert_eq!(parse_bitrate("1.5G"), Ok(1_500_000_000));
-        assert!(parse_bitrate("-1M").is_err() && parse_bitrate("inf").is_err());
+    fn seconds_parse() {
         assert_eq!(parse_seconds("0.5"), Ok(0.5));
         assert!(parse_seconds("0").is_err() && parse_seconds("nan").is_err());
         assert_eq!(parse_interval("0"), Ok(0.0));

@@ -9,12 +9,15 @@ use framelink::core::service::{ServiceMessage, fill_pattern};
 use framelink::std::{Addr, Link, LinkError, LinkEventRef};
 use serde::Serialize;
 
-use crate::client::{TICK, connect, parse_addr};
+use crate::client::{ConnectArgs, TICK, connect, parse_addr};
 use crate::interrupt;
 use crate::output::{self, Failure, Mode, Outcome, Report, Run, ms, us};
+use crate::size;
 
 /// Bytes of an ECHO message before its payload: tag, op, id.
 const ECHO_HEADER: usize = 6;
+/// The largest ECHO message `--size` takes.
+const MAX_SIZE: u64 = 16 << 20;
 
 /// Arguments of `framelink ping`.
 #[derive(Args, Clone, Debug)]
@@ -22,19 +25,21 @@ pub(crate) struct PingArgs {
     /// Where: tcp://HOST:PORT, udp://HOST:PORT, tcp+cobs://HOST:PORT, serial://PORT[?baud=N] or
     /// HOST:PORT (TCP)
     pub(crate) addr: String,
+    #[command(flatten)]
+    pub(crate) connect: ConnectArgs,
     /// Stop after N requests [default: until Ctrl-C]
     #[arg(short = 'c', long, value_name = "N")]
     pub(crate) count: Option<u64>,
     /// Milliseconds between requests; 0 sends each as soon as the previous reply is in
     #[arg(short = 'i', long, value_name = "MS", default_value_t = 1000)]
     pub(crate) interval: u64,
-    /// Size of each ECHO message in bytes, its 6-byte header included
-    #[arg(short = 's', long, value_name = "B", default_value_t = 64,
-          value_parser = clap::value_parser!(u32).range(ECHO_HEADER as i64..=16 << 20))]
-    pub(crate) size: u32,
+    /// Size of each ECHO message in bytes, its 6-byte header included (K, M: powers of 1024)
+    #[arg(short = 's', long, value_name = "B", default_value = "64",
+          value_parser = size::bytes_in(ECHO_HEADER as u64, MAX_SIZE))]
+    pub(crate) size: u64,
     /// Milliseconds to wait for a reply before counting it lost [default: the larger of 1000
     /// and 4 intervals]
-    #[arg(short = 'W', long, value_name = "MS")]
+    #[arg(short = 'W', long = "wait", value_name = "MS")]
     pub(crate) timeout: Option<u64>,
 }
 
@@ -85,7 +90,7 @@ pub(crate) struct PingReport {
     /// The peer.
     pub(crate) addr: String,
     /// Bytes of each ECHO message.
-    pub(crate) size: u32,
+    pub(crate) size: u64,
     /// Requests sent.
     pub(crate) transmitted: u64,
     /// Replies received in time.
@@ -134,7 +139,7 @@ fn percent(value: f64) -> String {
 /// Runs `framelink ping`.
 pub(crate) fn run(args: &PingArgs, mode: Mode) -> Run<PingReport> {
     let addr = parse_addr(&args.addr)?;
-    let mut link = connect(&addr)?;
+    let mut link = connect(&addr, &args.connect)?;
     if mode.is_text() {
         output::say(format_args!("PING {addr}: {}-byte ECHO messages", args.size));
     }
@@ -153,7 +158,7 @@ pub(crate) fn run(args: &PingArgs, mode: Mode) -> Run<PingReport> {
 /// The state of a ping run.
 struct Pinger<'a> {
     addr: &'a Addr,
-    size: u32,
+    size: u64,
     count: Option<u64>,
     interval: Duration,
     timeout: Duration,
