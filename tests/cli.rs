@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use common::tool::{Running, listener, run};
+use common::tool::{Running, listener, run, run_with_stdin};
 use common::{Lines, WAIT};
 
 /// A `framelink serve` child on ephemeral loopback ports.
@@ -94,6 +94,93 @@ fn send_prints_each_message_on_the_server_over_every_transport() {
     }
     assert_eq!(count(&serve.running.stdout, "Received: second"), 3);
     assert_eq!(count(&serve.running.stdout, "Received: "), 3, "the empty messages, one line each");
+}
+
+#[test]
+fn send_takes_standard_input_and_files_up_to_the_servers_limit() {
+    let running = Running::start(&["serve", "--listen", "tcp://127.0.0.1:0", "--max-message", "1M"]);
+    let tcp = listener(&running.listening(1), "tcp");
+    let serve = Serve { running, tcp: tcp.clone(), udp: String::new(), cobs: String::new() };
+    let ran = run_with_stdin(&["send", &tcp, "first", "-"], b"from standard input").ok();
+    assert_eq!(ran.stdout, format!("sent 2 messages (24 bytes) to {tcp}, 2 acknowledged"));
+    serve.printed("Received: from standard input", 1);
+
+    // Larger than this side's default limit (256 KiB), within the server's (1 MiB).
+    let dir = std::env::temp_dir().join(format!("framelink-cli-send-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (big, huge) = (dir.join("big"), dir.join("huge"));
+    std::fs::write(&big, vec![b'a'; 600_000]).unwrap();
+    std::fs::write(&huge, vec![b'b'; (1 << 20) + 1]).unwrap();
+    let json = run(&[
+        OsStr::new("send"),
+        OsStr::new(&tcp),
+        OsStr::new("--file"),
+        big.as_os_str(),
+        OsStr::new("--json"),
+    ])
+    .ok()
+    .json();
+    assert_eq!(
+        (u64_at(&json, "sent"), u64_at(&json, "acknowledged"), u64_at(&json, "bytes")),
+        (1, 1, 600_000)
+    );
+    serve.running.stdout.wait_for("the file", |lines, _| lines.iter().any(|l| l.len() == 600_010));
+    run(&[OsStr::new("send"), OsStr::new(&tcp), OsStr::new("-f"), huge.as_os_str()])
+        .failed("a message of 1048577 bytes is larger than the peer accepts (1048576 bytes");
+    run(&["send", &tcp, "--file", "/nonexistent/framelink-file"]).failed("/nonexistent/framelink-file: ");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn timeout_bounds_the_handshake_of_every_client_command() {
+    // A peer that takes the connection and never answers.
+    let silent = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = format!("tcp://{}", silent.local_addr().unwrap());
+    let commands: [&[&str]; 4] =
+        [&["send", &addr, "hi"], &["ping", &addr], &["bench", &addr], &["info", &addr]];
+    for args in commands {
+        let started = Instant::now();
+        let mut args = args.to_vec();
+        args.extend(["--timeout", "0.3"]);
+        run(&args).failed(&format!("{addr}: "));
+        // 0.3 s asked; generous slack for a loaded machine, well under the default 10 s.
+        assert!(started.elapsed() < Duration::from_secs(8), "{args:?} took {:?}", started.elapsed());
+    }
+    let ran = run(&["ping", &addr, "--timeout", "0"]);
+    assert_eq!(ran.code, Some(2), "{:?}", ran.stderr);
+}
+
+#[test]
+fn ctrl_c_ends_the_handshake_at_once() {
+    // A peer that takes the connection and never answers: the handshake would wait 10 s.
+    let silent = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = format!("tcp://{}", silent.local_addr().unwrap());
+    let commands: [&[&str]; 4] =
+        [&["send", &addr, "hi"], &["ping", &addr], &["bench", &addr], &["info", &addr]];
+    for args in commands {
+        let mut running = Running::start(args);
+        thread::sleep(Duration::from_millis(300));
+        running.interrupt();
+        let interrupted = Instant::now();
+        let code = running.wait(WAIT);
+        // 100 ms is the polling period; generous slack for a loaded machine.
+        assert!(interrupted.elapsed() < Duration::from_secs(5), "{args:?}: {:?}", interrupted.elapsed());
+        let stderr = running.stderr.all();
+        assert_eq!(code, Some(1), "{args:?}: {stderr:?}");
+        assert_eq!(stderr, [format!("framelink: {addr}: interrupted while connecting")], "{args:?}");
+    }
+}
+
+#[test]
+fn the_wrong_framing_is_named() {
+    let serve = Serve::start();
+    let (_, plain_cobs) = serve.cobs.split_once("://").unwrap();
+    run(&["info", &format!("tcp://{plain_cobs}"), "--timeout", "0.5"])
+        .failed("that looks like COBS frames: try tcp+cobs://");
+    let (_, plain_tcp) = serve.tcp.split_once("://").unwrap();
+    // A length-delimited server stays silent at COBS bytes: the hint is a question.
+    run(&["ping", &format!("tcp+cobs://{plain_tcp}"), "--timeout", "0.5"])
+        .failed("no answer from the peer (if it is a framelink server on plain TCP, try tcp://)");
 }
 
 #[cfg(unix)]

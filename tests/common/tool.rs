@@ -2,7 +2,7 @@
 //! end (always bounded), interrupt it as Ctrl-C does.
 
 use std::ffi::OsStr;
-use std::process::{Command, Stdio};
+use std::process::{ChildStdin, Command, Stdio};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -26,11 +26,25 @@ impl Running {
         Self::spawn(Command::new(BIN).args(args))
     }
 
+    /// Starts `framelink args...` with its standard input a pipe, returned to write to (drop
+    /// it for the end of input).
+    pub(crate) fn with_stdin(args: &[impl AsRef<OsStr>]) -> (Self, ChildStdin) {
+        let mut command = Command::new(BIN);
+        command.args(args).stdin(Stdio::piped());
+        let mut running = Self::spawn_with(&mut command);
+        let stdin = running.child.0.stdin.take().expect("a stdin pipe");
+        (running, stdin)
+    }
+
     /// Runs `command`, one that execs framelink (`ip netns exec NS framelink ...`,
     /// `prlimit ... framelink ...`), as [`start`](Self::start) runs framelink itself.
     pub(crate) fn spawn(command: &mut Command) -> Self {
+        Self::spawn_with(command.stdin(Stdio::null()))
+    }
+
+    /// [`spawn`](Self::spawn) with standard input as `command` sets it.
+    fn spawn_with(command: &mut Command) -> Self {
         let mut child = command
-            .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -115,6 +129,16 @@ impl Ran {
         assert!(self.stderr[0].contains(words), "{:?} should say {words:?}", self.stderr);
         self
     }
+}
+
+/// Runs `framelink args...` with `input` on its standard input, to its end (at most [`WAIT`]).
+pub(crate) fn run_with_stdin(args: &[impl AsRef<OsStr>], input: &[u8]) -> Ran {
+    let (running, mut stdin) = Running::with_stdin(args);
+    let input = input.to_vec();
+    thread::spawn(move || {
+        let _ = std::io::Write::write_all(&mut stdin, &input);
+    });
+    running.finish(WAIT)
 }
 
 /// Runs `framelink args...` to its end (at most [`WAIT`]).

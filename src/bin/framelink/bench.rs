@@ -24,7 +24,7 @@ use framelink::core::session::CloseReason;
 use framelink::std::{Addr, Link, LinkConfig, LinkError, LinkEventRef, Transport};
 use serde::Serialize;
 
-use crate::client::{TICK, connect_with, parse_addr, request};
+use crate::client::{ConnectArgs, TICK, connect_with, parse_addr, request};
 use crate::interrupt;
 use crate::output::{self, Failure, Mode, Outcome, Report, Run};
 use crate::seconds;
@@ -62,6 +62,8 @@ pub(crate) struct BenchArgs {
     /// Where: tcp://HOST:PORT, udp://HOST:PORT, tcp+cobs://HOST:PORT, serial://PORT[?baud=N] or
     /// HOST:PORT (TCP)
     pub(crate) addr: String,
+    #[command(flatten)]
+    pub(crate) connect: ConnectArgs,
     /// Seconds to run [default: 10]
     #[arg(short = 't', long, value_name = "S", value_parser = parse_seconds, conflicts_with = "bytes")]
     pub(crate) time: Option<f64>,
@@ -271,10 +273,12 @@ struct Finished {
 /// Runs `framelink bench`.
 pub(crate) fn run(args: &BenchArgs, mode: Mode) -> Run<BenchReport> {
     let addr = parse_addr(&args.addr)?;
-    let config = link_config(args.stall_timeout);
+    let config = link_config(args.connect.config(), args.stall_timeout);
     let mut links = Vec::new();
     for _ in 0..args.parallel {
-        links.push(connect_with(&addr, &config)?);
+        let mut link = connect_with(&addr, &config)?;
+        link.set_cancel_token(None);
+        links.push(link);
     }
     let size = match message_size(args, &addr, &links[0]) {
         Ok(size) => size,
@@ -358,12 +362,12 @@ pub(crate) fn run(args: &BenchArgs, mode: Mode) -> Run<BenchReport> {
     Ok(Outcome::new(report, error))
 }
 
-/// The links' settings for a stall timeout of `stall`: a write that blocks (a peer that stopped
-/// reading fills the socket's buffer) and a peer that falls silent give up after it too, and
-/// keepalives come often enough that a quiet but live link is not taken for a silent one.
-fn link_config(stall: Duration) -> LinkConfig {
+/// `config` for a stall timeout of `stall`: a write that blocks (a peer that stopped reading
+/// fills the socket's buffer) and a peer that falls silent give up after it too, and keepalives
+/// come often enough that a quiet but live link is not taken for a silent one.
+fn link_config(config: LinkConfig, stall: Duration) -> LinkConfig {
     let keepalive = DEFAULT_KEEPALIVE.min(stall / 3);
-    LinkConfig::new().idle_timeout(stall).keepalive(keepalive)
+    config.idle_timeout(stall).keepalive(keepalive)
 }
 
 /// The failure for `error` on a link that has had no progress for `quiet`: a stall when the

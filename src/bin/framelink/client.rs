@@ -2,6 +2,7 @@
 
 use std::time::{Duration, Instant};
 
+use clap::Args;
 use framelink::core::service::ServiceMessage;
 use framelink::std::{Addr, Link, LinkConfig, LinkError, LinkEventRef};
 
@@ -13,19 +14,54 @@ pub(crate) const REPLY_TIMEOUT: Duration = Duration::from_secs(10);
 /// The longest a loop waits without checking for Ctrl-C.
 pub(crate) const TICK: Duration = Duration::from_millis(100);
 
+/// The connection flags every client command takes.
+#[derive(Args, Clone, Debug, Default)]
+pub(crate) struct ConnectArgs {
+    /// Give up on the connect and the handshake after S seconds (fractions too, such as 0.5)
+    /// [default: 10]
+    #[arg(id = "connect_timeout", long = "timeout", value_name = "S", value_parser = parse_seconds)]
+    pub(crate) timeout: Option<Duration>,
+}
+
+impl ConnectArgs {
+    /// The link settings these flags ask for; Ctrl-C cancels the link's waits.
+    pub(crate) fn config(&self) -> LinkConfig {
+        let config = LinkConfig::new().cancel_token(interrupt::token());
+        match self.timeout {
+            Some(timeout) => config.handshake_timeout(timeout),
+            None => config,
+        }
+    }
+}
+
+/// A number of seconds, fractions allowed, from 0.01 to a day.
+pub(crate) fn parse_seconds(text: &str) -> Result<Duration, String> {
+    match text.trim().parse::<f64>() {
+        Ok(s) if (0.01..=86_400.0).contains(&s) => Ok(Duration::from_secs_f64(s)),
+        _ => Err(format!("`{text}` is not a number of seconds from 0.01 to 86400")),
+    }
+}
+
 /// Parses an address given on the command line.
 pub(crate) fn parse_addr(text: &str) -> Result<Addr, Failure> {
     text.parse().map_err(|e| Failure(format!("bad address `{text}`: {e}")))
 }
 
-/// Connects to `addr` (handshake included) with `config`.
+/// Connects to `addr` (handshake included) with `config`; Ctrl-C during the connect is a
+/// failure ("interrupted while connecting").
 pub(crate) fn connect_with(addr: &Addr, config: &LinkConfig) -> Result<Link, Failure> {
-    Link::connect_with(addr, config).map_err(|e| Failure::at(addr, e))
+    Link::connect_with(addr, config).map_err(|e| match e {
+        LinkError::Interrupted => Failure::at(addr, "interrupted while connecting"),
+        e => Failure::at(addr, e),
+    })
 }
 
-/// Connects to `addr` with the default settings.
-pub(crate) fn connect(addr: &Addr) -> Result<Link, Failure> {
-    connect_with(addr, &LinkConfig::new())
+/// Connects to `addr` as the connection flags ask, Ctrl-C ending the connect at once; the link
+/// then leaves Ctrl-C to the command's own loop (which stops, then closes gracefully).
+pub(crate) fn connect(addr: &Addr, args: &ConnectArgs) -> Result<Link, Failure> {
+    let mut link = connect_with(addr, &args.config())?;
+    link.set_cancel_token(None);
+    Ok(link)
 }
 
 /// Sends `request` and waits (at most [`REPLY_TIMEOUT`]) for the service message that `want`

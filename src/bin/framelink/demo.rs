@@ -8,6 +8,7 @@ use framelink::std::{Addr, PeerInfo, Reply, Server, ServerConfig};
 use serde::Serialize;
 
 use crate::bench::{self, BenchArgs, BenchReport};
+use crate::client::ConnectArgs;
 use crate::info::{self, InfoArgs, InfoReport};
 use crate::output::{self, Failure, Mode, Outcome, Report, Run};
 use crate::ping::{self, PingArgs, PingReport};
@@ -100,7 +101,12 @@ fn steps(report: &mut DemoReport, tcp: &str, udp: &str, text: bool) -> Result<()
     };
 
     show(format!("send {tcp} \"{HELLO}\""));
-    let args = SendArgs { addr: tcp.to_owned(), messages: vec![OsString::from(HELLO)] };
+    let args = SendArgs {
+        addr: tcp.to_owned(),
+        messages: vec![OsString::from(HELLO)],
+        file: Vec::new(),
+        connect: ConnectArgs::default(),
+    };
     let sent = passed(send::run(&args, Mode::Quiet))?;
     result(format!(
         "sent {} ({} bytes), {} acknowledged",
@@ -121,6 +127,7 @@ fn steps(report: &mut DemoReport, tcp: &str, udp: &str, text: bool) -> Result<()
             timeout: None,
             deadline: None,
             quiet: true,
+            connect: ConnectArgs::default(),
         };
         let pinged = passed(ping::run(&args, Mode::Quiet))?;
         if let Some(rtt) = &pinged.rtt_us {
@@ -144,6 +151,7 @@ fn steps(report: &mut DemoReport, tcp: &str, udp: &str, text: bool) -> Result<()
             show(format!("bench {addr} -t {BENCH_SECONDS}{}", if reverse { " --reverse" } else { "" }));
             let args = BenchArgs {
                 addr: addr.to_owned(),
+                connect: ConnectArgs::default(),
                 time: Some(BENCH_SECONDS),
                 bytes: None,
                 size: None,
@@ -169,7 +177,8 @@ fn steps(report: &mut DemoReport, tcp: &str, udp: &str, text: bool) -> Result<()
     }
 
     show(format!("info {tcp}"));
-    let described = passed(info::run(&InfoArgs { addr: tcp.to_owned() }, Mode::Quiet))?;
+    let described =
+        passed(info::run(&InfoArgs { addr: tcp.to_owned(), connect: ConnectArgs::default() }, Mode::Quiet))?;
     result(format!(
         "{} {}: protocol {}, capabilities: {}, max payload {} B, max message {} B, window {}",
         described.name,

@@ -5,7 +5,7 @@ use framelink::core::service::{ServerCounters, ServiceMessage, StatsReply};
 use framelink::core::wire::Capabilities;
 use serde::Serialize;
 
-use crate::client::{connect, parse_addr, request};
+use crate::client::{ConnectArgs, connect, parse_addr, request};
 use crate::output::{self, Failure, Mode, Outcome, Report, Run};
 
 /// Arguments of `framelink info`.
@@ -14,6 +14,8 @@ pub(crate) struct InfoArgs {
     /// Where: tcp://HOST:PORT, udp://HOST:PORT, tcp+cobs://HOST:PORT, serial://PORT[?baud=N] or
     /// HOST:PORT (TCP)
     pub(crate) addr: String,
+    #[command(flatten)]
+    pub(crate) connect: ConnectArgs,
 }
 
 /// The responder's counters for this session (STATS), as it counts them.
@@ -215,7 +217,7 @@ pub(crate) fn capability_names(bits: u16) -> Vec<String> {
 /// Runs `framelink info`.
 pub(crate) fn run(args: &InfoArgs, _mode: Mode) -> Run<InfoReport> {
     let addr = parse_addr(&args.addr)?;
-    let mut link = connect(&addr)?;
+    let mut link = connect(&addr, &args.connect)?;
     let mut report = request(&mut link, &addr, &ServiceMessage::Info, |reply| match reply {
         ServiceMessage::InfoReply(info) => Some(InfoReport {
             addr: addr.to_string(),

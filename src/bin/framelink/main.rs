@@ -53,7 +53,8 @@ enum Command {
     /// Serve the remote test service and print every text message ("Received: ..."), until
     /// Ctrl-C
     Serve(serve::ServeArgs),
-    /// Send each MESSAGE as one message; exit once all are acknowledged
+    /// Send each MESSAGE (`-`: standard input) or file as one message; exit once all are
+    /// acknowledged
     Send(send::SendArgs),
     /// Round-trip times of ECHO requests, like ping
     Ping(ping::PingArgs),
@@ -83,5 +84,17 @@ fn main() -> ExitCode {
         Command::Ports => finish(mode, ports::run(mode)),
         Command::Relay(args) => finish(mode, relay::run(args, mode)),
         Command::Demo => finish(mode, demo::run(mode)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::Cli;
+
+    #[test]
+    fn every_command_has_unique_flags() {
+        Cli::command().debug_assert();
     }
 }

@@ -10,7 +10,7 @@ use framelink::core::service::{ServiceMessage, fill_pattern};
 use framelink::std::{Addr, Link, LinkError, LinkEventRef};
 use serde::Serialize;
 
-use crate::client::{TICK, connect, parse_addr};
+use crate::client::{ConnectArgs, TICK, connect, parse_addr};
 use crate::interrupt;
 use crate::output::{self, Failure, Mode, Outcome, Report, Run, ms, us};
 use crate::{seconds, size};
@@ -28,6 +28,8 @@ pub(crate) struct PingArgs {
     /// Where: tcp://HOST:PORT, udp://HOST:PORT, tcp+cobs://HOST:PORT, serial://PORT[?baud=N] or
     /// HOST:PORT (TCP)
     pub(crate) addr: String,
+    #[command(flatten)]
+    pub(crate) connect: ConnectArgs,
     /// Stop after N requests (with -w: once N replies are in) [default: until Ctrl-C]
     #[arg(short = 'c', long, value_name = "N")]
     pub(crate) count: Option<u64>,
@@ -42,7 +44,7 @@ pub(crate) struct PingArgs {
     pub(crate) size: u64,
     /// Seconds to wait for each reply before counting it lost [default: the larger of 1 and 4
     /// intervals]
-    #[arg(short = 'W', long, value_name = "S", value_parser = seconds::within(0.001, MAX_SECONDS))]
+    #[arg(short = 'W', long = "wait", value_name = "S", value_parser = seconds::within(0.001, MAX_SECONDS))]
     pub(crate) timeout: Option<Duration>,
     /// Seconds after which ping stops, whatever was sent or received
     #[arg(short = 'w', long, value_name = "S", value_parser = seconds::within(0.001, MAX_SECONDS))]
@@ -168,7 +170,7 @@ impl Report for PingReport {
 /// Runs `framelink ping`.
 pub(crate) fn run(args: &PingArgs, mode: Mode) -> Run<PingReport> {
     let addr = parse_addr(&args.addr)?;
-    let mut link = connect(&addr)?;
+    let mut link = connect(&addr, &args.connect)?;
     if mode.is_text() {
         output::say(format_args!("PING {addr}: {}-byte ECHO messages", args.size));
     }

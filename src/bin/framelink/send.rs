@@ -1,14 +1,20 @@
-//! `framelink send ADDR MESSAGE...`: each message on its own; exits once all are acknowledged
-//! and the session is closed.
+//! `framelink send ADDR [MESSAGE|-]... [--file PATH]...`: each message on its own (`-` is
+//! standard input, read to its end; `--file` a whole file); exits once all are acknowledged and
+//! the session is closed.
 
 use std::ffi::OsString;
+use std::io::{self, Read};
+use std::path::PathBuf;
 
 use clap::Args;
-use framelink::std::Link;
+use framelink::std::{Link, LinkConfig};
 use serde::Serialize;
 
-use crate::client::{connect, parse_addr};
+use crate::client::{ConnectArgs, connect_with, parse_addr};
 use crate::output::{self, Failure, Mode, Outcome, Report, Run};
+
+/// The largest message `send` reads: the most a server's `--max-message` allows.
+const MAX_MESSAGE: u64 = 1 << 30;
 
 /// Arguments of `framelink send`.
 #[derive(Args, Clone, Debug)]
@@ -16,9 +22,16 @@ pub(crate) struct SendArgs {
     /// Where: tcp://HOST:PORT, udp://HOST:PORT, tcp+cobs://HOST:PORT, serial://PORT[?baud=N] or
     /// HOST:PORT (TCP)
     pub(crate) addr: String,
-    /// The messages, each sent as one message (the server prints each on its own line)
-    #[arg(required = true, value_parser = clap::value_parser!(OsString))]
+    /// The messages, each sent as one message (the server prints each on its own line); `-`
+    /// reads standard input to its end and sends it as one message
+    #[arg(required_unless_present = "file", value_parser = clap::value_parser!(OsString))]
     pub(crate) messages: Vec<OsString>,
+    /// Send the file at PATH as one message, after the MESSAGEs; as often as needed. A message
+    /// may be as large as the server accepts (`serve --max-message`; 256K by default)
+    #[arg(short = 'f', long, value_name = "PATH")]
+    pub(crate) file: Vec<PathBuf>,
+    #[command(flatten)]
+    pub(crate) connect: ConnectArgs,
 }
 
 /// What `send` did.
@@ -47,8 +60,24 @@ impl Report for SendReport {
 /// Runs `framelink send`.
 pub(crate) fn run(args: &SendArgs, _mode: Mode) -> Run<SendReport> {
     let addr = parse_addr(&args.addr)?;
-    let messages: Vec<&[u8]> = args.messages.iter().map(|m| m.as_encoded_bytes()).collect();
-    let mut link = connect(&addr)?;
+    let owned = read_messages(args)?;
+    let messages: Vec<&[u8]> = owned.iter().map(Vec::as_slice).collect();
+    let largest = messages.iter().map(|m| m.len()).max().unwrap_or(0);
+    // This side's limit bounds its send buffer: room for the largest message.
+    let max_message = (largest as u32).max(LinkConfig::DEFAULT_MAX_MESSAGE);
+    let mut link = connect_with(&addr, &args.connect.config().max_message(max_message))?;
+    if let Some(peer) = link.peer()
+        && largest > peer.max_message as usize
+    {
+        let _ = link.close();
+        return Err(Failure::at(
+            &addr,
+            format!(
+                "a message of {largest} bytes is larger than the peer accepts ({} bytes; `framelink serve --max-message` raises it)",
+                peer.max_message
+            ),
+        ));
+    }
     let mut report = SendReport { addr: addr.to_string(), sent: 0, acknowledged: 0, bytes: 0 };
     let result = send_all(&mut link, &messages, &mut report);
     report.acknowledged = acknowledged(&messages[..report.sent as usize], link.stats().bytes_acked);
@@ -57,6 +86,33 @@ pub(crate) fn run(args: &SendArgs, _mode: Mode) -> Run<SendReport> {
         Err(e) => Some(e),
     };
     Ok(Outcome::new(report, error.map(|e| Failure::at(&addr, e))))
+}
+
+/// The messages in order: the arguments (`-`: standard input), then the files.
+fn read_messages(args: &SendArgs) -> Result<Vec<Vec<u8>>, Failure> {
+    let mut messages = Vec::with_capacity(args.messages.len() + args.file.len());
+    for message in &args.messages {
+        if message == "-" {
+            messages.push(read_all(io::stdin().lock(), "standard input")?);
+        } else {
+            messages.push(message.as_encoded_bytes().to_vec());
+        }
+    }
+    for path in &args.file {
+        let file = std::fs::File::open(path).map_err(|e| Failure(format!("{}: {e}", path.display())))?;
+        messages.push(read_all(file, &path.display().to_string())?);
+    }
+    Ok(messages)
+}
+
+/// Everything `source` holds, up to [`MAX_MESSAGE`] bytes.
+fn read_all(source: impl Read, name: &str) -> Result<Vec<u8>, Failure> {
+    let mut message = Vec::new();
+    source.take(MAX_MESSAGE + 1).read_to_end(&mut message).map_err(|e| Failure(format!("{name}: {e}")))?;
+    if message.len() as u64 > MAX_MESSAGE {
+        return Err(Failure(format!("{name}: larger than the largest message ({MAX_MESSAGE} bytes)")));
+    }
+    Ok(message)
 }
 
 /// Sends every message, then waits until all are acknowledged.

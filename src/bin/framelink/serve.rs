@@ -10,12 +10,13 @@ use std::time::Duration;
 
 use clap::Args;
 use framelink::core::session::CloseReason;
-use framelink::std::{Handler, LinkConfig, LinkError, PeerInfo, Reply, Server, ServerConfig};
+use framelink::std::{Handler, LinkError, PeerInfo, Reply, Server, ServerConfig};
 use serde::Serialize;
 
-use crate::client::{TICK, parse_addr};
+use crate::client::{TICK, parse_addr, parse_seconds};
 use crate::interrupt;
 use crate::output::{self, Failure, Mode, Outcome, Report, Run};
+use crate::size;
 
 /// Where `serve` listens without `--listen`.
 pub(crate) const DEFAULT_LISTEN: [&str; 2] = ["tcp://127.0.0.1:7878", "udp://127.0.0.1:7878"];
@@ -32,25 +33,17 @@ pub(crate) struct ServeArgs {
     #[arg(long, value_name = "N", default_value_t = ServerConfig::DEFAULT_MAX_CLIENTS)]
     pub(crate) max_clients: usize,
     /// Drop a client that has not completed the handshake after S seconds
-    #[arg(long, value_name = "S", default_value = "10", value_parser = parse_timeout)]
+    #[arg(long, value_name = "S", default_value = "10", value_parser = parse_seconds)]
     pub(crate) handshake_timeout: Duration,
     /// End a session after S seconds without hearing from the client (ERROR idle timeout);
     /// live clients answer keepalives and stay
-    #[arg(long, value_name = "S", default_value = "30", value_parser = parse_timeout)]
+    #[arg(long, value_name = "S", default_value = "30", value_parser = parse_seconds)]
     pub(crate) idle_timeout: Duration,
-    /// The largest message a client may send, in bytes (ERROR message too large beyond it); each
-    /// client's two buffers grow as its messages need, up to this + 64 KiB each
-    #[arg(long, value_name = "BYTES", default_value_t = LinkConfig::DEFAULT_MAX_MESSAGE,
-          value_parser = clap::value_parser!(u32).range(1..=1 << 30))]
-    pub(crate) max_message: u32,
-}
-
-/// A timeout in seconds: from 0.01 to a day.
-fn parse_timeout(text: &str) -> Result<Duration, String> {
-    match text.trim().parse::<f64>() {
-        Ok(s) if (0.01..=86_400.0).contains(&s) => Ok(Duration::from_secs_f64(s)),
-        _ => Err(format!("`{text}` is not a number of seconds from 0.01 to 86400")),
-    }
+    /// The largest message a client may send (ERROR message too large beyond it), such as 1500,
+    /// 64K or 16M, at most 1G; each client's two buffers grow as its messages need, up to this +
+    /// 64 KiB each
+    #[arg(long, value_name = "BYTES", default_value = "256K", value_parser = size::bytes_in(1, 1 << 30))]
+    pub(crate) max_message: u64,
 }
 
 /// What `serve` did, once stopped.
@@ -135,7 +128,7 @@ pub(crate) fn run(args: &ServeArgs, mode: Mode) -> Run<ServeReport> {
         .max_clients(args.max_clients)
         .handshake_timeout(args.handshake_timeout)
         .idle_timeout(args.idle_timeout)
-        .max_message(args.max_message)
+        .max_message(args.max_message as u32)
         .responder("framelink serve", env!("CARGO_PKG_VERSION"));
     let server = Server::bind(&addrs, config).map_err(|e| Failure(e.to_string()))?;
     let listen: Vec<String> = server.local_addrs().iter().map(ToString::to_string).collect();
