@@ -3,21 +3,18 @@
 use std::fmt;
 use std::io;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream, UdpSocket};
-use std::sync::{Arc, mpsc};
-use std::thread;
+use std::sync::Arc;
 use std::time::{Duration, Instant as StdInstant};
 
 use framelink_core::framing::DecoderStats;
 use framelink_core::session::{
-    CloseReason, Config, Event, PeerParams, RttStats, SendError, Session, State, Stats, Timeout,
+    CloseReason, Config, Event, PeerParams, RttStats, SendError, Session, State, Stats,
 };
 use framelink_core::wire::OVERHEAD;
 
-use crate::cancel::{CANCEL_POLL, CancelToken};
 use crate::clock::StdClock;
 use crate::conn::{Framed, Sess, zeroed};
 use crate::serial::SerialPort;
-use crate::sniff::{SAMPLE, other_framing};
 use crate::socket::LinkSocket;
 pub(crate) use crate::socket::{Socket, lost_or_io};
 use crate::{LinkError, ToAddr, Transport};
@@ -62,7 +59,6 @@ pub struct LinkConfig {
     pub(crate) handshake_timeout: Duration,
     pub(crate) close_timeout: Duration,
     pub(crate) max_retransmits: u8,
-    pub(crate) cancel: Option<CancelToken>,
 }
 
 impl LinkConfig {
@@ -80,7 +76,6 @@ impl LinkConfig {
             handshake_timeout: Duration::from_secs(10),
             close_timeout: Duration::from_secs(10),
             max_retransmits: 10,
-            cancel: None,
         }
     }
 
@@ -142,13 +137,29 @@ impl LinkConfig {
         self
     }
 
-    /// Give up waiting once `token` is cancelled: the connect (TCP connect and handshake) and
-    /// every blocking call of the link end with [`LinkError::Interrupted`] within about 100 ms
-    /// (default: none; waits end only at their timeouts). For clients: a server's sessions do
-    /// not look at it.
-    pub fn cancel_token(mut self, token: CancelToken) -> Self {
-        self.cancel = Some(token);
-        self
+    /// The largest message, as set by [`max_message`](Self::max_message).
+    pub fn max_message_value(&self) -> u32 {
+        self.max_message
+    }
+
+    /// The idle timeout, as set by [`idle_timeout`](Self::idle_timeout).
+    pub fn idle_timeout_value(&self) -> Duration {
+        self.idle_timeout
+    }
+
+    /// The handshake timeout, as set by [`handshake_timeout`](Self::handshake_timeout).
+    pub fn handshake_timeout_value(&self) -> Duration {
+        self.handshake_timeout
+    }
+
+    /// The close timeout, as set by [`close_timeout`](Self::close_timeout).
+    pub fn close_timeout_value(&self) -> Duration {
+        self.close_timeout
+    }
+
+    /// The keepalive interval, as set by [`keepalive`](Self::keepalive).
+    pub fn keepalive_value(&self) -> Duration {
+        self.keepalive
     }
 
     fn payload_limit(&self, transport: Transport) -> u16 {
@@ -159,13 +170,13 @@ impl LinkConfig {
         }
     }
 
-    /// The largest packet this side sends or accepts.
-    pub(crate) fn packet_len(&self, transport: Transport) -> usize {
+    /// The largest packet this side sends or accepts over `transport` (13 + its max payload).
+    pub fn packet_len(&self, transport: Transport) -> usize {
         OVERHEAD + usize::from(self.payload_limit(transport))
     }
 
-    /// The size of each session buffer.
-    pub(crate) fn buffer_len(&self) -> usize {
+    /// The size each session buffer may grow to: `max_message` + 64 KiB.
+    pub fn buffer_len(&self) -> usize {
         usize::try_from(self.max_message).unwrap_or(usize::MAX - ROOM - 4) + 4 + ROOM
     }
 
@@ -174,8 +185,9 @@ impl LinkConfig {
     /// `tcp+cobs://`).
     ///
     /// Each session buffer starts empty and grows as messages need, up to
-    /// [`buffer_len`](Self::buffer_len); the session gives the room back once idle.
-    pub(crate) fn session_config(&self, transport: Transport) -> Config {
+    /// `max_message` + 64 KiB; the session gives the room back once idle. For drivers of
+    /// their own (the tokio adapter) that build the same sessions as [`Link`].
+    pub fn session_config(&self, transport: Transport) -> Config {
         let buffer = u32::try_from(self.buffer_len()).unwrap_or(u32::MAX);
         Config::new()
             .max_send_buffer(buffer)
@@ -198,7 +210,7 @@ impl LinkConfig {
 
     /// A server session's settings: a client's, with keepalives spread, so that clients that
     /// connected together (after a restart, or from a load tool) are not pinged as a herd.
-    pub(crate) fn server_session_config(&self, transport: Transport) -> Config {
+    pub fn server_session_config(&self, transport: Transport) -> Config {
         self.session_config(transport).spread_keepalives(true)
     }
 }
@@ -308,9 +320,6 @@ pub struct Link {
     local: SocketAddr,
     peer: SocketAddr,
     stall_after: Duration,
-    cancel: Option<CancelToken>,
-    /// Until the handshake is done: the first bytes the peer sent, and how many in all.
-    handshake_bytes: Option<(Vec<u8>, u64)>,
 }
 
 impl Link {
@@ -335,9 +344,7 @@ impl Link {
     /// Tries each address the host resolves to in turn. Fails with [`LinkError::Io`] when no
     /// server is there (connection refused, unreachable, TCP connect timed out), with
     /// [`LinkError::Refused`] when the server refused the handshake (another protocol version,
-    /// a full server), with [`LinkError::NoAnswer`] when the handshake timed out (saying which
-    /// framing the peer's bytes looked like, if they looked like the other one), or with
-    /// [`LinkError::Interrupted`] once the config's [`CancelToken`] is cancelled.
+    /// a full server), or with [`LinkError::Closed`] when the handshake timed out.
     ///
     /// A `serial://` address opens the port (exclusively), or fails with
     /// [`LinkError::Serial`] saying why it could not (no such port, permission denied, busy,
@@ -371,11 +378,9 @@ impl Link {
                 socket.connect(target)?;
                 Socket::Datagram(socket)
             }
-            Transport::Tcp | Transport::TcpCobs => Socket::Stream(Arc::new(tcp_connect(
-                target,
-                config.handshake_timeout,
-                config.cancel.as_ref(),
-            )?)),
+            Transport::Tcp | Transport::TcpCobs => {
+                Socket::Stream(Arc::new(TcpStream::connect_timeout(&target, config.handshake_timeout)?))
+            }
             Transport::Serial => return Err(LinkError::Io(io::ErrorKind::InvalidInput.into())),
         };
         Self::start(socket, transport, config)
@@ -392,10 +397,7 @@ impl Link {
             clock.now(),
         );
         let mut link = Self::new(socket, transport, config, session, clock)?;
-        link.cancel = config.cancel.clone();
-        link.handshake_bytes = Some((Vec::new(), 0));
         link.handshake()?;
-        link.handshake_bytes = None;
         Ok(link)
     }
 
@@ -428,32 +430,7 @@ impl Link {
             local,
             peer,
             stall_after: config.idle_timeout,
-            cancel: None,
-            handshake_bytes: None,
         })
-    }
-
-    /// The error for a handshake that timed out: what the peer sent meanwhile, if anything.
-    fn no_answer(&self) -> LinkError {
-        let (sample, bytes_received) =
-            self.handshake_bytes.as_ref().map_or((&[][..], 0), |(s, n)| (&s[..], *n));
-        let looks_like =
-            if self.decoder_stats().frames == 0 { other_framing(self.transport, sample) } else { None };
-        LinkError::NoAnswer { transport: self.transport, bytes_received, looks_like }
-    }
-
-    /// Gives the link a [`CancelToken`] (or none), in place of the one its
-    /// [`LinkConfig::cancel_token`] gave.
-    pub fn set_cancel_token(&mut self, token: Option<CancelToken>) {
-        self.cancel = token;
-    }
-
-    /// [`LinkError::Interrupted`] once the cancel token is cancelled.
-    fn check_cancel(&self) -> Result<(), LinkError> {
-        match &self.cancel {
-            Some(token) if token.is_cancelled() => Err(LinkError::Interrupted),
-            _ => Ok(()),
-        }
     }
 
     /// Waits for the end of the handshake.
@@ -471,7 +448,6 @@ impl Link {
                         CloseReason::PeerError { .. } | CloseReason::LocalError { .. } => {
                             LinkError::Refused(reason)
                         }
-                        CloseReason::TimedOut(Timeout::Handshake) => self.no_answer(),
                         other => LinkError::Closed(other),
                     });
                 }
@@ -744,7 +720,6 @@ impl Link {
     /// session's next deadline or `until`, and feeds what arrived to the session.
     pub(crate) fn round(&mut self, until: Option<StdInstant>) -> Result<(), LinkError> {
         self.socket.check()?;
-        self.check_cancel()?;
         // One clock read serves the timers, the transmit and the wait (fewer reads per round
         // trip; the wait may end a few microseconds late).
         let std_now = StdInstant::now();
@@ -766,12 +741,6 @@ impl Link {
             },
             None => None,
         };
-        // With a cancel token, no wait is longer than its polling period.
-        let wait = match (&self.cancel, wait) {
-            (Some(_), Some(wait)) => Some(wait.min(CANCEL_POLL)),
-            (Some(_), None) => Some(CANCEL_POLL),
-            (None, wait) => wait,
-        };
         self.read(wait)
     }
 
@@ -788,11 +757,6 @@ impl Link {
     /// One read (or one datagram), waiting at most `wait`, fed to the session.
     fn read(&mut self, wait: Option<Duration>) -> Result<(), LinkError> {
         if let Some(len) = self.socket.read(&mut self.read_buf, wait)? {
-            if let Some((sample, count)) = &mut self.handshake_bytes {
-                let room = SAMPLE.saturating_sub(sample.len()).min(len);
-                sample.extend_from_slice(&self.read_buf[..room]);
-                *count += len as u64;
-            }
             self.framed.handle_bytes(self.clock.now(), &self.read_buf[..len]);
         }
         Ok(())
@@ -807,34 +771,6 @@ impl fmt::Debug for Link {
             .field("peer", &self.peer)
             .field("state", &self.state())
             .finish_non_exhaustive()
-    }
-}
-
-/// A TCP connection to `target` within `timeout`; with a cancel token, made on a thread of
-/// its own (left to finish alone when cancelled) while this one watches the token.
-fn tcp_connect(
-    target: SocketAddr,
-    timeout: Duration,
-    cancel: Option<&CancelToken>,
-) -> Result<TcpStream, LinkError> {
-    let Some(cancel) = cancel else {
-        return Ok(TcpStream::connect_timeout(&target, timeout)?);
-    };
-    let (done, result) = mpsc::channel();
-    thread::Builder::new().name("framelink-connect".into()).spawn(move || {
-        let _ = done.send(TcpStream::connect_timeout(&target, timeout));
-    })?;
-    loop {
-        if cancel.is_cancelled() {
-            return Err(LinkError::Interrupted);
-        }
-        match result.recv_timeout(CANCEL_POLL) {
-            Ok(stream) => return Ok(stream?),
-            Err(mpsc::RecvTimeoutError::Timeout) => {}
-            Err(mpsc::RecvTimeoutError::Disconnected) => {
-                return Err(LinkError::Io(io::Error::other("the connecting thread ended")));
-            }
-        }
     }
 }
 

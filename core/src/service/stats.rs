@@ -4,7 +4,6 @@
 /// (an RTT before the first sample).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
-#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[non_exhaustive]
 pub struct StatsReply {
     /// Messages the responder received.
@@ -125,7 +124,6 @@ impl StatsReply {
 /// each limit.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
-#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[non_exhaustive]
 pub struct ServerCounters {
     /// Sessions being served now, handshakes included.
