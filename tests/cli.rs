@@ -150,6 +150,39 @@ fn timeout_bounds_the_handshake_of_every_client_command() {
     assert_eq!(ran.code, Some(2), "{:?}", ran.stderr);
 }
 
+#[test]
+fn ctrl_c_ends_the_handshake_at_once() {
+    // A peer that takes the connection and never answers: the handshake would wait 10 s.
+    let silent = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = format!("tcp://{}", silent.local_addr().unwrap());
+    let commands: [&[&str]; 4] =
+        [&["send", &addr, "hi"], &["ping", &addr], &["bench", &addr], &["info", &addr]];
+    for args in commands {
+        let mut running = Running::start(args);
+        thread::sleep(Duration::from_millis(300));
+        running.interrupt();
+        let interrupted = Instant::now();
+        let code = running.wait(WAIT);
+        // 100 ms is the polling period; generous slack for a loaded machine.
+        assert!(interrupted.elapsed() < Duration::from_secs(5), "{args:?}: {:?}", interrupted.elapsed());
+        let stderr = running.stderr.all();
+        assert_eq!(code, Some(1), "{args:?}: {stderr:?}");
+        assert_eq!(stderr, [format!("framelink: {addr}: interrupted while connecting")], "{args:?}");
+    }
+}
+
+#[test]
+fn the_wrong_framing_is_named() {
+    let serve = Serve::start();
+    let (_, plain_cobs) = serve.cobs.split_once("://").unwrap();
+    run(&["info", &format!("tcp://{plain_cobs}"), "--timeout", "0.5"])
+        .failed("that looks like COBS frames: try tcp+cobs://");
+    let (_, plain_tcp) = serve.tcp.split_once("://").unwrap();
+    // A length-delimited server stays silent at COBS bytes: the hint is a question.
+    run(&["ping", &format!("tcp+cobs://{plain_tcp}"), "--timeout", "0.5"])
+        .failed("no answer from the peer (if it is a framelink server on plain TCP, try tcp://)");
+}
+
 #[cfg(unix)]
 #[test]
 fn bytes_that_are_not_utf8_are_printed_lossily() {

@@ -6,8 +6,9 @@ use std::io;
 use framelink_core::session::{CloseReason, SendError, Timeout};
 use framelink_core::wire::ErrorCode;
 
-use crate::AddrError;
 use crate::serial::SerialError;
+use crate::sniff::Framing;
+use crate::{AddrError, Transport};
 
 /// Why a [`Link`](crate::Link) call failed.
 ///
@@ -37,16 +38,35 @@ pub enum LinkError {
     Stalled,
     /// The session refused a message or a ping (too large, closing, ...); nothing was queued.
     Send(SendError),
+    /// The handshake got no answer within the handshake timeout; when the peer sent bytes that
+    /// look like another framing than the address named, `looks_like` says which (`tcp://`
+    /// against a COBS peer, `tcp+cobs://` against a length-delimited one).
+    NoAnswer {
+        /// The transport the handshake was tried on.
+        transport: Transport,
+        /// Bytes the peer sent meanwhile, none of them a frame this side could decode.
+        bytes_received: u64,
+        /// The other framing those bytes look like, if they do.
+        looks_like: Option<Framing>,
+    },
+    /// A [`CancelToken`](crate::CancelToken) was cancelled while the call waited; the link, if
+    /// there is one, is still usable.
+    Interrupted,
     /// A serial port could not be opened (no such port, permission denied, busy, unsupported
     /// baud rate), or went away (unplugged, closed).
     Serial(SerialError),
 }
 
 impl LinkError {
-    /// Whether the link is still usable after this error (a refused send or a caller's
-    /// timeout); every other error ends it.
+    /// Whether the link is still usable after this error (a refused send, a caller's timeout,
+    /// a cancelled wait); every other error ends it.
     pub fn is_recoverable(&self) -> bool {
-        matches!(self, Self::TimedOut | Self::Send(SendError::TooLarge { .. } | SendError::WouldBlock))
+        matches!(
+            self,
+            Self::TimedOut
+                | Self::Interrupted
+                | Self::Send(SendError::TooLarge { .. } | SendError::WouldBlock)
+        )
     }
 }
 
@@ -118,7 +138,47 @@ impl fmt::Display for LinkError {
             Self::Send(error) => write!(f, "cannot send: {error}"),
             Self::Serial(error) => write!(f, "{error}"),
             Self::Addr(error) => write!(f, "bad address: {error}"),
+            Self::NoAnswer { transport, bytes_received, looks_like } => {
+                no_answer(f, *transport, *bytes_received, *looks_like)
+            }
+            Self::Interrupted => f.write_str("interrupted"),
         }
+    }
+}
+
+/// A handshake without an answer, with what the bytes that came back suggest.
+fn no_answer(
+    f: &mut fmt::Formatter<'_>,
+    transport: Transport,
+    bytes: u64,
+    looks_like: Option<Framing>,
+) -> fmt::Result {
+    let sent = if bytes == 1 { "1 byte that looks".to_owned() } else { format!("{bytes} bytes that look") };
+    match (looks_like, transport) {
+        (Some(Framing::Cobs), _) => write!(
+            f,
+            "no answer to the handshake, but the peer sent {sent} like COBS frames: try tcp+cobs://"
+        ),
+        (Some(Framing::LengthDelimited), Transport::Serial) => write!(
+            f,
+            "no answer to the handshake, but the peer sent {sent} like length-delimited frames (tcp://), not COBS"
+        ),
+        (Some(Framing::LengthDelimited), _) => write!(
+            f,
+            "no answer to the handshake, but the peer sent {sent} like length-delimited frames: try tcp://"
+        ),
+        (None, _) if bytes > 0 => write!(
+            f,
+            "the handshake timed out: the peer sent {bytes} byte{} that are no framelink frames",
+            if bytes == 1 { "" } else { "s" }
+        ),
+        (None, Transport::Tcp) => f.write_str(
+            "the handshake timed out: no answer from the peer (if it frames with COBS, as a serial line bridged to TCP does, try tcp+cobs://)",
+        ),
+        (None, Transport::TcpCobs) => f.write_str(
+            "the handshake timed out: no answer from the peer (if it is a framelink server on plain TCP, try tcp://)",
+        ),
+        (None, _) => f.write_str("the handshake timed out: no answer from the peer"),
     }
 }
 
@@ -159,9 +219,11 @@ impl From<LinkError> for io::Error {
             LinkError::Io(inner) => inner.kind(),
             LinkError::Refused(_) => K::ConnectionRefused,
             LinkError::Closed(CloseReason::Local | CloseReason::Peer) => K::BrokenPipe,
-            LinkError::Closed(CloseReason::TimedOut(_)) | LinkError::TimedOut | LinkError::Stalled => {
-                K::TimedOut
-            }
+            LinkError::Closed(CloseReason::TimedOut(_))
+            | LinkError::NoAnswer { .. }
+            | LinkError::TimedOut
+            | LinkError::Stalled => K::TimedOut,
+            LinkError::Interrupted => K::Interrupted,
             LinkError::Closed(_) => K::ConnectionAborted,
             LinkError::ConnectionLost => K::ConnectionReset,
             LinkError::Send(SendError::TooLarge { .. }) => K::InvalidInput,
@@ -197,6 +259,15 @@ mod tests {
             (LinkError::Stalled, io::ErrorKind::TimedOut),
             (LinkError::Send(SendError::TooLarge { max: 9 }), io::ErrorKind::InvalidInput),
             (LinkError::Addr(AddrError::Empty), io::ErrorKind::InvalidInput),
+            (LinkError::Interrupted, io::ErrorKind::Interrupted),
+            (
+                LinkError::NoAnswer {
+                    transport: Transport::Tcp,
+                    bytes_received: 1,
+                    looks_like: Some(Framing::Cobs),
+                },
+                io::ErrorKind::TimedOut,
+            ),
         ];
         for (error, kind) in cases {
             let text = error.to_string();

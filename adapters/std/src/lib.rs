@@ -4,9 +4,11 @@
 //!   serial line bridged to TCP), bare `host:port` (TCP), and serial ports,
 //!   `serial:///dev/ttyACM0?baud=115200` or `serial://COM3` ([`SerialSettings`]).
 //! - [`Link`]: a connected session, from [`Link::connect`]: send messages, wait for events,
-//!   ping, flush, close gracefully.
+//!   ping, flush, close gracefully; a [`CancelToken`] ends its waits early (Ctrl-C).
 //! - [`Server`]: serves many clients at once over any mix of those transports, with limits on
 //!   clients, message size, handshake and idle time; the application implements [`Handler`].
+//! - [`ServiceClient`]: the test service that `framelink serve` and firmware answer (ECHO,
+//!   INFO, STATS, SOURCE, SINK), request by request over a link.
 //! - [`StdClock`]: `std::time::Instant` as the core's [`Instant`](framelink_core::Instant).
 //! - [`nal`]: the same sessions through the portable embedded-nal driver on `std-embedded-nal`.
 //!
@@ -21,6 +23,7 @@
 #![deny(missing_docs)]
 
 mod addr;
+mod cancel;
 mod clock;
 mod conn;
 mod cookie;
@@ -30,9 +33,12 @@ pub mod nal;
 mod relay;
 mod serial;
 mod server;
+mod service_client;
+mod sniff;
 mod socket;
 
 pub use addr::{Addr, AddrError, ToAddr, Transport};
+pub use cancel::CancelToken;
 pub use clock::StdClock;
 pub use error::LinkError;
 pub use framelink_core as core;
@@ -42,3 +48,5 @@ pub use serial::{
     DataBits, FlowControl, Parity, PortInfo, PortKind, SerialError, SerialSettings, StopBits, available_ports,
 };
 pub use server::{Handler, PeerInfo, Reply, Server, ServerConfig, ServerHandle, ServerStats};
+pub use service_client::{RequestError, ServiceClient, ServiceInfo, Transfer};
+pub use sniff::Framing;

@@ -3,18 +3,21 @@
 use std::fmt;
 use std::io;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream, UdpSocket};
-use std::sync::Arc;
+use std::sync::{Arc, mpsc};
+use std::thread;
 use std::time::{Duration, Instant as StdInstant};
 
 use framelink_core::framing::DecoderStats;
 use framelink_core::session::{
-    CloseReason, Config, Event, PeerParams, RttStats, SendError, Session, State, Stats,
+    CloseReason, Config, Event, PeerParams, RttStats, SendError, Session, State, Stats, Timeout,
 };
 use framelink_core::wire::OVERHEAD;
 
+use crate::cancel::{CANCEL_POLL, CancelToken};
 use crate::clock::StdClock;
 use crate::conn::{Framed, Sess, zeroed};
 use crate::serial::SerialPort;
+use crate::sniff::{SAMPLE, other_framing};
 use crate::socket::LinkSocket;
 pub(crate) use crate::socket::{Socket, lost_or_io};
 use crate::{LinkError, ToAddr, Transport};
@@ -59,6 +62,7 @@ pub struct LinkConfig {
     pub(crate) handshake_timeout: Duration,
     pub(crate) close_timeout: Duration,
     pub(crate) max_retransmits: u8,
+    pub(crate) cancel: Option<CancelToken>,
 }
 
 impl LinkConfig {
@@ -76,6 +80,7 @@ impl LinkConfig {
             handshake_timeout: Duration::from_secs(10),
             close_timeout: Duration::from_secs(10),
             max_retransmits: 10,
+            cancel: None,
         }
     }
 
@@ -134,6 +139,15 @@ impl LinkConfig {
     /// the session ends (default 10).
     pub fn max_retransmits(mut self, count: u8) -> Self {
         self.max_retransmits = count;
+        self
+    }
+
+    /// Give up waiting once `token` is cancelled: the connect (TCP connect and handshake) and
+    /// every blocking call of the link end with [`LinkError::Interrupted`] within about 100 ms
+    /// (default: none; waits end only at their timeouts). For clients: a server's sessions do
+    /// not look at it.
+    pub fn cancel_token(mut self, token: CancelToken) -> Self {
+        self.cancel = Some(token);
         self
     }
 
@@ -320,6 +334,9 @@ pub struct Link {
     local: SocketAddr,
     peer: SocketAddr,
     stall_after: Duration,
+    cancel: Option<CancelToken>,
+    /// Until the handshake is done: the first bytes the peer sent, and how many in all.
+    handshake_bytes: Option<(Vec<u8>, u64)>,
 }
 
 impl Link {
@@ -344,7 +361,9 @@ impl Link {
     /// Tries each address the host resolves to in turn. Fails with [`LinkError::Io`] when no
     /// server is there (connection refused, unreachable, TCP connect timed out), with
     /// [`LinkError::Refused`] when the server refused the handshake (another protocol version,
-    /// a full server), or with [`LinkError::Closed`] when the handshake timed out.
+    /// a full server), with [`LinkError::NoAnswer`] when the handshake timed out (saying which
+    /// framing the peer's bytes looked like, if they looked like the other one), or with
+    /// [`LinkError::Interrupted`] once the config's [`CancelToken`] is cancelled.
     ///
     /// A `serial://` address opens the port (exclusively), or fails with
     /// [`LinkError::Serial`] saying why it could not (no such port, permission denied, busy,
@@ -378,9 +397,11 @@ impl Link {
                 socket.connect(target)?;
                 Socket::Datagram(socket)
             }
-            Transport::Tcp | Transport::TcpCobs => {
-                Socket::Stream(Arc::new(TcpStream::connect_timeout(&target, config.handshake_timeout)?))
-            }
+            Transport::Tcp | Transport::TcpCobs => Socket::Stream(Arc::new(tcp_connect(
+                target,
+                config.handshake_timeout,
+                config.cancel.as_ref(),
+            )?)),
             Transport::Serial => return Err(LinkError::Io(io::ErrorKind::InvalidInput.into())),
         };
         Self::start(socket, transport, config)
@@ -397,7 +418,10 @@ impl Link {
             clock.now(),
         );
         let mut link = Self::new(socket, transport, config, session, clock)?;
+        link.cancel = config.cancel.clone();
+        link.handshake_bytes = Some((Vec::new(), 0));
         link.handshake()?;
+        link.handshake_bytes = None;
         Ok(link)
     }
 
@@ -430,7 +454,32 @@ impl Link {
             local,
             peer,
             stall_after: config.idle_timeout,
+            cancel: None,
+            handshake_bytes: None,
         })
+    }
+
+    /// The error for a handshake that timed out: what the peer sent meanwhile, if anything.
+    fn no_answer(&self) -> LinkError {
+        let (sample, bytes_received) =
+            self.handshake_bytes.as_ref().map_or((&[][..], 0), |(s, n)| (&s[..], *n));
+        let looks_like =
+            if self.decoder_stats().frames == 0 { other_framing(self.transport, sample) } else { None };
+        LinkError::NoAnswer { transport: self.transport, bytes_received, looks_like }
+    }
+
+    /// Gives the link a [`CancelToken`] (or none), in place of the one its
+    /// [`LinkConfig::cancel_token`] gave.
+    pub fn set_cancel_token(&mut self, token: Option<CancelToken>) {
+        self.cancel = token;
+    }
+
+    /// [`LinkError::Interrupted`] once the cancel token is cancelled.
+    fn check_cancel(&self) -> Result<(), LinkError> {
+        match &self.cancel {
+            Some(token) if token.is_cancelled() => Err(LinkError::Interrupted),
+            _ => Ok(()),
+        }
     }
 
     /// Waits for the end of the handshake.
@@ -448,6 +497,7 @@ impl Link {
                         CloseReason::PeerError { .. } | CloseReason::LocalError { .. } => {
                             LinkError::Refused(reason)
                         }
+                        CloseReason::TimedOut(Timeout::Handshake) => self.no_answer(),
                         other => LinkError::Closed(other),
                     });
                 }
@@ -720,6 +770,7 @@ impl Link {
     /// session's next deadline or `until`, and feeds what arrived to the session.
     pub(crate) fn round(&mut self, until: Option<StdInstant>) -> Result<(), LinkError> {
         self.socket.check()?;
+        self.check_cancel()?;
         // One clock read serves the timers, the transmit and the wait (fewer reads per round
         // trip; the wait may end a few microseconds late).
         let std_now = StdInstant::now();
@@ -741,6 +792,12 @@ impl Link {
             },
             None => None,
         };
+        // With a cancel token, no wait is longer than its polling period.
+        let wait = match (&self.cancel, wait) {
+            (Some(_), Some(wait)) => Some(wait.min(CANCEL_POLL)),
+            (Some(_), None) => Some(CANCEL_POLL),
+            (None, wait) => wait,
+        };
         self.read(wait)
     }
 
@@ -757,6 +814,11 @@ impl Link {
     /// One read (or one datagram), waiting at most `wait`, fed to the session.
     fn read(&mut self, wait: Option<Duration>) -> Result<(), LinkError> {
         if let Some(len) = self.socket.read(&mut self.read_buf, wait)? {
+            if let Some((sample, count)) = &mut self.handshake_bytes {
+                let room = SAMPLE.saturating_sub(sample.len()).min(len);
+                sample.extend_from_slice(&self.read_buf[..room]);
+                *count += len as u64;
+            }
             self.framed.handle_bytes(self.clock.now(), &self.read_buf[..len]);
         }
         Ok(())
@@ -771,6 +833,34 @@ impl fmt::Debug for Link {
             .field("peer", &self.peer)
             .field("state", &self.state())
             .finish_non_exhaustive()
+    }
+}
+
+/// A TCP connection to `target` within `timeout`; with a cancel token, made on a thread of
+/// its own (left to finish alone when cancelled) while this one watches the token.
+fn tcp_connect(
+    target: SocketAddr,
+    timeout: Duration,
+    cancel: Option<&CancelToken>,
+) -> Result<TcpStream, LinkError> {
+    let Some(cancel) = cancel else {
+        return Ok(TcpStream::connect_timeout(&target, timeout)?);
+    };
+    let (done, result) = mpsc::channel();
+    thread::Builder::new().name("framelink-connect".into()).spawn(move || {
+        let _ = done.send(TcpStream::connect_timeout(&target, timeout));
+    })?;
+    loop {
+        if cancel.is_cancelled() {
+            return Err(LinkError::Interrupted);
+        }
+        match result.recv_timeout(CANCEL_POLL) {
+            Ok(stream) => return Ok(stream?),
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                return Err(LinkError::Io(io::Error::other("the connecting thread ended")));
+            }
+        }
     }
 }
 

@@ -106,6 +106,7 @@ pub fn check_pattern(offset: u64, data: &[u8]) -> bool {
 /// An INFO reply: who the responder is and what it accepts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[non_exhaustive]
 pub struct InfoReply<'a> {
     /// The protocol version the responder speaks.
@@ -155,6 +156,15 @@ pub enum ServiceError {
     UnknownOp(u8),
     /// A message too short, or with fields out of range, for its op code.
     Malformed(u8),
+}
+
+impl ServiceError {
+    /// The op code of the message that was not served.
+    pub fn op(&self) -> u8 {
+        match *self {
+            Self::UnknownOp(op) | Self::Malformed(op) => op,
+        }
+    }
 }
 
 impl core::fmt::Display for ServiceError {

@@ -6,16 +6,19 @@
 //! [`TAG`] (`0xFA`, never the first byte of UTF-8 text), so text messages and service requests
 //! share one session. `docs/PROTOCOL.md` section 14 has the layouts, with hex vectors.
 //!
-//! - [`ServiceMessage`] parses and writes every message, request or reply (the client side
-//!   uses it directly);
+//! - [`ServiceMessage`] parses and writes every message, request or reply;
+//! - [`Client`] writes requests and matches replies to them ([`Pending`], [`Reply`]), the
+//!   client side without I/O (`framelink_std::ServiceClient` runs it over a link);
 //! - [`Responder`] serves requests;
 //! - [`ResponderDriver`] runs a responder over a session, as firmware and `framelink serve` do.
 
+mod client;
 mod driver;
 mod message;
 mod responder;
 mod stats;
 
+pub use client::{Client, ClientError, ECHO_HEADER, Pending, Reply, SINK_HEADER, SOURCE_REQUEST_LEN};
 pub use driver::ResponderDriver;
 pub use message::{
     InfoReply, SOURCE_HEADER, ServiceError, ServiceMessage, TAG, check_pattern, fill_pattern, op,

@@ -24,9 +24,9 @@ pub(crate) struct ConnectArgs {
 }
 
 impl ConnectArgs {
-    /// The link settings these flags ask for.
+    /// The link settings these flags ask for; Ctrl-C cancels the link's waits.
     pub(crate) fn config(&self) -> LinkConfig {
-        let config = LinkConfig::new();
+        let config = LinkConfig::new().cancel_token(interrupt::token());
         match self.timeout {
             Some(timeout) => config.handshake_timeout(timeout),
             None => config,
@@ -47,14 +47,21 @@ pub(crate) fn parse_addr(text: &str) -> Result<Addr, Failure> {
     text.parse().map_err(|e| Failure(format!("bad address `{text}`: {e}")))
 }
 
-/// Connects to `addr` (handshake included) with `config`.
+/// Connects to `addr` (handshake included) with `config`; Ctrl-C during the connect is a
+/// failure ("interrupted while connecting").
 pub(crate) fn connect_with(addr: &Addr, config: &LinkConfig) -> Result<Link, Failure> {
-    Link::connect_with(addr, config).map_err(|e| Failure::at(addr, e))
+    Link::connect_with(addr, config).map_err(|e| match e {
+        LinkError::Interrupted => Failure::at(addr, "interrupted while connecting"),
+        e => Failure::at(addr, e),
+    })
 }
 
-/// Connects to `addr` as the connection flags ask.
+/// Connects to `addr` as the connection flags ask, Ctrl-C ending the connect at once; the link
+/// then leaves Ctrl-C to the command's own loop (which stops, then closes gracefully).
 pub(crate) fn connect(addr: &Addr, args: &ConnectArgs) -> Result<Link, Failure> {
-    connect_with(addr, &args.config())
+    let mut link = connect_with(addr, &args.config())?;
+    link.set_cancel_token(None);
+    Ok(link)
 }
 
 /// Sends `request` and waits (at most [`REPLY_TIMEOUT`]) for the service message that `want`

@@ -2,9 +2,13 @@
 //! second one ends the process at once.
 
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, LazyLock};
 
-/// Set by Ctrl-C (or by a closed stdout); every loop of every command checks it.
-static REQUESTED: AtomicBool = AtomicBool::new(false);
+use framelink::std::CancelToken;
+
+/// Set by Ctrl-C (or by a closed stdout); every loop of every command checks it, and links
+/// connected with [`token`] end their waits on it.
+static REQUESTED: LazyLock<Arc<AtomicBool>> = LazyLock::new(|| Arc::new(AtomicBool::new(false)));
 
 /// Installs the Ctrl-C handler. Without one (the handler could not be installed), Ctrl-C ends
 /// the process as usual.
@@ -25,4 +29,9 @@ pub(crate) fn requested() -> bool {
 /// Asks the command to stop, as Ctrl-C does.
 pub(crate) fn request() {
     REQUESTED.store(true, Ordering::SeqCst);
+}
+
+/// A cancel token on the Ctrl-C flag: a link holding it gives up its waits on Ctrl-C.
+pub(crate) fn token() -> CancelToken {
+    CancelToken::from_flag(Arc::clone(&REQUESTED))
 }
