@@ -712,7 +712,9 @@ fn bench_gives_up_on_a_peer_that_stops_reading() {
             "{stderr:?}"
         );
         assert!(stdout.iter().any(|l| l.contains(" stalled ")), "the intervals say so: {stdout:?}");
-        assert!(!stdout.iter().any(|l| l.contains("0.00 bits/sec")), "{stdout:?}");
+        // (One interval may end before a starved link thread has noticed.)
+        let zero = stdout.iter().filter(|l| l.contains("0.00 bits/sec")).count();
+        assert!(zero <= 1, "stalled, not 0.00 bits/sec again and again: {stdout:?}");
         let total = stdout.last().unwrap();
         assert!(total.starts_with("  0.00-") && total.contains(" sec "), "the summary so far: {stdout:?}");
     }

@@ -104,7 +104,7 @@ pub(crate) struct Interval {
     pub(crate) bytes: u64,
     /// Their rate, in whole bits per second.
     pub(crate) bits_per_second: u64,
-    /// Whether a link made no progress over the whole interval while it waited on the peer.
+    /// Whether nothing was counted in the interval while a link waited on the peer.
     pub(crate) stalled: bool,
     /// How long, in seconds, the stalled link had gone without progress at the interval's end.
     #[serde(skip)]
@@ -435,13 +435,13 @@ fn report(
     let (mut tick_at, mut tick_bytes) = (plan.start, 0u64);
     let mut links_left = shared.counted.len();
     let seconds = |at: Instant| at.duration_since(plan.start).as_secs_f64();
-    // The interval from `from` to `to` with `bytes`, stalled when a link waiting on the peer has
-    // had no progress since before `from`.
+    // The interval from `from` to `to` with `bytes`, stalled when nothing came in it while a
+    // link waits on the peer.
     let interval_line = |from: Instant, to: Instant, bytes: u64| {
         let mut line = Interval::new(seconds(from), seconds(to), bytes);
-        if let Some(since) = shared.stalled_since(plan.start).filter(|&since| since <= from) {
-            line.stalled = bytes == 0;
-            line.stalled_for = to.duration_since(since).as_secs_f64();
+        if let Some(since) = shared.stalled_since(plan.start).filter(|_| bytes == 0) {
+            line.stalled = true;
+            line.stalled_for = to.saturating_duration_since(since).as_secs_f64();
         }
         line
     };
