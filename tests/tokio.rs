@@ -295,6 +295,37 @@ async fn the_tool_benches_the_tokio_server_both_ways() {
     bounded("shutdown", handle.shutdown()).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_clients_at_once_each_get_their_own_answers() {
+    let (handle, addrs) = tokio_server(ServerConfig::new()).await;
+    let mut clients = tokio::task::JoinSet::new();
+    for client in 0..30 {
+        let addr = addrs[client % 3].clone();
+        clients.spawn(async move {
+            let mut link = Link::connect(&addr).await.unwrap();
+            for n in 0..20 {
+                let text = format!("client {client} message {n}");
+                link.send(text.as_bytes()).await.unwrap();
+                let answer = link.recv().await.unwrap();
+                assert_eq!(answer, LinkEvent::Message(text.to_uppercase().into_bytes()), "{addr}");
+            }
+            link.close().await.unwrap();
+        });
+    }
+    let ended = bounded("every client", async {
+        let mut ended = 0;
+        while let Some(result) = clients.join_next().await {
+            result.unwrap();
+            ended += 1;
+        }
+        ended
+    })
+    .await;
+    assert_eq!(ended, 30);
+    assert_eq!(handle.stats().accepted, 30);
+    bounded("shutdown", handle.shutdown()).await;
+}
+
 #[tokio::test]
 async fn a_full_server_refuses_the_handshake() {
     let (handle, addrs) = tokio_server(ServerConfig::new().max_clients(1)).await;
