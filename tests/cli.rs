@@ -314,7 +314,7 @@ fn bench_over_tcp_cobs() {
 
 #[test]
 fn bad_arguments_are_usage_errors() {
-    let cases: [&[&str]; 8] = [
+    let cases: [&[&str]; 10] = [
         &[],
         &["frobnicate"],
         &["ping"],
@@ -323,6 +323,8 @@ fn bad_arguments_are_usage_errors() {
         &["bench", "tcp://127.0.0.1:1", "-t", "1", "--bytes", "1M"],
         &["send", "tcp://127.0.0.1:1"],
         &["serve", "--max-clients", "-1"],
+        &["cat", "tcp://127.0.0.1:1", "--json"],
+        &["send", "tcp://127.0.0.1:1", "hi", "--timeout", "0"],
     ];
     for args in cases {
         let ran = run(args);

@@ -151,6 +151,31 @@ impl LinkConfig {
         self
     }
 
+    /// The largest message, as set by [`max_message`](Self::max_message).
+    pub fn max_message_value(&self) -> u32 {
+        self.max_message
+    }
+
+    /// The idle timeout, as set by [`idle_timeout`](Self::idle_timeout).
+    pub fn idle_timeout_value(&self) -> Duration {
+        self.idle_timeout
+    }
+
+    /// The handshake timeout, as set by [`handshake_timeout`](Self::handshake_timeout).
+    pub fn handshake_timeout_value(&self) -> Duration {
+        self.handshake_timeout
+    }
+
+    /// The close timeout, as set by [`close_timeout`](Self::close_timeout).
+    pub fn close_timeout_value(&self) -> Duration {
+        self.close_timeout
+    }
+
+    /// The keepalive interval, as set by [`keepalive`](Self::keepalive).
+    pub fn keepalive_value(&self) -> Duration {
+        self.keepalive
+    }
+
     fn payload_limit(&self, transport: Transport) -> u16 {
         match transport {
             Transport::Udp => self.max_payload.unwrap_or(UDP_PAYLOAD).min(UDP_MAX_PAYLOAD),
@@ -159,13 +184,13 @@ impl LinkConfig {
         }
     }
 
-    /// The largest packet this side sends or accepts.
-    pub(crate) fn packet_len(&self, transport: Transport) -> usize {
+    /// The largest packet this side sends or accepts over `transport` (13 + its max payload).
+    pub fn packet_len(&self, transport: Transport) -> usize {
         OVERHEAD + usize::from(self.payload_limit(transport))
     }
 
-    /// The size of each session buffer.
-    pub(crate) fn buffer_len(&self) -> usize {
+    /// The size each session buffer may grow to: `max_message` + 64 KiB.
+    pub fn buffer_len(&self) -> usize {
         usize::try_from(self.max_message).unwrap_or(usize::MAX - ROOM - 4) + 4 + ROOM
     }
 
@@ -174,8 +199,9 @@ impl LinkConfig {
     /// `tcp+cobs://`).
     ///
     /// Each session buffer starts empty and grows as messages need, up to
-    /// [`buffer_len`](Self::buffer_len); the session gives the room back once idle.
-    pub(crate) fn session_config(&self, transport: Transport) -> Config {
+    /// `max_message` + 64 KiB; the session gives the room back once idle. For drivers of
+    /// their own (the tokio adapter) that build the same sessions as [`Link`].
+    pub fn session_config(&self, transport: Transport) -> Config {
         let buffer = u32::try_from(self.buffer_len()).unwrap_or(u32::MAX);
         Config::new()
             .max_send_buffer(buffer)
@@ -198,7 +224,7 @@ impl LinkConfig {
 
     /// A server session's settings: a client's, with keepalives spread, so that clients that
     /// connected together (after a restart, or from a load tool) are not pinged as a herd.
-    pub(crate) fn server_session_config(&self, transport: Transport) -> Config {
+    pub fn server_session_config(&self, transport: Transport) -> Config {
         self.session_config(transport).spread_keepalives(true)
     }
 }
@@ -453,6 +479,32 @@ impl Link {
         match &self.cancel {
             Some(token) if token.is_cancelled() => Err(LinkError::Interrupted),
             _ => Ok(()),
+        }
+    }
+
+    /// As the server side: waits for a peer's HELLO and the end of the handshake, until
+    /// `until` (`None`: as long as it takes).
+    pub(crate) fn accept_handshake(&mut self, until: Option<StdInstant>) -> Result<(), LinkError> {
+        loop {
+            while !self.framed.is_ready() {
+                if until.is_some_and(|until| StdInstant::now() >= until) {
+                    return Err(LinkError::TimedOut);
+                }
+                // A closed session (a failed HELLO) still takes the next one, as on a serial
+                // port; a stream's peer that went away ends the wait with its error.
+                if self.framed.session().is_closed() {
+                    self.check_cancel()?;
+                    let wait =
+                        until.map_or(CANCEL_POLL, |until| until.saturating_duration_since(StdInstant::now()));
+                    self.wait_input(StdInstant::now() + wait.min(CANCEL_POLL))?;
+                } else {
+                    let poll = StdInstant::now() + CANCEL_POLL;
+                    self.round(Some(until.map_or(poll, |until| until.min(poll))))?;
+                }
+            }
+            if let Some(Ok(Event::Connected)) = self.framed.next_event() {
+                return self.transmit();
+            }
         }
     }
 

@@ -1,0 +1,314 @@
+//! framelink-tokio against the `framelink` tool and the blocking adapter, on loopback: the
+//! async `Link` talks to `framelink serve` over TCP, UDP and TCP+COBS (messages, the test
+//! service's ECHO and INFO, ping); the tokio `Server` serves the blocking `framelink_std::Link`
+//! and the tool's `ping` and `info`; and the ways it ends: a server that goes away, a refused
+//! handshake (a full server), a connection refused, a handshake and an idle timeout, a
+//! graceful shutdown. Every wait is bounded, and every child is killed on every path.
+
+mod common;
+
+use std::future::Future;
+use std::net::{TcpListener, UdpSocket};
+use std::time::Duration;
+
+use framelink::core::service::{ServiceMessage, TAG};
+use framelink::core::session::{CloseReason, Timeout};
+use framelink::core::wire::ErrorCode;
+use framelink_tokio::{
+    Addr, AddrError, Link, LinkConfig, LinkError, LinkEvent, Server, ServerConfig, ServerHandle,
+};
+
+use common::WAIT;
+use common::tool::{Running, listener, run};
+
+/// `framelink serve` on ephemeral loopback ports, TCP, UDP and TCP+COBS.
+fn serve() -> (Running, Vec<Addr>) {
+    let running = Running::start(&[
+        "serve",
+        "--listen",
+        "tcp://127.0.0.1:0",
+        "--listen",
+        "udp://127.0.0.1:0",
+        "--listen",
+        "tcp+cobs://127.0.0.1:0",
+    ]);
+    let addrs = running.listening(3);
+    let addrs = ["tcp", "udp", "tcp+cobs"].map(|scheme| listener(&addrs, scheme).parse().unwrap());
+    (running, addrs.to_vec())
+}
+
+/// `fut`, which must complete within [`WAIT`].
+async fn bounded<T>(what: &str, fut: impl Future<Output = T>) -> T {
+    tokio::time::timeout(WAIT, fut).await.unwrap_or_else(|_| panic!("{what} took longer than {WAIT:?}"))
+}
+
+/// A service request written into a message.
+fn request(message: ServiceMessage<'_>) -> Vec<u8> {
+    let mut out = vec![0u8; message.encoded_len()];
+    let len = message.emit(&mut out).unwrap();
+    out.truncate(len);
+    out
+}
+
+/// The next message on `link`, which must be a service message; its bytes.
+async fn reply(link: &mut Link) -> Vec<u8> {
+    match bounded("a reply", link.recv()).await.unwrap() {
+        LinkEvent::Message(message) => {
+            assert_eq!(message.first(), Some(&TAG), "a service reply");
+            message
+        }
+        other => panic!("a message was wanted, not {other:?}"),
+    }
+}
+
+/// Two loopback ports nobody listens on: TCP and UDP.
+fn free_ports() -> (u16, u16) {
+    let tcp = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let udp = UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    (tcp, udp)
+}
+
+#[tokio::test]
+async fn the_async_link_talks_to_framelink_serve_over_every_transport() {
+    let (serve, addrs) = serve();
+    for (round, addr) in addrs.iter().enumerate() {
+        let mut link = bounded("connect", Link::connect(addr)).await.unwrap();
+        assert_eq!(link.transport(), addr.transport);
+        assert_eq!(link.peer_addr().port(), addr.port);
+
+        // A text message: the server prints it.
+        link.send(format!("Hello, Server! ({round})").as_bytes()).await.unwrap();
+        serve.stdout.wait_for("the message", |lines, _| {
+            lines.iter().any(|l| *l == format!("Received: Hello, Server! ({round})"))
+        });
+
+        // ECHO, large enough to travel in fragments over UDP.
+        let payload: Vec<u8> = (0..5000u32).map(|i| (i % 251) as u8).collect();
+        link.send(&request(ServiceMessage::Echo { id: 7, payload: &payload })).await.unwrap();
+        let echoed = reply(&mut link).await;
+        match ServiceMessage::parse(&echoed).unwrap() {
+            Some(ServiceMessage::EchoReply { id, payload: back }) => {
+                assert_eq!((id, back), (7, &payload[..]))
+            }
+            other => panic!("not an ECHO reply: {other:?}"),
+        }
+
+        // INFO.
+        link.send(&request(ServiceMessage::Info)).await.unwrap();
+        let info = reply(&mut link).await;
+        match ServiceMessage::parse(&info).unwrap() {
+            Some(ServiceMessage::InfoReply(info)) => {
+                assert_eq!(info.name, "framelink serve");
+                assert_eq!(info.software, env!("CARGO_PKG_VERSION"));
+            }
+            other => panic!("not an INFO reply: {other:?}"),
+        }
+
+        // A session PING.
+        let token = link.ping(16).await.unwrap();
+        match bounded("the pong", link.recv()).await.unwrap() {
+            LinkEvent::Pong { token: got, .. } => assert_eq!(got, token),
+            other => panic!("a PONG was wanted, not {other:?}"),
+        }
+        bounded("flush", link.flush()).await.unwrap();
+        assert!(link.stats().messages_sent >= 3, "{:?}", link.stats());
+        bounded("close", link.close()).await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn recv_is_cancel_safe_under_a_timeout() {
+    let (_serve, addrs) = serve();
+    let mut link = bounded("connect", Link::connect(&addrs[1])).await.unwrap();
+    // Nothing comes: each wait is cut short, and the link goes on.
+    for _ in 0..5 {
+        assert!(tokio::time::timeout(Duration::from_millis(20), link.recv()).await.is_err());
+    }
+    link.send(&request(ServiceMessage::Echo { id: 1, payload: b"after the timeouts" })).await.unwrap();
+    let echoed = reply(&mut link).await;
+    assert!(matches!(
+        ServiceMessage::parse(&echoed).unwrap(),
+        Some(ServiceMessage::EchoReply { id: 1, payload: b"after the timeouts" })
+    ));
+    bounded("close", link.close()).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_server_that_goes_away_ends_the_link() {
+    // TCP: the end of the stream.
+    let (mut serve, addrs) = serve();
+    let mut tcp = bounded("connect", Link::connect(&addrs[0])).await.unwrap();
+    // UDP: no more answers; the idle timeout (or the port's ICMP refusal) ends it.
+    let config =
+        LinkConfig::new().keepalive(Duration::from_millis(100)).idle_timeout(Duration::from_millis(600));
+    let mut udp = bounded("connect", Link::connect_with(&addrs[1], &config)).await.unwrap();
+    serve.child.0.kill().unwrap();
+    serve.child.0.wait().unwrap();
+
+    let error = bounded("the end over TCP", tcp.recv()).await.unwrap_err();
+    assert!(matches!(error, LinkError::ConnectionLost), "{error}");
+    assert!(matches!(tcp.send(b"more").await, Err(LinkError::ConnectionLost)), "the failure stays");
+
+    let end = bounded("the end over UDP", udp.recv()).await;
+    match end {
+        Ok(LinkEvent::Closed(CloseReason::TimedOut(Timeout::Idle))) => {}
+        Err(LinkError::Io(error)) if error.kind() == std::io::ErrorKind::ConnectionRefused => {}
+        other => panic!("the UDP link should end: {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn connecting_where_nobody_listens_fails() {
+    let error = Link::connect("tcp://no-port").await.unwrap_err();
+    assert!(matches!(error, LinkError::Addr(AddrError::MissingPort(_))), "{error}");
+    let error = Server::bind(&["serial:///dev/null"], ServerConfig::new()).await.unwrap_err();
+    assert_eq!(error.kind(), std::io::ErrorKind::Unsupported);
+
+    let (tcp, udp) = free_ports();
+    let addr: Addr = format!("tcp://127.0.0.1:{tcp}").parse().unwrap();
+    let error = bounded("connect", Link::connect(&addr)).await.unwrap_err();
+    assert!(
+        matches!(&error, LinkError::Io(e) if e.kind() == std::io::ErrorKind::ConnectionRefused),
+        "{error}"
+    );
+
+    let addr: Addr = format!("udp://127.0.0.1:{udp}").parse().unwrap();
+    let config = LinkConfig::new().handshake_timeout(Duration::from_millis(500));
+    match bounded("connect", Link::connect_with(&addr, &config)).await {
+        Err(LinkError::Closed(CloseReason::TimedOut(Timeout::Handshake))) => {}
+        Err(LinkError::Io(error)) if error.kind() == std::io::ErrorKind::ConnectionRefused => {}
+        other => panic!("nobody answers over UDP: {other:?}"),
+    }
+}
+
+/// A tokio server on TCP, UDP and TCP+COBS that answers the test service and echoes every
+/// other message in capitals.
+async fn tokio_server(config: ServerConfig) -> (ServerHandle, Vec<Addr>) {
+    let listen = ["tcp://127.0.0.1:0", "udp://127.0.0.1:0", "tcp+cobs://127.0.0.1:0"];
+    let server = Server::bind(&listen, config.responder("tokio test", "0.0.1")).await.unwrap();
+    let addrs = server.local_addrs().to_vec();
+    let handle = server.serve(|mut link: Link| async move {
+        while let Ok(Some(message)) = link.recv_message().await {
+            if link.send(&message.to_ascii_uppercase()).await.is_err() {
+                return;
+            }
+        }
+    });
+    (handle, addrs)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_tokio_server_serves_the_blocking_link_and_the_tool() {
+    let (handle, addrs) = tokio_server(ServerConfig::new()).await;
+    for addr in &addrs {
+        let addr = addr.clone();
+        // The blocking link, on a thread of its own.
+        let (echoed, info_name) = tokio::task::spawn_blocking(move || {
+            let mut link = framelink_std::Link::connect(&addr).unwrap();
+            link.send(b"hello, tokio").unwrap();
+            let echoed = link.next_event(Some(WAIT)).unwrap();
+            link.send(&request(ServiceMessage::Info)).unwrap();
+            let Some(LinkEvent::Message(info)) = link.next_event(Some(WAIT)).unwrap() else {
+                panic!("no INFO reply")
+            };
+            let name = match ServiceMessage::parse(&info).unwrap() {
+                Some(ServiceMessage::InfoReply(info)) => info.name.to_owned(),
+                other => panic!("not an INFO reply: {other:?}"),
+            };
+            link.close().unwrap();
+            (echoed, name)
+        })
+        .await
+        .unwrap();
+        assert_eq!(echoed, Some(LinkEvent::Message(b"HELLO, TOKIO".to_vec())));
+        assert_eq!(info_name, "tokio test");
+    }
+    // The tool: ping and info.
+    for addr in &addrs {
+        let addr = addr.to_string();
+        let (ping, info) = tokio::task::spawn_blocking(move || {
+            (
+                run(&["ping", &addr, "-c", "3", "-i", "0", "--json"]).ok().json(),
+                run(&["info", &addr, "--json"]).ok().json(),
+            )
+        })
+        .await
+        .unwrap();
+        assert_eq!(ping["received"], 3, "{ping}");
+        assert_eq!(info["name"], "tokio test", "{info}");
+        assert_eq!(info["version"], "0.0.1", "{info}");
+    }
+    let stats = handle.stats();
+    assert!(stats.accepted >= 9, "{stats:?}");
+    bounded("shutdown", handle.shutdown()).await;
+}
+
+#[tokio::test]
+async fn a_full_server_refuses_the_handshake() {
+    let (handle, addrs) = tokio_server(ServerConfig::new().max_clients(1)).await;
+    for addr in [&addrs[0], &addrs[1]] {
+        let mut first = bounded("connect", Link::connect(addr)).await.unwrap();
+        let error = bounded("connect", Link::connect(addr)).await.unwrap_err();
+        let busy = CloseReason::PeerError { code: ErrorCode::Busy, detail: 1 };
+        assert!(matches!(error, LinkError::Refused(reason) if reason == busy), "{error}");
+        // The first client is still served.
+        first.send(b"still here").await.unwrap();
+        assert_eq!(bounded("echo", first.recv()).await.unwrap(), LinkEvent::Message(b"STILL HERE".to_vec()));
+        bounded("close", first.close()).await.unwrap();
+        // Its slot is free again once its task has ended.
+        for _ in 0..100 {
+            if handle.stats().clients == 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+    assert_eq!(handle.stats().refused_busy, 2);
+    bounded("shutdown", handle.shutdown()).await;
+}
+
+#[tokio::test]
+async fn the_server_drops_silent_clients_at_its_timeouts() {
+    let config = ServerConfig::new()
+        .handshake_timeout(Duration::from_millis(300))
+        .idle_timeout(Duration::from_millis(600));
+    let (handle, addrs) = tokio_server(config).await;
+    // A TCP connection that never says HELLO is dropped at the handshake timeout.
+    let mut silent = tokio::net::TcpStream::connect((addrs[0].host.as_str(), addrs[0].port)).await.unwrap();
+    let mut byte = [0u8; 1];
+    let read = bounded("the server's end", tokio::io::AsyncReadExt::read(&mut silent, &mut byte)).await;
+    assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
+    // A client that stops answering is dropped at the idle timeout: its keepalives go
+    // unanswered while it sleeps in a blocking call of its own.
+    let addr = addrs[1].clone();
+    tokio::task::spawn_blocking(move || {
+        let _link = framelink_std::Link::connect(&addr).unwrap();
+        std::thread::sleep(Duration::from_millis(1500));
+    })
+    .await
+    .unwrap();
+    let stats = handle.stats();
+    assert_eq!((stats.handshake_timeouts, stats.idle_timeouts), (1, 1), "{stats:?}");
+    bounded("shutdown", handle.shutdown()).await;
+}
+
+#[tokio::test]
+async fn shutdown_closes_every_session_gracefully() {
+    let (handle, addrs) = tokio_server(ServerConfig::new()).await;
+    let mut links = Vec::new();
+    for addr in &addrs {
+        links.push(bounded("connect", Link::connect(addr)).await.unwrap());
+    }
+    let shutdown = tokio::spawn(handle.shutdown());
+    for link in &mut links {
+        assert_eq!(bounded("the close", link.recv()).await.unwrap(), LinkEvent::Closed(CloseReason::Peer));
+        assert!(matches!(link.recv().await, Err(LinkError::Closed(CloseReason::Peer))));
+    }
+    bounded("shutdown", shutdown).await.unwrap();
+    // Nobody listens any more.
+    let error = bounded("connect", Link::connect(&addrs[0])).await.unwrap_err();
+    assert!(
+        matches!(&error, LinkError::Io(e) if e.kind() == std::io::ErrorKind::ConnectionRefused),
+        "{error}"
+    );
+}
