@@ -1,4 +1,5 @@
-//! `framelink cat`: two processes, one `--listen`ing, exchange lines over TCP and UDP (and
+//! `framelink cat`: two processes, one `--listen`ing, exchange lines over TCP, UDP, TCP+COBS and
+//! a pty pair (socat; skipped without it, as tests/serial.rs is) (and
 //! records with `--binary`, any bytes), a library client's messages are printed by
 //! `cat --listen`, and the end of standard input closes the session cleanly on both sides.
 //! Loopback only; every wait is bounded.
@@ -11,6 +12,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use common::socat::{self, PtyPair, TempDir};
 use common::tool::BIN;
 use common::{Guard, Lines, WAIT};
 use framelink::std::Link;
@@ -222,4 +224,23 @@ fn ctrl_c_ends_cat_with_its_summary() {
         }
         other => panic!("{other:?}: {log:?}"),
     }
+}
+
+#[test]
+fn two_cats_talk_over_a_pty_pair() {
+    if !socat::available("two_cats_talk_over_a_pty_pair") {
+        return;
+    }
+    let dir = TempDir::new("cat-serial");
+    let pair = PtyPair::new(&dir.0, "line");
+    let (mut server, addr) = Cat::listen(&pair.addr_a(), &[]);
+    assert!(addr.starts_with(&pair.addr_a()), "{addr}");
+    let mut client = Cat::start(&[&pair.addr_b()]);
+    client.write(b"over the line\n");
+    assert_eq!(server.stdout_len(14), b"over the line\n");
+    server.write(b"and back\n");
+    assert_eq!(client.stdout_len(9), b"and back\n");
+    client.end_input();
+    assert_eq!(client.finish().0, Some(0));
+    assert_eq!(server.finish().0, Some(0));
 }

@@ -1,6 +1,7 @@
 //! The `framelink` binary against a real `framelink serve` child on ephemeral loopback ports,
 //! over TCP, UDP and TCP+COBS: every command in text and in JSON, bad arguments, a refused
-//! connection, a server that dies mid-bench, Ctrl-C, a lossy relay, and `demo`.
+//! connection, a server that dies mid-bench, a peer that stops reading mid-bench, Ctrl-C, a
+//! lossy relay, and `demo`.
 //!
 //! Each test starts its own server (`--listen tcp://127.0.0.1:0 --listen udp://127.0.0.1:0
 //! --listen tcp+cobs://127.0.0.1:0`, the ports read from its stderr). Every wait is bounded,
@@ -9,7 +10,10 @@
 mod common;
 
 use std::ffi::OsStr;
-use std::net::{TcpListener, UdpSocket};
+use std::io::{ErrorKind, Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream, UdpSocket};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -203,8 +207,9 @@ fn ping_over_every_transport_in_text_and_json() {
         }
         assert_eq!(lines[6], format!("--- {addr} ping statistics ---"));
         assert!(lines[7].starts_with("5 transmitted, 5 received, 0% loss, time "), "{}", lines[7]);
-        assert!(lines[8].starts_with("rtt min/avg/max/mdev = "), "{}", lines[8]);
-        assert!(lines[8].contains(" ms, p50 ") && lines[8].contains(" ms, p99 "), "{}", lines[8]);
+        assert!(lines[8].starts_with("transport: ") && lines[8].contains(" sent again, "), "{}", lines[8]);
+        assert!(lines[9].starts_with("rtt min/avg/max/mdev = "), "{}", lines[9]);
+        assert!(lines[9].contains(" ms, p50 ") && lines[9].contains(" ms, p99 "), "{}", lines[9]);
 
         let json = run(&["ping", addr, "-c", "10", "-i", "0", "--size", "100", "--json"]).ok().json();
         assert_eq!((u64_at(&json, "transmitted"), u64_at(&json, "received")), (10, 10));
@@ -214,12 +219,64 @@ fn ping_over_every_transport_in_text_and_json() {
             ["min", "avg", "max", "mdev", "p50", "p99"].map(|k| f64_at(rtt, k));
         assert!(0.0 < min && min <= p50 && p50 <= p99 && p99 <= max && min <= avg && avg <= max, "{rtt}");
         assert!(mdev >= 0.0);
+        assert!(json["retransmits"].is_u64() && json["responder_retransmits"].is_u64(), "{json}");
+        assert_at_most_3_decimals(&json);
     }
-    // With an interval, on a schedule.
+}
+
+/// Asserts that every number in `json` has at most three decimals (no float noise such as
+/// 0.30000000000000004).
+fn assert_at_most_3_decimals(json: &Value) {
+    match json {
+        Value::Number(n) => {
+            let text = n.to_string();
+            let decimals = text.split_once('.').map_or(0, |(_, fraction)| fraction.len());
+            assert!(decimals <= 3 && !text.contains('e'), "{text} has float noise");
+        }
+        Value::Array(items) => items.iter().for_each(assert_at_most_3_decimals),
+        Value::Object(fields) => fields.values().for_each(assert_at_most_3_decimals),
+        _ => {}
+    }
+}
+
+#[test]
+fn ping_times_are_seconds_with_a_deadline_and_a_quiet_mode() {
+    let serve = Serve::start();
+    // -i in seconds with a fraction, on a schedule; -q prints the opening line and the summary.
     let started = Instant::now();
-    let json = run(&["ping", &serve.udp, "-c", "3", "-i", "100", "--json"]).ok().json();
-    assert_eq!(u64_at(&json, "received"), 3);
-    assert!(started.elapsed() >= Duration::from_millis(200));
+    let quiet = run(&["ping", &serve.udp, "-c", "3", "-i", "0.2", "-W", "2.5", "-q"]).ok();
+    assert!(started.elapsed() >= Duration::from_millis(400));
+    let lines: Vec<&str> = quiet.stdout.lines().collect();
+    assert_eq!(lines.len(), 5, "{lines:?}");
+    assert_eq!(lines[0], format!("PING {}: 64-byte ECHO messages", serve.udp));
+    assert_eq!(lines[1], format!("--- {} ping statistics ---", serve.udp));
+    assert!(lines[2].starts_with("3 transmitted, 3 received, 0% loss, time "), "{lines:?}");
+    assert!(lines[3].starts_with("transport: "), "{lines:?}");
+    assert!(lines[4].starts_with("rtt min/avg/max/mdev = "), "{lines:?}");
+
+    // -w ends a run without a count, at the deadline.
+    let started = Instant::now();
+    let json = run(&["ping", &serve.tcp, "-w", "0.5", "-i", "0.1", "--json"]).ok().json();
+    assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
+    assert!(f64_at(&json, "time_ms") >= 500.0, "{json}");
+    assert!(u64_at(&json, "transmitted") >= 1 && u64_at(&json, "received") >= 1, "{json}");
+    assert_at_most_3_decimals(&json);
+
+    // -c with -w: as ping(8), fewer replies than asked for by the deadline is a failure, after
+    // the summary.
+    let short = run(&["ping", &serve.tcp, "-c", "1000", "-w", "0.3", "-i", "0.05"])
+        .failed("of 1000 replies within the 0.3 s deadline");
+    assert!(short.stdout.contains(" ping statistics ---"), "{}", short.stdout);
+
+    // Sizes take suffixes.
+    let json = run(&["ping", &serve.tcp, "-c", "1", "--size", "1K", "--json"]).ok().json();
+    assert_eq!((u64_at(&json, "size"), u64_at(&json, "received")), (1024, 1), "{json}");
+
+    // Milliseconds are not seconds.
+    for args in [&["-i", "200ms"][..], &["-W", "0"], &["-w", "-1"], &["-s", "5"]] {
+        let ran = run(&[&["ping", serve.tcp.as_str(), "-c", "1"][..], args].concat());
+        assert_eq!(ran.code, Some(2), "{args:?}: {:?}", ran.stderr);
+    }
 }
 
 #[test]
@@ -271,8 +328,10 @@ fn bench_both_ways(addr: &str) {
     assert_eq!(intervals.iter().map(|i| u64_at(i, "bytes")).sum::<u64>(), bytes, "{json}");
     for interval in intervals {
         assert!(f64_at(interval, "end") > f64_at(interval, "start"), "{interval}");
-        assert!(interval["bits_per_second"].is_f64(), "{interval}");
+        assert!(interval["bits_per_second"].is_u64(), "{interval}");
+        assert_eq!(interval["stalled"], false, "{interval}");
     }
+    assert_at_most_3_decimals(&json);
 
     // Exactly the bytes asked for, over two links.
     let json = run(&["bench", addr, "--bytes", "2M", "-P", "2", "--json"]).ok().json();
@@ -282,6 +341,8 @@ fn bench_both_ways(addr: &str) {
     );
     let json = run(&["bench", addr, "--bytes", "1M", "-R", "--size", "1000", "--json"]).ok().json();
     assert_eq!((u64_at(&json, "bytes"), u64_at(&json, "message_size")), (1 << 20, 1000));
+    let json = run(&["bench", addr, "--bytes", "0.5M", "--length", "1K", "--json"]).ok().json();
+    assert_eq!((u64_at(&json, "bytes"), u64_at(&json, "message_size")), (1 << 19, 1024));
 
     let text = run(&["bench", addr, "--bytes", "300K", "-R", "-i", "0"]).ok();
     assert!(
@@ -441,14 +502,15 @@ fn bench_ends_with_its_summary_when_the_server_dies() {
 fn ctrl_c_prints_the_summary_so_far() {
     let serve = Serve::start();
     // ping without a count runs until Ctrl-C.
-    let mut ping = Running::start(&["ping", &serve.tcp, "-i", "50"]);
+    let mut ping = Running::start(&["ping", &serve.tcp, "-i", "0.05"]);
     ping.stdout.wait_for("two replies", |lines, ended| {
         ended || lines.iter().filter(|l| l.contains("seq=")).count() >= 2
     });
     ping.interrupt();
     assert_eq!(ping.wait(WAIT), Some(0));
     let lines = ping.stdout.all();
-    assert!(lines.iter().any(|l| l.contains(" transmitted, ") && l.contains("0% loss")), "{lines:?}");
+    // (A request sent just before Ctrl-C counts as lost, as in ping(8).)
+    assert!(lines.iter().any(|l| l.contains(" transmitted, ") && l.contains("% loss")), "{lines:?}");
 
     let mut bench = Running::start(&["bench", &serve.tcp, "-t", "60", "-i", "0.2", "--json"]);
     // JSON mode prints nothing until the end: wait for the server to log the client.
@@ -523,4 +585,140 @@ fn demo_runs_and_exits_0() {
     assert_eq!(u64_at(&json, "steps"), 8, "{json}");
     assert_eq!(json["bench"].as_array().map(Vec::len), Some(4), "{json}");
     assert_eq!(json["ping"][1]["received"], 20, "{json}");
+}
+
+#[test]
+fn ping_through_a_lossy_relay_shows_the_retransmissions() {
+    let serve = Serve::start();
+    let mut relay = Running::start(&[
+        "relay",
+        "--listen",
+        "udp://127.0.0.1:0",
+        "--to",
+        serve.udp.as_str(),
+        "--loss",
+        "0.3",
+        "--seed",
+        "11",
+    ]);
+    let addr = relay.listening(1).swap_remove(0);
+
+    let json = run(&["ping", &addr, "-c", "40", "-i", "0", "-W", "5", "--json"]).ok().json();
+    assert_eq!(u64_at(&json, "transmitted"), 40, "{json}");
+    // The session hides the loss under the round-trip times; the summary counts it.
+    let resent = u64_at(&json, "retransmits") + json["responder_retransmits"].as_u64().unwrap_or(0);
+    assert!(resent > 0 && f64_at(&json, "retransmit_percent") > 0.0, "{json}");
+    assert_at_most_3_decimals(&json);
+
+    let text = run(&["ping", &addr, "-c", "40", "-i", "0", "-W", "5", "-q"]).ok();
+    let transport = text.stdout.lines().find(|l| l.starts_with("transport: "));
+    let transport = transport.unwrap_or_else(|| panic!("no transport line: {}", text.stdout));
+    assert!(transport.contains(" sent again") && transport.ends_with("% of DATA packets retransmitted"));
+    assert!(!transport.contains(", 0% of DATA"), "{transport}");
+
+    relay.interrupt();
+    assert_eq!(relay.wait(WAIT), Some(0));
+}
+
+/// A TCP proxy on loopback to `to` for one client, which stops reading both ways once
+/// [`freeze`](Self::freeze) is called: a peer that stops reading, after a good handshake.
+struct FreezingProxy {
+    addr: String,
+    frozen: Arc<AtomicBool>,
+    /// Set when dropped: the proxy's threads end.
+    done: Arc<AtomicBool>,
+}
+
+impl FreezingProxy {
+    fn start(to: &str) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = format!("tcp://{}", listener.local_addr().unwrap());
+        let to = to.strip_prefix("tcp://").unwrap().to_owned();
+        let frozen = Arc::new(AtomicBool::new(false));
+        let done = Arc::new(AtomicBool::new(false));
+        let (f, d) = (Arc::clone(&frozen), Arc::clone(&done));
+        thread::spawn(move || {
+            let Ok((client, _)) = listener.accept() else { return };
+            let server = TcpStream::connect(&to).unwrap();
+            for (from, into) in [(client.try_clone().unwrap(), server.try_clone().unwrap()), (server, client)]
+            {
+                let (frozen, done) = (Arc::clone(&f), Arc::clone(&d));
+                thread::spawn(move || copy_until_frozen(from, into, &frozen, &done));
+            }
+        });
+        Self { addr, frozen, done }
+    }
+
+    fn freeze(&self) {
+        self.frozen.store(true, Ordering::Relaxed);
+    }
+}
+
+impl Drop for FreezingProxy {
+    fn drop(&mut self) {
+        self.done.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Copies `from` into `into` until either ends; once `frozen`, reads nothing more until `done`
+/// (or [`WAIT`] has passed).
+fn copy_until_frozen(mut from: TcpStream, mut into: TcpStream, frozen: &AtomicBool, done: &AtomicBool) {
+    let until = Instant::now() + WAIT * 2;
+    from.set_read_timeout(Some(Duration::from_millis(20))).unwrap();
+    let mut buf = vec![0u8; 64 << 10];
+    while !done.load(Ordering::Relaxed) && Instant::now() < until {
+        if frozen.load(Ordering::Relaxed) {
+            thread::sleep(Duration::from_millis(20));
+            continue;
+        }
+        match from.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => {
+                if into.write_all(&buf[..n]).is_err() {
+                    break;
+                }
+            }
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+            Err(_) => break,
+        }
+    }
+    let _ = into.shutdown(Shutdown::Both);
+}
+
+#[test]
+fn bench_gives_up_on_a_peer_that_stops_reading() {
+    let serve = Serve::start();
+    for reverse in [false, true] {
+        let proxy = FreezingProxy::start(&serve.tcp);
+        let mut args = vec!["bench", proxy.addr.as_str(), "-t", "60", "-i", "0.2", "--stall-timeout", "1"];
+        if reverse {
+            args.push("-R");
+        }
+        let mut bench = Running::start(&args);
+        bench
+            .stdout
+            .wait_for("an interval", |lines, ended| ended || lines.iter().any(|l| l.contains("0.00-0.20")));
+        proxy.freeze();
+        let frozen = Instant::now();
+        let code = bench.wait(Duration::from_secs(20));
+        // A 1 s stall timeout: the run ends well within 10 s (generous slack on a busy machine).
+        assert!(frozen.elapsed() < Duration::from_secs(10), "took {:?} to give up", frozen.elapsed());
+        let (stdout, stderr) = (bench.stdout.all(), bench.stderr.all());
+        assert_eq!(code, Some(1), "{stdout:?} {stderr:?}");
+        let what = if reverse { "no SOURCE data" } else { "nothing acknowledged" };
+        assert_eq!(stderr.len(), 1, "{stderr:?}");
+        assert!(
+            stderr[0].starts_with(&format!(
+                "framelink: {}: link stalled: {what} for 1 s (--stall-timeout)",
+                proxy.addr
+            )),
+            "{stderr:?}"
+        );
+        assert!(stdout.iter().any(|l| l.contains(" stalled ")), "the intervals say so: {stdout:?}");
+        // (One interval may end before a starved link thread has noticed.)
+        let zero = stdout.iter().filter(|l| l.contains("0.00 bits/sec")).count();
+        assert!(zero <= 1, "stalled, not 0.00 bits/sec again and again: {stdout:?}");
+        let total = stdout.last().unwrap();
+        assert!(total.starts_with("  0.00-") && total.contains(" sec "), "the summary so far: {stdout:?}");
+    }
 }

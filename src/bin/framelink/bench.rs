@@ -7,20 +7,27 @@
 //! credit, and stopping does not leave a backlog to drain (a device behind a slow UART).
 //! Reverse, each link asks for a SOURCE stream and counts the pattern bytes received, every
 //! one checked. Links run on their own threads; this thread reports.
+//!
+//! A link that makes no progress (nothing acknowledged while data waits, or no SOURCE data)
+//! for `--stall-timeout` seconds ends the run with the summary so far; meanwhile the interval
+//! lines say `stalled` and for how long.
 
+use std::io;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use clap::Args;
-use framelink::core::service::{SOURCE_HEADER, ServiceMessage, check_pattern, pattern_byte};
-use framelink::std::{Addr, Link, LinkConfig, LinkError, LinkEventRef, Transport};
+use framelink::core::service::{Client, Reply, SINK_HEADER, SOURCE_HEADER, SOURCE_REQUEST_LEN};
+use framelink::core::session::CloseReason;
+use framelink::std::{Addr, Link, LinkConfig, LinkError, LinkEventRef, ServiceClient, Transport};
 use serde::Serialize;
 
-use crate::client::{ConnectArgs, TICK, connect, parse_addr, request};
+use crate::client::{ConnectArgs, REPLY_TIMEOUT, TICK, connect_with, parse_addr};
 use crate::interrupt;
 use crate::output::{self, Failure, Mode, Outcome, Report, Run};
+use crate::seconds;
 use crate::size::{parse_bitrate, parse_bytes};
 
 /// Seconds a run lasts when neither `-t` nor `--bytes` is given (as iperf3).
@@ -29,20 +36,23 @@ const DEFAULT_SECONDS: f64 = 10.0;
 const MAX_SECONDS: f64 = 1e6;
 /// Parallel links at most.
 const MAX_LINKS: i64 = 128;
-/// How long the end of a run may wait for the last acknowledgements.
-const FLUSH_TIMEOUT: Duration = Duration::from_secs(30);
-/// Reverse: a stream that brings nothing for this long has failed.
-const SILENCE: Duration = Duration::from_secs(10);
 /// Reverse: after this long without data, a PING checks that the server is still there (a
 /// receiver sends nothing otherwise, and only a send finds out that a UDP peer is gone).
 const PROBE: Duration = Duration::from_secs(1);
-/// Forward: credit that does not come back for this long is a stalled link.
-const STALL: Duration = Duration::from_secs(30);
+/// `--stall-timeout` when not given.
+pub(crate) const DEFAULT_STALL_TIMEOUT: Duration = Duration::from_secs(10);
+/// The links' keepalive interval unless the stall timeout asks for shorter (the default of
+/// `LinkConfig`).
+const DEFAULT_KEEPALIVE: Duration = Duration::from_secs(5);
+/// In [`Shared::stalled_since`]: the link is making progress.
+const PROGRESSING: u64 = u64::MAX;
+/// What a forward link misses when it stalls.
+const ACKNOWLEDGED: &str = "nothing acknowledged";
+/// What a reverse link misses when it stalls.
+const NO_DATA: &str = "no SOURCE data";
 /// Default message size over `tcp+cobs://` and `serial://`: a serial line is behind it, and
 /// small messages keep its latency low.
 const COBS_SIZE: u32 = 256;
-/// The SINK header: tag and op.
-const SINK_HEADER: usize = 2;
 
 /// Arguments of `framelink bench`.
 #[derive(Args, Clone, Debug)]
@@ -75,28 +85,49 @@ pub(crate) struct BenchArgs {
     /// Seconds between interval reports; 0 for none
     #[arg(short = 'i', long, value_name = "S", default_value_t = 1.0, value_parser = parse_interval)]
     pub(crate) interval: f64,
+    /// Seconds without progress (nothing acknowledged while data waits, or no data coming) after
+    /// which the run ends as stalled, with the summary so far
+    #[arg(long, value_name = "S", default_value = "10", value_parser = seconds::within(0.1, MAX_SECONDS))]
+    pub(crate) stall_timeout: Duration,
 }
 
 /// One interval of a run.
 #[derive(Clone, Copy, Debug, Serialize)]
 pub(crate) struct Interval {
-    /// Seconds since the start.
+    /// Seconds since the start (three decimals).
     pub(crate) start: f64,
-    /// Seconds since the start.
+    /// Seconds since the start (three decimals).
     pub(crate) end: f64,
     /// Bytes counted in the interval.
     pub(crate) bytes: u64,
-    /// Their rate.
-    pub(crate) bits_per_second: f64,
+    /// Their rate, in whole bits per second.
+    pub(crate) bits_per_second: u64,
+    /// Whether nothing was counted in the interval while a link waited on the peer.
+    pub(crate) stalled: bool,
+    /// How long, in seconds, the stalled link had gone without progress at the interval's end.
+    #[serde(skip)]
+    stalled_for: f64,
 }
 
 impl Interval {
     fn new(start: f64, end: f64, bytes: u64) -> Self {
-        Self { start, end, bytes, bits_per_second: rate(bytes, end - start) }
+        Self {
+            start: output::round(start, 3),
+            end: output::round(end, 3),
+            bytes,
+            bits_per_second: rate(bytes, end - start),
+            stalled: false,
+            stalled_for: 0.0,
+        }
     }
 
     fn print(&self) {
-        output::say(format_args!("{}", line(self.start, self.end, self.bytes, self.bits_per_second)));
+        let rate = if self.stalled {
+            format!("stalled {:.1} s", self.stalled_for)
+        } else {
+            output::bitrate(self.bits_per_second as f64)
+        };
+        output::say(format_args!("{}", line(self.start, self.end, self.bytes, &rate)));
     }
 }
 
@@ -113,10 +144,11 @@ pub(crate) struct BenchReport {
     pub(crate) message_size: u32,
     /// Forward: bytes the server acknowledged; reverse: pattern bytes received and checked.
     pub(crate) bytes: u64,
-    /// From the start to the last acknowledgement (forward) or byte (reverse).
+    /// From the start to the last acknowledgement (forward) or byte (reverse), or to the
+    /// failure that ended the run (three decimals).
     pub(crate) seconds: f64,
-    /// `bytes` over `seconds`.
-    pub(crate) bits_per_second: f64,
+    /// `bytes` over `seconds`, in whole bits per second.
+    pub(crate) bits_per_second: u64,
     /// DATA packets sent again, by the sender (this side forward, the server reverse).
     pub(crate) retransmits: u64,
     /// Interval by interval (none with `-i 0`).
@@ -137,17 +169,18 @@ impl Report for BenchReport {
         }
         output::say(format_args!(
             "{}  {}, {}",
-            line(0.0, self.seconds, self.bytes, self.bits_per_second),
+            line(0.0, self.seconds, self.bytes, &output::bitrate(self.bits_per_second as f64)),
             self.counted_as(),
             output::count(self.retransmits, "retransmit"),
         ));
     }
 }
 
-/// A line of the table, as iperf3 prints it: `  0.00-1.00   sec   2.41 GBytes   20.7 Gbits/sec`.
-fn line(start: f64, end: f64, bytes: u64, bits_per_second: f64) -> String {
+/// A line of the table, as iperf3 prints it: `  0.00-1.00   sec   2.41 GBytes   20.7 Gbits/sec`
+/// (or `stalled 2.0 s` in the rate's column).
+fn line(start: f64, end: f64, bytes: u64, rate: &str) -> String {
     let bytes = output::bytes(bytes);
-    format!("{start:>6.2}-{end:<6.2} sec {bytes:>12} {:>15}", output::bitrate(bits_per_second))
+    format!("{start:>6.2}-{end:<6.2} sec {bytes:>12} {rate:>15}")
 }
 
 /// The table's header, over [`line`]'s columns.
@@ -161,9 +194,9 @@ fn paced(start: Instant, bytes: u64, bitrate: u64) -> Instant {
     start.checked_add(after).unwrap_or(start + Duration::from_secs(86_400 * 365))
 }
 
-/// Bits per second.
-fn rate(bytes: u64, seconds: f64) -> f64 {
-    if seconds > 0.0 { bytes as f64 * 8.0 / seconds } else { 0.0 }
+/// Whole bits per second.
+fn rate(bytes: u64, seconds: f64) -> u64 {
+    if seconds > 0.0 { (bytes as f64 * 8.0 / seconds).round() as u64 } else { 0 }
 }
 
 /// What every link of a run does.
@@ -175,6 +208,8 @@ struct Plan {
     /// Time mode: the run ends this long after the start.
     duration: Option<Duration>,
     bitrate: Option<u64>,
+    /// A link without progress for this long has stalled.
+    stall: Duration,
 }
 
 /// One link's part of the run.
@@ -191,9 +226,30 @@ struct Shared {
     stop: AtomicBool,
     /// Each link's count so far (acknowledged or received bytes).
     counted: Vec<AtomicU64>,
+    /// Each link's last progress, in microseconds since the start, while it waits on the peer
+    /// with nothing coming; [`PROGRESSING`] otherwise.
+    stalled_since: Vec<AtomicU64>,
 }
 
 impl Shared {
+    fn new(links: usize) -> Self {
+        let counters = || (0..links).map(|_| AtomicU64::new(0)).collect();
+        let stalled_since = (0..links).map(|_| AtomicU64::new(PROGRESSING)).collect();
+        Self { stop: AtomicBool::new(false), counted: counters(), stalled_since }
+    }
+
+    /// Records whether link `index` waits on the peer without progress since `since`.
+    fn waiting(&self, index: usize, start: Instant, since: Option<Instant>) {
+        let micros = since.map_or(PROGRESSING, |at| at.duration_since(start).as_micros() as u64);
+        self.stalled_since[index].store(micros, Ordering::Relaxed);
+    }
+
+    /// The earliest last progress of a link that waits on the peer, if one does.
+    fn stalled_since(&self, start: Instant) -> Option<Instant> {
+        let micros = self.stalled_since.iter().map(|s| s.load(Ordering::Relaxed)).min()?;
+        (micros != PROGRESSING).then(|| start + Duration::from_micros(micros))
+    }
+
     fn stopping(&self) -> bool {
         self.stop.load(Ordering::Relaxed) || interrupt::requested()
     }
@@ -215,9 +271,12 @@ struct Finished {
 /// Runs `framelink bench`.
 pub(crate) fn run(args: &BenchArgs, mode: Mode) -> Run<BenchReport> {
     let addr = parse_addr(&args.addr)?;
+    let config = link_config(args.connect.config(), args.stall_timeout);
     let mut links = Vec::new();
     for _ in 0..args.parallel {
-        links.push(connect(&addr, &args.connect)?);
+        let mut link = connect_with(&addr, &config)?;
+        link.set_cancel_token(None);
+        links.push(link);
     }
     let size = match message_size(args, &addr, &links[0]) {
         Ok(size) => size,
@@ -250,14 +309,14 @@ pub(crate) fn run(args: &BenchArgs, mode: Mode) -> Run<BenchReport> {
             output::say(format_args!("{}", header()));
         }
     }
-    let shared =
-        Shared { stop: AtomicBool::new(false), counted: links.iter().map(|_| AtomicU64::new(0)).collect() };
+    let shared = Shared::new(links.len());
     let plan = Plan {
         reverse: args.reverse,
         size: size as usize,
         start: Instant::now(),
         duration,
         bitrate: args.bitrate,
+        stall: args.stall_timeout,
     };
     let shares = share(args.bytes, links.len());
     let (intervals, finished) = thread::scope(|scope| {
@@ -279,7 +338,7 @@ pub(crate) fn run(args: &BenchArgs, mode: Mode) -> Run<BenchReport> {
     });
     let bytes = finished.iter().map(|f| f.bytes).sum();
     let end = finished.iter().map(|f| f.end).max().unwrap_or(plan.start);
-    let seconds = end.duration_since(plan.start).as_secs_f64();
+    let seconds = output::round(end.duration_since(plan.start).as_secs_f64(), 3);
     let error = match finished.iter().find_map(|f| f.error.clone()) {
         Some(error) => Some(error),
         None if finished.len() < usize::from(args.parallel) => {
@@ -299,6 +358,30 @@ pub(crate) fn run(args: &BenchArgs, mode: Mode) -> Run<BenchReport> {
         intervals,
     };
     Ok(Outcome::new(report, error))
+}
+
+/// `config` for a stall timeout of `stall`: a write that blocks (a peer that stopped reading
+/// fills the socket's buffer) and a peer that falls silent give up after it too, and keepalives
+/// come often enough that a quiet but live link is not taken for a silent one.
+fn link_config(config: LinkConfig, stall: Duration) -> LinkConfig {
+    let keepalive = DEFAULT_KEEPALIVE.min(stall / 3);
+    config.idle_timeout(stall).keepalive(keepalive)
+}
+
+/// The failure for `error` on a link that has had no progress for `quiet`: a stall when the
+/// link gave up for the same reason (a write blocked, sent data unacknowledged, the peer silent)
+/// after most of the stall timeout.
+fn link_failure(addr: &Addr, error: LinkError, quiet: Duration, plan: &Plan, what: &str) -> Failure {
+    let stall_like = match &error {
+        LinkError::Stalled | LinkError::Closed(CloseReason::TimedOut(_)) => true,
+        LinkError::Io(e) => matches!(e.kind(), io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock),
+        _ => false,
+    };
+    if stall_like && quiet >= plan.stall / 2 {
+        stalled(addr, what, plan.stall)
+    } else {
+        Failure::at(addr, error)
+    }
 }
 
 /// The message size: the one asked for, or the transport's default, within what both sides
@@ -350,6 +433,16 @@ fn report(
     let (mut tick_at, mut tick_bytes) = (plan.start, 0u64);
     let mut links_left = shared.counted.len();
     let seconds = |at: Instant| at.duration_since(plan.start).as_secs_f64();
+    // The interval from `from` to `to` with `bytes`, stalled when nothing came in it while a
+    // link waits on the peer.
+    let interval_line = |from: Instant, to: Instant, bytes: u64| {
+        let mut line = Interval::new(seconds(from), seconds(to), bytes);
+        if let Some(since) = shared.stalled_since(plan.start).filter(|_| bytes == 0) {
+            line.stalled = true;
+            line.stalled_for = to.saturating_duration_since(since).as_secs_f64();
+        }
+        line
+    };
     while links_left > 0 {
         // The tick at the end of a timed run waits for the links, which count the last
         // acknowledgements (or bytes) into it.
@@ -369,7 +462,7 @@ fn report(
             Err(RecvTimeoutError::Timeout) => {
                 let Some(tick) = tick else { continue };
                 let total = shared.total();
-                let line = Interval::new(seconds(tick_at), seconds(tick), total.saturating_sub(tick_bytes));
+                let line = interval_line(tick_at, tick, total.saturating_sub(tick_bytes));
                 if mode.is_text() {
                     line.print();
                 }
@@ -383,8 +476,7 @@ fn report(
     let total: u64 = finished.iter().map(|f| f.bytes).sum();
     let last = finished.iter().map(|f| f.end).max().unwrap_or(tick_at);
     if interval.is_some() && (total > tick_bytes || last.duration_since(tick_at) > Duration::from_millis(1)) {
-        let line =
-            Interval::new(seconds(tick_at), seconds(last.max(tick_at)), total.saturating_sub(tick_bytes));
+        let line = interval_line(tick_at, last.max(tick_at), total.saturating_sub(tick_bytes));
         if mode.is_text() {
             line.print();
         }
@@ -399,45 +491,58 @@ fn transmit(mut link: Link, addr: &Addr, plan: &Plan, job: Job, shared: &Shared)
     let counted = &shared.counted[job.index];
     let payload = vec![0u8; plan.size - SINK_HEADER];
     let mut message = vec![0u8; plan.size];
-    let _ = ServiceMessage::Sink { payload: &payload }.emit(&mut message);
+    let _ = Client::new().sink(&payload, &mut message);
     let deadline = plan.duration.map(|d| plan.start + d);
     let size = plan.size as u64;
     let mut queued = 0u64;
     let mut progress = (0u64, Instant::now());
+    let waiting = |since| shared.waiting(job.index, plan.start, since);
+    // Sending, then (at the end of the time or bytes) waiting for the last acknowledgements.
+    let mut sending = true;
     let error = loop {
         if shared.stopping() {
             break None;
         }
         let now = Instant::now();
-        if deadline.is_some_and(|d| now >= d) || job.bytes.is_some_and(|b| queued >= b) {
-            break None;
-        }
+        sending &= !(deadline.is_some_and(|d| now >= d) || job.bytes.is_some_and(|b| queued >= b));
         let stats = link.stats();
         counted.store(stats.bytes_acked, Ordering::Relaxed);
         if stats.bytes_acked != progress.0 {
             progress = (stats.bytes_acked, now);
-        } else if queued > stats.bytes_acked && now.duration_since(progress.1) > STALL {
-            break Some(Failure::at(addr, LinkError::Stalled));
         }
-        // Wait while the session holds a whole message its credit does not let out yet, or
-        // while ahead of the pace; the link keeps taking acknowledgements meanwhile.
+        if queued > stats.bytes_acked {
+            waiting(Some(progress.1));
+            if now.duration_since(progress.1) >= plan.stall {
+                break Some(stalled(addr, ACKNOWLEDGED, plan.stall));
+            }
+        } else {
+            waiting(None);
+            if !sending {
+                break None;
+            }
+        }
+        // Wait while draining, while the session holds a whole message its credit does not
+        // let out yet, or while ahead of the pace; the link keeps taking acknowledgements.
         let held = queued.saturating_sub(stats.bytes_sent) >= size;
         let pace = plan.bitrate.map(|bitrate| paced(plan.start, queued, bitrate));
         let pace = pace.filter(|&due| due > now);
-        if held || pace.is_some() {
+        if !sending || held || pace.is_some() {
+            let deadline = deadline.filter(|_| sending);
             let wake = [Some(now + TICK), pace, deadline].into_iter().flatten().min().unwrap_or(now);
             if let Err(e) = link.drive(Some(wake.saturating_duration_since(now))) {
-                break Some(Failure::at(addr, e));
+                break Some(link_failure(addr, e, progress.1.elapsed(), plan, ACKNOWLEDGED));
             }
             continue;
         }
         let len = job.bytes.map_or(size, |b| (b - queued).clamp(SINK_HEADER as u64, size));
         if let Err(e) = link.send(&message[..len as usize]) {
-            break Some(Failure::at(addr, e));
+            break Some(link_failure(addr, e, progress.1.elapsed(), plan, ACKNOWLEDGED));
         }
         queued += len;
     };
-    let error = error.or_else(|| link.flush(Some(FLUSH_TIMEOUT)).err().map(|e| Failure::at(addr, e)));
+    if error.is_none() {
+        waiting(None);
+    }
     let end = Instant::now();
     let stats = link.stats();
     counted.store(stats.bytes_acked, Ordering::Relaxed);
@@ -448,25 +553,28 @@ fn transmit(mut link: Link, addr: &Addr, plan: &Plan, job: Job, shared: &Shared)
 /// Reverse: SOURCE streams, every pattern byte checked and counted; then the server's
 /// retransmissions (STATS) and a graceful close.
 fn receive(link: Link, addr: &Addr, plan: &Plan, job: Job, shared: &Shared) -> Finished {
-    let mut reverse = Reverse { link, addr, plan, shared, counted: &shared.counted[job.index], received: 0 };
+    let counted = &shared.counted[job.index];
+    let client = Client::new();
+    let mut reverse = Reverse { link, client, addr, plan, shared, index: job.index, counted, received: 0 };
     let (finished, error) = match reverse.streams(job.bytes) {
         Ok(finished) => (finished, None),
         Err(error) => (false, Some(error)),
     };
     let end = Instant::now();
-    let Reverse { mut link, received, .. } = reverse;
+    if error.is_none() {
+        shared.waiting(job.index, plan.start, None);
+    }
+    let Reverse { link, received, .. } = reverse;
+    let mut service = ServiceClient::new(link).with_timeout(REPLY_TIMEOUT).with_cancel(interrupt::flag());
     let mut retransmits = 0;
     let error = error.or_else(|| {
         if !finished {
             return None;
         }
-        let stats = request(&mut link, addr, &ServiceMessage::Stats, |reply| match reply {
-            ServiceMessage::StatsReply(stats) => Some(stats.retransmits),
-            _ => None,
-        });
-        stats.map(|count| retransmits = count).err()
+        let stats = service.stats().map_err(|e| Failure::at(addr, e));
+        stats.map(|stats| retransmits = stats.retransmits).err()
     });
-    let error = error.or_else(|| link.close().err().map(|e| Failure::at(addr, e)));
+    let error = error.or_else(|| service.close().err().map(|e| Failure::at(addr, e)));
     Finished { bytes: received, end, retransmits, error }
 }
 
@@ -478,9 +586,13 @@ const SOURCE_CHUNK: u64 = 1 << 31;
 /// One link receiving SOURCE streams.
 struct Reverse<'a> {
     link: Link,
+    /// Writes the SOURCE requests and checks what comes back.
+    client: Client,
     addr: &'a Addr,
     plan: &'a Plan,
     shared: &'a Shared,
+    /// This link's place in `shared`.
+    index: usize,
     counted: &'a AtomicU64,
     /// Pattern bytes received over every stream so far.
     received: u64,
@@ -492,7 +604,7 @@ impl Reverse<'_> {
     fn streams(&mut self, bytes: Option<u64>) -> Result<bool, Failure> {
         let deadline = self.plan.duration.map(|d| self.plan.start + d);
         let mut left = bytes;
-        for id in 1u32.. {
+        loop {
             let millis = match deadline {
                 None => 0,
                 Some(deadline) => match deadline.checked_duration_since(Instant::now()) {
@@ -507,7 +619,7 @@ impl Reverse<'_> {
                 Some(left) => left.min(SOURCE_CHUNK),
                 None => SOURCE_CHUNK,
             };
-            let Some(got) = self.stream(id, ask, millis)? else { return Ok(false) };
+            let Some(got) = self.stream(ask, millis)? else { return Ok(false) };
             if let Some(left) = &mut left {
                 *left = left.saturating_sub(got);
             } else if got < ask {
@@ -515,18 +627,17 @@ impl Reverse<'_> {
                 return Ok(true);
             }
         }
-        Ok(true)
     }
 
     /// Asks for one stream and receives it: `Some(bytes)` at its end, `None` when stopped.
-    fn stream(&mut self, id: u32, bytes: u64, millis: u32) -> Result<Option<u64>, Failure> {
+    fn stream(&mut self, bytes: u64, millis: u32) -> Result<Option<u64>, Failure> {
         let addr = self.addr;
-        let fail = |what: String| Err(Failure::at(addr, what));
-        let source = ServiceMessage::Source { id, bytes, millis, size: self.plan.size as u32 };
-        let mut request = [0u8; 32];
-        let len = source.emit(&mut request).map_err(|e| Failure::at(addr, e))?;
+        let mut request = [0u8; SOURCE_REQUEST_LEN];
+        let (len, mut pending) = self
+            .client
+            .source(bytes, millis, self.plan.size as u32, &mut request)
+            .map_err(|e| Failure::at(addr, e))?;
         self.link.send(&request[..len]).map_err(|e| Failure::at(addr, e))?;
-        let mut offset_next = 0u64;
         let mut last = Instant::now();
         let mut probed: Option<Instant> = None;
         loop {
@@ -539,61 +650,65 @@ impl Reverse<'_> {
                 let due = paced(self.plan.start, self.received, bitrate);
                 let now = Instant::now();
                 if due > now {
-                    self.link.drive(Some((due - now).min(TICK))).map_err(|e| Failure::at(addr, e))?;
+                    let driven = self.link.drive(Some((due - now).min(TICK)));
+                    driven.map_err(|e| link_failure(addr, e, last.elapsed(), self.plan, NO_DATA))?;
                     continue;
                 }
             }
-            let message = match self.link.next_event_ref(Some(TICK)).map_err(|e| Failure::at(addr, e))? {
-                Some(LinkEventRef::Message(message)) => message,
-                Some(LinkEventRef::Closed(reason)) => {
-                    return Err(Failure::at(addr, LinkError::Closed(reason)));
-                }
-                _ => {
-                    let quiet = last.elapsed();
-                    if quiet > SILENCE {
-                        return fail(format!("no SOURCE data for {} s", SILENCE.as_secs()));
-                    }
-                    if quiet > PROBE && probed.is_none_or(|at| at.elapsed() > PROBE) {
-                        self.link.ping(0).map_err(|e| Failure::at(addr, e))?;
-                        probed = Some(Instant::now());
-                    }
-                    continue;
-                }
-            };
-            match ServiceMessage::parse(message) {
-                Ok(Some(ServiceMessage::SourceData { id: got, offset, data })) if got == id => {
-                    if offset != offset_next {
-                        return fail(format!(
-                            "SOURCE data out of order: offset {offset}, expected {offset_next}"
+            let event = self.link.next_event_ref(Some(TICK));
+            let message =
+                match event.map_err(|e| link_failure(addr, e, last.elapsed(), self.plan, NO_DATA))? {
+                    Some(LinkEventRef::Message(message)) => message,
+                    Some(LinkEventRef::Closed(reason)) => {
+                        return Err(link_failure(
+                            addr,
+                            LinkError::Closed(reason),
+                            last.elapsed(),
+                            self.plan,
+                            NO_DATA,
                         ));
                     }
-                    if !check_pattern(offset, data) {
-                        let at = (0..data.len())
-                            .find(|&i| data[i] != pattern_byte(offset + i as u64))
-                            .unwrap_or(0);
-                        return fail(format!(
-                            "SOURCE data corrupted at stream offset {}",
-                            offset + at as u64
-                        ));
+                    _ => {
+                        let quiet = last.elapsed();
+                        if quiet >= self.plan.stall {
+                            return Err(stalled(addr, NO_DATA, self.plan.stall));
+                        }
+                        if quiet >= TICK {
+                            self.shared.waiting(self.index, self.plan.start, Some(last));
+                        }
+                        if quiet > PROBE && probed.is_none_or(|at| at.elapsed() > PROBE) {
+                            let pinged = self.link.ping(0);
+                            pinged.map_err(|e| link_failure(addr, e, quiet, self.plan, NO_DATA))?;
+                            probed = Some(Instant::now());
+                        }
+                        continue;
                     }
-                    offset_next += data.len() as u64;
+                };
+            // The pattern and the offsets are checked as each message is accepted.
+            match pending.accept(message).map_err(|e| Failure::at(addr, e))? {
+                Some(Reply::SourceData { data, .. }) => {
                     self.received += data.len() as u64;
                     self.counted.store(self.received, Ordering::Relaxed);
                     last = Instant::now();
+                    self.shared.waiting(self.index, self.plan.start, None);
                 }
-                Ok(Some(ServiceMessage::SourceEnd { id: got, bytes })) if got == id => {
-                    if bytes != offset_next {
-                        return fail(format!("SOURCE ended after {bytes} bytes, but {offset_next} arrived"));
-                    }
-                    return Ok(Some(bytes));
-                }
-                Ok(Some(ServiceMessage::Error { error })) => {
-                    return fail(format!("the responder answered: {error}"));
-                }
+                Some(Reply::SourceEnd { bytes, .. }) => return Ok(Some(bytes)),
                 _ => {}
             }
         }
     }
+}
+
+/// The failure of a link without progress for `stall`: `what` (`nothing acknowledged`) for
+/// that long.
+fn stalled(addr: &Addr, what: &str, stall: Duration) -> Failure {
+    Failure::at(
+        addr,
+        format!(
+            "link stalled: {what} for {} s (--stall-timeout): the peer stopped answering or the link is down",
+            output::plain(stall.as_secs_f64())
+        ),
+    )
 }
 
 /// A run's length in seconds.
@@ -622,6 +737,29 @@ mod tests {
         assert!(parse_seconds("0").is_err() && parse_seconds("nan").is_err());
         assert_eq!(parse_interval("0"), Ok(0.0));
         assert!(parse_interval("0.001").is_err());
+    }
+
+    #[test]
+    fn the_default_stall_timeout_is_the_one_demo_uses() {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Cli {
+            #[command(flatten)]
+            args: BenchArgs,
+        }
+        let cli = Cli::try_parse_from(["bench", "tcp://127.0.0.1:1"]).unwrap();
+        assert_eq!(cli.args.stall_timeout, DEFAULT_STALL_TIMEOUT);
+        let cli = Cli::try_parse_from(["bench", "tcp://127.0.0.1:1", "--stall-timeout", "2.5"]).unwrap();
+        assert_eq!(cli.args.stall_timeout, Duration::from_millis(2500));
+        assert!(Cli::try_parse_from(["bench", "x", "--stall-timeout", "0"]).is_err());
+    }
+
+    #[test]
+    fn rates_are_whole_bits_per_second() {
+        assert_eq!(rate(1, 3.0), 3);
+        assert_eq!(rate(0, 0.0), 0);
+        let interval = Interval::new(0.1 + 0.2, 0.6, 1000);
+        assert_eq!((interval.start, interval.bits_per_second), (0.3, 26_667));
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! bench both ways and info against it, in a few seconds. The first thing a new user runs.
 
 use std::ffi::OsString;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use framelink::std::{Addr, PeerInfo, Reply, Server, ServerConfig};
 use serde::Serialize;
@@ -122,9 +122,11 @@ fn steps(report: &mut DemoReport, tcp: &str, udp: &str, text: bool) -> Result<()
         let args = PingArgs {
             addr: addr.to_owned(),
             count: Some(PINGS),
-            interval: 0,
+            interval: Duration::ZERO,
             size: 64,
             timeout: None,
+            deadline: None,
+            quiet: true,
             connect: ConnectArgs::default(),
         };
         let pinged = passed(ping::run(&args, Mode::Quiet))?;
@@ -157,12 +159,13 @@ fn steps(report: &mut DemoReport, tcp: &str, udp: &str, text: bool) -> Result<()
                 parallel: 1,
                 bitrate: None,
                 interval: 0.0,
+                stall_timeout: bench::DEFAULT_STALL_TIMEOUT,
             };
             let benched = passed(bench::run(&args, Mode::Quiet))?;
             let counted = if reverse { "received and checked" } else { "acknowledged" };
             result(format!(
                 "{} {}: {} {counted} in {:.2} s, {}",
-                output::bitrate(benched.bits_per_second),
+                output::bitrate(benched.bits_per_second as f64),
                 benched.direction,
                 output::bytes(benched.bytes),
                 benched.seconds,

@@ -17,6 +17,7 @@ mod output;
 mod ping;
 mod ports;
 mod relay;
+mod seconds;
 mod send;
 mod serve;
 mod size;

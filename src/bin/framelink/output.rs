@@ -170,9 +170,27 @@ pub(crate) fn us(duration: Duration) -> f64 {
     duration.as_nanos() as f64 / 1e3
 }
 
-/// `n thing` or `n things`.
+/// `value` rounded to `decimals` decimals, so that JSON shows `0.3`, never
+/// `0.30000000000000004`.
+pub(crate) fn round(value: f64, decimals: i32) -> f64 {
+    let scale = 10f64.powi(decimals);
+    (value * scale).round() / scale
+}
+
+/// A number with at most three decimals and no trailing zeros, as ping writes a loss: `0`,
+/// `20`, `0.5`, `33.333`.
+pub(crate) fn plain(value: f64) -> String {
+    let text = format!("{value:.3}");
+    text.trim_end_matches('0').trim_end_matches('.').to_owned()
+}
+
+/// `n thing` or `n things` (`n replies` for `reply`).
 pub(crate) fn count(n: u64, thing: &str) -> String {
-    if n == 1 { format!("1 {thing}") } else { format!("{n} {thing}s") }
+    match (n, thing.strip_suffix('y')) {
+        (1, _) => format!("1 {thing}"),
+        (_, Some(stem)) => format!("{n} {stem}ies"),
+        (_, None) => format!("{n} {thing}s"),
+    }
 }
 
 #[cfg(test)]
@@ -191,5 +209,17 @@ mod tests {
         assert_eq!(us(Duration::from_nanos(12_345)), 12.345);
         assert_eq!(count(1, "message"), "1 message");
         assert_eq!(count(2, "message"), "2 messages");
+        assert_eq!((count(1, "reply"), count(0, "reply")), ("1 reply".to_owned(), "0 replies".to_owned()));
+    }
+
+    #[test]
+    fn numbers_lose_their_float_noise() {
+        assert_eq!(round(0.1 + 0.2, 3), 0.3);
+        assert_eq!(serde_json::to_string(&round(0.1 + 0.2, 3)).unwrap(), "0.3");
+        assert_eq!(round(1.23456, 2), 1.23);
+        assert_eq!(plain(0.0), "0");
+        assert_eq!(plain(20.0), "20");
+        assert_eq!(plain(0.5), "0.5");
+        assert_eq!(plain(100.0 / 3.0), "33.333");
     }
 }
