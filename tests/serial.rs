@@ -1,7 +1,8 @@
 //! The `framelink` binary over serial ports: ptys joined by socat (`tests/common/socat.rs`).
 //! `framelink serve --listen serial://A` on one end; send, ping, bench and info from the other,
 //! in text and in JSON; one-line errors for a missing device, a busy port, something that is
-//! not a serial port, a bad option; a cable pulled mid-run; `framelink ports`.
+//! not a serial port, a bad option; a cable pulled mid-run, and a port that comes back (served
+//! again); `framelink ports`.
 //!
 //! Skipped, saying so, without socat, unless `FRAMELINK_REQUIRE_SERIAL` is set (CI). Every
 //! wait is bounded, and socat and every child are killed on every path (guards' `Drop`).
@@ -165,9 +166,46 @@ fn a_cable_pulled_mid_run_ends_it_with_the_summary_so_far() {
     assert_eq!(stderr.len(), 1, "{stderr:?}");
     assert!(stderr[0].contains("serial port closed or unplugged"), "{stderr:?}");
 
-    assert_eq!(server.wait(WAIT), Some(1), "serve ends with the port");
-    let log = server.stderr.all();
-    assert!(log.last().is_some_and(|l| l.contains("serial port closed or unplugged")), "{log:?}");
+    // serve waits for the port to come back, saying so.
+    server.stderr.wait_for("the wait for the port", |lines, ended| {
+        ended || lines.iter().any(|l| l.ends_with("waiting for it to come back"))
+    });
+    assert!(
+        server.child.0.try_wait().unwrap().is_none(),
+        "serve keeps running: {:?}",
+        server.stderr.snapshot()
+    );
+    server.interrupt();
+    assert_eq!(server.wait(WAIT), Some(0), "{:?}", server.stderr.snapshot());
+}
+
+#[test]
+fn serve_serves_a_serial_port_again_once_it_is_back() {
+    if !socat::available("serve_serves_a_serial_port_again_once_it_is_back") {
+        return;
+    }
+    let dir = TempDir::new("serial-replug");
+    let mut pair = PtyPair::new(&dir.0, "board");
+    let mut server = serve(&pair.addr_a());
+    run(&["send", &pair.addr_b(), "before"]).ok();
+    server.stdout.wait_for("the first message", |lines, _| lines.iter().any(|l| l == "Received: before"));
+
+    // The board resets: its port vanishes, and a new one appears at the same path.
+    pair.unplug();
+    server.stderr.wait_for("the wait for the port", |lines, ended| {
+        ended || lines.iter().any(|l| l.ends_with("waiting for it to come back"))
+    });
+    let _ = std::fs::remove_file(&pair.a);
+    let _ = std::fs::remove_file(&pair.b);
+    let again = PtyPair::new(&dir.0, "board");
+    let lines = server.stderr.wait_for("the port back", |lines, ended| {
+        ended || lines.iter().any(|l| l.ends_with("back; serving it again"))
+    });
+    assert!(lines.iter().any(|l| l.ends_with("back; serving it again")), "{lines:?}");
+    run(&["send", &again.addr_b(), "after"]).ok();
+    server.stdout.wait_for("the message after", |lines, _| lines.iter().any(|l| l == "Received: after"));
+    server.interrupt();
+    assert_eq!(server.wait(WAIT), Some(0), "{:?}", server.stderr.snapshot());
 }
 
 #[test]

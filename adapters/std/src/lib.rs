@@ -5,6 +5,7 @@
 //!   `serial:///dev/ttyACM0?baud=115200` or `serial://COM3` ([`SerialSettings`]).
 //! - [`Link`]: a connected session, from [`Link::connect`]: send messages, wait for events,
 //!   ping, flush, close gracefully; a [`CancelToken`] ends its waits early (Ctrl-C).
+//! - [`LinkListener`]: waits for one peer and gives its [`Link`] (the other end of a connect).
 //! - [`Server`]: serves many clients at once over any mix of those transports, with limits on
 //!   clients, message size, handshake and idle time; the application implements [`Handler`].
 //! - [`ServiceClient`]: the test service that `framelink serve` and firmware answer (ECHO,
@@ -29,6 +30,7 @@ mod conn;
 mod cookie;
 mod error;
 mod link;
+mod listener;
 pub mod nal;
 mod relay;
 mod serial;
@@ -43,6 +45,7 @@ pub use clock::StdClock;
 pub use error::LinkError;
 pub use framelink_core as core;
 pub use link::{Link, LinkConfig, LinkEvent, LinkEventRef};
+pub use listener::LinkListener;
 pub use relay::{DirectionStats, Relay, RelayConfig, RelayConfigError, RelayHandle, RelayStats};
 pub use serial::{
     DataBits, FlowControl, Parity, PortInfo, PortKind, SerialError, SerialSettings, StopBits, available_ports,

@@ -482,6 +482,32 @@ impl Link {
         }
     }
 
+    /// As the server side: waits for a peer's HELLO and the end of the handshake, until
+    /// `until` (`None`: as long as it takes).
+    pub(crate) fn accept_handshake(&mut self, until: Option<StdInstant>) -> Result<(), LinkError> {
+        loop {
+            while !self.framed.is_ready() {
+                if until.is_some_and(|until| StdInstant::now() >= until) {
+                    return Err(LinkError::TimedOut);
+                }
+                // A closed session (a failed HELLO) still takes the next one, as on a serial
+                // port; a stream's peer that went away ends the wait with its error.
+                if self.framed.session().is_closed() {
+                    self.check_cancel()?;
+                    let wait =
+                        until.map_or(CANCEL_POLL, |until| until.saturating_duration_since(StdInstant::now()));
+                    self.wait_input(StdInstant::now() + wait.min(CANCEL_POLL))?;
+                } else {
+                    let poll = StdInstant::now() + CANCEL_POLL;
+                    self.round(Some(until.map_or(poll, |until| until.min(poll))))?;
+                }
+            }
+            if let Some(Ok(Event::Connected)) = self.framed.next_event() {
+                return self.transmit();
+            }
+        }
+    }
+
     /// Waits for the end of the handshake.
     fn handshake(&mut self) -> Result<(), LinkError> {
         loop {

@@ -1,8 +1,6 @@
 //! A blocking client of the test service (ECHO, INFO, STATS, SOURCE, SINK) over a [`Link`].
 
 use std::fmt;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use framelink_core::service::{
@@ -15,7 +13,7 @@ use crate::{Link, LinkConfig, LinkError, LinkEventRef, ToAddr, Transport};
 /// How long a request waits for its reply, and a SOURCE stream or a SINK's acknowledgements
 /// for progress, by default.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
-/// The longest wait between looks at the cancel flag.
+/// The longest a SINK waits for credit before looking at its deadline again.
 const TICK: Duration = Duration::from_millis(100);
 /// The most pattern bytes one SOURCE request asks for; longer transfers chain requests.
 const SOURCE_CHUNK: u64 = 1 << 31;
@@ -28,7 +26,9 @@ const SERIAL_SIZE: u32 = 256;
 ///
 /// Requests go one at a time, each waiting for its reply at most the [timeout](Self::timeout).
 /// Messages that arrive meanwhile and answer no request (application messages, late replies)
-/// are dropped.
+/// are dropped. A [`CancelToken`](crate::CancelToken) on the link
+/// ([`LinkConfig::cancel_token`], [`Link::set_cancel_token`]) ends any request early, with
+/// [`LinkError::Interrupted`].
 ///
 /// ```
 /// use framelink_std::{PeerInfo, Reply, Server, ServerConfig, ServiceClient};
@@ -56,7 +56,6 @@ pub struct ServiceClient {
     client: Client,
     timeout: Duration,
     message_size: Option<u32>,
-    cancel: Option<Arc<AtomicBool>>,
 }
 
 /// Who the responder is and what it accepts (its INFO reply).
@@ -130,8 +129,6 @@ pub enum RequestError {
     Reply(ClientError),
     /// No reply (or, in a transfer, no progress) within the timeout.
     TimedOut,
-    /// The cancel flag was set.
-    Cancelled,
 }
 
 impl fmt::Display for RequestError {
@@ -140,7 +137,6 @@ impl fmt::Display for RequestError {
             Self::Link(error) => write!(f, "{error}"),
             Self::Reply(error) => write!(f, "{error}"),
             Self::TimedOut => f.write_str("no reply from the responder in time"),
-            Self::Cancelled => f.write_str("cancelled"),
         }
     }
 }
@@ -170,7 +166,7 @@ impl From<ClientError> for RequestError {
 impl ServiceClient {
     /// A client over `link`.
     pub fn new(link: Link) -> Self {
-        Self { link, client: Client::new(), timeout: DEFAULT_TIMEOUT, message_size: None, cancel: None }
+        Self { link, client: Client::new(), timeout: DEFAULT_TIMEOUT, message_size: None }
     }
 
     /// Connects to `addr` with the default settings ([`Link::connect`]).
@@ -188,13 +184,6 @@ impl ServiceClient {
     /// TCP and UDP, 256 bytes over `tcp+cobs://` and `serial://`; within what the peer takes).
     pub fn with_message_size(mut self, bytes: u32) -> Self {
         self.message_size = Some(bytes);
-        self
-    }
-
-    /// A flag that, once set (by a Ctrl-C handler, another thread), ends the request under way
-    /// with [`RequestError::Cancelled`] within 100 ms.
-    pub fn with_cancel(mut self, flag: Arc<AtomicBool>) -> Self {
-        self.cancel = Some(flag);
         self
     }
 
@@ -371,7 +360,6 @@ impl ServiceClient {
         let (mut queued, mut payload_sent) = (0u64, 0u64);
         let mut progress = (sent_before, start);
         loop {
-            self.check_cancel()?;
             let now = Instant::now();
             if end.is_some_and(|end| now >= end) || bytes.is_some_and(|b| payload_sent >= b) {
                 break;
@@ -424,13 +412,11 @@ impl ServiceClient {
     ) -> Result<T, RequestError> {
         let until = Instant::now() + self.timeout;
         loop {
-            self.check_cancel()?;
             let left = until.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 return Err(RequestError::TimedOut);
             }
-            let wait = if self.cancel.is_some() { left.min(TICK) } else { left };
-            match self.link.next_event_ref(Some(wait))? {
+            match self.link.next_event_ref(Some(left))? {
                 Some(LinkEventRef::Message(message)) => {
                     if let Some(found) = pending.accept(message)?.and_then(&mut take) {
                         return Ok(found);
@@ -439,13 +425,6 @@ impl ServiceClient {
                 Some(LinkEventRef::Closed(reason)) => return Err(LinkError::Closed(reason).into()),
                 _ => {}
             }
-        }
-    }
-
-    fn check_cancel(&self) -> Result<(), RequestError> {
-        match &self.cancel {
-            Some(flag) if flag.load(Ordering::Relaxed) => Err(RequestError::Cancelled),
-            _ => Ok(()),
         }
     }
 }

@@ -2,13 +2,12 @@
 //! every request, transfers both ways, application messages in between, timeouts and the
 //! cancel flag. Every wait is bounded by the client's timeout.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::Duration;
 
 use framelink_std::{
-    Addr, Link, LinkEvent, PeerInfo, Reply, RequestError, Server, ServerConfig, ServerHandle, ServiceClient,
+    Addr, CancelToken, Link, LinkError, LinkEvent, PeerInfo, Reply, RequestError, Server, ServerConfig,
+    ServerHandle, ServiceClient,
 };
 
 const TIMEOUT: Duration = Duration::from_secs(10);
@@ -80,7 +79,7 @@ fn timed_transfers_end_on_time_and_application_messages_pass_between_requests() 
 }
 
 #[test]
-fn a_peer_without_a_responder_times_out_and_a_cancel_ends_the_wait() {
+fn a_peer_without_a_responder_times_out_and_a_cancel_token_ends_the_wait() {
     // The server echoes every message back, service requests included: an ECHO request comes
     // back as a request, which is no reply.
     let handle = serve(false);
@@ -100,14 +99,16 @@ fn a_peer_without_a_responder_times_out_and_a_cancel_ends_the_wait() {
     let target = quiet.local_addrs()[0].clone();
     let mut client = ServiceClient::connect(&target).unwrap().with_timeout(Duration::from_millis(300));
     assert!(matches!(client.stats(), Err(RequestError::TimedOut)));
-    let flag = Arc::new(AtomicBool::new(false));
-    let mut client = client.with_timeout(TIMEOUT).with_cancel(flag.clone());
-    let setter = thread::spawn(move || {
+    let token = CancelToken::new();
+    let mut client = client.with_timeout(TIMEOUT);
+    client.link_mut().set_cancel_token(Some(token.clone()));
+    let canceller = thread::spawn(move || {
         thread::sleep(Duration::from_millis(100));
-        flag.store(true, Ordering::Relaxed);
+        token.cancel();
     });
-    assert!(matches!(client.info(), Err(RequestError::Cancelled)));
-    setter.join().unwrap();
+    assert!(matches!(client.info(), Err(RequestError::Link(LinkError::Interrupted))));
+    canceller.join().unwrap();
+    client.link_mut().set_cancel_token(None);
     client.close().unwrap();
     quiet.shutdown();
     handle.shutdown();

@@ -7,8 +7,8 @@
 
 use core::sync::atomic::{AtomicU32, Ordering};
 
-use cortex_m::peripheral::SYST;
 use cortex_m::peripheral::syst::SystClkSource;
+use cortex_m::peripheral::{SCB, SYST};
 use cortex_m_rt::exception;
 use framelink_core::Instant;
 
@@ -18,7 +18,21 @@ const TICKS_PER_US: u32 = 12;
 const RELOAD: u32 = 1000 * TICKS_PER_US - 1;
 
 /// Milliseconds since the clock started (wraps after 49 days; [`Clock`] widens it).
+#[unsafe(no_mangle)]
 static MILLIS: AtomicU32 = AtomicU32::new(0);
+
+/// Ticks that came while the core slept: the idle share of [`MILLIS`], sampled once a
+/// millisecond. Nothing reads it but `ci.sh`, from RAM through QEMU's monitor, to tell whether
+/// the core was the bottleneck of a run.
+#[unsafe(no_mangle)]
+static IDLE_MILLIS: AtomicU32 = AtomicU32::new(0);
+
+/// Counts a tick that woke the core from WFI (called with the tick still pending).
+pub fn count_idle_tick() {
+    if SCB::is_pendst_pending() {
+        IDLE_MILLIS.fetch_add(1, Ordering::Relaxed);
+    }
+}
 
 #[exception]
 fn SysTick() {

@@ -129,6 +129,7 @@ impl<'a> Eth<'a> {
         cortex_m::interrupt::free(|_| {
             if !self.has_frame() {
                 cortex_m::asm::wfi();
+                crate::clock::count_idle_tick();
             }
         });
     }

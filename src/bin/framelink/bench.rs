@@ -19,12 +19,12 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use clap::Args;
-use framelink::core::service::{SOURCE_HEADER, ServiceMessage, check_pattern, pattern_byte};
+use framelink::core::service::{Client, Reply, SINK_HEADER, SOURCE_HEADER, SOURCE_REQUEST_LEN};
 use framelink::core::session::CloseReason;
-use framelink::std::{Addr, Link, LinkConfig, LinkError, LinkEventRef, Transport};
+use framelink::std::{Addr, Link, LinkConfig, LinkError, LinkEventRef, ServiceClient, Transport};
 use serde::Serialize;
 
-use crate::client::{ConnectArgs, TICK, connect_with, parse_addr, request};
+use crate::client::{ConnectArgs, REPLY_TIMEOUT, TICK, connect_with, parse_addr};
 use crate::interrupt;
 use crate::output::{self, Failure, Mode, Outcome, Report, Run};
 use crate::seconds;
@@ -53,8 +53,6 @@ const NO_DATA: &str = "no SOURCE data";
 /// Default message size over `tcp+cobs://` and `serial://`: a serial line is behind it, and
 /// small messages keep its latency low.
 const COBS_SIZE: u32 = 256;
-/// The SINK header: tag and op.
-const SINK_HEADER: usize = 2;
 
 /// Arguments of `framelink bench`.
 #[derive(Args, Clone, Debug)]
@@ -493,7 +491,7 @@ fn transmit(mut link: Link, addr: &Addr, plan: &Plan, job: Job, shared: &Shared)
     let counted = &shared.counted[job.index];
     let payload = vec![0u8; plan.size - SINK_HEADER];
     let mut message = vec![0u8; plan.size];
-    let _ = ServiceMessage::Sink { payload: &payload }.emit(&mut message);
+    let _ = Client::new().sink(&payload, &mut message);
     let deadline = plan.duration.map(|d| plan.start + d);
     let size = plan.size as u64;
     let mut queued = 0u64;
@@ -556,7 +554,8 @@ fn transmit(mut link: Link, addr: &Addr, plan: &Plan, job: Job, shared: &Shared)
 /// retransmissions (STATS) and a graceful close.
 fn receive(link: Link, addr: &Addr, plan: &Plan, job: Job, shared: &Shared) -> Finished {
     let counted = &shared.counted[job.index];
-    let mut reverse = Reverse { link, addr, plan, shared, index: job.index, counted, received: 0 };
+    let client = Client::new();
+    let mut reverse = Reverse { link, client, addr, plan, shared, index: job.index, counted, received: 0 };
     let (finished, error) = match reverse.streams(job.bytes) {
         Ok(finished) => (finished, None),
         Err(error) => (false, Some(error)),
@@ -565,19 +564,17 @@ fn receive(link: Link, addr: &Addr, plan: &Plan, job: Job, shared: &Shared) -> F
     if error.is_none() {
         shared.waiting(job.index, plan.start, None);
     }
-    let Reverse { mut link, received, .. } = reverse;
+    let Reverse { link, received, .. } = reverse;
+    let mut service = ServiceClient::new(link).with_timeout(REPLY_TIMEOUT).with_cancel(interrupt::flag());
     let mut retransmits = 0;
     let error = error.or_else(|| {
         if !finished {
             return None;
         }
-        let stats = request(&mut link, addr, &ServiceMessage::Stats, |reply| match reply {
-            ServiceMessage::StatsReply(stats) => Some(stats.retransmits),
-            _ => None,
-        });
-        stats.map(|count| retransmits = count).err()
+        let stats = service.stats().map_err(|e| Failure::at(addr, e));
+        stats.map(|stats| retransmits = stats.retransmits).err()
     });
-    let error = error.or_else(|| link.close().err().map(|e| Failure::at(addr, e)));
+    let error = error.or_else(|| service.close().err().map(|e| Failure::at(addr, e)));
     Finished { bytes: received, end, retransmits, error }
 }
 
@@ -589,6 +586,8 @@ const SOURCE_CHUNK: u64 = 1 << 31;
 /// One link receiving SOURCE streams.
 struct Reverse<'a> {
     link: Link,
+    /// Writes the SOURCE requests and checks what comes back.
+    client: Client,
     addr: &'a Addr,
     plan: &'a Plan,
     shared: &'a Shared,
@@ -605,7 +604,7 @@ impl Reverse<'_> {
     fn streams(&mut self, bytes: Option<u64>) -> Result<bool, Failure> {
         let deadline = self.plan.duration.map(|d| self.plan.start + d);
         let mut left = bytes;
-        for id in 1u32.. {
+        loop {
             let millis = match deadline {
                 None => 0,
                 Some(deadline) => match deadline.checked_duration_since(Instant::now()) {
@@ -620,7 +619,7 @@ impl Reverse<'_> {
                 Some(left) => left.min(SOURCE_CHUNK),
                 None => SOURCE_CHUNK,
             };
-            let Some(got) = self.stream(id, ask, millis)? else { return Ok(false) };
+            let Some(got) = self.stream(ask, millis)? else { return Ok(false) };
             if let Some(left) = &mut left {
                 *left = left.saturating_sub(got);
             } else if got < ask {
@@ -628,18 +627,17 @@ impl Reverse<'_> {
                 return Ok(true);
             }
         }
-        Ok(true)
     }
 
     /// Asks for one stream and receives it: `Some(bytes)` at its end, `None` when stopped.
-    fn stream(&mut self, id: u32, bytes: u64, millis: u32) -> Result<Option<u64>, Failure> {
+    fn stream(&mut self, bytes: u64, millis: u32) -> Result<Option<u64>, Failure> {
         let addr = self.addr;
-        let fail = |what: String| Err(Failure::at(addr, what));
-        let source = ServiceMessage::Source { id, bytes, millis, size: self.plan.size as u32 };
-        let mut request = [0u8; 32];
-        let len = source.emit(&mut request).map_err(|e| Failure::at(addr, e))?;
+        let mut request = [0u8; SOURCE_REQUEST_LEN];
+        let (len, mut pending) = self
+            .client
+            .source(bytes, millis, self.plan.size as u32, &mut request)
+            .map_err(|e| Failure::at(addr, e))?;
         self.link.send(&request[..len]).map_err(|e| Failure::at(addr, e))?;
-        let mut offset_next = 0u64;
         let mut last = Instant::now();
         let mut probed: Option<Instant> = None;
         loop {
@@ -686,37 +684,15 @@ impl Reverse<'_> {
                         continue;
                     }
                 };
-            match ServiceMessage::parse(message) {
-                Ok(Some(ServiceMessage::SourceData { id: got, offset, data })) if got == id => {
-                    if offset != offset_next {
-                        return fail(format!(
-                            "SOURCE data out of order: offset {offset}, expected {offset_next}"
-                        ));
-                    }
-                    if !check_pattern(offset, data) {
-                        let at = (0..data.len())
-                            .find(|&i| data[i] != pattern_byte(offset + i as u64))
-                            .unwrap_or(0);
-                        return fail(format!(
-                            "SOURCE data corrupted at stream offset {}",
-                            offset + at as u64
-                        ));
-                    }
-                    offset_next += data.len() as u64;
+            // The pattern and the offsets are checked as each message is accepted.
+            match pending.accept(message).map_err(|e| Failure::at(addr, e))? {
+                Some(Reply::SourceData { data, .. }) => {
                     self.received += data.len() as u64;
                     self.counted.store(self.received, Ordering::Relaxed);
                     last = Instant::now();
                     self.shared.waiting(self.index, self.plan.start, None);
                 }
-                Ok(Some(ServiceMessage::SourceEnd { id: got, bytes })) if got == id => {
-                    if bytes != offset_next {
-                        return fail(format!("SOURCE ended after {bytes} bytes, but {offset_next} arrived"));
-                    }
-                    return Ok(Some(bytes));
-                }
-                Ok(Some(ServiceMessage::Error { error })) => {
-                    return fail(format!("the responder answered: {error}"));
-                }
+                Some(Reply::SourceEnd { bytes, .. }) => return Ok(Some(bytes)),
                 _ => {}
             }
         }

@@ -1,12 +1,14 @@
 //! `framelink`: test and use framelink links from the command line.
 //!
 //! `serve` answers the remote test service (the same `no_std` responder firmware links) and
-//! prints text messages; `send`, `ping`, `bench` and `info` are its clients; `ports` lists the
-//! serial ports; `relay` makes a lossy UDP link in userspace; `demo` runs it all in one process. Text for people, `--json`
-//! for machines; exit status 0 on success, 1 after one `framelink: ...` line on stderr, 2 for
+//! prints text messages; `send`, `ping`, `bench` and `info` are its clients; `cat` sends stdin
+//! and prints what comes back, or waits for one peer (`--listen`); `ports` lists the serial
+//! ports; `relay` makes a lossy UDP link in userspace; `demo` runs it all in one process. Text
+//! for people, `--json` for machines; exit status 0 on success, 1 after one `framelink: ...` line on stderr, 2 for
 //! a usage error. Ctrl-C prints the summary so far.
 
 mod bench;
+mod cat;
 mod client;
 mod demo;
 mod info;
@@ -22,7 +24,7 @@ mod size;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 use crate::output::{Mode, finish};
 
@@ -62,6 +64,9 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Who the responder is, its limits and its counters
     Info(info::InfoArgs),
+    /// Netcat for messages: each line of stdin (or record, with --binary) is sent as one
+    /// message, each message received is printed as one line; --listen waits for one peer
+    Cat(cat::CatArgs),
     /// The serial ports present (USB, PCI, platform and Bluetooth UARTs; not ptys)
     Ports,
     /// Relay UDP with loss, duplication, reordering, delay, jitter or corruption, until Ctrl-C
@@ -73,6 +78,15 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if cli.json && matches!(cli.command, Command::Cat(_)) {
+        // `cat` prints the messages on stdout: a JSON document there would mix with them.
+        Cli::command()
+            .error(
+                clap::error::ErrorKind::ArgumentConflict,
+                "`cat` prints messages on stdout: --json is not available",
+            )
+            .exit();
+    }
     interrupt::install();
     let mode = if cli.json { Mode::Json } else { Mode::Text };
     match &cli.command {
@@ -81,6 +95,7 @@ fn main() -> ExitCode {
         Command::Ping(args) => finish(mode, ping::run(args, mode)),
         Command::Bench(args) => finish(mode, bench::run(args, mode)),
         Command::Info(args) => finish(mode, info::run(args, mode)),
+        Command::Cat(args) => finish(mode, cat::run(args, mode)),
         Command::Ports => finish(mode, ports::run(mode)),
         Command::Relay(args) => finish(mode, relay::run(args, mode)),
         Command::Demo => finish(mode, demo::run(mode)),

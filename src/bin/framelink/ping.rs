@@ -6,8 +6,8 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use clap::Args;
-use framelink::core::service::{ServiceMessage, fill_pattern};
-use framelink::std::{Addr, Link, LinkError, LinkEventRef};
+use framelink::core::service::{Client, ClientError, ECHO_HEADER, Pending, Reply, fill_pattern, op};
+use framelink::std::{Addr, Link, LinkError, LinkEventRef, ServiceClient};
 use serde::Serialize;
 
 use crate::client::{ConnectArgs, TICK, connect, parse_addr};
@@ -15,8 +15,6 @@ use crate::interrupt;
 use crate::output::{self, Failure, Mode, Outcome, Report, Run, ms, us};
 use crate::{seconds, size};
 
-/// Bytes of an ECHO message before its payload: tag, op, id.
-const ECHO_HEADER: usize = 6;
 /// The largest ECHO message `--size` takes.
 const MAX_SIZE: u64 = 16 << 20;
 /// The longest `-i`, `-W` or `-w`: about 11 days.
@@ -178,12 +176,15 @@ pub(crate) fn run(args: &PingArgs, mode: Mode) -> Run<PingReport> {
     let error = pinger.run(&mut link);
     let retransmits = link.stats().retransmits;
     let max_payload = link.peer().map_or(u64::MAX, |peer| u64::from(peer.max_payload.max(1)));
-    // The responder's retransmissions, asked for only while it has been answering.
+    // The responder's retransmissions, from its STATS, asked for only while it has been
+    // answering, and waited for no longer than an ECHO reply.
+    let mut service = ServiceClient::new(link).with_timeout(pinger.timeout).with_cancel(interrupt::flag());
     let responder = (error.is_none() && !interrupt::requested() && !pinger.samples.is_empty())
-        .then(|| pinger.responder_stats(&mut link))
-        .flatten();
+        .then(|| service.stats().ok())
+        .flatten()
+        .map(|stats| ResponderStats { retransmits: stats.retransmits, echoes: stats.echoes });
     let error = match error {
-        None => link.close().err().map(|e| Failure::at(&addr, e)),
+        None => service.close().err().map(|e| Failure::at(&addr, e)),
         Some(error) => Some(error),
     };
     let report = pinger.report(retransmits, responder, max_payload);
@@ -212,10 +213,12 @@ struct Pinger<'a> {
     verbose: bool,
     /// The ECHO payload (a pattern), sent each time and expected back.
     payload: Vec<u8>,
+    /// Writes the requests and recognises their replies.
+    client: Client,
     /// The encoded request.
     request: Vec<u8>,
-    /// Requests waiting for their reply: id and when it was sent, oldest first.
-    outstanding: VecDeque<(u32, Instant)>,
+    /// Requests waiting for their reply, and when each was sent, oldest first.
+    outstanding: VecDeque<(Pending, Instant)>,
     start: Instant,
     end: Instant,
     transmitted: u64,
@@ -238,6 +241,7 @@ impl<'a> Pinger<'a> {
             deadline: args.deadline,
             verbose,
             payload,
+            client: Client::new(),
             request: vec![0; args.size as usize],
             outstanding: VecDeque::new(),
             start: now,
@@ -272,14 +276,15 @@ impl<'a> Pinger<'a> {
             if deadline.is_some_and(|deadline| now >= deadline) {
                 break None;
             }
-            while let Some(&(id, sent)) = self.outstanding.front() {
+            while let Some(&(pending, sent)) = self.outstanding.front() {
                 if now.duration_since(sent) < self.timeout {
                     break;
                 }
                 self.outstanding.pop_front();
                 if self.verbose {
                     output::say(format_args!(
-                        "no reply for seq={id} within {} s",
+                        "no reply for seq={} within {} s",
+                        pending.id(),
                         output::plain(self.timeout.as_secs_f64())
                     ));
                 }
@@ -317,73 +322,54 @@ impl<'a> Pinger<'a> {
 
     /// Sends the next ECHO.
     fn send(&mut self, link: &mut Link) -> Result<(), Failure> {
-        let id = (self.transmitted + 1) as u32;
-        let echo = ServiceMessage::Echo { id, payload: &self.payload };
-        let len = echo.emit(&mut self.request).map_err(|e| Failure::at(self.addr, e))?;
+        let (len, pending) =
+            self.client.echo(&self.payload, &mut self.request).map_err(|e| Failure::at(self.addr, e))?;
         let sent = Instant::now();
         link.send(&self.request[..len]).map_err(|e| Failure::at(self.addr, e))?;
-        self.outstanding.push_back((id, sent));
+        self.outstanding.push_back((pending, sent));
         self.transmitted += 1;
         Ok(())
     }
 
     /// Waits at most `wait` for a reply and takes it.
     fn receive(&mut self, link: &mut Link, wait: Duration) -> Result<(), Failure> {
-        let event = link.next_event_ref(Some(wait)).map_err(|e| Failure::at(self.addr, e))?;
+        let addr = self.addr;
+        let event = link.next_event_ref(Some(wait)).map_err(|e| Failure::at(addr, e))?;
         let arrived = Instant::now();
         let message = match event {
             Some(LinkEventRef::Message(message)) => message,
-            Some(LinkEventRef::Closed(reason)) => {
-                return Err(Failure::at(self.addr, LinkError::Closed(reason)));
-            }
+            Some(LinkEventRef::Closed(reason)) => return Err(Failure::at(addr, LinkError::Closed(reason))),
             _ => return Ok(()),
         };
-        let (id, payload) = match ServiceMessage::parse(message) {
-            Ok(Some(ServiceMessage::EchoReply { id, payload })) => (id, payload),
-            Ok(Some(ServiceMessage::Error { error })) => {
-                return Err(Failure::at(self.addr, format!("the responder answered: {error}")));
+        let id = match Reply::parse(message) {
+            Ok(Some(Reply::Echo { id, .. })) => id,
+            Ok(Some(Reply::Error(error))) if error.op() == op::ECHO => {
+                return Err(Failure::at(addr, ClientError::Responder(error)));
             }
             // Not an answer to a ping: not ours to judge.
             _ => return Ok(()),
         };
-        let Some(position) = self.outstanding.iter().position(|&(waiting, _)| waiting == id) else {
+        let Some(position) = self.outstanding.iter().position(|(pending, _)| pending.id() == id) else {
             self.late += 1;
             return Ok(());
         };
-        if payload != self.payload.as_slice() {
-            return Err(Failure::at(
-                self.addr,
-                format!("the reply to seq={id} does not carry the request's payload"),
-            ));
+        let Some((mut pending, sent)) = self.outstanding.remove(position) else { return Ok(()) };
+        match pending.accept(message) {
+            Ok(Some(Reply::Echo { payload, .. })) if payload == self.payload.as_slice() => {}
+            Ok(_) | Err(ClientError::EchoMismatch) => {
+                return Err(Failure::at(
+                    addr,
+                    format!("the reply to seq={id} does not carry the request's payload"),
+                ));
+            }
+            Err(error) => return Err(Failure::at(addr, error)),
         }
-        let len = message.len();
-        let Some((_, sent)) = self.outstanding.remove(position) else { return Ok(()) };
         let rtt = arrived.duration_since(sent);
         self.samples.push(rtt);
         if self.verbose {
-            output::say(format_args!("{len} bytes from {}: seq={id} time={} ms", self.addr, ms(rtt)));
+            output::say(format_args!("{} bytes from {addr}: seq={id} time={} ms", message.len(), ms(rtt)));
         }
         Ok(())
-    }
-
-    /// Asks the responder for its STATS, waiting no longer than for an ECHO reply; `None`
-    /// without an answer in time.
-    fn responder_stats(&mut self, link: &mut Link) -> Option<ResponderStats> {
-        let len = ServiceMessage::Stats.emit(&mut self.request).ok()?;
-        link.send(&self.request[..len]).ok()?;
-        let until = Instant::now() + self.timeout;
-        loop {
-            let left = until.saturating_duration_since(Instant::now());
-            if left.is_zero() || interrupt::requested() {
-                return None;
-            }
-            let event = link.next_event_ref(Some(left.min(TICK))).ok()?;
-            if let Some(LinkEventRef::Message(message)) = event
-                && let Ok(Some(ServiceMessage::StatsReply(stats))) = ServiceMessage::parse(message)
-            {
-                return Some(ResponderStats { retransmits: stats.retransmits, echoes: stats.echoes });
-            }
-        }
     }
 
     /// The figures so far; requests still waiting count as lost. `retransmits` is this side's

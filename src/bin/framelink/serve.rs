@@ -1,7 +1,8 @@
 //! `framelink serve [--listen ADDR]... [--max-clients N] [--handshake-timeout S] [--idle-timeout S]
 //! [--max-message BYTES]`: answers the remote test service on every listener and prints every
 //! text message. On a serial port it serves the one device there, session after session (a
-//! device that restarts says HELLO again).
+//! device that restarts says HELLO again); a port that goes away (unplugged, a USB board that
+//! resets) is waited for and served again once it is back.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -10,7 +11,7 @@ use std::time::Duration;
 
 use clap::Args;
 use framelink::core::session::CloseReason;
-use framelink::std::{Handler, LinkError, PeerInfo, Reply, Server, ServerConfig};
+use framelink::std::{Addr, Handler, LinkError, PeerInfo, Reply, Server, ServerConfig};
 use serde::Serialize;
 
 use crate::client::{TICK, parse_addr, parse_seconds};
@@ -114,6 +115,13 @@ impl Handler for Printer {
             Err(error) => eprintln!("{peer} ended: {error}"),
         }
     }
+
+    fn on_serial_port(&self, addr: &Addr, change: Result<(), &LinkError>) {
+        match change {
+            Err(error) => eprintln!("{addr}: {error}; waiting for it to come back"),
+            Ok(()) => eprintln!("{addr}: back; serving it again"),
+        }
+    }
 }
 
 /// Runs `framelink serve` until Ctrl-C.
@@ -129,6 +137,7 @@ pub(crate) fn run(args: &ServeArgs, mode: Mode) -> Run<ServeReport> {
         .handshake_timeout(args.handshake_timeout)
         .idle_timeout(args.idle_timeout)
         .max_message(args.max_message as u32)
+        .reopen_serial(true)
         .responder("framelink serve", env!("CARGO_PKG_VERSION"));
     let server = Server::bind(&addrs, config).map_err(|e| Failure(e.to_string()))?;
     let listen: Vec<String> = server.local_addrs().iter().map(ToString::to_string).collect();
@@ -138,7 +147,7 @@ pub(crate) fn run(args: &ServeArgs, mode: Mode) -> Run<ServeReport> {
     for addr in &listen {
         eprintln!("listening on {addr}");
     }
-    // Until Ctrl-C, or until a serial port goes away (unplugged): then with its error.
+    // Until Ctrl-C, or until a listener fails for good: then with its error.
     let mut error = None;
     while !interrupt::requested() {
         if let Some((addr, failure)) = handle.take_failure() {

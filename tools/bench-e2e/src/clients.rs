@@ -23,7 +23,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use clap::Args;
-use framelink_core::service::ServiceMessage;
+use framelink_core::service::{Client, ECHO_HEADER, Reply};
 use framelink_core::session::Config;
 use framelink_std::{Addr, Transport};
 use serde::Serialize;
@@ -109,7 +109,7 @@ impl ClientResult {
 
 /// Connects every client, pings for the given time, prints the report as JSON.
 pub(crate) fn run(args: &ClientsArgs) -> io::Result<()> {
-    if args.clients == 0 || args.rate <= 0.0 || !(6..=MAX_SIZE).contains(&args.size) {
+    if args.clients == 0 || args.rate <= 0.0 || !(ECHO_HEADER..=MAX_SIZE).contains(&args.size) {
         return Err(io::Error::other("need at least one client, a positive rate and 6 <= --size <= 16384"));
     }
     if args.connect.transport != Transport::Tcp {
@@ -218,8 +218,8 @@ struct Pinger {
     interval: Duration,
     /// Each client's requests not yet answered, oldest first.
     waiting: Vec<VecDeque<Request>>,
-    /// Each client's next request id.
-    next_id: Vec<u32>,
+    /// Each client's requests (their ids).
+    requests: Vec<Client>,
     payload: Vec<u8>,
     request: Vec<u8>,
     result: ClientResult,
@@ -251,8 +251,8 @@ impl Pinger {
             phases,
             interval,
             waiting: vec![VecDeque::new(); count],
-            next_id: vec![0; count],
-            payload: vec![0x5A; size - 6],
+            requests: vec![Client::new(); count],
+            payload: vec![0x5A; size - ECHO_HEADER],
             request: vec![0; size],
             result: ClientResult::default(),
         })
@@ -290,11 +290,9 @@ impl Pinger {
 
     /// Sends client `client`'s next request, due at `due`.
     fn ping(&mut self, client: usize, due: Instant) -> io::Result<()> {
-        let id = self.next_id[client];
-        self.next_id[client] = id.wrapping_add(1);
-        let len = ServiceMessage::Echo { id, payload: &self.payload }
-            .emit(&mut self.request)
-            .map_err(io::Error::other)?;
+        let (len, pending) =
+            self.requests[client].echo(&self.payload, &mut self.request).map_err(io::Error::other)?;
+        let id = pending.id();
         let sent = Instant::now();
         self.result.lags.push(sent.saturating_duration_since(due));
         self.result.sent += 1;
@@ -310,7 +308,7 @@ impl Pinger {
     fn turn(&mut self, wake: Instant) -> io::Result<()> {
         let (waiting, result) = (&mut self.waiting, &mut self.result);
         self.fleet.turn(wake, &mut |client, message, read_at| {
-            if let Ok(Some(ServiceMessage::EchoReply { id, .. })) = ServiceMessage::parse(message) {
+            if let Ok(Some(Reply::Echo { id, .. })) = Reply::parse(message) {
                 take_reply(&mut waiting[client], id, read_at, result);
             }
         })

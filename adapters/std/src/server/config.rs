@@ -21,6 +21,7 @@ pub struct ServerConfig {
     pub(super) event_loops: usize,
     pub(super) stack_size: usize,
     pub(super) responder: Option<(&'static str, &'static str)>,
+    pub(super) reopen_serial: bool,
 }
 
 impl ServerConfig {
@@ -35,6 +36,7 @@ impl ServerConfig {
             event_loops: 0,
             stack_size: 1 << 20,
             responder: None,
+            reopen_serial: false,
         }
     }
 
@@ -43,6 +45,16 @@ impl ServerConfig {
     /// file descriptor: keep it under the process's limit (`ulimit -n`).
     pub fn max_clients(mut self, clients: usize) -> Self {
         self.max_clients = clients;
+        self
+    }
+
+    /// Wait for a serial port that went away (a USB device unplugged or reset) and serve it
+    /// again once it is back, instead of stopping that listener (default: stop, reported by
+    /// [`ServerHandle::take_failure`](crate::ServerHandle::take_failure)). The server tries to
+    /// open it again after 100 ms, then ever less often, at most every 2 s; the handler hears
+    /// of each change through [`Handler::on_serial_port`](crate::Handler::on_serial_port).
+    pub fn reopen_serial(mut self, reopen: bool) -> Self {
+        self.reopen_serial = reopen;
         self
     }
 

@@ -9,7 +9,7 @@ use framelink_core::Instant;
 use framelink_core::session::{CloseReason, SendError, State};
 
 use crate::conn::Sess;
-use crate::{LinkError, Transport};
+use crate::{Addr, LinkError, Transport};
 
 /// An outbox that grew beyond this is given back to the allocator once empty (an idle client
 /// keeps no more for its replies).
@@ -63,6 +63,13 @@ pub trait Handler: Send + Sync + 'static {
     /// the server), or `Err` when the connection broke first.
     fn on_close(&self, peer: &PeerInfo, reason: Result<CloseReason, &LinkError>) {
         let _ = (peer, reason);
+    }
+
+    /// With [`ServerConfig::reopen_serial`](crate::ServerConfig::reopen_serial): the serial
+    /// port at `addr` went away (`Err`, why) and is being waited for, or is back and served
+    /// again (`Ok`). Called on the port's thread.
+    fn on_serial_port(&self, addr: &Addr, change: Result<(), &LinkError>) {
+        let _ = (addr, change);
     }
 }
 

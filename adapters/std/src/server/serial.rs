@@ -16,17 +16,63 @@ use crate::{Addr, Link, LinkError, Transport};
 /// woken from another thread as a socket can).
 const STOP_CHECK: Duration = Duration::from_millis(100);
 
-/// Serves `port` until the server stops or the port goes away (recorded as the listener's
-/// failure). A session that ends leaves the session waiting for the next HELLO; a HELLO with a
-/// new session id ends the session before it (the core reports `CloseReason::Reset`).
-pub(super) fn serve<H: Handler>(port: SerialPort, addr: Addr, control: &Control, handler: &H) {
+/// The first wait before opening a port that went away again.
+const REOPEN_FIRST: Duration = Duration::from_millis(100);
+/// The longest wait between two tries to open it.
+const REOPEN_MAX: Duration = Duration::from_secs(2);
+
+/// Serves `port` until the server stops or the port goes away: then, with
+/// [`ServerConfig::reopen_serial`](crate::ServerConfig::reopen_serial), waits for it to come
+/// back and serves it again; without, records it as the listener's failure.
+pub(super) fn serve<H: Handler>(mut port: SerialPort, addr: Addr, control: &Control, handler: &H) {
+    loop {
+        let Some(error) = serve_port(port, control, handler) else {
+            return;
+        };
+        if !control.config.reopen_serial {
+            return fail(control, addr, error);
+        }
+        handler.on_serial_port(&addr, Err(&error));
+        match reopen(&addr, control) {
+            Some(again) => {
+                handler.on_serial_port(&addr, Ok(()));
+                port = again;
+            }
+            None => return,
+        }
+    }
+}
+
+/// Opens the port at `addr` once it is back, trying after [`REOPEN_FIRST`], then twice as long
+/// each time up to [`REOPEN_MAX`]; `None` when the server stops first.
+fn reopen(addr: &Addr, control: &Control) -> Option<SerialPort> {
+    let mut backoff = REOPEN_FIRST;
+    loop {
+        let until = StdInstant::now() + backoff;
+        while StdInstant::now() < until {
+            if control.stopping() {
+                return None;
+            }
+            std::thread::sleep(STOP_CHECK.min(until.saturating_duration_since(StdInstant::now())));
+        }
+        if let Ok(port) = SerialPort::open(&addr.host, &addr.serial_settings()) {
+            return Some(port);
+        }
+        backoff = (backoff * 2).min(REOPEN_MAX);
+    }
+}
+
+/// Serves `port` until the server stops (`None`) or the port fails (its error). A session that
+/// ends leaves the session waiting for the next HELLO; a HELLO with a new session id ends the
+/// session before it (the core reports `CloseReason::Reset`).
+fn serve_port<H: Handler>(port: SerialPort, control: &Control, handler: &H) -> Option<LinkError> {
     let config = &control.config.link;
     let clock = StdClock::new();
     let session = config.server_session(Transport::Serial, &clock);
     let name = port.name().to_owned();
     let mut link = match Link::new(Socket::Serial(port), Transport::Serial, config, session, clock) {
         Ok(link) => link,
-        Err(error) => return fail(control, addr, LinkError::Io(error)),
+        Err(error) => return Some(LinkError::Io(error)),
     };
     let (peer, local) = (link.peer_addr(), link.local_addr());
     let id = control.next_id();
@@ -57,7 +103,7 @@ pub(super) fn serve<H: Handler>(port: SerialPort, addr: Addr, control: &Control,
         if control.stopping() {
             goodbye(&mut link, &mut served, handler);
             counter.release(control);
-            return;
+            return None;
         }
         let until = StdInstant::now() + STOP_CHECK;
         let result = if link.framed_mut().session().is_closed() {
@@ -70,7 +116,7 @@ pub(super) fn serve<H: Handler>(port: SerialPort, addr: Addr, control: &Control,
                 handler.on_close(&served.info, Err(&error));
             }
             counter.release(control);
-            return fail(control, addr, error);
+            return Some(error);
         }
     }
 }
