@@ -4,12 +4,17 @@ innermost inlined frame that is framelink's own code (core or firmware), else to
 function it came from.
 
     examples/firmware/size.sh                        # builds the release image
-    examples/firmware/size-by-source.py [file|func|line] [N]
+    examples/firmware/size-by-source.py [file|func|line|crate] [N]
+
+`crate` groups by crate, charging each instruction to the innermost inlined frame (where it was
+written): framelink-core, the firmware's own files, and each library. ELF=PATH
+reads another image (the Ethernet firmware's: examples/firmware-net/size.sh prints its split).
 
 Needs llvm-objdump (rustup component llvm-tools) and llvm-symbolizer (apt: llvm). The image is
 built with debug info (profile.release.debug) so that inlined code keeps its source lines.
 """
 import collections
+import os
 import pathlib
 import re
 import subprocess
@@ -17,7 +22,7 @@ import sys
 
 HERE = pathlib.Path(__file__).resolve().parent
 ROOT = str(HERE.parent.parent) + "/"
-ELF = HERE / "target/thumbv7m-none-eabi/release/framelink-firmware"
+ELF = os.environ.get("ELF") or HERE / "target/thumbv7m-none-eabi/release/framelink-firmware"
 
 
 def llvm_tool(name):
@@ -46,10 +51,22 @@ def instruction_sizes():
     return sizes
 
 
+def crate_of(path):
+    """The crate a source path (as `main` shortens it) belongs to."""
+    if path.startswith("core/"):
+        return "framelink-core"
+    if path.startswith("examples/"):
+        return "/".join(path.split("/")[:3])  # the firmware's own files, one by one
+    m = re.match(r"([A-Za-z0-9_-]+?)-\d+\.\d+\.\d+[^/]*/", path)
+    if m:
+        return m[1]
+    return path.split("/")[0]  # the standard library: core, alloc, compiler-builtins
+
+
 def main():
     mode = sys.argv[1] if len(sys.argv) > 1 else "file"
     count = int(sys.argv[2]) if len(sys.argv) > 2 else 40
-    if mode not in ("file", "func", "line"):
+    if mode not in ("file", "func", "line", "crate"):
         sys.exit(__doc__)
     sizes = instruction_sizes()
     out = subprocess.run(["llvm-symbolizer", "--inlining", "--functions=linkage", "--demangle", "--obj", str(ELF)],
@@ -60,12 +77,14 @@ def main():
         lines = block.split("\n")
         frames = list(zip(lines[0::2], lines[1::2]))  # (function, file:line:column), innermost first
         ours = [f for f in frames if f[1].startswith(ROOT)]
-        function, location = ours[0] if ours else frames[-1]
+        # By crate, the code is charged where it was written (the innermost frame), library code
+        # inlined into ours included.
+        function, location = frames[0] if mode == "crate" else ours[0] if ours else frames[-1]
         function = re.sub(r"::h[0-9a-f]{16}$", "", function)
         path, line = location.rsplit(":", 2)[:2] if location.count(":") >= 2 else (location, "?")
         path = path.removeprefix(ROOT)
         path = re.sub(r"^.*/(library|registry/src/[^/]+)/", "", path)
-        totals[{"file": path, "func": function, "line": f"{path}:{line}"}[mode]] += sizes[addr]
+        totals[{"file": path, "func": function, "line": f"{path}:{line}", "crate": crate_of(path)}[mode]] += sizes[addr]
     for key, size in totals.most_common(count):
         print(f"{size:6} {key[:150]}")
     print(f"{sum(totals.values()):6} in all ({len(totals)} {mode}s)")
