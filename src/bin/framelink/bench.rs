@@ -564,8 +564,10 @@ fn receive(link: Link, addr: &Addr, plan: &Plan, job: Job, shared: &Shared) -> F
     if error.is_none() {
         shared.waiting(job.index, plan.start, None);
     }
-    let Reverse { link, received, .. } = reverse;
-    let mut service = ServiceClient::new(link).with_timeout(REPLY_TIMEOUT).with_cancel(interrupt::flag());
+    let Reverse { mut link, received, .. } = reverse;
+    // Ctrl-C cuts the STATS request short, not the close after it.
+    link.set_cancel_token(Some(interrupt::token()));
+    let mut service = ServiceClient::new(link).with_timeout(REPLY_TIMEOUT);
     let mut retransmits = 0;
     let error = error.or_else(|| {
         if !finished {
@@ -574,6 +576,7 @@ fn receive(link: Link, addr: &Addr, plan: &Plan, job: Job, shared: &Shared) -> F
         let stats = service.stats().map_err(|e| Failure::at(addr, e));
         stats.map(|stats| retransmits = stats.retransmits).err()
     });
+    service.link_mut().set_cancel_token(None);
     let error = error.or_else(|| service.close().err().map(|e| Failure::at(addr, e)));
     Finished { bytes: received, end, retransmits, error }
 }

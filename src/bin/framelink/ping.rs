@@ -178,11 +178,14 @@ pub(crate) fn run(args: &PingArgs, mode: Mode) -> Run<PingReport> {
     let max_payload = link.peer().map_or(u64::MAX, |peer| u64::from(peer.max_payload.max(1)));
     // The responder's retransmissions, from its STATS, asked for only while it has been
     // answering, and waited for no longer than an ECHO reply.
-    let mut service = ServiceClient::new(link).with_timeout(pinger.timeout).with_cancel(interrupt::flag());
+    // Ctrl-C cuts the STATS request short, not the close after it.
+    link.set_cancel_token(Some(interrupt::token()));
+    let mut service = ServiceClient::new(link).with_timeout(pinger.timeout);
     let responder = (error.is_none() && !interrupt::requested() && !pinger.samples.is_empty())
         .then(|| service.stats().ok())
         .flatten()
         .map(|stats| ResponderStats { retransmits: stats.retransmits, echoes: stats.echoes });
+    service.link_mut().set_cancel_token(None);
     let error = match error {
         None => service.close().err().map(|e| Failure::at(&addr, e)),
         Some(error) => Some(error),
