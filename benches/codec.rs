@@ -14,11 +14,12 @@
 //! | `tokio_length_delimited_crc32c` | the same, then a `crc32c` of the payload after it | the same, then the CRC checked |
 //! | `cobs` | the `cobs` crate (by postcard's author) | `cobs::decode` |
 //! | `corncobs` | `corncobs::encode_buf` | `corncobs::decode_buf` |
+//! | `crc32c_framelink` | `wire::crc32c`: the `crc-fast` crate (carry-less multiply folding and CRC instructions, chosen at run time) | |
 //! | `crc32c_hardware` | the `crc32c` crate over the payload (SSE4.2 / ARMv8 CRC when the CPU has it) | |
 //! | `crc32c_portable` | `wire::crc32c_portable` (the `crc` crate's slice-by-16 table) | |
 //! | `memcpy` | one `copy_from_slice` of the payload | |
 //!
-//! framelink's own CRC is the hardware one here: the root package turns `hw-crc` on through
+//! framelink's own CRC is `crc32c_framelink` here: the root package turns `hw-crc` on through
 //! framelink-std. The peers carry no header and (but for the `_crc32c` row) no checksum, so they
 //! do less work per message than framelink. The payload is pseudo-random bytes (xorshift):
 //! about one byte in 256 is zero, which matters to COBS. Buffers are made once, outside the
@@ -35,7 +36,7 @@ use criterion::{BenchmarkGroup, BenchmarkId, Criterion, Throughput, criterion_gr
 use framelink_core::framing::{
     Cobs, CobsDecoder, Datagram, DatagramDecoder, Decoder, Encoder, LengthDelimited, LengthDelimitedDecoder,
 };
-use framelink_core::wire::{MAX_PACKET, MAX_PAYLOAD, Repr, SeqNumber, crc32c_portable};
+use framelink_core::wire::{MAX_PACKET, MAX_PAYLOAD, Repr, SeqNumber, crc32c, crc32c_portable};
 use tokio_util::codec::{Decoder as _, Encoder as _, LengthDelimitedCodec};
 
 /// Payload sizes: 64 B, 1 KiB, and the largest payload (65535 B).
@@ -189,6 +190,10 @@ fn peer_rows(group: &mut BenchmarkGroup<'_, criterion::measurement::WallTime>, d
 fn reference_rows(group: &mut BenchmarkGroup<'_, criterion::measurement::WallTime>, data: &[u8]) {
     let size = data.len();
     assert_eq!(crc32c::crc32c(data), crc32c_portable(data));
+    assert_eq!(crc32c(data), crc32c_portable(data));
+    group.bench_with_input(BenchmarkId::new("crc32c_framelink", size), data, |b, data| {
+        b.iter(|| crc32c(black_box(data)));
+    });
     group.bench_with_input(BenchmarkId::new("crc32c_hardware", size), data, |b, data| {
         b.iter(|| crc32c::crc32c(black_box(data)));
     });

@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
 # Builds the firmware in release and runs it under QEMU on the board's Ethernet controller,
-# behind QEMU's user network with the guest's port 7878 forwarded from 127.0.0.1: TCP from
-# TCP_PORT, UDP from UDP_PORT. restrict=on: the guest reaches nothing but what is forwarded.
+# behind QEMU's user network (the board is 10.0.2.15, the host 10.0.2.2) with the board's port
+# 7878 forwarded from 127.0.0.1: TCP from TCP_PORT, UDP from UDP_PORT.
 #   examples/firmware-net/qemu.sh 7878 7879 &
 #   framelink info tcp://127.0.0.1:7878
 #   framelink ping udp://127.0.0.1:7879
-# QEMU accepts on the forwarded TCP port at once, before the guest listens (and while it
-# boots): a client that connects in the first moments may see the connection closed and must
-# try again. QEMU_MONITOR (default none) is passed to -monitor, e.g. unix:PATH,server=on,wait=off.
+# QEMU accepts on the forwarded TCP port at once, before the firmware listens: a client that
+# comes while it boots sees the connection closed and has to try again.
+#
+# restrict=off: with restrict=on QEMU's user network (libslirp) drops every UDP datagram the
+# guest sends, the answers to a forwarded port included, so UDP could not work. The firmware
+# opens no connection of its own; it only answers on the forwarded ports.
+# QEMU_MONITOR (default none) goes to -monitor, e.g. unix:PATH,server=on,wait=off (ci.sh).
 # QEMU replaces this script's process, so killing the script's PID stops QEMU.
 set -euo pipefail
 tcp_port="${1:?usage: qemu.sh TCP_PORT UDP_PORT}"

@@ -6,11 +6,11 @@
 //! Under QEMU (`qemu.sh TCP_PORT UDP_PORT`) the board sits behind QEMU's user network as
 //! 10.0.2.15/24 (gateway 10.0.2.2), its port 7878 forwarded from 127.0.0.1: `framelink info
 //! tcp://127.0.0.1:TCP_PORT`, `framelink ping udp://127.0.0.1:UDP_PORT`. One TCP connection is
-//! served at a time (a second waits in smoltcp's backlog: the second TCP socket) while UDP
-//! serves one peer at a time alongside. A panic exits QEMU with failure.
+//! served at a time, and UDP serves one peer at a time alongside. A panic exits QEMU with
+//! failure.
 //!
-//! Every buffer is in `Buffers` (.bss, counted by `size.sh`); the network stack and the
-//! sessions live on the stack.
+//! Every buffer is in `Buffers` (.bss) and smoltcp's socket records in `Records` (.data), both
+//! counted by `size.sh`; the network stack and the sessions live on the stack.
 #![no_std]
 #![no_main]
 
@@ -45,24 +45,31 @@ const ADDRESS: [u8; 4] = [10, 0, 2, 15];
 const PREFIX: u8 = 24;
 const GATEWAY: [u8; 4] = [10, 0, 2, 2];
 
-/// The largest DATA payload we accept and send. 1024: a packet (13 + 1024) plus its 4-byte
-/// length prefix fits one TCP segment, and plus its 4-byte tag one UDP datagram, with room to
-/// spare under Ethernet's 1500-byte MTU (no IP fragmentation, which this smoltcp leaves out).
+// The defaults, for a board of this class (64 KiB of RAM, 256 KiB of flash), serving one peer
+// over TCP and one over UDP at once: everything static, 24 KB of buffers in all, the stack
+// below 8 KB, so that RAM stays within half the chip's.
+
+/// The largest DATA payload we accept and send. 512: a packet (13 + 512) with its 4-byte
+/// length prefix fits one TCP segment of 536 bytes, and with its 4-byte tag one 576-byte IP
+/// datagram, so Ethernet frames can stay at 590 bytes (see `eth::MTU`) and no IP datagram is
+/// ever fragmented (this smoltcp has no fragmentation).
 const MAX_PAYLOAD: u16 = 512;
 /// One packet: 13 bytes of header and CRC plus the payload.
 const PACKET: usize = 13 + MAX_PAYLOAD as usize;
-/// Each session's send and receive buffers; the largest message is this minus 4. It also
-/// bounds the bytes in flight each way.
+/// Each session's send and receive buffers: the largest message is this minus 4, as on the
+/// UART firmware. The send buffer also bounds the bytes in flight each way.
 const BUFFER: usize = 2048;
-/// DATA packets in flight each way: as many as the send buffer holds.
+/// DATA packets in flight each way: as many as the send buffer holds (4).
 const WINDOW: usize = BUFFER / MAX_PAYLOAD as usize;
-/// Each TCP socket's receive and send buffers (smoltcp's window): a bit more than a session's
-/// send buffer, so a whole window of packets fits.
+/// The TCP socket's receive and send buffers (smoltcp's window): a session's send buffer, so
+/// the peer's window never stops short of the session's.
 const TCP_BUFFER: usize = 2048;
-/// TCP sockets: one serving, one listening (the backlog).
+/// TCP sockets: one. It serves one connection at a time and listens again once that one has
+/// closed; a client that comes meanwhile is refused. Each more would listen meanwhile (a
+/// backlog of one) for another 4 KiB of buffers.
 const TCP_SOCKETS: usize = 1;
-/// Datagrams the UDP socket holds received (a window's worth and more) and to send (smoltcp
-/// sends them at once: the transmit FIFO always has room), and the room for each.
+/// Datagrams the UDP socket holds received (a window of them) and to send (smoltcp sends them
+/// at once: the transmit FIFO always has room), and the room for each: tag and packet.
 const UDP_RX_DATAGRAMS: usize = WINDOW;
 const UDP_TX_DATAGRAMS: usize = 2;
 const DATAGRAM: usize = 4 + PACKET;
