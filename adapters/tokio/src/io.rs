@@ -90,6 +90,21 @@ impl Io {
         }
     }
 
+    /// Another datagram if one is waiting, without waiting: so that a round takes in every
+    /// datagram that arrived together. `None` on a stream (one read takes what is there).
+    pub(crate) fn try_read_datagram(&mut self, buf: &mut [u8]) -> Option<usize> {
+        match self {
+            Self::Udp(socket) => socket.try_recv(buf).ok(),
+            Self::Peer(peer) => {
+                let datagram = peer.inbox.try_recv().ok()?;
+                let len = datagram.len().min(buf.len());
+                buf[..len].copy_from_slice(&datagram[..len]);
+                Some(len)
+            }
+            Self::Tcp(_) | Self::Serial(..) => None,
+        }
+    }
+
     /// One write of some of `bytes` (a stream) or of `bytes` as one datagram; returns how many
     /// were written.
     ///

@@ -26,6 +26,9 @@ const STREAM_READ: usize = 64 * 1024;
 pub(crate) const DATAGRAM_READ: usize = 65536;
 /// Largest frames per write on a stream.
 const FRAMES_PER_WRITE: usize = 4;
+/// Datagrams taken in by one round beyond the first, when they arrived together (one
+/// transmit then answers them all).
+const DATAGRAMS_PER_ROUND: usize = 32;
 
 /// Acknowledgement progress, watched while waiting for it.
 #[derive(Clone, Copy, Debug)]
@@ -549,9 +552,16 @@ impl Link {
             read = read => read,
         };
         match read {
+            // What this allows to send (acknowledgements, replies) goes out at the start of
+            // the next round or call, with whatever the application adds: one write for both.
             Some(Ok(len)) => {
-                self.framed.handle_bytes(self.clock.now(), &self.read_buf[..len]);
-                self.transmit().await
+                let now = self.clock.now();
+                self.framed.handle_bytes(now, &self.read_buf[..len]);
+                for _ in 0..DATAGRAMS_PER_ROUND {
+                    let Some(len) = self.io.try_read_datagram(&mut self.read_buf) else { break };
+                    self.framed.handle_bytes(now, &self.read_buf[..len]);
+                }
+                Ok(())
             }
             Some(Err(error)) => Err(self.record(error)),
             None => Ok(()),
