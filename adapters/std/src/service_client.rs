@@ -1,6 +1,8 @@
 //! A blocking client of the test service (ECHO, INFO, STATS, SOURCE, SINK) over a [`Link`].
 
 use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
 use framelink_core::service::{
@@ -8,12 +10,12 @@ use framelink_core::service::{
     StatsReply, fill_pattern,
 };
 
-use crate::{Link, LinkConfig, LinkError, LinkEventRef, ToAddr, Transport};
+use crate::{CancelToken, Link, LinkConfig, LinkError, LinkEventRef, ToAddr, Transport};
 
 /// How long a request waits for its reply, and a SOURCE stream or a SINK's acknowledgements
 /// for progress, by default.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
-/// The longest a SINK waits for credit before looking at its deadline again.
+/// The longest wait between looks at the cancel flag, and a SINK's at its deadline.
 const TICK: Duration = Duration::from_millis(100);
 /// The most pattern bytes one SOURCE request asks for; longer transfers chain requests.
 const SOURCE_CHUNK: u64 = 1 << 31;
@@ -26,9 +28,9 @@ const SERIAL_SIZE: u32 = 256;
 ///
 /// Requests go one at a time, each waiting for its reply at most the [timeout](Self::timeout).
 /// Messages that arrive meanwhile and answer no request (application messages, late replies)
-/// are dropped. A [`CancelToken`](crate::CancelToken) on the link
-/// ([`LinkConfig::cancel_token`], [`Link::set_cancel_token`]) ends any request early, with
-/// [`LinkError::Interrupted`].
+/// are dropped. A [`CancelToken`] on the link ([`LinkConfig::cancel_token`],
+/// [`Link::set_cancel_token`], [`with_cancel`](Self::with_cancel)) ends any request early,
+/// with [`LinkError::Interrupted`].
 ///
 /// ```
 /// use framelink_std::{PeerInfo, Reply, Server, ServerConfig, ServiceClient};
@@ -56,6 +58,7 @@ pub struct ServiceClient {
     client: Client,
     timeout: Duration,
     message_size: Option<u32>,
+    cancel: Option<CancelToken>,
 }
 
 /// Who the responder is and what it accepts (its INFO reply).
@@ -166,7 +169,7 @@ impl From<ClientError> for RequestError {
 impl ServiceClient {
     /// A client over `link`.
     pub fn new(link: Link) -> Self {
-        Self { link, client: Client::new(), timeout: DEFAULT_TIMEOUT, message_size: None }
+        Self { link, client: Client::new(), timeout: DEFAULT_TIMEOUT, message_size: None, cancel: None }
     }
 
     /// Connects to `addr` with the default settings ([`Link::connect`]).
@@ -184,6 +187,14 @@ impl ServiceClient {
     /// TCP and UDP, 256 bytes over `tcp+cobs://` and `serial://`; within what the peer takes).
     pub fn with_message_size(mut self, bytes: u32) -> Self {
         self.message_size = Some(bytes);
+        self
+    }
+
+    /// Ends any request early, with [`LinkError::Interrupted`], within 100 ms of `flag` being
+    /// set (by a Ctrl-C handler, another thread). Unlike a [`CancelToken`] on the link, it
+    /// leaves the link alone: [`close`](Self::close) still closes gracefully.
+    pub fn with_cancel(mut self, flag: Arc<AtomicBool>) -> Self {
+        self.cancel = Some(CancelToken::from_flag(flag));
         self
     }
 
@@ -360,6 +371,7 @@ impl ServiceClient {
         let (mut queued, mut payload_sent) = (0u64, 0u64);
         let mut progress = (sent_before, start);
         loop {
+            self.check_cancel()?;
             let now = Instant::now();
             if end.is_some_and(|end| now >= end) || bytes.is_some_and(|b| payload_sent >= b) {
                 break;
@@ -412,11 +424,13 @@ impl ServiceClient {
     ) -> Result<T, RequestError> {
         let until = Instant::now() + self.timeout;
         loop {
+            self.check_cancel()?;
             let left = until.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 return Err(RequestError::TimedOut);
             }
-            match self.link.next_event_ref(Some(left))? {
+            let wait = if self.cancel.is_some() { left.min(TICK) } else { left };
+            match self.link.next_event_ref(Some(wait))? {
                 Some(LinkEventRef::Message(message)) => {
                     if let Some(found) = pending.accept(message)?.and_then(&mut take) {
                         return Ok(found);
@@ -425,6 +439,16 @@ impl ServiceClient {
                 Some(LinkEventRef::Closed(reason)) => return Err(LinkError::Closed(reason).into()),
                 _ => {}
             }
+        }
+    }
+}
+
+impl ServiceClient {
+    /// [`LinkError::Interrupted`] once the flag of [`with_cancel`](Self::with_cancel) is set.
+    fn check_cancel(&self) -> Result<(), RequestError> {
+        match &self.cancel {
+            Some(token) if token.is_cancelled() => Err(LinkError::Interrupted.into()),
+            _ => Ok(()),
         }
     }
 }

@@ -2,6 +2,8 @@
 //! every request, transfers both ways, application messages in between, timeouts and the
 //! cancel flag. Every wait is bounded by the client's timeout.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::Duration;
 
@@ -109,6 +111,15 @@ fn a_peer_without_a_responder_times_out_and_a_cancel_token_ends_the_wait() {
     assert!(matches!(client.info(), Err(RequestError::Link(LinkError::Interrupted))));
     canceller.join().unwrap();
     client.link_mut().set_cancel_token(None);
+    // A flag of the client's own ends requests, and leaves the link to close gracefully.
+    let flag = Arc::new(AtomicBool::new(false));
+    let mut client = client.with_cancel(flag.clone());
+    let setter = thread::spawn(move || {
+        thread::sleep(Duration::from_millis(100));
+        flag.store(true, Ordering::Relaxed);
+    });
+    assert!(matches!(client.stats(), Err(RequestError::Link(LinkError::Interrupted))));
+    setter.join().unwrap();
     client.close().unwrap();
     quiet.shutdown();
     handle.shutdown();
