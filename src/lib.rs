@@ -93,7 +93,7 @@
 //! |---|---|
 //! | [`core`] (crate `framelink-core`) | wire format, framings, the session, drivers over `embedded-io` and `embedded-nal`, the test service; `no_std`, no allocator |
 //! | [`std`] (crate `framelink-std`) | links, servers, the service client and a lossy UDP relay over `std::net` and serial ports |
-//! | crate `framelink-tokio` | an async link and server for tokio, with the same addresses and settings |
+//! | `tokio` (feature `tokio`, crate `framelink-tokio`) | an async link and server for tokio, with the same addresses and settings |
 //! | feature `cli` (default) | the `framelink` command line tool; a library turns it off with `default-features = false`, and then depends on neither clap, serde nor ctrlc |
 //! | feature `serde` | `serde::Serialize` on the test service's replies |
 //!
@@ -102,6 +102,8 @@
 
 pub use framelink_core as core;
 pub use framelink_std as std;
+#[cfg(feature = "tokio")]
+pub use framelink_tokio as tokio;
 
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]

@@ -11,7 +11,8 @@
 # restrict=off: with restrict=on QEMU's user network (libslirp) drops every UDP datagram the
 # guest sends, the answers to a forwarded port included, so UDP could not work. The firmware
 # opens no connection of its own; it only answers on the forwarded ports.
-# QEMU_MONITOR (default none) goes to -monitor, e.g. unix:PATH,server=on,wait=off (ci.sh).
+# QEMU_MONITOR (default none) goes to -monitor, e.g. unix:PATH,server=on,wait=off (ci.sh);
+# QEMU_ARGS are added to QEMU's arguments, e.g. "-icount shift=0,sleep=on" (cost.sh).
 # QEMU replaces this script's process, so killing the script's PID stops QEMU.
 set -euo pipefail
 tcp_port="${1:?usage: qemu.sh TCP_PORT UDP_PORT}"
@@ -23,4 +24,4 @@ elf="${CARGO_TARGET_DIR:-target}/thumbv7m-none-eabi/release/framelink-firmware-n
 exec qemu-system-arm -cpu cortex-m3 -machine lm3s6965evb -display none -monitor "${QEMU_MONITOR:-none}" \
     -semihosting-config enable=on,target=native \
     -nic "user,model=stellaris,restrict=off,ipv6=off,hostfwd=tcp:127.0.0.1:${tcp_port}-:7878,hostfwd=udp:127.0.0.1:${udp_port}-:7878" \
-    -kernel "$elf"
+    ${QEMU_ARGS:-} -kernel "$elf"
