@@ -642,7 +642,19 @@ impl FreezingProxy {
         let done = Arc::new(AtomicBool::new(false));
         let (f, d) = (Arc::clone(&frozen), Arc::clone(&done));
         thread::spawn(move || {
-            let Ok((client, _)) = listener.accept() else { return };
+            // One client, waited for at most WAIT.
+            listener.set_nonblocking(true).unwrap();
+            let until = Instant::now() + WAIT;
+            let client = loop {
+                match listener.accept() {
+                    Ok((client, _)) => break client,
+                    Err(_) if Instant::now() < until && !d.load(Ordering::Relaxed) => {
+                        thread::sleep(Duration::from_millis(10));
+                    }
+                    Err(_) => return,
+                }
+            };
+            client.set_nonblocking(false).unwrap();
             let server = TcpStream::connect(&to).unwrap();
             for (from, into) in [(client.try_clone().unwrap(), server.try_clone().unwrap()), (server, client)]
             {
