@@ -24,7 +24,7 @@ use framelink::core::session::CloseReason;
 use framelink::std::{Addr, Link, LinkConfig, LinkError, LinkEventRef, ServiceClient, Transport};
 use serde::Serialize;
 
-use crate::client::{ConnectArgs, REPLY_TIMEOUT, TICK, connect_with, parse_addr};
+use crate::client::{ConnectArgs, REPLY_TIMEOUT, TICK, cancellable, connect_with, parse_addr};
 use crate::interrupt;
 use crate::output::{self, Failure, Mode, Outcome, Report, Run};
 use crate::seconds;
@@ -564,19 +564,16 @@ fn receive(link: Link, addr: &Addr, plan: &Plan, job: Job, shared: &Shared) -> F
     if error.is_none() {
         shared.waiting(job.index, plan.start, None);
     }
-    let Reverse { mut link, received, .. } = reverse;
-    // Ctrl-C cuts the STATS request short, not the close after it.
-    link.set_cancel_token(Some(interrupt::token()));
+    let Reverse { link, received, .. } = reverse;
     let mut service = ServiceClient::new(link).with_timeout(REPLY_TIMEOUT);
     let mut retransmits = 0;
     let error = error.or_else(|| {
         if !finished {
             return None;
         }
-        let stats = service.stats().map_err(|e| Failure::at(addr, e));
+        let stats = cancellable(&mut service, ServiceClient::stats).map_err(|e| Failure::at(addr, e));
         stats.map(|stats| retransmits = stats.retransmits).err()
     });
-    service.link_mut().set_cancel_token(None);
     let error = error.or_else(|| service.close().err().map(|e| Failure::at(addr, e)));
     Finished { bytes: received, end, retransmits, error }
 }

@@ -10,7 +10,7 @@ use framelink::core::service::{Client, ClientError, ECHO_HEADER, Pending, Reply,
 use framelink::std::{Addr, Link, LinkError, LinkEventRef, ServiceClient};
 use serde::Serialize;
 
-use crate::client::{ConnectArgs, TICK, connect, parse_addr};
+use crate::client::{ConnectArgs, TICK, cancellable, connect, parse_addr};
 use crate::interrupt;
 use crate::output::{self, Failure, Mode, Outcome, Report, Run, ms, us};
 use crate::{seconds, size};
@@ -177,15 +177,12 @@ pub(crate) fn run(args: &PingArgs, mode: Mode) -> Run<PingReport> {
     let retransmits = link.stats().retransmits;
     let max_payload = link.peer().map_or(u64::MAX, |peer| u64::from(peer.max_payload.max(1)));
     // The responder's retransmissions, from its STATS, asked for only while it has been
-    // answering, and waited for no longer than an ECHO reply.
-    // Ctrl-C cuts the STATS request short, not the close after it.
-    link.set_cancel_token(Some(interrupt::token()));
+    // answering, and waited for no longer than an ECHO reply; Ctrl-C ends the wait.
     let mut service = ServiceClient::new(link).with_timeout(pinger.timeout);
     let responder = (error.is_none() && !interrupt::requested() && !pinger.samples.is_empty())
-        .then(|| service.stats().ok())
+        .then(|| cancellable(&mut service, ServiceClient::stats).ok())
         .flatten()
         .map(|stats| ResponderStats { retransmits: stats.retransmits, echoes: stats.echoes });
-    service.link_mut().set_cancel_token(None);
     let error = match error {
         None => service.close().err().map(|e| Failure::at(&addr, e)),
         Some(error) => Some(error),
