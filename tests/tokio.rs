@@ -19,6 +19,7 @@ use framelink_tokio::{
 };
 
 use common::WAIT;
+use common::socat::{self, PtyPair, TempDir};
 use common::tool::{Running, listener, run};
 
 /// `framelink serve` on ephemeral loopback ports, TCP, UDP and TCP+COBS.
@@ -181,6 +182,32 @@ async fn connecting_where_nobody_listens_fails() {
     }
 }
 
+#[tokio::test]
+async fn the_async_link_talks_to_framelink_serve_over_a_serial_line() {
+    let error = Link::connect("serial:///dev/framelink-no-such-port").await.unwrap_err();
+    assert!(error.to_string().contains("/dev/framelink-no-such-port"), "{error}");
+    if !socat::available("the_async_link_talks_to_framelink_serve_over_a_serial_line") {
+        return;
+    }
+    let dir = TempDir::new("tokio-serial");
+    let pair = PtyPair::new(&dir.0, "line");
+    let serve = Running::start(&["serve", "--listen", &pair.addr_a()]);
+    serve.listening(1);
+    let mut link = bounded("connect", Link::connect(pair.addr_b())).await.unwrap();
+    assert_eq!(link.port_name(), Some(pair.b.to_str().unwrap()));
+    link.send(b"Hello, Server!").await.unwrap();
+    serve.stdout.wait_for("the message", |lines, _| lines.iter().any(|l| l == "Received: Hello, Server!"));
+    // Larger than one packet on a serial line (256 bytes): it travels in fragments.
+    let payload = vec![0x5a; 1000];
+    link.send(&request(ServiceMessage::Echo { id: 3, payload: &payload })).await.unwrap();
+    let echoed = reply(&mut link).await;
+    match ServiceMessage::parse(&echoed).unwrap() {
+        Some(ServiceMessage::EchoReply { id, payload: back }) => assert_eq!((id, back), (3, &payload[..])),
+        other => panic!("not an ECHO reply: {other:?}"),
+    }
+    bounded("close", link.close()).await.unwrap();
+}
+
 /// A tokio server on TCP, UDP and TCP+COBS that answers the test service and echoes every
 /// other message in capitals.
 async fn tokio_server(config: ServerConfig) -> (ServerHandle, Vec<Addr>) {
@@ -240,6 +267,99 @@ async fn the_tokio_server_serves_the_blocking_link_and_the_tool() {
     }
     let stats = handle.stats();
     assert!(stats.accepted >= 9, "{stats:?}");
+    bounded("shutdown", handle.shutdown()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_tool_benches_the_tokio_server_both_ways() {
+    let (handle, addrs) = tokio_server(ServerConfig::new()).await;
+    for addr in &addrs[..2] {
+        let addr = addr.to_string();
+        let (forward, reverse) = tokio::task::spawn_blocking(move || {
+            let forward = run(&["bench", &addr, "--bytes", "1M", "-i", "0", "--json"]).ok().json();
+            let reverse = run(&["bench", &addr, "--bytes", "1M", "-R", "-i", "0", "--json"]).ok().json();
+            (forward, reverse)
+        })
+        .await
+        .unwrap();
+        // SINK counts what it took in; SOURCE's bytes are checked by the tool as they come.
+        assert_eq!(
+            (forward["direction"].as_str(), forward["bytes"].as_u64()),
+            (Some("forward"), Some(1 << 20))
+        );
+        assert_eq!(
+            (reverse["direction"].as_str(), reverse["bytes"].as_u64()),
+            (Some("reverse"), Some(1 << 20))
+        );
+    }
+    bounded("shutdown", handle.shutdown()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_clients_at_once_each_get_their_own_answers() {
+    let (handle, addrs) = tokio_server(ServerConfig::new()).await;
+    let mut clients = tokio::task::JoinSet::new();
+    for client in 0..30 {
+        let addr = addrs[client % 3].clone();
+        clients.spawn(async move {
+            let mut link = Link::connect(&addr).await.unwrap();
+            for n in 0..20 {
+                let text = format!("client {client} message {n}");
+                link.send(text.as_bytes()).await.unwrap();
+                let answer = link.recv().await.unwrap();
+                assert_eq!(answer, LinkEvent::Message(text.to_uppercase().into_bytes()), "{addr}");
+            }
+            link.close().await.unwrap();
+        });
+    }
+    let ended = bounded("every client", async {
+        let mut ended = 0;
+        while let Some(result) = clients.join_next().await {
+            result.unwrap();
+            ended += 1;
+        }
+        ended
+    })
+    .await;
+    assert_eq!(ended, 30);
+    assert_eq!(handle.stats().accepted, 30);
+    bounded("shutdown", handle.shutdown()).await;
+}
+
+#[tokio::test]
+async fn a_handler_that_panics_ends_its_client_only() {
+    let server =
+        Server::bind(&["tcp://127.0.0.1:0", "udp://127.0.0.1:0"], ServerConfig::new()).await.unwrap();
+    let addrs = server.local_addrs().to_vec();
+    let handle = server.serve(|mut link: Link| async move {
+        while let Ok(Some(message)) = link.recv_message().await {
+            assert_ne!(message, b"panic", "the handler panics, as asked");
+            let _ = link.send(&message).await;
+        }
+    });
+    for addr in &addrs {
+        let mut doomed = bounded("connect", Link::connect(addr)).await.unwrap();
+        let mut other = bounded("connect", Link::connect(addr)).await.unwrap();
+        doomed.send(b"panic").await.unwrap();
+        // TCP: the connection drops with the task; UDP: nothing answers any more, and a short
+        // wait shows it.
+        let end = tokio::time::timeout(Duration::from_millis(500), doomed.recv()).await;
+        assert!(!matches!(end, Ok(Ok(LinkEvent::Message(_)))), "{end:?}");
+        other.send(b"still served").await.unwrap();
+        assert_eq!(
+            bounded("echo", other.recv()).await.unwrap(),
+            LinkEvent::Message(b"still served".to_vec())
+        );
+        bounded("close", other.close()).await.unwrap();
+    }
+    // Both panicked clients' slots came back.
+    for _ in 0..100 {
+        if handle.stats().clients == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(handle.stats().clients, 0, "{:?}", handle.stats());
     bounded("shutdown", handle.shutdown()).await;
 }
 

@@ -49,6 +49,8 @@
 //! }
 //! ```
 //!
+//! `cargo run -p framelink-tokio --example echo` runs the same with a few messages and a ping.
+//!
 //! # This crate or the core's `io_async` driver?
 //!
 //! The core has an async driver of its own, `framelink_core::io_async::AsyncLink` (feature

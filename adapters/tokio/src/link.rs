@@ -469,10 +469,16 @@ impl Link {
     /// that answers the test service, else from the session.
     fn take(&mut self) -> Option<Next> {
         let Some(service) = &mut self.service else {
-            return match self.framed.next_event()? {
-                Ok(event) => Next::of(event),
-                Err(reason) => Some(Next::Ended(reason)),
-            };
+            loop {
+                match self.framed.next_event()? {
+                    Ok(event) => {
+                        if let Some(next) = Next::of(event) {
+                            return Some(next);
+                        }
+                    }
+                    Err(reason) => return Some(Next::Ended(reason)),
+                }
+            }
         };
         service.poll(self.clock.now(), &mut self.framed);
         service.pop().or_else(|| self.framed.close_reason().map(Next::Ended))

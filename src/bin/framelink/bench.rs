@@ -24,7 +24,7 @@ use framelink::core::session::CloseReason;
 use framelink::std::{Addr, Link, LinkConfig, LinkError, LinkEventRef, ServiceClient, Transport};
 use serde::Serialize;
 
-use crate::client::{ConnectArgs, REPLY_TIMEOUT, TICK, connect_with, parse_addr};
+use crate::client::{ConnectArgs, REPLY_TIMEOUT, TICK, cancellable, connect_with, parse_addr};
 use crate::interrupt;
 use crate::output::{self, Failure, Mode, Outcome, Report, Run};
 use crate::seconds;
@@ -565,13 +565,13 @@ fn receive(link: Link, addr: &Addr, plan: &Plan, job: Job, shared: &Shared) -> F
         shared.waiting(job.index, plan.start, None);
     }
     let Reverse { link, received, .. } = reverse;
-    let mut service = ServiceClient::new(link).with_timeout(REPLY_TIMEOUT).with_cancel(interrupt::flag());
+    let mut service = ServiceClient::new(link).with_timeout(REPLY_TIMEOUT);
     let mut retransmits = 0;
     let error = error.or_else(|| {
         if !finished {
             return None;
         }
-        let stats = service.stats().map_err(|e| Failure::at(addr, e));
+        let stats = cancellable(&mut service, ServiceClient::stats).map_err(|e| Failure::at(addr, e));
         stats.map(|stats| retransmits = stats.retransmits).err()
     });
     let error = error.or_else(|| service.close().err().map(|e| Failure::at(addr, e)));

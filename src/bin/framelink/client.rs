@@ -1,10 +1,10 @@
-//! What the client commands share: addresses, connecting, and one request answered by one reply.
+//! What the client commands share: addresses, connecting, and a service request that Ctrl-C
+//! ends.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use clap::Args;
-use framelink::core::service::ServiceMessage;
-use framelink::std::{Addr, Link, LinkConfig, LinkError, LinkEventRef};
+use framelink::std::{Addr, Link, LinkConfig, LinkError, RequestError, ServiceClient};
 
 use crate::interrupt;
 use crate::output::Failure;
@@ -64,43 +64,14 @@ pub(crate) fn connect(addr: &Addr, args: &ConnectArgs) -> Result<Link, Failure> 
     Ok(link)
 }
 
-/// Sends `request` and waits (at most [`REPLY_TIMEOUT`]) for the service message that `want`
-/// accepts; other messages are skipped. A service ERROR is a failure.
-pub(crate) fn request<T>(
-    link: &mut Link,
-    addr: &Addr,
-    request: &ServiceMessage<'_>,
-    mut want: impl FnMut(&ServiceMessage<'_>) -> Option<T>,
-) -> Result<T, Failure> {
-    let mut buf = vec![0u8; request.encoded_len()];
-    let len = request.emit(&mut buf).map_err(|e| Failure::at(addr, e))?;
-    link.send(&buf[..len]).map_err(|e| Failure::at(addr, e))?;
-    let until = Instant::now() + REPLY_TIMEOUT;
-    loop {
-        let left = until.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Err(Failure::at(addr, format!("no reply within {} s", REPLY_TIMEOUT.as_secs())));
-        }
-        if interrupt::requested() {
-            return Err(Failure::at(addr, "interrupted"));
-        }
-        match link.next_event_ref(Some(left.min(TICK))) {
-            Ok(Some(LinkEventRef::Message(message))) => match ServiceMessage::parse(message) {
-                Ok(Some(ServiceMessage::Error { error })) => {
-                    return Err(Failure::at(addr, format!("the responder answered: {error}")));
-                }
-                Ok(Some(reply)) => {
-                    if let Some(found) = want(&reply) {
-                        return Ok(found);
-                    }
-                }
-                Ok(None) | Err(_) => {}
-            },
-            Ok(Some(LinkEventRef::Closed(reason))) => {
-                return Err(Failure::at(addr, LinkError::Closed(reason)));
-            }
-            Ok(_) => {}
-            Err(e) => return Err(Failure::at(addr, e)),
-        }
-    }
+/// Runs `request` on `client` with Ctrl-C ending its wait at once; the link leaves Ctrl-C to
+/// the command again afterwards (its graceful close included).
+pub(crate) fn cancellable<T>(
+    client: &mut ServiceClient,
+    request: impl FnOnce(&mut ServiceClient) -> Result<T, RequestError>,
+) -> Result<T, RequestError> {
+    client.link_mut().set_cancel_token(Some(interrupt::token()));
+    let result = request(client);
+    client.link_mut().set_cancel_token(None);
+    result
 }

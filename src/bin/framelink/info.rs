@@ -1,11 +1,18 @@
-//! `framelink info ADDR`: the responder's INFO and its STATS of this session.
+//! `framelink info ADDR`: the responder's INFO and its STATS of this session, asked through the
+//! library's `ServiceClient`.
+//!
+//! In JSON, `stats` and `server` are the library's `StatsReply` and `ServerCounters` as serde
+//! writes them (`stats` also holds `server`); the INFO reply's fields keep the keys the tool has
+//! always used (`version` is the software's, `protocol_version` the protocol's, `capabilities`
+//! their names), where the library's `ServiceInfo` would name them otherwise.
 
 use clap::Args;
-use framelink::core::service::{ServerCounters, ServiceMessage, StatsReply};
+use framelink::core::service::{ServerCounters, StatsReply};
 use framelink::core::wire::Capabilities;
+use framelink::std::{ServiceClient, ServiceInfo};
 use serde::Serialize;
 
-use crate::client::{ConnectArgs, connect, parse_addr, request};
+use crate::client::{ConnectArgs, REPLY_TIMEOUT, cancellable, connect, parse_addr};
 use crate::output::{self, Failure, Mode, Outcome, Report, Run};
 
 /// Arguments of `framelink info`.
@@ -16,108 +23,6 @@ pub(crate) struct InfoArgs {
     pub(crate) addr: String,
     #[command(flatten)]
     pub(crate) connect: ConnectArgs,
-}
-
-/// The responder's counters for this session (STATS), as it counts them.
-#[derive(Clone, Copy, Debug, Serialize)]
-pub(crate) struct StatsJson {
-    /// Messages it received.
-    pub(crate) messages_received: u64,
-    /// DATA payload bytes it received.
-    pub(crate) bytes_received: u64,
-    /// Messages it sent.
-    pub(crate) messages_sent: u64,
-    /// DATA payload bytes it sent.
-    pub(crate) bytes_sent: u64,
-    /// Packets it received.
-    pub(crate) packets_received: u64,
-    /// Packets it sent.
-    pub(crate) packets_sent: u64,
-    /// Frames it rejected for a bad CRC.
-    pub(crate) crc_errors: u64,
-    /// Frames it rejected for any reason.
-    pub(crate) decode_errors: u64,
-    /// Times its decoder resynchronised (COBS).
-    pub(crate) resyncs: u64,
-    /// Bytes its decoder dropped.
-    pub(crate) dropped_bytes: u64,
-    /// DATA packets it sent again.
-    pub(crate) retransmits: u64,
-    /// DATA packets it received twice.
-    pub(crate) duplicates: u64,
-    /// Its smoothed RTT in microseconds, if measured.
-    pub(crate) srtt_us: Option<u64>,
-    /// Its smallest RTT in microseconds, if measured.
-    pub(crate) min_rtt_us: Option<u64>,
-    /// SINK messages it consumed.
-    pub(crate) sink_messages: u64,
-    /// SINK bytes it consumed.
-    pub(crate) sink_bytes: u64,
-    /// SOURCE pattern bytes it sent.
-    pub(crate) source_bytes: u64,
-    /// ECHOs it answered.
-    pub(crate) echoes: u64,
-}
-
-impl From<StatsReply> for StatsJson {
-    fn from(s: StatsReply) -> Self {
-        Self {
-            messages_received: s.messages_received,
-            bytes_received: s.bytes_received,
-            messages_sent: s.messages_sent,
-            bytes_sent: s.bytes_sent,
-            packets_received: s.packets_received,
-            packets_sent: s.packets_sent,
-            crc_errors: s.crc_errors,
-            decode_errors: s.decode_errors,
-            resyncs: s.resyncs,
-            dropped_bytes: s.dropped_bytes,
-            retransmits: s.retransmits,
-            duplicates: s.duplicates,
-            srtt_us: s.srtt_us,
-            min_rtt_us: s.min_rtt_us,
-            sink_messages: s.sink_messages,
-            sink_bytes: s.sink_bytes,
-            source_bytes: s.source_bytes,
-            echoes: s.echoes,
-        }
-    }
-}
-
-/// The counters of the server the responder runs in (`framelink serve`), from its STATS.
-#[derive(Clone, Copy, Debug, Serialize)]
-pub(crate) struct ServerJson {
-    /// Sessions it serves now, handshakes included.
-    pub(crate) clients: u64,
-    /// Clients it took in since it started.
-    pub(crate) accepted: u64,
-    /// Clients it refused at its client limit.
-    pub(crate) refused_busy: u64,
-    /// Clients it dropped at the handshake timeout.
-    pub(crate) handshake_timeouts: u64,
-    /// Sessions it ended at the idle timeout.
-    pub(crate) idle_timeouts: u64,
-    /// Sessions it ended for a message or payload over its limits.
-    pub(crate) too_large: u64,
-    /// Sessions it ended for another error of the client's.
-    pub(crate) protocol_errors: u64,
-    /// Datagrams it dropped with no session to go to.
-    pub(crate) stray_datagrams: u64,
-}
-
-impl From<ServerCounters> for ServerJson {
-    fn from(c: ServerCounters) -> Self {
-        Self {
-            clients: c.clients,
-            accepted: c.accepted,
-            refused_busy: c.refused_busy,
-            handshake_timeouts: c.handshake_timeouts,
-            idle_timeouts: c.idle_timeouts,
-            too_large: c.too_large,
-            protocol_errors: c.protocol_errors,
-            stray_datagrams: c.stray_datagrams,
-        }
-    }
 }
 
 /// What `info` learned.
@@ -143,10 +48,30 @@ pub(crate) struct InfoReport {
     pub(crate) rx_buffer: u32,
     /// Its send buffer, in bytes.
     pub(crate) tx_buffer: u32,
-    /// Its counters for this session.
-    pub(crate) stats: StatsJson,
+    /// Its counters for this session (and its server's, as `server` below).
+    pub(crate) stats: StatsReply,
     /// Its server's counters, when it runs in one (null from firmware).
-    pub(crate) server: Option<ServerJson>,
+    pub(crate) server: Option<ServerCounters>,
+}
+
+impl InfoReport {
+    /// The report of `info` and `stats` from the responder at `addr`.
+    fn new(addr: String, info: ServiceInfo, stats: StatsReply) -> Self {
+        Self {
+            addr,
+            capabilities: capability_names(info.capabilities),
+            name: info.name,
+            version: info.software,
+            protocol_version: info.version,
+            max_payload: info.max_payload,
+            window: info.window,
+            max_message: info.max_message,
+            rx_buffer: info.rx_buffer,
+            tx_buffer: info.tx_buffer,
+            server: stats.server,
+            stats,
+        }
+    }
 }
 
 impl Report for InfoReport {
@@ -217,30 +142,12 @@ pub(crate) fn capability_names(bits: u16) -> Vec<String> {
 /// Runs `framelink info`.
 pub(crate) fn run(args: &InfoArgs, _mode: Mode) -> Run<InfoReport> {
     let addr = parse_addr(&args.addr)?;
-    let mut link = connect(&addr, &args.connect)?;
-    let mut report = request(&mut link, &addr, &ServiceMessage::Info, |reply| match reply {
-        ServiceMessage::InfoReply(info) => Some(InfoReport {
-            addr: addr.to_string(),
-            name: info.name.to_owned(),
-            version: info.software.to_owned(),
-            protocol_version: info.version,
-            capabilities: capability_names(info.capabilities),
-            max_payload: info.max_payload,
-            window: info.window,
-            max_message: info.max_message,
-            rx_buffer: info.rx_buffer,
-            tx_buffer: info.tx_buffer,
-            stats: StatsJson::from(StatsReply::default()),
-            server: None,
-        }),
-        _ => None,
-    })?;
-    let stats = request(&mut link, &addr, &ServiceMessage::Stats, |reply| match reply {
-        ServiceMessage::StatsReply(stats) => Some(*stats),
-        _ => None,
-    })?;
-    (report.stats, report.server) = (StatsJson::from(stats), stats.server.map(ServerJson::from));
-    let error = link.close().err().map(|e| Failure::at(&addr, e));
+    let link = connect(&addr, &args.connect)?;
+    let mut client = ServiceClient::new(link).with_timeout(REPLY_TIMEOUT);
+    let info = cancellable(&mut client, ServiceClient::info).map_err(|e| Failure::at(&addr, e))?;
+    let stats = cancellable(&mut client, ServiceClient::stats).map_err(|e| Failure::at(&addr, e))?;
+    let report = InfoReport::new(addr.to_string(), info, stats);
+    let error = client.close().err().map(|e| Failure::at(&addr, e));
     Ok(Outcome::new(report, error))
 }
 

@@ -31,11 +31,6 @@ pub(crate) fn request() {
     REQUESTED.store(true, Ordering::SeqCst);
 }
 
-/// The Ctrl-C flag itself, for what takes a cancel flag (`ServiceClient::with_cancel`).
-pub(crate) fn flag() -> Arc<AtomicBool> {
-    Arc::clone(&REQUESTED)
-}
-
 /// A cancel token on the Ctrl-C flag: a link holding it gives up its waits on Ctrl-C.
 pub(crate) fn token() -> CancelToken {
     CancelToken::from_flag(Arc::clone(&REQUESTED))

@@ -10,7 +10,7 @@ use framelink::core::service::{Client, ClientError, ECHO_HEADER, Pending, Reply,
 use framelink::std::{Addr, Link, LinkError, LinkEventRef, ServiceClient};
 use serde::Serialize;
 
-use crate::client::{ConnectArgs, TICK, connect, parse_addr};
+use crate::client::{ConnectArgs, TICK, cancellable, connect, parse_addr};
 use crate::interrupt;
 use crate::output::{self, Failure, Mode, Outcome, Report, Run, ms, us};
 use crate::{seconds, size};
@@ -177,10 +177,10 @@ pub(crate) fn run(args: &PingArgs, mode: Mode) -> Run<PingReport> {
     let retransmits = link.stats().retransmits;
     let max_payload = link.peer().map_or(u64::MAX, |peer| u64::from(peer.max_payload.max(1)));
     // The responder's retransmissions, from its STATS, asked for only while it has been
-    // answering, and waited for no longer than an ECHO reply.
-    let mut service = ServiceClient::new(link).with_timeout(pinger.timeout).with_cancel(interrupt::flag());
+    // answering, and waited for no longer than an ECHO reply; Ctrl-C ends the wait.
+    let mut service = ServiceClient::new(link).with_timeout(pinger.timeout);
     let responder = (error.is_none() && !interrupt::requested() && !pinger.samples.is_empty())
-        .then(|| service.stats().ok())
+        .then(|| cancellable(&mut service, ServiceClient::stats).ok())
         .flatten()
         .map(|stats| ResponderStats { retransmits: stats.retransmits, echoes: stats.echoes });
     let error = match error {
