@@ -23,9 +23,9 @@ whole from standard input.
 ADDR: tcp://HOST:PORT, udp://HOST:PORT, tcp+cobs://HOST:PORT (COBS framing over TCP), or
 HOST:PORT (TCP). Messages up to 16 MiB.
 
-Exit status: 0 when every message was acknowledged and the session closed gracefully; 1, with
-one line on stderr, when no server is there, the server refused the session or the link failed;
-2 for a usage error.";
+Exit status, as the framelink tool's: 0 when every message was acknowledged and the session
+closed gracefully; 1, with one line on stderr, for a bad address, when no server is there, the
+server refused the session or the link failed; 2 for a usage error (an unknown option).";
 
 #[path = "common/client_cli.rs"]
 mod client_cli;

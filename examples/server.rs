@@ -25,7 +25,10 @@ HOST:PORT (TCP). Use 0.0.0.0 (or ::) as HOST to accept clients from other machin
 
 Messages are printed as UTF-8; bytes that are not valid UTF-8 are printed lossily (replaced by
 U+FFFD), and a message holding line breaks spans several lines. Messages up to 16 MiB are
-accepted.";
+accepted.
+
+Exit status, as the framelink tool's: 1, with one line on stderr, for a bad address or one that
+cannot be bound; 2 for a usage error (an unknown option). It serves until stopped.";
 
 /// The largest message the example pair exchanges.
 const MAX_MESSAGE: u32 = 16 << 20;
@@ -62,10 +65,16 @@ fn main() -> ExitCode {
     let texts = if args.is_empty() { vec!["tcp://127.0.0.1:8080".to_owned()] } else { args };
     let mut addrs = Vec::new();
     for text in &texts {
+        if text.starts_with('-') {
+            return usage(&format!("unknown option `{text}`"));
+        }
         match text.parse::<Addr>() {
-            Ok(addr) if !text.starts_with('-') => addrs.push(addr),
-            Ok(_) => return usage(&format!("unknown option `{text}`")),
-            Err(error) => return usage(&error.to_string()),
+            Ok(addr) => addrs.push(addr),
+            Err(error) => {
+                // As the `framelink` tool: a failure (1), not a usage error.
+                eprintln!("server: error: bad address `{text}`: {error}");
+                return ExitCode::FAILURE;
+            }
         }
     }
     let server = match Server::bind(&addrs, ServerConfig::new().max_message(MAX_MESSAGE)) {

@@ -301,6 +301,9 @@ fn info_over_every_transport_in_text_and_json() {
         }
         // INFO then STATS: the responder has received both by the time it counts.
         assert_eq!(u64_at(stats, "messages_received"), 2, "{json}");
+        // The server's counters, at the top as ever and in the STATS reply as the library has them.
+        assert!(u64_at(&json["server"], "accepted") >= 1, "{json}");
+        assert_eq!(stats["server"], json["server"], "{json}");
     }
 }
 
@@ -585,6 +588,7 @@ fn demo_runs_and_exits_0() {
     assert_eq!(u64_at(&json, "steps"), 8, "{json}");
     assert_eq!(json["bench"].as_array().map(Vec::len), Some(4), "{json}");
     assert_eq!(json["ping"][1]["received"], 20, "{json}");
+    assert_at_most_3_decimals(&json);
 }
 
 #[test]
@@ -638,7 +642,19 @@ impl FreezingProxy {
         let done = Arc::new(AtomicBool::new(false));
         let (f, d) = (Arc::clone(&frozen), Arc::clone(&done));
         thread::spawn(move || {
-            let Ok((client, _)) = listener.accept() else { return };
+            // One client, waited for at most WAIT.
+            listener.set_nonblocking(true).unwrap();
+            let until = Instant::now() + WAIT;
+            let client = loop {
+                match listener.accept() {
+                    Ok((client, _)) => break client,
+                    Err(_) if Instant::now() < until && !d.load(Ordering::Relaxed) => {
+                        thread::sleep(Duration::from_millis(10));
+                    }
+                    Err(_) => return,
+                }
+            };
+            client.set_nonblocking(false).unwrap();
             let server = TcpStream::connect(&to).unwrap();
             for (from, into) in [(client.try_clone().unwrap(), server.try_clone().unwrap()), (server, client)]
             {

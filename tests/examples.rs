@@ -288,3 +288,41 @@ fn help_says_how_bytes_are_printed() {
     assert!(output.status.success());
     assert!(String::from_utf8_lossy(&output.stdout).contains("lossily"));
 }
+
+/// The examples and the `framelink` tool end alike: 0 on success (`--help`), 1 after one error
+/// line (a bad address, no server there), 2 for a usage error (an unknown option).
+#[test]
+fn exit_statuses_match_the_tool() {
+    let free = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let nobody = format!("tcp://127.0.0.1:{free}");
+    let tool = |args: &[&str]| {
+        let output = Command::new(common::tool::BIN).args(args).output().unwrap();
+        (output.status.code(), String::from_utf8_lossy(&output.stderr).lines().count())
+    };
+    for name in ["client", "nal_client"] {
+        let run = |args: &[&str]| {
+            let run = run_example(name, args, None);
+            (run.status.code(), run.stderr.lines().count())
+        };
+        assert_eq!(run(&["--help"]).0, tool(&["send", "--help"]).0, "{name} --help");
+        assert_eq!(run(&["--frobnicate"]).0, Some(2), "{name}");
+        assert_eq!(tool(&["send", "--frobnicate"]).0, Some(2));
+        assert_eq!(run(&["http://x:1"]), (Some(1), 1), "{name}: a bad address");
+        assert_eq!(tool(&["send", "http://x:1", "hi"]), (Some(1), 1));
+        assert_eq!(run(&[&nobody]), (Some(1), 1), "{name}: no server");
+        assert_eq!(tool(&["send", &nobody, "hi"]), (Some(1), 1));
+    }
+    let server = |args: &[&str]| {
+        let output = Command::new(example("server")).args(args).output().unwrap();
+        (output.status.code(), String::from_utf8_lossy(&output.stderr).lines().count())
+    };
+    assert_eq!(server(&["--frobnicate"]).0, Some(2));
+    assert_eq!(tool(&["serve", "--frobnicate"]).0, Some(2));
+    assert_eq!(server(&["http://x:1"]), (Some(1), 1), "a bad address");
+    assert_eq!(tool(&["serve", "--listen", "http://x:1"]), (Some(1), 1));
+    // An address in use: the tool's own listener holds the port.
+    let held = TcpListener::bind("127.0.0.1:0").unwrap();
+    let taken = format!("tcp://{}", held.local_addr().unwrap());
+    assert_eq!(server(&[&taken]), (Some(1), 1), "an address in use");
+    assert_eq!(tool(&["serve", "--listen", &taken]), (Some(1), 1));
+}

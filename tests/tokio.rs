@@ -327,6 +327,43 @@ async fn many_clients_at_once_each_get_their_own_answers() {
 }
 
 #[tokio::test]
+async fn a_handler_that_panics_ends_its_client_only() {
+    let server =
+        Server::bind(&["tcp://127.0.0.1:0", "udp://127.0.0.1:0"], ServerConfig::new()).await.unwrap();
+    let addrs = server.local_addrs().to_vec();
+    let handle = server.serve(|mut link: Link| async move {
+        while let Ok(Some(message)) = link.recv_message().await {
+            assert_ne!(message, b"panic", "the handler panics, as asked");
+            let _ = link.send(&message).await;
+        }
+    });
+    for addr in &addrs {
+        let mut doomed = bounded("connect", Link::connect(addr)).await.unwrap();
+        let mut other = bounded("connect", Link::connect(addr)).await.unwrap();
+        doomed.send(b"panic").await.unwrap();
+        // TCP: the connection drops with the task; UDP: nothing answers any more, and a short
+        // wait shows it.
+        let end = tokio::time::timeout(Duration::from_millis(500), doomed.recv()).await;
+        assert!(!matches!(end, Ok(Ok(LinkEvent::Message(_)))), "{end:?}");
+        other.send(b"still served").await.unwrap();
+        assert_eq!(
+            bounded("echo", other.recv()).await.unwrap(),
+            LinkEvent::Message(b"still served".to_vec())
+        );
+        bounded("close", other.close()).await.unwrap();
+    }
+    // Both panicked clients' slots came back.
+    for _ in 0..100 {
+        if handle.stats().clients == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(handle.stats().clients, 0, "{:?}", handle.stats());
+    bounded("shutdown", handle.shutdown()).await;
+}
+
+#[tokio::test]
 async fn a_full_server_refuses_the_handshake() {
     let (handle, addrs) = tokio_server(ServerConfig::new().max_clients(1)).await;
     for addr in [&addrs[0], &addrs[1]] {

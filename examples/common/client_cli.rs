@@ -11,8 +11,9 @@ use framelink::std::{Addr, LinkError};
 pub(crate) const MAX_MESSAGE: u32 = 16 << 20;
 
 /// Parses `[ADDR [MESSAGE...]]`, then calls `send` with the address and the messages; prints
-/// one line about the outcome and returns the exit status (0, 1 on a link failure, 2 on a usage
-/// error). `name` prefixes every line.
+/// one line about the outcome and returns the exit status, as the `framelink` tool does: 0 on
+/// success, 1 after one error line (a bad address, no server, a refused session, a failed
+/// link), 2 on a usage error (an unknown option). `name` prefixes every line.
 pub(crate) fn run(
     name: &str,
     help: &str,
@@ -34,9 +35,14 @@ pub(crate) fn run(
         Some(Ok(text)) => return usage(&format!("unknown option `{text}`")),
         Some(Err(_)) => return usage("the address is not valid UTF-8"),
     };
+    // As the `framelink` tool: an address that does not parse is a failure (1), not a usage
+    // error (2, kept for options and arguments that cannot be read at all).
     let addr: Addr = match addr_text.parse() {
         Ok(addr) => addr,
-        Err(error) => return usage(&error.to_string()),
+        Err(error) => {
+            eprintln!("{name}: error: bad address `{addr_text}`: {error}");
+            return ExitCode::FAILURE;
+        }
     };
     let mut messages = Vec::new();
     for arg in args {

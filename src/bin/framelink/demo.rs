@@ -83,7 +83,7 @@ pub(crate) fn run(mode: Mode) -> Run<DemoReport> {
     }
     let error = steps(&mut report, &tcp, &udp, text).err();
     handle.shutdown();
-    report.seconds = start.elapsed().as_secs_f64();
+    report.seconds = output::round(start.elapsed().as_secs_f64(), 3);
     Ok(Outcome::new(report, error))
 }
 
