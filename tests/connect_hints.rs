@@ -38,7 +38,7 @@ fn raw_peer(answer: Vec<u8>) -> String {
 
 #[test]
 fn tcp_against_a_cobs_server_says_cobs() {
-    let server = Server::bind(&["tcp+cobs://127.0.0.1:0".parse().unwrap()], ServerConfig::new()).unwrap();
+    let server = Server::bind(&["tcp+cobs://127.0.0.1:0"], ServerConfig::new()).unwrap();
     let cobs = server.local_addrs()[0].clone();
     let handle = server.spawn(|_: &PeerInfo, _: &[u8], _: &mut Reply<'_>| {}).unwrap();
     let plain = format!("tcp://{}:{}", cobs.host, cobs.port);
@@ -112,7 +112,7 @@ fn a_cancelled_token_ends_the_handshake_at_once() {
 
 #[test]
 fn a_cancelled_token_ends_waits_and_the_link_goes_on_once_reset() {
-    let server = Server::bind(&["tcp://127.0.0.1:0".parse().unwrap()], ServerConfig::new()).unwrap();
+    let server = Server::bind(&["tcp://127.0.0.1:0"], ServerConfig::new()).unwrap();
     let addr = server.local_addrs()[0].clone();
     let handle = server.spawn(|_: &PeerInfo, m: &[u8], reply: &mut Reply<'_>| {
         let _ = reply.send(m);

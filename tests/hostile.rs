@@ -364,7 +364,9 @@ const PING_WAIT_MS: u64 = 20_000;
 
 impl Ping {
     fn start(addr: &str, count: u64, interval: u64) -> Self {
-        let (c, i, w) = (count.to_string(), interval.to_string(), PING_WAIT_MS.to_string());
+        // ping takes seconds, fractions allowed.
+        let seconds = |ms: u64| (ms as f64 / 1e3).to_string();
+        let (c, i, w) = (count.to_string(), seconds(interval), seconds(PING_WAIT_MS));
         let child = Running::start(&["ping", addr, "-c", &c, "-i", &i, "-W", &w, "--json"]);
         Self { addr: addr.to_owned(), count, interval, child }
     }

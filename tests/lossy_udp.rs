@@ -80,11 +80,10 @@ fn two_thousand_messages_cross_a_bad_udp_link_once_and_in_order() {
 fn goodput_through_the_relay_against_loss() {
     use framelink::core::service::ServiceMessage;
     use framelink::std::{Addr, Link, Server, ServerConfig};
-    let server =
-        Server::bind(&["udp://127.0.0.1:0".parse().unwrap()], ServerConfig::new().responder("bench", "0"))
-            .unwrap()
-            .spawn(|_: &framelink::std::PeerInfo, _: &[u8], _: &mut framelink::std::Reply<'_>| {})
-            .unwrap();
+    let server = Server::bind(&["udp://127.0.0.1:0"], ServerConfig::new().responder("bench", "0"))
+        .unwrap()
+        .spawn(|_: &framelink::std::PeerInfo, _: &[u8], _: &mut framelink::std::Reply<'_>| {})
+        .unwrap();
     let target: SocketAddr = server.local_addrs()[0].resolve().unwrap()[0];
     let mut sink = vec![0u8; 1024 + 2];
     let len = ServiceMessage::Sink { payload: &[0x5A; 1024] }.emit(&mut sink).unwrap();

@@ -44,7 +44,7 @@ fn every_message_crosses_a_noisy_serial_stream_once_and_in_order() {
         let sender: &Sender<Vec<u8>> = &tx.lock().unwrap();
         let _ = sender.send(message.to_vec());
     };
-    let server = Server::bind(&["tcp+cobs://127.0.0.1:0".parse().unwrap()], ServerConfig::new()).unwrap();
+    let server = Server::bind(&["tcp+cobs://127.0.0.1:0"], ServerConfig::new()).unwrap();
     let server = server.spawn(handler).unwrap();
     let target = server.local_addrs()[0].resolve().unwrap()[0];
     let proxy = noisy_proxy(target);

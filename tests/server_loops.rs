@@ -338,7 +338,7 @@ fn a_handler_that_blocks_holds_up_only_its_own_loop() {
         release: Mutex::new(release_rx),
     };
     let config = ServerConfig::new().event_loops(2).link(small_link());
-    let server = Server::bind(&["tcp://127.0.0.1:0".parse().unwrap()], config).unwrap();
+    let server = Server::bind(&["tcp://127.0.0.1:0"], config).unwrap();
     let addr = server.local_addrs()[0].clone();
     let handle = server.spawn(handler).unwrap();
     // Each new client goes to the loop holding fewer: these two are on different loops.

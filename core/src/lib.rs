@@ -16,7 +16,9 @@
 //! - [`io`]: a blocking driver over `embedded-io` streams (UART, TCP);
 //! - `io_async` (feature `async`): the same over `embedded-io-async`;
 //! - `nal` (feature `nal`): client and server over `embedded-nal` TCP and UDP sockets;
-//! - [`service`]: the remote test service (ECHO, SINK, SOURCE, STATS, INFO) and its responder.
+//! - [`service`]: the remote test service (ECHO, SINK, SOURCE, STATS, INFO) and its responder;
+//! - `auth` (feature `auth`): keyed sessions, a pre-shared key that authenticates and seals
+//!   every packet.
 //!
 //! The protocol is specified in `docs/PROTOCOL.md`.
 #![no_std]
@@ -36,6 +38,8 @@ use framelink_defmt_sink as _;
 #[macro_use]
 mod log;
 
+#[cfg(feature = "auth")]
+pub mod auth;
 pub mod buffer;
 pub mod connection;
 pub mod driver;

@@ -559,7 +559,9 @@ impl World {
                     matches!(session.state(), State::Listen | State::HelloSent) || session.peer().is_none()
                 )
             }
-            Err(SendError::Closing) => assert!(matches!(session.state(), State::Closing | State::CloseSent | State::Draining)),
+            Err(SendError::Closing) => {
+                assert!(matches!(session.state(), State::Closing | State::CloseSent | State::Draining))
+            }
             Err(SendError::Closed) => assert_eq!(session.state(), State::Closed),
             Err(_) => {}
         }

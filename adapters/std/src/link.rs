@@ -310,7 +310,7 @@ struct Watch {
 /// use framelink_std::{Link, LinkConfig, LinkEvent, PeerInfo, Reply, Server, ServerConfig};
 ///
 /// // A server on an ephemeral loopback port that answers every message with its length.
-/// let server = Server::bind(&["tcp://127.0.0.1:0".parse()?], ServerConfig::new())?;
+/// let server = Server::bind(&["tcp://127.0.0.1:0"], ServerConfig::new())?;
 /// let addr = server.local_addrs()[0].clone();
 /// let handle = server.spawn(|_: &PeerInfo, message: &[u8], reply: &mut Reply<'_>| {
 ///     let _ = reply.send(message.len().to_string().as_bytes());
@@ -637,7 +637,7 @@ impl Link {
     /// use std::time::Duration;
     /// use framelink_std::{Link, LinkConfig, PeerInfo, Reply, Server, ServerConfig};
     ///
-    /// let server = Server::bind(&["tcp://127.0.0.1:0".parse()?], ServerConfig::new())?;
+    /// let server = Server::bind(&["tcp://127.0.0.1:0"], ServerConfig::new())?;
     /// let addr = server.local_addrs()[0].clone();
     /// let handle = server.spawn(|_: &PeerInfo, _: &[u8], _: &mut Reply<'_>| {})?;
     /// let mut link = Link::connect(&addr)?;

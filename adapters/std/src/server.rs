@@ -25,7 +25,7 @@ use framelink_core::session::{CloseReason, SendError, Timeout};
 use framelink_core::wire::{ErrorCode, ErrorPayload, PacketType, Repr};
 
 use crate::serial::SerialPort;
-use crate::{Addr, LinkError, Transport};
+use crate::{Addr, LinkError, ToAddr, Transport};
 pub use config::ServerConfig;
 use dispatch::{Dispatch, EventContext, Served, dispatch};
 use event_loop::{Command, EventLoop, LoopHandle, LoopParts};
@@ -219,7 +219,7 @@ enum Listener {
 /// use std::time::Duration;
 ///
 /// // Echo every message back, on TCP and UDP, on ephemeral loopback ports.
-/// let addrs = ["tcp://127.0.0.1:0".parse()?, "udp://127.0.0.1:0".parse()?];
+/// let addrs = ["tcp://127.0.0.1:0", "udp://127.0.0.1:0"];
 /// let server = Server::bind(&addrs, ServerConfig::new().max_clients(8))?;
 /// let bound = server.local_addrs();
 /// let handle = server.spawn(|_: &PeerInfo, message: &[u8], reply: &mut Reply<'_>| {
@@ -245,13 +245,19 @@ impl Server {
     /// Binds every address (port 0 picks a free port; see [`local_addrs`](Self::local_addrs))
     /// and opens every serial port. Fails if any cannot be bound or opened, naming it (a
     /// serial port's error wraps a [`SerialError`](crate::SerialError)).
-    pub fn bind(addrs: &[Addr], config: ServerConfig) -> io::Result<Self> {
+    ///
+    /// The addresses are [`Addr`]s or their text, `"tcp://127.0.0.1:7878"` (see
+    /// [`ToAddr`](crate::ToAddr)); text that is no address fails with
+    /// [`io::ErrorKind::InvalidInput`].
+    pub fn bind<A: ToAddr>(addrs: &[A], config: ServerConfig) -> io::Result<Self> {
         if addrs.is_empty() {
             return Err(io::Error::new(io::ErrorKind::InvalidInput, "no address to listen on"));
         }
         let mut listeners = Vec::new();
         let mut local_addrs = Vec::new();
         for addr in addrs {
+            let addr = addr.to_addr()?;
+            let addr = &*addr;
             let context =
                 |error: io::Error| io::Error::new(error.kind(), format!("cannot listen on {addr}: {error}"));
             let (listener, local) = match addr.transport {
@@ -437,7 +443,7 @@ impl fmt::Debug for Server {
 ///     fn on_message(&self, _: &PeerInfo, _: &[u8], _: &mut Reply<'_>) {}
 /// }
 ///
-/// let server = Server::bind(&["tcp://127.0.0.1:0".parse()?], ServerConfig::new())?;
+/// let server = Server::bind(&["tcp://127.0.0.1:0"], ServerConfig::new())?;
 /// let addr = server.local_addrs()[0].clone();
 /// let (connected, ids) = channel();
 /// let handle = server.spawn(Clients(Mutex::new(connected)))?;

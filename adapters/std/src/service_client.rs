@@ -37,7 +37,7 @@ const SERIAL_SIZE: u32 = 256;
 ///
 /// // A server whose sessions answer service requests (as `framelink serve`).
 /// let config = ServerConfig::new().responder("doc server", "1.0");
-/// let server = Server::bind(&["tcp://127.0.0.1:0".parse()?], config)?;
+/// let server = Server::bind(&["tcp://127.0.0.1:0"], config)?;
 /// let addr = server.local_addrs()[0].clone();
 /// let handle = server.spawn(|_: &PeerInfo, _: &[u8], _: &mut Reply<'_>| {})?;
 ///

@@ -94,7 +94,7 @@ fn a_peer_without_a_responder_times_out_and_a_cancel_token_ends_the_wait() {
     client.close().unwrap();
 
     // A server whose handler says nothing: INFO waits, until the timeout or the flag.
-    let quiet = Server::bind(&["tcp://127.0.0.1:0".parse().unwrap()], ServerConfig::new())
+    let quiet = Server::bind(&["tcp://127.0.0.1:0"], ServerConfig::new())
         .unwrap()
         .spawn(|_: &PeerInfo, _: &[u8], _: &mut Reply<'_>| {})
         .unwrap();

@@ -165,4 +165,8 @@ pub struct Stats {
     pub crc_errors: u64,
     /// PONGs not sent because too many PINGs arrived at once.
     pub pongs_dropped: u64,
+    /// Keyed sessions: packets dropped because they did not verify (forged, altered, or not
+    /// sealed) or were replayed.
+    #[cfg(feature = "auth")]
+    pub auth_failures: u64,
 }

@@ -2,8 +2,7 @@
 //! the module docs.
 
 use super::{
-    Allowed, CloseReason, ControlEvent, MAX_RETRIES, PeerParams, PongOut, Role, SUPPORTS, Session, State,
-    Timeout,
+    Allowed, CloseReason, ControlEvent, MAX_RETRIES, PeerParams, PongOut, Role, Session, State, Timeout,
 };
 use crate::Instant;
 use crate::session::timer::Timer;
@@ -14,7 +13,20 @@ use crate::wire::{
 
 impl<B: crate::buffer::Buffer, const W: usize> Session<B, W> {
     /// Handles one packet from the peer (as a decoder or [`Repr::parse`] produced it).
+    ///
+    /// A keyed session opens it first: one that does not verify, or was seen before, is
+    /// dropped and counted in `Stats::auth_failures`.
+    #[inline]
     pub fn handle_packet(&mut self, now: Instant, packet: &Repr<'_>) {
+        #[cfg(feature = "auth")]
+        if self.is_sealing() && crate::auth::is_sealed_kind(packet.kind) {
+            return self.handle_sealed(now, packet);
+        }
+        self.handle_plain(now, packet);
+    }
+
+    /// Handles one packet in the clear (unkeyed, or opened).
+    pub(super) fn handle_plain(&mut self, now: Instant, packet: &Repr<'_>) {
         if self.state == State::Closed && !(self.role == Role::Server && packet.kind == PacketType::Hello) {
             if packet.kind == PacketType::Close && self.close_acked {
                 // Our CLOSE-ACK was lost: the peer asks again.
@@ -177,18 +189,29 @@ impl<B: crate::buffer::Buffer, const W: usize> Session<B, W> {
             return;
         }
         match self.state {
-            State::Listen => self.accept_hello(now, &hello),
+            State::Listen => self.accept_hello(now, &hello, packet.payload),
             State::Closed if self.peer.is_none() || hello.session_id != self.session_id => {
+                if self.peer.is_some() && !self.hello_is_genuine(packet.payload) {
+                    return;
+                }
                 self.reset(now);
-                self.accept_hello(now, &hello);
+                self.accept_hello(now, &hello, packet.payload);
             }
             State::Closed | State::HelloSent => self.stats.ignored += 1,
-            // Open: our HELLO-ACK was lost, or a new session replaces this one.
-            _ if hello.session_id == self.session_id => self.pending.hello_ack = true,
+            // Open: our HELLO-ACK was lost, or a new session replaces this one (a keyed
+            // session only for a HELLO that proves the key).
+            _ if hello.session_id == self.session_id => {
+                if self.hello_is_repeat(packet.payload) {
+                    self.pending.hello_ack = true;
+                }
+            }
             _ => {
+                if !self.hello_is_genuine(packet.payload) {
+                    return;
+                }
                 self.push_event(ControlEvent::Closed(CloseReason::Reset));
                 self.reset(now);
-                self.accept_hello(now, &hello);
+                self.accept_hello(now, &hello, packet.payload);
             }
         }
     }
@@ -200,7 +223,7 @@ impl<B: crate::buffer::Buffer, const W: usize> Session<B, W> {
             self.fail(ErrorCode::VersionMismatch, VERSION.into());
             return false;
         }
-        let missing = agreed.difference(SUPPORTS);
+        let missing = agreed.difference(self.supports());
         let missing = missing.union(agreed.difference(hello.supports));
         if !missing.is_empty() {
             self.fail(ErrorCode::UnsupportedCapability, missing.0.into());
@@ -234,10 +257,10 @@ impl<B: crate::buffer::Buffer, const W: usize> Session<B, W> {
         self.push_event(ControlEvent::Connected);
     }
 
-    fn accept_hello(&mut self, now: Instant, hello: &HelloPayload) {
+    fn accept_hello(&mut self, now: Instant, hello: &HelloPayload, payload: &[u8]) {
         self.session_id = hello.session_id;
         let agreed = hello.requires.union(self.requires());
-        if self.agree(PacketType::Hello, hello, agreed) {
+        if self.agree(PacketType::Hello, hello, agreed) && self.authenticate(PacketType::Hello, payload) {
             self.pending.hello_ack = true;
             self.establish(now, hello, agreed);
         }
@@ -251,7 +274,9 @@ impl<B: crate::buffer::Buffer, const W: usize> Session<B, W> {
                 return;
             }
         };
-        if self.agree(PacketType::HelloAck, &hello, hello.requires) {
+        if self.agree(PacketType::HelloAck, &hello, hello.requires)
+            && self.authenticate(PacketType::HelloAck, packet.payload)
+        {
             // The handshake is the first round trip to measure (Karn: only if HELLO went once).
             if let (Some(sent), false) = (self.hello_sent_at, self.hello_resent) {
                 self.rtt.sample(now, sent);

@@ -118,6 +118,10 @@ mod config;
 mod credit;
 mod event;
 mod input;
+#[cfg(feature = "auth")]
+mod keyed;
+#[cfg(all(test, feature = "auth"))]
+mod keyed_tests;
 mod output;
 mod recv_buffer;
 mod rtt;
@@ -135,6 +139,8 @@ use heapless::Deque;
 
 use crate::Instant;
 use crate::buffer::Buffer;
+#[cfg(not(feature = "auth"))]
+use crate::wire::BufferTooSmall;
 use crate::wire::{
     Capabilities, ErrorCode, HelloPayload, PacketType, PingPayload, RetryPayload, SeqNumber, VERSION,
 };
@@ -335,6 +341,9 @@ pub struct Session<B, const W: usize = 16> {
     /// With growable storage: the last time a buffer held something (grown buffers are given
     /// back a keepalive interval after it).
     busy_at: Instant,
+    /// A keyed session's key, nonces and channel ([`with_auth`](Self::with_auth)).
+    #[cfg(feature = "auth")]
+    keyed: Option<keyed::Keyed<B>>,
 }
 
 impl<B: Buffer, const W: usize> Session<B, W> {
@@ -368,6 +377,8 @@ impl<B: Buffer, const W: usize> Session<B, W> {
             stats: Stats::default(),
             rtt: Rtt::default(),
             busy_at: now,
+            #[cfg(feature = "auth")]
+            keyed: None,
         };
         session.granted = Granted::new(session.initial_credit());
         session.pending.hello = role == Role::Client;
@@ -608,6 +619,10 @@ impl<B: Buffer, const W: usize> Session<B, W> {
         } else if now.micros_since(self.busy_at) >= self.config.keepalive_us {
             self.tx.shrink_if_drained();
             self.rx.shrink_if_empty();
+            #[cfg(feature = "auth")]
+            if let Some(scratch) = self.keyed.as_mut().and_then(|keyed| keyed.scratch.as_mut()) {
+                scratch.shrink(0);
+            }
         }
     }
 
@@ -623,7 +638,21 @@ impl<B: Buffer, const W: usize> Session<B, W> {
 
     /// What this side requires of the peer.
     fn requires(&self) -> Capabilities {
-        if self.config.retransmit { Capabilities::RETRANSMIT } else { Capabilities::NONE }
+        let requires = if self.config.retransmit { Capabilities::RETRANSMIT } else { Capabilities::NONE };
+        #[cfg(feature = "auth")]
+        if self.keyed.is_some() {
+            return requires.union(Capabilities::KEYED);
+        }
+        requires
+    }
+
+    /// What this side supports: RETRANSMIT, and KEYED when it has a key.
+    fn supports(&self) -> Capabilities {
+        #[cfg(feature = "auth")]
+        if self.keyed.is_some() {
+            return SUPPORTS.union(Capabilities::KEYED);
+        }
+        SUPPORTS
     }
 
     /// Whether this session retransmits (agreed in the handshake; before it, as configured).
@@ -682,6 +711,11 @@ impl<B: Buffer, const W: usize> Session<B, W> {
 
     fn announced_max_payload(&self) -> u16 {
         let fits = u16::try_from(self.rx.max_message()).unwrap_or(u16::MAX);
+        #[cfg(feature = "auth")]
+        if self.keyed.is_some() {
+            // A sealed payload is 24 bytes longer and must still fit the 16-bit length.
+            return self.config.max_payload.min(fits).min(keyed::MAX_PLAIN_PAYLOAD);
+        }
         self.config.max_payload.min(fits)
     }
 
@@ -694,7 +728,7 @@ impl<B: Buffer, const W: usize> Session<B, W> {
     fn hello_payload(&self) -> HelloPayload {
         HelloPayload {
             version: VERSION,
-            supports: SUPPORTS,
+            supports: self.supports(),
             requires: self.peer.map_or(self.requires(), |p| p.agreed),
             max_payload: self.announced_max_payload(),
             window: self.announced_window(),
@@ -703,6 +737,41 @@ impl<B: Buffer, const W: usize> Session<B, W> {
             credit: self.initial_credit(),
             cookie: if self.role == Role::Client { self.cookie } else { None },
         }
+    }
+
+    /// Our HELLO or HELLO-ACK (`kind`) with `hello` as its payload.
+    #[cfg(not(feature = "auth"))]
+    fn emit_hello(
+        &self,
+        buf: &mut [u8],
+        kind: PacketType,
+        hello: &HelloPayload,
+    ) -> Result<usize, BufferTooSmall> {
+        output::emit_control(buf, kind, None, hello.encoded_len(), |p| {
+            let _ = hello.emit(p);
+        })
+    }
+
+    /// Whether a HELLO may restart the session (a keyed one: only if it proves the key).
+    #[cfg(not(feature = "auth"))]
+    #[inline(always)]
+    fn hello_is_genuine(&mut self, _payload: &[u8]) -> bool {
+        true
+    }
+
+    /// Whether a HELLO with the current session id repeats the one the session started with.
+    #[cfg(not(feature = "auth"))]
+    #[inline(always)]
+    fn hello_is_repeat(&mut self, _payload: &[u8]) -> bool {
+        true
+    }
+
+    /// Checks a keyed HELLO or HELLO-ACK's proof of the key (failing the session if it does not
+    /// verify) and derives the session keys; unkeyed, nothing to check.
+    #[cfg(not(feature = "auth"))]
+    #[inline(always)]
+    fn authenticate(&mut self, _kind: PacketType, _payload: &[u8]) -> bool {
+        true
     }
 
     fn set_state(&mut self, state: State) {
@@ -758,6 +827,10 @@ impl<B: Buffer, const W: usize> Session<B, W> {
         self.granted = Granted::new(self.initial_credit());
         self.timers.stop_all();
         self.timers.set_after(Timer::Handshake, now, self.config.handshake_timeout_us);
+        #[cfg(feature = "auth")]
+        if let Some(keyed) = &mut self.keyed {
+            keyed.channel = None;
+        }
         self.set_state(State::Listen);
     }
 }

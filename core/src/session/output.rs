@@ -15,7 +15,13 @@ impl<B: crate::buffer::Buffer, const W: usize> Session<B, W> {
     /// 13 + the peer's `max_payload` bytes (at most 65548) is always enough; a smaller one cuts
     /// DATA smaller, and one too small for a control packet returns [`BufferTooSmall`] with
     /// nothing changed.
+    ///
+    /// A keyed session seals every packet after the handshake, 24 bytes longer (the payload is
+    /// cut to leave the room).
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Result<Option<usize>, BufferTooSmall> {
+        #[cfg(feature = "auth")]
+        let sent = if self.is_sealing() { self.next_sealed(now, buf)? } else { self.next_packet(now, buf)? };
+        #[cfg(not(feature = "auth"))]
         let sent = self.next_packet(now, buf)?;
         if sent.is_some() {
             self.stats.packets_sent += 1;
@@ -28,7 +34,11 @@ impl<B: crate::buffer::Buffer, const W: usize> Session<B, W> {
         self.peer.is_some().then_some(self.rcv_next)
     }
 
-    fn next_packet(&mut self, now: Instant, buf: &mut [u8]) -> Result<Option<usize>, BufferTooSmall> {
+    pub(super) fn next_packet(
+        &mut self,
+        now: Instant,
+        buf: &mut [u8],
+    ) -> Result<Option<usize>, BufferTooSmall> {
         if let Some((code, detail)) = self.pending.error {
             let error = ErrorPayload { code, detail, text: &[] };
             let len = emit_control(buf, PacketType::Error, None, ErrorPayload::LEN, |p| {
@@ -49,9 +59,7 @@ impl<B: crate::buffer::Buffer, const W: usize> Session<B, W> {
         if self.pending.hello || self.pending.hello_ack {
             let hello = self.hello_payload();
             let kind = if self.pending.hello { PacketType::Hello } else { PacketType::HelloAck };
-            let len = emit_control(buf, kind, None, hello.encoded_len(), |p| {
-                let _ = hello.emit(p);
-            })?;
+            let len = self.emit_hello(buf, kind, &hello)?;
             if self.pending.hello && self.hello_sent_at.is_none() {
                 self.hello_sent_at = Some(now);
             }
@@ -210,7 +218,7 @@ fn fill_ping(payload: &mut [u8], ping: &PingPayload) {
 }
 
 /// Emits a packet with sequence number 0, an optional ack and a payload filled in place.
-fn emit_control(
+pub(super) fn emit_control(
     buf: &mut [u8],
     kind: PacketType,
     ack: Option<SeqNumber>,

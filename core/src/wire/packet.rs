@@ -104,6 +104,9 @@ pub mod flags {
     pub const ACK: u8 = 0x01;
     /// DATA only: more fragments of the same message follow.
     pub const MORE: u8 = 0x02;
+    /// Keyed sessions: the payload is sealed (encrypted, then packet number and tag;
+    /// PROTOCOL.md section 15).
+    pub const SEALED: u8 = 0x04;
 }
 
 /// A lenient view over the bytes of one packet (header, payload, CRC).

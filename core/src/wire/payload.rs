@@ -63,8 +63,11 @@ impl Capabilities {
     pub const NONE: Self = Self(0);
     /// Retransmission of lost packets (selective repeat) for transports that lose.
     pub const RETRANSMIT: Self = Self(0x0001);
+    /// Keyed sessions: a pre-shared key authenticates the handshake and seals every later
+    /// packet (PROTOCOL.md section 15; the `auth` feature).
+    pub const KEYED: Self = Self(0x0002);
     /// Every bit this version defines.
-    pub const KNOWN: Self = Self(0x0001);
+    pub const KNOWN: Self = Self(0x0003);
 
     /// Whether every bit of `other` is set in `self`.
     pub const fn contains(self, other: Self) -> bool {
@@ -294,6 +297,11 @@ macro_rules! error_codes {
         #[non_exhaustive]
         pub enum ErrorCode {
             $( $(#[$doc])* $name, )*
+            /// The handshake's proof of the pre-shared key did not verify: the peer has a
+            /// different key (code 9); detail: 0. Without the `auth` feature code 9 reads as
+            /// [`Unknown`](Self::Unknown).
+            #[cfg(feature = "auth")]
+            AuthenticationFailed,
             /// A code this version does not define.
             Unknown(u16),
         }
@@ -302,6 +310,8 @@ macro_rules! error_codes {
             fn from(value: u16) -> Self {
                 match value {
                     $( $value => Self::$name, )*
+                    #[cfg(feature = "auth")]
+                    9 => Self::AuthenticationFailed,
                     other => Self::Unknown(other),
                 }
             }
@@ -311,6 +321,8 @@ macro_rules! error_codes {
             fn from(code: ErrorCode) -> u16 {
                 match code {
                     $( ErrorCode::$name => $value, )*
+                    #[cfg(feature = "auth")]
+                    ErrorCode::AuthenticationFailed => 9,
                     ErrorCode::Unknown(other) => other,
                 }
             }
@@ -348,6 +360,8 @@ impl core::fmt::Display for ErrorCode {
             Self::ProtocolViolation => "protocol violation",
             Self::IdleTimeout => "idle timeout",
             Self::Busy => "server busy",
+            #[cfg(feature = "auth")]
+            Self::AuthenticationFailed => "authentication failed",
             Self::Unknown(code) => return write!(f, "error code {code}"),
         };
         f.write_str(text)

@@ -81,7 +81,7 @@ impl<'a> Repr<'a> {
 
     /// Whether the payload has the layout its type requires. Each payload type's `parse`
     /// accepts exactly these lengths (tested below), so this is their check without their reads.
-    fn check_payload(&self) -> Result<(), DecodeError> {
+    pub(crate) fn check_payload(&self) -> Result<(), DecodeError> {
         let fixed = match self.kind {
             PacketType::Hello | PacketType::HelloAck => HelloPayload::LEN,
             PacketType::Ack => AckPayload::LEN,

@@ -53,6 +53,8 @@ const ETH_IRQ_BIT: u32 = 1 << (42 - 32);
 pub const MTU: usize = 14 + 576;
 /// A received frame as the FIFO holds it: its length (2), the frame, its FCS (4); whole words.
 const RX_BYTES: usize = (2 + MTU + 4).next_multiple_of(4);
+/// A frame to send as it goes into the FIFO: its length (2), the frame; whole words.
+const TX_BYTES: usize = (2 + MTU).next_multiple_of(4);
 
 /// Volatile access to the registers above.
 mod reg {
@@ -72,7 +74,7 @@ mod reg {
 /// Room for one received frame as the FIFO gives it.
 pub struct RxBuffer([u8; RX_BYTES]);
 /// Room for one frame to send.
-pub struct TxBuffer([u8; MTU]);
+pub struct TxBuffer([u8; TX_BYTES]);
 
 impl RxBuffer {
     /// Zeroed, for a `static`.
@@ -81,14 +83,14 @@ impl RxBuffer {
 
 impl TxBuffer {
     /// Zeroed, for a `static`.
-    pub const NEW: Self = Self([0; MTU]);
+    pub const NEW: Self = Self([0; TX_BYTES]);
 }
 
 /// The Ethernet controller, with one frame's room each way. Only one may exist:
 /// [`Eth::take`] hands it out once.
 pub struct Eth<'a> {
     rx: &'a mut [u8; RX_BYTES],
-    tx: &'a mut [u8; MTU],
+    tx: &'a mut [u8; TX_BYTES],
     /// Frames dropped: longer than [`MTU`] or shorter than a header.
     dropped: u32,
 }
@@ -139,11 +141,12 @@ impl<'a> Eth<'a> {
     fn read_frame(&mut self) -> Option<usize> {
         let first = reg::read(BASE + DATA);
         let len = (first & 0xFFFF) as usize;
-        self.rx[..4].copy_from_slice(&first.to_le_bytes());
-        for i in 1..len.div_ceil(4) {
-            let word = reg::read(BASE + DATA);
-            if let Some(slot) = self.rx.get_mut(4 * i..4 * i + 4) {
-                slot.copy_from_slice(&word.to_le_bytes());
+        // Word by word into 4-byte slots (one store each); words past the buffer are dropped.
+        let mut slots = self.rx.chunks_exact_mut(4).filter_map(|slot| <&mut [u8; 4]>::try_from(slot).ok());
+        for i in 0..len.div_ceil(4) {
+            let word = if i == 0 { first } else { reg::read(BASE + DATA) };
+            if let Some(slot) = slots.next() {
+                *slot = word.to_le_bytes();
             }
         }
         let frame = len.checked_sub(6).filter(|&n| (14..=MTU).contains(&n));
@@ -162,7 +165,7 @@ pub struct EthRx<'a> {
 
 /// Room to send one frame.
 pub struct EthTx<'a> {
-    buf: &'a mut [u8; MTU],
+    buf: &'a mut [u8; TX_BYTES],
 }
 
 impl RxToken for EthRx<'_> {
@@ -172,17 +175,16 @@ impl RxToken for EthRx<'_> {
 }
 
 impl TxToken for EthTx<'_> {
+    /// Lays the frame out as the FIFO takes it (its length less the header in the first two
+    /// bytes, then the frame) and writes it a word at a time; the bytes of the last word past
+    /// the frame are ignored by the MAC.
     fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, len: usize, f: F) -> R {
         let len = len.clamp(14, MTU);
-        let frame = &mut self.buf[..len];
-        let result = f(frame);
+        let result = f(&mut self.buf[2..2 + len]);
+        self.buf[..2].copy_from_slice(&((len - 14) as u16).to_le_bytes());
         while reg::read(BASE + TR) & TR_NEWTX != 0 {}
-        let data_len = (len - 14) as u32;
-        reg::write(BASE + DATA, data_len | u32::from(frame[0]) << 16 | u32::from(frame[1]) << 24);
-        for chunk in frame[2..].chunks(4) {
-            let mut word = [0u8; 4];
-            word[..chunk.len()].copy_from_slice(chunk);
-            reg::write(BASE + DATA, u32::from_le_bytes(word));
+        for word in self.buf[..(2 + len).next_multiple_of(4)].chunks_exact(4) {
+            reg::write(BASE + DATA, u32::from_le_bytes(word.try_into().unwrap_or_default()));
         }
         reg::write(BASE + TR, TR_NEWTX);
         result

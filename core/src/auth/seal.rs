@@ -1,0 +1,155 @@
+//! Sealing and opening packets in place with Ascon-AEAD128.
+//!
+//! A sealed packet keeps the 9-byte header in the clear (flag SEALED set, `len` counting the
+//! sealed payload) as associated data; its payload is the encrypted payload, the packet
+//! number (u64 LE) and the 16-byte tag. The AEAD nonce is the direction byte, 7 zero bytes and
+//! the packet number (LE).
+
+use ascon_aead::AsconAead128;
+use ascon_aead::aead::{AeadInOut, KeyInit};
+use zeroize::Zeroize;
+
+use super::{PACKET_NUMBER_LEN, ReplayWindow, SEAL_OVERHEAD, TAG_LEN};
+use crate::wire::{HEADER_LEN, OVERHEAD, Packet, PacketType, Repr, flags};
+
+use crate::wire::flags::SEALED;
+
+/// One session's keys and packet numbers, both directions: seals what it sends, opens what it
+/// receives. A [`Session`](crate::session::Session) keyed with
+/// [`with_auth`](crate::session::Session::with_auth) keeps one; it is public for peers written
+/// against the specification, and for its test vectors. The keys are zeroized on drop.
+pub struct Channel {
+    send_key: [u8; 16],
+    receive_key: [u8; 16],
+    /// The direction byte of the packets we send: 0 client to server, 1 server to client.
+    send_direction: u8,
+    next_pn: u64,
+    window: ReplayWindow,
+}
+
+impl core::fmt::Debug for Channel {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Channel").field("next_pn", &self.next_pn).field("window", &self.window).finish()
+    }
+}
+
+impl Drop for Channel {
+    fn drop(&mut self) {
+        self.send_key.zeroize();
+        self.receive_key.zeroize();
+    }
+}
+
+fn nonce(direction: u8, pn: u64) -> [u8; 16] {
+    let mut nonce = [0u8; 16];
+    nonce[0] = direction;
+    nonce[8..].copy_from_slice(&pn.to_le_bytes());
+    nonce
+}
+
+/// Why a packet did not open.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum OpenError {
+    /// Too short to be sealed, larger than the room to open it, or its tag does not verify.
+    Forged,
+    /// Its packet number was seen before, or is too old to tell.
+    Replayed,
+}
+
+impl Channel {
+    /// The channel of one side (`client` or server): `keys` is the client-to-server key, then
+    /// the server-to-client key ([`session_keys`](super::session_keys)); zeroized here.
+    pub fn new(mut keys: [u8; 32], client: bool) -> Self {
+        let (c2s, s2c) = keys.split_at(16);
+        let (c2s, s2c): ([u8; 16], [u8; 16]) =
+            (c2s.try_into().unwrap_or_default(), s2c.try_into().unwrap_or_default());
+        keys.zeroize();
+        let (send_key, receive_key) = if client { (c2s, s2c) } else { (s2c, c2s) };
+        Self {
+            send_key,
+            receive_key,
+            send_direction: u8::from(!client),
+            next_pn: 0,
+            window: ReplayWindow::default(),
+        }
+    }
+
+    /// Seals the packet of `len` bytes at the start of `buf` in place; returns its new length,
+    /// `len` + 24. `None` (nothing to send) when `buf` lacks the room, the payload would pass
+    /// 65535 bytes, or the packet numbers ran out.
+    pub fn seal(&mut self, buf: &mut [u8], len: usize) -> Option<usize> {
+        let plain = len.checked_sub(OVERHEAD)?;
+        let sealed = plain + SEAL_OVERHEAD;
+        let sealed_len = u16::try_from(sealed).ok()?;
+        let buf = buf.get_mut(..OVERHEAD + sealed)?;
+        let pn = self.next_pn;
+        if pn == u64::MAX {
+            return None;
+        }
+        let mut packet = Packet::new_unchecked(&mut *buf);
+        packet.set_flags(packet.flags() | SEALED);
+        packet.set_len(sealed_len);
+        let (header, rest) = buf.split_at_mut(HEADER_LEN);
+        let (payload, trailer) = rest.split_at_mut(plain);
+        let cipher = AsconAead128::new(&self.send_key.into());
+        let tag = cipher
+            .encrypt_inout_detached(&nonce(self.send_direction, pn).into(), header, payload.into())
+            .ok()?;
+        trailer[..PACKET_NUMBER_LEN].copy_from_slice(&pn.to_le_bytes());
+        trailer[PACKET_NUMBER_LEN..SEAL_OVERHEAD].copy_from_slice(&tag);
+        self.next_pn += 1;
+        Packet::new_unchecked(&mut *buf).fill_crc();
+        Some(OVERHEAD + sealed)
+    }
+
+    /// Opens `packet` (as parsed) into `room`: returns the packet with its plaintext payload,
+    /// borrowed from `room`. The replay window moves only when the packet verified.
+    pub fn open<'a>(&mut self, packet: &Repr<'_>, room: &'a mut [u8]) -> Result<Repr<'a>, OpenError> {
+        let sealed = packet.payload;
+        let plain = sealed.len().checked_sub(SEAL_OVERHEAD).ok_or(OpenError::Forged)?;
+        let (ciphertext, trailer) = sealed.split_at(plain);
+        let (pn, tag) = trailer.split_at(PACKET_NUMBER_LEN);
+        let pn = u64::from_le_bytes(pn.try_into().map_err(|_| OpenError::Forged)?);
+        if !self.window.check(pn) {
+            return Err(OpenError::Replayed);
+        }
+        let room = room.get_mut(..plain).ok_or(OpenError::Forged)?;
+        room.copy_from_slice(ciphertext);
+        let header = header_of(packet);
+        let cipher = AsconAead128::new(&self.receive_key.into());
+        let tag: &[u8; TAG_LEN] = tag.try_into().map_err(|_| OpenError::Forged)?;
+        let direction = 1 - self.send_direction;
+        cipher
+            .decrypt_inout_detached(&nonce(direction, pn).into(), &header, (&mut *room).into(), tag.into())
+            .map_err(|_| OpenError::Forged)?;
+        self.window.accept(pn);
+        Ok(Repr { payload: room, ..*packet })
+    }
+}
+
+/// The header a sealed packet was sent with, rebuilt from what the parser kept: any bit the
+/// path changed (an undefined flag, an ack field sent without flag ACK) fails the tag.
+fn header_of(packet: &Repr<'_>) -> [u8; HEADER_LEN] {
+    let mut bits = SEALED;
+    if packet.ack.is_some() {
+        bits |= flags::ACK;
+    }
+    if packet.more {
+        bits |= flags::MORE;
+    }
+    let mut header = [0u8; HEADER_LEN];
+    header[0] = crate::wire::VERSION;
+    header[1] = packet.kind.into();
+    header[2] = bits;
+    header[3..5].copy_from_slice(&packet.seq.0.to_le_bytes());
+    header[5..7].copy_from_slice(&packet.ack.unwrap_or_default().0.to_le_bytes());
+    header[7..9].copy_from_slice(&(packet.payload.len() as u16).to_le_bytes());
+    header
+}
+
+/// Whether packets of `kind` are sealed once the keys are known (all but the handshake's:
+/// HELLO, HELLO-ACK, RETRY).
+pub fn is_sealed_kind(kind: PacketType) -> bool {
+    !matches!(kind, PacketType::Hello | PacketType::HelloAck | PacketType::Retry)
+}

@@ -1,0 +1,200 @@
+//! Keyed sessions (feature `auth`): the handshake's nonces and proofs, then every packet sealed
+//! and opened. PROTOCOL.md section 15.
+
+use super::{Session, output};
+use crate::Instant;
+use crate::auth::{
+    Channel, HELLO_LEN, NONCE_LEN, SEAL_OVERHEAD, SessionAuth, TAG_LEN, hello_proof, session_keys,
+};
+use crate::buffer::Buffer;
+use crate::wire::{
+    BufferTooSmall, Capabilities, ErrorCode, HelloPayload, OVERHEAD, PacketType, Repr, RetryPayload,
+};
+
+/// The largest payload a keyed session sends or announces: sealed, it fits the 16-bit length.
+pub(super) const MAX_PLAIN_PAYLOAD: u16 = u16::MAX - SEAL_OVERHEAD as u16;
+/// Where the nonce and the proof sit in a keyed HELLO or HELLO-ACK payload.
+const NONCE_AT: usize = HelloPayload::LEN_WITH_COOKIE;
+const PROOF_AT: usize = NONCE_AT + NONCE_LEN;
+
+/// A keyed session's state.
+#[derive(Debug)]
+pub(super) struct Keyed<B> {
+    auth: SessionAuth,
+    /// Our nonce in this handshake (a client's for its life, a server's for each handshake).
+    local_nonce: [u8; NONCE_LEN],
+    /// The peer's nonce, once its HELLO or HELLO-ACK verified.
+    peer_nonce: [u8; NONCE_LEN],
+    /// The session keys and packet numbers, once the handshake verified.
+    pub(super) channel: Option<Channel>,
+    /// Room to open a packet into; lent out while a packet is handled.
+    pub(super) scratch: Option<B>,
+}
+
+/// Compares two tags without stopping at the first difference.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+impl<B: Buffer, const W: usize> Session<B, W> {
+    /// Makes this session keyed: it requires and supports [`Capabilities::KEYED`], proves the
+    /// key in its HELLO or HELLO-ACK and checks the peer's, then seals every packet it sends
+    /// and opens every packet it receives (PROTOCOL.md section 15). Call it right after
+    /// [`client`](Self::client) or [`server`](Self::server), before any packet.
+    ///
+    /// `scratch` is room to open one packet into: growable storage grows to this side's
+    /// `max_payload`; fixed storage of `max_payload` bytes (a packet longer than it is dropped
+    /// as if forged). A peer without the key, or without keyed sessions, is refused.
+    #[must_use]
+    pub fn with_auth(mut self, mut auth: SessionAuth, scratch: B) -> Self {
+        let local_nonce = auth.next_nonce();
+        self.keyed = Some(Keyed {
+            auth,
+            local_nonce,
+            peer_nonce: [0; NONCE_LEN],
+            channel: None,
+            scratch: Some(scratch),
+        });
+        self.granted = super::Granted::new(self.initial_credit());
+        self
+    }
+
+    /// Whether the session is keyed ([`with_auth`](Self::with_auth)).
+    pub fn is_keyed(&self) -> bool {
+        self.keyed.is_some()
+    }
+
+    /// Whether the keys are known: packets are sealed and opened.
+    pub(super) fn is_sealing(&self) -> bool {
+        self.keyed.as_ref().is_some_and(|keyed| keyed.channel.is_some())
+    }
+
+    /// Opens a sealed packet and handles what it carries; drops and counts one that does not
+    /// verify.
+    pub(super) fn handle_sealed(&mut self, now: Instant, packet: &Repr<'_>) {
+        let limit = usize::from(self.announced_max_payload()).max(64);
+        let Some(keyed) = self.keyed.as_mut() else { return };
+        let (Some(channel), Some(mut scratch)) = (keyed.channel.as_mut(), keyed.scratch.take()) else {
+            return;
+        };
+        let plain = packet.payload.len().saturating_sub(SEAL_OVERHEAD);
+        if plain <= limit {
+            scratch.grow_to(plain);
+        }
+        match channel.open(packet, scratch.as_mut()) {
+            Ok(opened) if opened.check_payload().is_ok() => self.handle_plain(now, &opened),
+            Ok(_) => self.stats.ignored += 1,
+            Err(_) => {
+                debug!("framelink session {=u32:#x}: packet dropped: not authentic", self.session_id);
+                self.stats.auth_failures += 1;
+            }
+        }
+        if let Some(keyed) = self.keyed.as_mut() {
+            keyed.scratch = Some(scratch);
+        }
+    }
+
+    /// The next packet, sealed if it is not the handshake's.
+    pub(super) fn next_sealed(
+        &mut self,
+        now: Instant,
+        buf: &mut [u8],
+    ) -> Result<Option<usize>, BufferTooSmall> {
+        let required = OVERHEAD + SEAL_OVERHEAD;
+        let room = buf.len().checked_sub(SEAL_OVERHEAD).filter(|&room| room >= OVERHEAD);
+        let room = room.ok_or(BufferTooSmall { required })?;
+        let Some(len) = self.next_packet(now, &mut buf[..room])? else { return Ok(None) };
+        if !crate::auth::is_sealed_kind(PacketType::from(buf[1])) {
+            return Ok(Some(len));
+        }
+        let channel = self.keyed.as_mut().and_then(|keyed| keyed.channel.as_mut());
+        Ok(channel.and_then(|channel| channel.seal(buf, len)))
+    }
+
+    /// Our HELLO or HELLO-ACK; a keyed one has the cookie slot (zeros without a cookie), our
+    /// nonce and the proof.
+    pub(super) fn emit_hello(
+        &self,
+        buf: &mut [u8],
+        kind: PacketType,
+        hello: &HelloPayload,
+    ) -> Result<usize, BufferTooSmall> {
+        let Some(keyed) = &self.keyed else {
+            return output::emit_control(buf, kind, None, hello.encoded_len(), |p| {
+                let _ = hello.emit(p);
+            });
+        };
+        let hello = HelloPayload { cookie: Some(hello.cookie.unwrap_or([0; RetryPayload::LEN])), ..*hello };
+        let client_nonce = if kind == PacketType::Hello { &keyed.local_nonce } else { &keyed.peer_nonce };
+        output::emit_control(buf, kind, None, HELLO_LEN, |p| {
+            let _ = hello.emit(p);
+            p[NONCE_AT..PROOF_AT].copy_from_slice(&keyed.local_nonce);
+            let proof = hello_proof(keyed.auth.psk(), kind, &p[..PROOF_AT], client_nonce);
+            p[PROOF_AT..HELLO_LEN].copy_from_slice(&proof);
+        })
+    }
+
+    /// The nonce of a HELLO or HELLO-ACK whose proof verifies (`client_nonce`: ours, for a
+    /// HELLO-ACK); `None` for another key, or no proof.
+    fn verified_nonce(&self, kind: PacketType, payload: &[u8]) -> Option<[u8; NONCE_LEN]> {
+        let keyed = self.keyed.as_ref()?;
+        let payload = payload.get(..HELLO_LEN)?;
+        let nonce: [u8; NONCE_LEN] = payload[NONCE_AT..PROOF_AT].try_into().ok()?;
+        let proof = hello_proof(keyed.auth.psk(), kind, &payload[..PROOF_AT], &keyed.local_nonce);
+        same(&proof, &payload[PROOF_AT..PROOF_AT + TAG_LEN]).then_some(nonce)
+    }
+
+    /// Whether a HELLO may restart the session: unkeyed, always; keyed, if it proves the key.
+    pub(super) fn hello_is_genuine(&mut self, payload: &[u8]) -> bool {
+        if self.keyed.is_none() || self.verified_nonce(PacketType::Hello, payload).is_some() {
+            return true;
+        }
+        self.stats.auth_failures += 1;
+        false
+    }
+
+    /// Whether a HELLO with our session id repeats the one this session started with (its
+    /// HELLO-ACK is sent again): unkeyed, always; keyed, if it proves the key with the same
+    /// nonce.
+    pub(super) fn hello_is_repeat(&mut self, payload: &[u8]) -> bool {
+        let Some(keyed) = &self.keyed else { return true };
+        let peer_nonce = keyed.peer_nonce;
+        if self.verified_nonce(PacketType::Hello, payload) == Some(peer_nonce) {
+            return true;
+        }
+        self.stats.auth_failures += 1;
+        false
+    }
+
+    /// Checks the proof of the key in the peer's HELLO (`kind`) or HELLO-ACK and derives the
+    /// session keys; fails the session with ERROR AuthenticationFailed if it does not verify.
+    /// Unkeyed, nothing to check.
+    pub(super) fn authenticate(&mut self, kind: PacketType, payload: &[u8]) -> bool {
+        if self.keyed.is_none() {
+            return true;
+        }
+        let agreed = if kind == PacketType::HelloAck {
+            HelloPayload::parse(payload).is_some_and(|hello| hello.requires.contains(Capabilities::KEYED))
+        } else {
+            true
+        };
+        let Some(peer_nonce) = self.verified_nonce(kind, payload).filter(|_| agreed) else {
+            self.stats.auth_failures += 1;
+            self.fail(ErrorCode::AuthenticationFailed, 0);
+            return false;
+        };
+        let session_id = self.session_id;
+        let Some(keyed) = self.keyed.as_mut() else { return false };
+        keyed.peer_nonce = peer_nonce;
+        let client = kind == PacketType::HelloAck;
+        if !client {
+            // A fresh nonce for every handshake a server session answers.
+            keyed.local_nonce = keyed.auth.next_nonce();
+        }
+        let (client_nonce, server_nonce) =
+            if client { (&keyed.local_nonce, &peer_nonce) } else { (&peer_nonce, &keyed.local_nonce) };
+        let keys = session_keys(keyed.auth.psk(), session_id, client_nonce, server_nonce);
+        keyed.channel = Some(Channel::new(keys, client));
+        true
+    }
+}
