@@ -171,6 +171,45 @@ fn ctrl_c_ends_the_handshake_at_once() {
     }
 }
 
+/// A peer that completes the handshake, then reads and never acknowledges: `send` waits for
+/// the acknowledgements until Ctrl-C, which ends it at once with the summary so far.
+#[test]
+fn ctrl_c_ends_a_send_waiting_for_acknowledgements() {
+    use std::io::{Read, Write};
+
+    use common::frames::{length_delimited, read_frame};
+    use framelink::core::wire::{HelloPayload, PacketType, Repr};
+
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = format!("tcp://{}", listener.local_addr().unwrap());
+    let peer = thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        let packet = read_frame(&mut stream);
+        let hello = HelloPayload::parse(Repr::parse(&packet).unwrap().payload).unwrap();
+        let mut body = [0u8; HelloPayload::LEN];
+        hello.emit(&mut body).unwrap();
+        let mut ack = [0u8; 64];
+        let len = Repr::control(PacketType::HelloAck, &body).emit(&mut ack).unwrap();
+        stream.write_all(&length_delimited(&ack[..len])).unwrap();
+        // Read until the client goes away (at most the test's bound), acknowledging nothing.
+        stream.set_read_timeout(Some(WAIT)).unwrap();
+        let mut sink = [0u8; 4096];
+        while matches!(stream.read(&mut sink), Ok(1..)) {}
+    });
+    let mut send = Running::start(&["send", &addr, "never acknowledged"]);
+    // The handshake is done once the peer thread reads on; give the send time to wait.
+    thread::sleep(Duration::from_millis(500));
+    send.interrupt();
+    let interrupted = Instant::now();
+    let code = send.wait(WAIT);
+    assert!(interrupted.elapsed() < Duration::from_secs(5), "{:?}", interrupted.elapsed());
+    let (stdout, stderr) = (send.stdout.all(), send.stderr.all());
+    assert_eq!(code, Some(1), "{stdout:?} {stderr:?}");
+    assert_eq!(stdout, [format!("sent 1 message (18 bytes) to {addr}, 0 acknowledged")]);
+    assert_eq!(stderr, [format!("framelink: {addr}: interrupted")]);
+    peer.join().unwrap();
+}
+
 #[test]
 fn the_wrong_framing_is_named() {
     let serve = Serve::start();

@@ -84,12 +84,15 @@ fn nal_client_example_with_no_server_says_so_in_one_line() {
 }
 
 #[test]
-fn nal_client_example_usage_errors_exit_2() {
-    for args in [&["http://127.0.0.1:1"][..], &["--verbose"]] {
-        let run = nal_client(args, None);
-        assert_eq!(run.status.code(), Some(2), "{args:?}");
-        assert!(run.stderr.contains("usage: nal_client"), "{}", run.stderr);
-    }
+fn nal_client_example_exit_statuses_are_the_tools() {
+    // An unknown option is a usage error (2); a bad address a failure (1, one line).
+    let run = nal_client(&["--verbose"], None);
+    assert_eq!(run.status.code(), Some(2));
+    assert!(run.stderr.contains("usage: nal_client"), "{}", run.stderr);
+    let run = nal_client(&["http://127.0.0.1:1"], None);
+    assert_eq!(run.status.code(), Some(1));
+    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+    assert!(run.stderr.contains("bad address `http://127.0.0.1:1`"), "{}", run.stderr);
     let output = Command::new(example("nal_client")).arg("--help").output().unwrap();
     assert!(output.status.success());
     assert!(String::from_utf8_lossy(&output.stdout).contains("std-embedded-nal"));

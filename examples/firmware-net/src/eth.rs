@@ -5,9 +5,9 @@
 //! RCTL 0x08, TCTL 0x0C, DATA 0x10, IA0 0x14, IA1 0x18, NP 0x34 and TR 0x38. Frames go
 //! through FIFOs, one 32-bit word per access to DATA, little-endian:
 //!
-//! - receive: the first word's low half is the length of what follows the frame in the FIFO
-//!   counted with it: 2 (the length itself) + the frame + 4 (its FCS); the word's high half is
-//!   the frame's first two bytes. NP counts the frames waiting (QEMU holds up to 31).
+//! - receive: the first word's low half is the frame's length in the FIFO: 2 (this length) +
+//!   the frame + 4 (its FCS); its high half is the frame's first two bytes. NP counts the frames
+//!   waiting (QEMU holds up to 31, and holds back further ones until there is room).
 //! - transmit: the first word's low half is the frame's length less its 14-byte header, its
 //!   high half the frame's first two bytes. With TCTL.CRC the MAC appends the FCS, with
 //!   TCTL.PADEN it pads short frames; TR.NEWTX starts the transmission (QEMU sends once the
@@ -42,7 +42,7 @@ const TCTL_CRC: u32 = 1 << 2;
 const TCTL_DUPLEX: u32 = 1 << 3;
 const TR_NEWTX: u32 = 1 << 0;
 
-/// NVIC: the Ethernet controller is interrupt 42, bit 10 of the second enable/pending words.
+/// NVIC: the Ethernet controller is interrupt 42, bit 10 of the second enable word.
 const NVIC_ISER1: usize = 0xE000_E104;
 const ETH_IRQ_BIT: u32 = 1 << (42 - 32);
 
@@ -91,8 +91,6 @@ impl TxBuffer {
 pub struct Eth<'a> {
     rx: &'a mut [u8; RX_BYTES],
     tx: &'a mut [u8; TX_BYTES],
-    /// Frames dropped: longer than [`MTU`] or shorter than a header.
-    dropped: u32,
 }
 
 impl<'a> Eth<'a> {
@@ -108,7 +106,7 @@ impl<'a> Eth<'a> {
         reg::write(BASE + TCTL, TCTL_TXEN | TCTL_PADEN | TCTL_CRC | TCTL_DUPLEX);
         reg::write(BASE + IM, INT_RX);
         reg::write(NVIC_ISER1, ETH_IRQ_BIT);
-        Some(Self { rx: &mut rx.0, tx: &mut tx.0, dropped: 0 })
+        Some(Self { rx: &mut rx.0, tx: &mut tx.0 })
     }
 
     /// The MAC address the board was given (QEMU: `-nic ...,mac=`, 52:54:00:12:34:56 by
@@ -126,7 +124,8 @@ impl<'a> Eth<'a> {
     /// Sleeps until a frame arrives or another interrupt (SysTick) fires, unless one waits.
     ///
     /// Interrupts are masked from the check to the WFI, so one that comes between them wakes
-    /// the WFI at once instead of being handled before it; its handler runs after.
+    /// the WFI at once instead of being handled before it; its handler runs after. A tick that
+    /// came during the sleep is counted as idle (see `clock`).
     pub fn wait(&self) {
         cortex_m::interrupt::free(|_| {
             if !self.has_frame() {
@@ -149,11 +148,7 @@ impl<'a> Eth<'a> {
                 *slot = word.to_le_bytes();
             }
         }
-        let frame = len.checked_sub(6).filter(|&n| (14..=MTU).contains(&n));
-        if frame.is_none() {
-            self.dropped = self.dropped.wrapping_add(1);
-        }
-        frame
+        len.checked_sub(6).filter(|&n| (14..=MTU).contains(&n))
     }
 }
 

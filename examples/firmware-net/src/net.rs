@@ -3,7 +3,7 @@
 //! smoltcp-nal 0.7 implements only the client half of TCP (no `TcpFullStack`: no bind,
 //! listen or accept), answers `Ok(0)` for a TCP socket with nothing to read (which embedded-nal
 //! callers take for the end of the stream) and turns on smoltcp's IPv6, DHCP and DNS; this
-//! module is the part of it a server needs, on a trimmed smoltcp.
+//! module implements what a server needs, on a trimmed smoltcp.
 //!
 //! [`Net`] owns the interface, the device and the sockets; [`Stack`] is a shared handle to it
 //! implementing the four embedded-nal traits, so that a TCP and a UDP server run on one
@@ -61,7 +61,7 @@ pub enum TcpSocket {
     Bound(u16),
     /// Listening on a port: accepts hand out connections.
     Listener(u16),
-    /// A connection on the `TcpSocket`s slot.
+    /// A connection: the slot of its smoltcp socket.
     Connection(usize),
 }
 

@@ -12,6 +12,7 @@ use std::thread;
 use std::time::Duration;
 
 use clap::Args;
+use framelink::core::session::SendError;
 use framelink::std::{Link, LinkError, LinkEventRef, LinkListener};
 use serde::Serialize;
 
@@ -153,11 +154,17 @@ fn exchange(
         }
         while input_open {
             match input.try_recv() {
-                Ok(Input::Message(message)) => {
-                    link.send(&message)?;
-                    report.sent += 1;
-                    report.sent_bytes += message.len() as u64;
-                }
+                Ok(Input::Message(message)) => match link.send(&message) {
+                    Ok(()) => {
+                        report.sent += 1;
+                        report.sent_bytes += message.len() as u64;
+                    }
+                    // The peer is closing: what it sent before is still to print.
+                    Err(LinkError::Send(SendError::Closing | SendError::Closed)) => {
+                        return drain(link, printer, report);
+                    }
+                    Err(e) => return Err(e),
+                },
                 Ok(Input::End) | Err(TryRecvError::Disconnected) => input_open = false,
                 Ok(Input::Failed(error)) => {
                     return Err(LinkError::Io(io::Error::new(io::ErrorKind::InvalidData, error)));
@@ -198,6 +205,19 @@ fn finish_input(
         }
         if flushed {
             return Ok(Ending::Input);
+        }
+    }
+}
+
+/// The peer closed while this side had more to send: prints what it sent before, and ends as
+/// the session did.
+fn drain(link: &mut Link, printer: &mut Printer<'_>, report: &mut CatReport) -> Result<Ending, LinkError> {
+    // The session ends soon (at the latest at its close timeout), or Ctrl-C.
+    loop {
+        match link.next_event_ref(None)? {
+            Some(LinkEventRef::Message(message)) => printer.print(message, report)?,
+            Some(LinkEventRef::Closed(reason)) => return ended(reason),
+            _ => {}
         }
     }
 }

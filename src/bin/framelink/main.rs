@@ -53,7 +53,7 @@ Start with `framelink demo`.";
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Serve the remote test service and print every text message ("Received: ..."), until
-    /// Ctrl-C
+    /// Ctrl-C; it sends nothing back to a plain message (to answer one by hand: cat --listen)
     Serve(serve::ServeArgs),
     /// Send each MESSAGE (`-`: standard input) or file as one message; exit once all are
     /// acknowledged
