@@ -85,6 +85,6 @@ mod serial;
 mod server;
 mod service;
 
-pub use framelink_std::{Addr, AddrError, LinkConfig, LinkError, LinkEvent, ToAddr, Transport};
+pub use framelink_std::{Addr, AddrError, LinkConfig, LinkError, LinkEvent, Psk, ToAddr, Transport};
 pub use link::Link;
 pub use server::{Server, ServerConfig, ServerHandle};
