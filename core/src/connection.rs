@@ -194,7 +194,12 @@ impl<F: Framing, B: Buffer, const W: usize> Connection<F, B, W> {
         if F::Encoder::HEADER_LEN.is_none() && !B::GROWS {
             return self.packet.as_ref().len();
         }
-        OVERHEAD + usize::from(self.session.config().max_payload_value())
+        let packet = OVERHEAD + usize::from(self.session.config().max_payload_value());
+        #[cfg(feature = "auth")]
+        if self.session.is_keyed() {
+            return packet + crate::auth::SEAL_OVERHEAD;
+        }
+        packet
     }
 
     /// The largest number of bytes one [`poll_transmit`](Self::poll_transmit) needs room for

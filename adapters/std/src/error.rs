@@ -4,7 +4,7 @@ use std::fmt;
 use std::io;
 
 use framelink_core::session::{CloseReason, SendError, Timeout};
-use framelink_core::wire::ErrorCode;
+use framelink_core::wire::{Capabilities, ErrorCode};
 
 use crate::serial::SerialError;
 use crate::sniff::Framing;
@@ -76,7 +76,11 @@ pub(crate) fn describe_error(code: ErrorCode, detail: u32) -> String {
         ErrorCode::VersionMismatch => {
             format!("protocol version mismatch (the sender speaks version {detail})")
         }
+        ErrorCode::UnsupportedCapability if detail & u32::from(Capabilities::KEYED.0) != 0 => {
+            "keyed sessions: one side has a pre-shared key and the other has none (--psk-file)".to_owned()
+        }
         ErrorCode::UnsupportedCapability => format!("unsupported capability (missing bits {detail:#06x})"),
+        ErrorCode::AuthenticationFailed => "authentication failed: the peer has a different key".to_owned(),
         ErrorCode::MessageTooLarge => format!("message too large (the limit is {detail} bytes)"),
         ErrorCode::PayloadTooLarge => format!("packet payload too large (the limit is {detail} bytes)"),
         ErrorCode::FlowControl => format!("flow control violated ({detail} bytes of credit were left)"),

@@ -44,6 +44,8 @@ pub use cancel::CancelToken;
 pub use clock::StdClock;
 pub use error::LinkError;
 pub use framelink_core as core;
+/// A pre-shared key for keyed sessions ([`LinkConfig::psk`]).
+pub use framelink_core::auth::{Psk, PskError};
 pub use link::{Link, LinkConfig, LinkEvent, LinkEventRef};
 pub use listener::LinkListener;
 pub use relay::{DirectionStats, Relay, RelayConfig, RelayConfigError, RelayHandle, RelayStats};

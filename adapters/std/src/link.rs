@@ -7,6 +7,7 @@ use std::sync::{Arc, mpsc};
 use std::thread;
 use std::time::{Duration, Instant as StdInstant};
 
+use framelink_core::auth::{Psk, SEAL_OVERHEAD, SessionAuth};
 use framelink_core::framing::DecoderStats;
 use framelink_core::session::{
     CloseReason, Config, Event, PeerParams, RttStats, SendError, Session, State, Stats, Timeout,
@@ -63,6 +64,7 @@ pub struct LinkConfig {
     pub(crate) close_timeout: Duration,
     pub(crate) max_retransmits: u8,
     pub(crate) cancel: Option<CancelToken>,
+    pub(crate) psk: Option<Psk>,
 }
 
 impl LinkConfig {
@@ -81,6 +83,40 @@ impl LinkConfig {
             close_timeout: Duration::from_secs(10),
             max_retransmits: 10,
             cancel: None,
+            psk: None,
+        }
+    }
+
+    /// Keyed sessions: `key`, shared with the peer, authenticates the handshake and seals every
+    /// packet (encrypted, authenticated, replay-protected; PROTOCOL.md section 15). A peer with
+    /// another key is refused ("authentication failed: the peer has a different key"), and so is
+    /// a peer without one: a keyed side never accepts a keyless session. A server given a key
+    /// ([`ServerConfig::link`](crate::ServerConfig)) serves keyed sessions only.
+    pub fn psk(mut self, key: Psk) -> Self {
+        self.psk = Some(key);
+        self
+    }
+
+    /// The pre-shared key, if sessions are keyed.
+    pub fn psk_key(&self) -> Option<&Psk> {
+        self.psk.as_ref()
+    }
+
+    /// Makes `session` keyed when this configuration has a key (its nonces seeded from the OS's
+    /// random source); for drivers of their own that build the same sessions as [`Link`].
+    ///
+    /// # Panics
+    ///
+    /// If the OS's random source fails (as `getrandom` reports), which leaves no safe way to
+    /// make nonces.
+    pub fn keyed(&self, session: Sess) -> Sess {
+        match &self.psk {
+            Some(psk) => {
+                let auth =
+                    SessionAuth::new(psk, &mut getrandom::SysRng).expect("the OS's random source failed");
+                session.with_auth(auth, Vec::new())
+            }
+            None => session,
         }
     }
 
@@ -184,9 +220,11 @@ impl LinkConfig {
         }
     }
 
-    /// The largest packet this side sends or accepts over `transport` (13 + its max payload).
+    /// The largest packet this side sends or accepts over `transport` (13 + its max payload,
+    /// and 24 more when sessions are keyed: a sealed packet's number and tag).
     pub fn packet_len(&self, transport: Transport) -> usize {
-        OVERHEAD + usize::from(self.payload_limit(transport))
+        let sealing = if self.psk.is_some() { SEAL_OVERHEAD } else { 0 };
+        OVERHEAD + usize::from(self.payload_limit(transport)) + sealing
     }
 
     /// The size each session buffer may grow to: `max_message` + 64 KiB.
@@ -219,7 +257,12 @@ impl LinkConfig {
 
     /// A server-side session for a peer that is about to say HELLO.
     pub(crate) fn server_session(&self, transport: Transport, clock: &StdClock) -> Sess {
-        Session::server(self.server_session_config(transport), Vec::new(), Vec::new(), clock.now())
+        self.keyed(Session::server(
+            self.server_session_config(transport),
+            Vec::new(),
+            Vec::new(),
+            clock.now(),
+        ))
     }
 
     /// A server session's settings: a client's, with keepalives spread, so that clients that
@@ -410,13 +453,13 @@ impl Link {
     /// A client session over `socket`, once the handshake is done.
     fn start(socket: Socket, transport: Transport, config: &LinkConfig) -> Result<Self, LinkError> {
         let clock = StdClock::new();
-        let session = Session::client(
+        let session = config.keyed(Session::client(
             config.session_config(transport),
             session_id(),
             Vec::new(),
             Vec::new(),
             clock.now(),
-        );
+        ));
         let mut link = Self::new(socket, transport, config, session, clock)?;
         link.cancel = config.cancel.clone();
         link.handshake_bytes = Some((Vec::new(), 0));
@@ -696,6 +739,11 @@ impl Link {
     /// The session's counters.
     pub fn stats(&self) -> Stats {
         self.framed.session().stats()
+    }
+
+    /// Whether the session is keyed ([`LinkConfig::psk`]): every packet sealed.
+    pub fn is_keyed(&self) -> bool {
+        self.framed.session().is_keyed()
     }
 
     /// The decoder's counters (frames, CRC errors, dropped bytes, resynchronisations).

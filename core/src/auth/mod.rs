@@ -124,6 +124,15 @@ impl Drop for Psk {
     }
 }
 
+/// Compared without stopping at the first difference.
+impl PartialEq for Psk {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.iter().zip(&other.0).fold(0, |acc, (a, b)| acc | (a ^ b)) == 0
+    }
+}
+
+impl Eq for Psk {}
+
 impl core::fmt::Debug for Psk {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.write_str("Psk(..)")

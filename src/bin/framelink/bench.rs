@@ -31,7 +31,7 @@ use crate::seconds;
 use crate::size::{parse_bitrate, parse_bytes};
 
 /// Seconds a run lasts when neither `-t` nor `--bytes` is given (as iperf3).
-const DEFAULT_SECONDS: f64 = 10.0;
+const DEFAULT_TIME: Duration = Duration::from_secs(10);
 /// The longest `-t` (a SOURCE request counts milliseconds in 32 bits).
 const MAX_SECONDS: f64 = 1e6;
 /// Parallel links at most.
@@ -63,8 +63,9 @@ pub(crate) struct BenchArgs {
     #[command(flatten)]
     pub(crate) connect: ConnectArgs,
     /// Seconds to run [default: 10]
-    #[arg(short = 't', long, value_name = "S", value_parser = parse_seconds, conflicts_with = "bytes")]
-    pub(crate) time: Option<f64>,
+    #[arg(short = 't', long, value_name = "S", value_parser = seconds::within(0.001, MAX_SECONDS),
+          conflicts_with = "bytes")]
+    pub(crate) time: Option<Duration>,
     /// Bytes to move instead, over all links (K, M, G: powers of 1024)
     #[arg(short = 'n', long, value_name = "N", value_parser = parse_bytes)]
     pub(crate) bytes: Option<u64>,
@@ -83,8 +84,9 @@ pub(crate) struct BenchArgs {
     #[arg(short = 'b', long, value_name = "R", value_parser = parse_bitrate)]
     pub(crate) bitrate: Option<u64>,
     /// Seconds between interval reports; 0 for none
-    #[arg(short = 'i', long, value_name = "S", default_value_t = 1.0, value_parser = parse_interval)]
-    pub(crate) interval: f64,
+    #[arg(short = 'i', long, value_name = "S", default_value = "1",
+          value_parser = seconds::zero_or_within(0.01, MAX_SECONDS))]
+    pub(crate) interval: Duration,
     /// Seconds without progress (nothing acknowledged while data waits, or no data coming) after
     /// which the run ends as stalled, with the summary so far
     #[arg(long, value_name = "S", default_value = "10", value_parser = seconds::within(0.1, MAX_SECONDS))]
@@ -289,7 +291,7 @@ pub(crate) fn run(args: &BenchArgs, mode: Mode) -> Run<BenchReport> {
     };
     let duration = match (args.time, args.bytes) {
         (_, Some(_)) => None,
-        (time, None) => Some(Duration::from_secs_f64(time.unwrap_or(DEFAULT_SECONDS))),
+        (time, None) => Some(time.unwrap_or(DEFAULT_TIME)),
     };
     let direction = if args.reverse { "reverse" } else { "forward" };
     if mode.is_text() {
@@ -305,7 +307,7 @@ pub(crate) fn run(args: &BenchArgs, mode: Mode) -> Run<BenchReport> {
             "bench {addr}: {direction} ({way}), {}, {size}-byte messages, {limit}{paced}",
             output::count(u64::from(args.parallel), "link")
         ));
-        if args.interval > 0.0 {
+        if !args.interval.is_zero() {
             output::say(format_args!("{}", header()));
         }
     }
@@ -423,10 +425,10 @@ fn report(
     plan: &Plan,
     shared: &Shared,
     results: &mpsc::Receiver<(usize, Finished)>,
-    interval: f64,
+    interval: Duration,
     mode: Mode,
 ) -> (Vec<Interval>, Vec<Finished>) {
-    let interval = (interval > 0.0).then(|| Duration::from_secs_f64(interval));
+    let interval = (!interval.is_zero()).then_some(interval);
     let end = plan.duration.map(|d| plan.start + d);
     let mut intervals = Vec::new();
     let mut finished = Vec::new();
@@ -711,36 +713,12 @@ fn stalled(addr: &Addr, what: &str, stall: Duration) -> Failure {
     )
 }
 
-/// A run's length in seconds.
-fn parse_seconds(text: &str) -> Result<f64, String> {
-    match text.trim().parse::<f64>() {
-        Ok(s) if (0.001..=MAX_SECONDS).contains(&s) => Ok(s),
-        _ => Err(format!("`{text}` is not a number of seconds from 0.001 to {MAX_SECONDS}")),
-    }
-}
-
-/// Seconds between reports: 0 (none), or at least 0.01.
-fn parse_interval(text: &str) -> Result<f64, String> {
-    match text.trim().parse::<f64>() {
-        Ok(s) if s == 0.0 || (0.01..=MAX_SECONDS).contains(&s) => Ok(s),
-        _ => Err(format!("`{text}` is not 0 or a number of seconds from 0.01 to {MAX_SECONDS}")),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn seconds_parse() {
-        assert_eq!(parse_seconds("0.5"), Ok(0.5));
-        assert!(parse_seconds("0").is_err() && parse_seconds("nan").is_err());
-        assert_eq!(parse_interval("0"), Ok(0.0));
-        assert!(parse_interval("0.001").is_err());
-    }
-
-    #[test]
-    fn the_default_stall_timeout_is_the_one_demo_uses() {
+    fn times_are_seconds_and_the_default_stall_timeout_is_the_one_demo_uses() {
         use clap::Parser;
         #[derive(Parser)]
         struct Cli {
@@ -752,6 +730,11 @@ mod tests {
         let cli = Cli::try_parse_from(["bench", "tcp://127.0.0.1:1", "--stall-timeout", "2.5"]).unwrap();
         assert_eq!(cli.args.stall_timeout, Duration::from_millis(2500));
         assert!(Cli::try_parse_from(["bench", "x", "--stall-timeout", "0"]).is_err());
+        let cli = Cli::try_parse_from(["bench", "x", "-t", "0.5", "-i", "0"]).unwrap();
+        assert_eq!((cli.args.time, cli.args.interval), (Some(Duration::from_millis(500)), Duration::ZERO));
+        for bad in [&["-t", "0"][..], &["-i", "0.001"], &["-t", "nan"]] {
+            assert!(Cli::try_parse_from([&["bench", "x"][..], bad].concat()).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

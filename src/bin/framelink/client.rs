@@ -6,8 +6,8 @@ use std::time::Duration;
 use clap::Args;
 use framelink::std::{Addr, Link, LinkConfig, LinkError, RequestError, ServiceClient};
 
-use crate::interrupt;
 use crate::output::Failure;
+use crate::{interrupt, seconds};
 
 /// How long a request (INFO, STATS) waits for its reply.
 pub(crate) const REPLY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -36,10 +36,7 @@ impl ConnectArgs {
 
 /// A number of seconds, fractions allowed, from 0.01 to a day.
 pub(crate) fn parse_seconds(text: &str) -> Result<Duration, String> {
-    match text.trim().parse::<f64>() {
-        Ok(s) if (0.01..=86_400.0).contains(&s) => Ok(Duration::from_secs_f64(s)),
-        _ => Err(format!("`{text}` is not a number of seconds from 0.01 to 86400")),
-    }
+    seconds::within(0.01, 86_400.0)(text)
 }
 
 /// Parses an address given on the command line.

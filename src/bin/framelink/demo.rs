@@ -152,13 +152,13 @@ fn steps(report: &mut DemoReport, tcp: &str, udp: &str, text: bool) -> Result<()
             let args = BenchArgs {
                 addr: addr.to_owned(),
                 connect: ConnectArgs::default(),
-                time: Some(BENCH_SECONDS),
+                time: Some(Duration::from_secs_f64(BENCH_SECONDS)),
                 bytes: None,
                 size: None,
                 reverse,
                 parallel: 1,
                 bitrate: None,
-                interval: 0.0,
+                interval: Duration::ZERO,
                 stall_timeout: bench::DEFAULT_STALL_TIMEOUT,
             };
             let benched = passed(bench::run(&args, Mode::Quiet))?;

@@ -427,7 +427,12 @@ impl<H: Handler> EventLoop<H> {
         let (Ok(addr), Ok(local)) = (conn.stream.peer_addr(), conn.stream.local_addr()) else { return false };
         let link = &control.config.link;
         let started = self.shared.clock.from_std(at);
-        let session = Session::server(link.server_session_config(transport), Vec::new(), Vec::new(), started);
+        let session = link.keyed(Session::server(
+            link.server_session_config(transport),
+            Vec::new(),
+            Vec::new(),
+            started,
+        ));
         let framed = Framed::new(transport, session, link.packet_len(transport));
         let id = control.next_id();
         let info = PeerInfo { id, addr, local, transport, session_id: 0, port: None };
