@@ -34,7 +34,8 @@ pub(crate) struct CatArgs {
     /// HOST:PORT (TCP); with --listen, where to wait for the peer (port 0 picks a free port)
     pub(crate) addr: String,
     /// Wait at ADDR for one peer (a `framelink cat`, a library client, a device on a serial
-    /// port) instead of connecting to it
+    /// port) instead of connecting to it. The end of standard input closes the session here
+    /// too: to watch what a program sends, run it from a terminal (not `< /dev/null`)
     #[arg(short = 'l', long)]
     pub(crate) listen: bool,
     /// Records instead of lines, both ways: a u32 big-endian length, then that many bytes
