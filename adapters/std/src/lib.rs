@@ -46,7 +46,7 @@ pub use error::LinkError;
 pub use framelink_core as core;
 /// A pre-shared key for keyed sessions ([`LinkConfig::psk`]).
 pub use framelink_core::auth::{Psk, PskError};
-pub use link::{Link, LinkConfig, LinkEvent, LinkEventRef};
+pub use link::{Link, LinkConfig, LinkEvent, LinkEventRef, new_psk};
 pub use listener::LinkListener;
 pub use relay::{DirectionStats, Relay, RelayConfig, RelayConfigError, RelayHandle, RelayStats};
 pub use serial::{

@@ -272,6 +272,16 @@ impl LinkConfig {
     }
 }
 
+/// A new random pre-shared key, from the OS's random source (for [`LinkConfig::psk`]; both
+/// sides need the same key, carried over a safe channel).
+pub fn new_psk() -> io::Result<Psk> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).map_err(io::Error::other)?;
+    let psk = Psk::new(bytes);
+    zeroize::Zeroize::zeroize(&mut bytes);
+    Ok(psk)
+}
+
 impl Default for LinkConfig {
     fn default() -> Self {
         Self::new()

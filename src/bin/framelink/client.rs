@@ -7,6 +7,7 @@ use clap::Args;
 use framelink::std::{Addr, Link, LinkConfig, LinkError, RequestError, ServiceClient};
 
 use crate::output::Failure;
+use crate::psk::PskArgs;
 use crate::{interrupt, seconds};
 
 /// How long a request (INFO, STATS) waits for its reply.
@@ -21,12 +22,17 @@ pub(crate) struct ConnectArgs {
     /// [default: 10]
     #[arg(id = "connect_timeout", long = "timeout", value_name = "S", value_parser = parse_seconds)]
     pub(crate) timeout: Option<Duration>,
+    #[command(flatten)]
+    pub(crate) key: PskArgs,
 }
 
 impl ConnectArgs {
     /// The link settings these flags ask for; Ctrl-C cancels the link's waits.
     pub(crate) fn config(&self) -> LinkConfig {
-        let config = LinkConfig::new().cancel_token(interrupt::token());
+        let mut config = LinkConfig::new().cancel_token(interrupt::token());
+        if let Some(psk) = &self.key.psk {
+            config = config.psk(psk.clone());
+        }
         match self.timeout {
             Some(timeout) => config.handshake_timeout(timeout),
             None => config,

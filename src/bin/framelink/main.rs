@@ -16,6 +16,7 @@ mod interrupt;
 mod output;
 mod ping;
 mod ports;
+mod psk;
 mod relay;
 mod seconds;
 mod send;
@@ -74,6 +75,8 @@ enum Command {
     /// A server in this process, then send, ping, bench and info against it: a tour in a few
     /// seconds
     Demo,
+    /// Write a new random pre-shared key to PATH (mode 0600), for --psk-file on both sides
+    Keygen(psk::KeygenArgs),
 }
 
 fn main() -> ExitCode {
@@ -99,6 +102,7 @@ fn main() -> ExitCode {
         Command::Ports => finish(mode, ports::run(mode)),
         Command::Relay(args) => finish(mode, relay::run(args, mode)),
         Command::Demo => finish(mode, demo::run(mode)),
+        Command::Keygen(args) => finish(mode, psk::keygen(args)),
     }
 }
 

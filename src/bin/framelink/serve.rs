@@ -17,6 +17,7 @@ use serde::Serialize;
 use crate::client::{TICK, parse_addr, parse_seconds};
 use crate::interrupt;
 use crate::output::{self, Failure, Mode, Outcome, Report, Run};
+use crate::psk::PskArgs;
 use crate::size;
 
 /// Where `serve` listens without `--listen`.
@@ -45,6 +46,8 @@ pub(crate) struct ServeArgs {
     /// 64 KiB each
     #[arg(long, value_name = "BYTES", default_value = "256K", value_parser = size::bytes_in(1, 1 << 30))]
     pub(crate) max_message: u64,
+    #[command(flatten)]
+    pub(crate) key: PskArgs,
 }
 
 /// What `serve` did, once stopped.
@@ -132,13 +135,18 @@ pub(crate) fn run(args: &ServeArgs, mode: Mode) -> Run<ServeReport> {
         args.listen.iter().map(String::as_str).collect()
     };
     let addrs = texts.into_iter().map(parse_addr).collect::<Result<Vec<_>, _>>()?;
-    let config = ServerConfig::new()
+    let mut config = ServerConfig::new()
         .max_clients(args.max_clients)
         .handshake_timeout(args.handshake_timeout)
         .idle_timeout(args.idle_timeout)
         .max_message(args.max_message as u32)
         .reopen_serial(true)
         .responder("framelink serve", env!("CARGO_PKG_VERSION"));
+    if let Some(psk) = &args.key.psk {
+        // Keyed sessions only: a client without the key is refused.
+        let link = config.link_config().clone().psk(psk.clone());
+        config = config.link(link);
+    }
     let server = Server::bind(&addrs, config).map_err(|e| Failure(e.to_string()))?;
     let listen: Vec<String> = server.local_addrs().iter().map(ToString::to_string).collect();
     let messages = Arc::new(AtomicU64::new(0));
