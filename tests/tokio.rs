@@ -377,6 +377,26 @@ async fn keyed_sessions_with_the_right_key_only() {
     bounded("shutdown", handle.shutdown()).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_tool_with_its_key_file_reaches_a_keyed_tokio_server() {
+    let dir = TempDir::new("tokio-keyed");
+    let path = dir.path("key");
+    let path = path.to_str().unwrap().to_owned();
+    run(&["keygen", &path]).ok();
+    let psk = Psk::from_hex(std::fs::read_to_string(&path).unwrap().trim().as_bytes()).unwrap();
+    let (handle, addrs) = tokio_server(ServerConfig::new().link(LinkConfig::new().psk(psk))).await;
+    for addr in &addrs {
+        let (addr, path) = (addr.to_string(), path.clone());
+        let info = tokio::task::spawn_blocking(move || {
+            run(&["info", &addr, "--psk-file", &path, "--json"]).ok().json()
+        })
+        .await
+        .unwrap();
+        assert_eq!(info["name"], "tokio test", "{info}");
+    }
+    bounded("shutdown", handle.shutdown()).await;
+}
+
 #[tokio::test]
 async fn a_handler_that_panics_ends_its_client_only() {
     let server =
