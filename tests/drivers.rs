@@ -627,12 +627,12 @@ struct Nal(Result<nal::NalLink, Option<LinkError>>);
 
 fn nal_driver(addr: SocketAddr, scenario: Scenario) -> Result<Box<dyn Driver>, Step> {
     let (_, config) = client_settings(scenario);
-    Ok(Box::new(Nal(nal::connect(&addr_of("tcp", addr), &config).map_err(Some))))
+    Ok(Box::new(Nal(nal::connect(addr_of("tcp", addr), &config).map_err(Some))))
 }
 
 fn nal_udp_driver(addr: SocketAddr, scenario: Scenario) -> Result<Box<dyn Driver>, Step> {
     let (_, config) = client_settings(scenario);
-    Ok(Box::new(Nal(nal::connect(&addr_of("udp", addr), &config).map_err(Some))))
+    Ok(Box::new(Nal(nal::connect(addr_of("udp", addr), &config).map_err(Some))))
 }
 
 impl Nal {

@@ -15,7 +15,7 @@ use framelink::core::service::{ServiceMessage, TAG};
 use framelink::core::session::{CloseReason, Timeout};
 use framelink::core::wire::ErrorCode;
 use framelink_tokio::{
-    Addr, AddrError, Link, LinkConfig, LinkError, LinkEvent, Server, ServerConfig, ServerHandle,
+    Addr, AddrError, Link, LinkConfig, LinkError, LinkEvent, Psk, Server, ServerConfig, ServerHandle,
 };
 
 use common::WAIT;
@@ -323,6 +323,77 @@ async fn many_clients_at_once_each_get_their_own_answers() {
     .await;
     assert_eq!(ended, 30);
     assert_eq!(handle.stats().accepted, 30);
+    bounded("shutdown", handle.shutdown()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keyed_sessions_with_the_right_key_only() {
+    fn keyed(byte: u8) -> LinkConfig {
+        LinkConfig::new().handshake_timeout(Duration::from_secs(5)).psk(Psk::new([byte; 32]))
+    }
+    let (handle, addrs) = tokio_server(ServerConfig::new().max_clients(1).link(keyed(7))).await;
+    for addr in &addrs {
+        // The async link and the blocking one, with the server's key.
+        let mut link = bounded("connect", Link::connect_with(addr, &keyed(7))).await.unwrap();
+        assert!(link.is_keyed());
+        link.send(b"sealed").await.unwrap();
+        assert_eq!(bounded("echo", link.recv()).await.unwrap(), LinkEvent::Message(b"SEALED".to_vec()));
+        // A second client at the limit of 1 is refused, keyed as it is.
+        let busy = bounded("connect", Link::connect_with(addr, &keyed(7))).await.unwrap_err();
+        assert!(
+            matches!(busy, LinkError::Refused(CloseReason::PeerError { code: ErrorCode::Busy, .. })),
+            "{busy}"
+        );
+        bounded("close", link.close()).await.unwrap();
+        for _ in 0..100 {
+            if handle.stats().clients == 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let blocking = addr.clone();
+        let echoed = tokio::task::spawn_blocking(move || {
+            let mut link = framelink_std::Link::connect_with(&blocking, &keyed(7)).unwrap();
+            link.send(b"sealed too").unwrap();
+            let echoed = link.next_event(Some(WAIT)).unwrap();
+            link.close().unwrap();
+            echoed
+        })
+        .await
+        .unwrap();
+        assert_eq!(echoed, Some(LinkEvent::Message(b"SEALED TOO".to_vec())));
+        for _ in 0..100 {
+            if handle.stats().clients == 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        // Another key, or none, is refused at the handshake.
+        for config in [keyed(8), LinkConfig::new().handshake_timeout(Duration::from_secs(5))] {
+            let error = bounded("connect", Link::connect_with(addr, &config)).await.unwrap_err();
+            assert!(matches!(error, LinkError::Refused(_)), "{addr}: {error}");
+        }
+    }
+    bounded("shutdown", handle.shutdown()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_tool_with_its_key_file_reaches_a_keyed_tokio_server() {
+    let dir = TempDir::new("tokio-keyed");
+    let path = dir.path("key");
+    let path = path.to_str().unwrap().to_owned();
+    run(&["keygen", &path]).ok();
+    let psk = Psk::from_hex(std::fs::read_to_string(&path).unwrap().trim().as_bytes()).unwrap();
+    let (handle, addrs) = tokio_server(ServerConfig::new().link(LinkConfig::new().psk(psk))).await;
+    for addr in &addrs {
+        let (addr, path) = (addr.to_string(), path.clone());
+        let info = tokio::task::spawn_blocking(move || {
+            run(&["info", &addr, "--psk-file", &path, "--json"]).ok().json()
+        })
+        .await
+        .unwrap();
+        assert_eq!(info["name"], "tokio test", "{info}");
+    }
     bounded("shutdown", handle.shutdown()).await;
 }
 

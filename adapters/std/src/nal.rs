@@ -56,7 +56,7 @@ use framelink_core::session::{CloseReason, Event, Session};
 use framelink_core::wire::MAX_PACKET;
 use mio::{Events, Poll};
 
-use crate::{Addr, LinkConfig, LinkError, StdClock, Transport};
+use crate::{LinkConfig, LinkError, StdClock, ToAddr, Transport};
 
 pub use std_embedded_nal::Stack;
 
@@ -268,7 +268,10 @@ pub struct NalLink {
 /// `tcp+cobs://`). Fails with [`LinkError::Io`] when no server is
 /// there, [`LinkError::Refused`] when the server refused the handshake, and
 /// [`LinkError::Closed`] when the handshake timed out.
-pub fn connect(addr: &Addr, config: &LinkConfig) -> Result<NalLink, LinkError> {
+///
+/// `addr` is an [`Addr`](crate::Addr) or its text, as for [`Link::connect`](crate::Link::connect).
+pub fn connect<A: ToAddr>(addr: A, config: &LinkConfig) -> Result<NalLink, LinkError> {
+    let addr = addr.to_addr()?;
     let mut last = None;
     for target in addr.resolve()? {
         match NalLink::connect_to(target, addr.transport, config) {
@@ -398,6 +401,7 @@ impl NalLink {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Addr;
     use framelink_core::nal;
     use framelink_core::session::{Config, Timeout};
     use std::io::Write;

@@ -5,7 +5,8 @@
 //!   (`"tcp://host:port"`, `udp://`, `tcp+cobs://`, `serial:///dev/ttyACM0`, or an [`Addr`]),
 //!   and [`Link::connect_with`] its [`LinkConfig`] too; a link hands out [`LinkEvent`]s and
 //!   fails with [`LinkError`]s. A program moving from the blocking [`framelink_std::Link`] to this
-//!   one keeps its addresses, settings and error handling; only the calls gain `.await`.
+//!   one keeps its addresses, settings (a pre-shared key, [`LinkConfig::psk`], included) and
+//!   error handling; only the calls gain `.await`.
 //! - [`Server::bind`] listens on TCP, TCP+COBS and UDP; [`Server::serve`] calls an async
 //!   handler with each connected client's [`Link`], with a client limit, handshake and idle
 //!   timeouts, graceful [`shutdown`](ServerHandle::shutdown), and, if asked, the remote test
@@ -85,6 +86,6 @@ mod serial;
 mod server;
 mod service;
 
-pub use framelink_std::{Addr, AddrError, LinkConfig, LinkError, LinkEvent, ToAddr, Transport};
+pub use framelink_std::{Addr, AddrError, LinkConfig, LinkError, LinkEvent, Psk, ToAddr, Transport};
 pub use link::Link;
 pub use server::{Server, ServerConfig, ServerHandle};

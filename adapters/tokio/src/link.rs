@@ -171,13 +171,13 @@ impl Link {
     /// A client session over `io`, once the handshake is done.
     async fn start(io: Io, transport: Transport, config: &LinkConfig) -> Result<Self, LinkError> {
         let clock = StdClock::new();
-        let session = Session::client(
+        let session = config.keyed(Session::client(
             config.session_config(transport),
             session_id(),
             Vec::new(),
             Vec::new(),
             clock.now(),
-        );
+        ));
         let mut link = Self::new(io, transport, config, session, clock)?;
         link.handshake().await?;
         Ok(link)
@@ -224,8 +224,12 @@ impl Link {
         service: Option<Service>,
     ) -> io::Result<Self> {
         let clock = StdClock::new();
-        let session =
-            Session::server(config.server_session_config(transport), Vec::new(), Vec::new(), clock.now());
+        let session = config.keyed(Session::server(
+            config.server_session_config(transport),
+            Vec::new(),
+            Vec::new(),
+            clock.now(),
+        ));
         let mut link = Self::new(io, transport, config, session, clock)?;
         link.stop = Some(stop);
         link.service = service;
@@ -377,6 +381,11 @@ impl Link {
     /// The session's counters.
     pub fn stats(&self) -> Stats {
         self.framed.session().stats()
+    }
+
+    /// Whether the session is keyed ([`LinkConfig::psk`]): every packet sealed.
+    pub fn is_keyed(&self) -> bool {
+        self.framed.session().is_keyed()
     }
 
     /// The decoder's counters (frames, CRC errors, dropped bytes, resynchronisations).
