@@ -3,14 +3,21 @@
 # (`tcp`, the default: `tcp+cobs://`) or on a pty (`pty`: `serial://`, its path read from QEMU's
 # output), run `framelink info`, `ping -c 50` and `bench -t 2` both ways against it with --json,
 # check the results, print the size report, and always stop QEMU. Every step is bounded by a
-# timeout.
-#   examples/firmware/ci.sh PATH/TO/framelink [tcp|pty]
+# timeout. With `psk` the firmware is the keyed build (feature psk, the example key): every
+# command then passes --psk-file, and a command without the key must be refused.
+#   examples/firmware/ci.sh PATH/TO/framelink [tcp|pty] [psk]
 set -euo pipefail
-framelink="$(realpath "${1:?usage: ci.sh PATH/TO/framelink [tcp|pty]}")"
+usage="usage: ci.sh PATH/TO/framelink [tcp|pty] [psk]"
+framelink="$(realpath "${1:?$usage}")"
 uart="${2:-tcp}"
+keyed="${3:-}"
 case "$uart" in
     tcp | pty) ;;
-    *) echo "usage: ci.sh PATH/TO/framelink [tcp|pty]" >&2; exit 2 ;;
+    *) echo "$usage" >&2; exit 2 ;;
+esac
+case "$keyed" in
+    '' | psk) ;;
+    *) echo "$usage" >&2; exit 2 ;;
 esac
 here="$(cd "$(dirname "$0")" && pwd)"
 out="$(mktemp -d)"
@@ -21,8 +28,18 @@ cleanup() {
 }
 trap cleanup EXIT
 
-echo "--- building the firmware"
-(cd "$here" && unset RUSTFLAGS && timeout 600 cargo build --release --quiet)
+features=()
+key=()
+if [ "$keyed" = psk ]; then
+    features=(--features psk)
+    export FIRMWARE_FEATURES=psk
+    # The tool refuses a key file others may read: a private copy of the example key.
+    install -m 600 "$here/example-only.psk" "$out/key.psk"
+    key=(--psk-file "$out/key.psk")
+fi
+
+echo "--- building the firmware ${features[*]}"
+(cd "$here" && unset RUSTFLAGS && timeout 600 cargo build --release --quiet "${features[@]}")
 
 qemu_died() { cat "$out/qemu.log"; echo "QEMU exited"; exit 1; }
 if [ "$uart" = tcp ]; then
@@ -51,14 +68,22 @@ else
     addr="serial://$pty"
 fi
 
-echo "--- framelink info $addr"
-timeout 60 "$framelink" info "$addr"
-timeout 60 "$framelink" info --json "$addr" > "$out/info.json"
+echo "--- framelink info ${key[*]} $addr"
+timeout 60 "$framelink" info "${key[@]}" "$addr"
+timeout 60 "$framelink" info --json "${key[@]}" "$addr" > "$out/info.json"
 echo "--- framelink ping -c 50 $addr"
-timeout 120 "$framelink" ping -c 50 -i 0 --json "$addr" > "$out/ping.json"
+timeout 120 "$framelink" ping -c 50 -i 0 --json "${key[@]}" "$addr" > "$out/ping.json"
 echo "--- framelink bench -t 2 $addr (forward, then reverse)"
-timeout 120 "$framelink" bench -t 2 --json "$addr" > "$out/bench.json"
-timeout 120 "$framelink" bench -t 2 --reverse --json "$addr" > "$out/bench-reverse.json"
+timeout 120 "$framelink" bench -t 2 --json "${key[@]}" "$addr" > "$out/bench.json"
+timeout 120 "$framelink" bench -t 2 --reverse --json "${key[@]}" "$addr" > "$out/bench-reverse.json"
+if [ "$keyed" = psk ]; then
+    echo "--- without the key: refused, with words that say so"
+    if timeout 60 "$framelink" info --timeout 5 "$addr" 2> "$out/refused.txt"; then
+        echo "a keyless client was served"; exit 1
+    fi
+    cat "$out/refused.txt"
+    grep -q "one side has a pre-shared key and the other has none" "$out/refused.txt"
+fi
 
 python3 - "$out" "$addr" <<'PY'
 import json, sys, pathlib
@@ -78,5 +103,5 @@ PY
 
 if [ "$uart" = tcp ]; then
     echo "--- size"
-    "$here/size.sh"
+    "$here/size.sh" $keyed
 fi

@@ -7,6 +7,7 @@
 # (QEMU prints "char device redirected to /dev/pts/N (label serial0)"):
 #   examples/firmware/qemu.sh pty &
 #   framelink info serial:///dev/pts/N
+# FIRMWARE_FEATURES=psk builds the keyed firmware (the example key) instead.
 # QEMU replaces this script's process, so killing the script's PID stops QEMU.
 set -euo pipefail
 port="${1:?usage: qemu.sh PORT | qemu.sh pty}"
@@ -17,7 +18,7 @@ else
 fi
 cd "$(dirname "$0")"
 unset RUSTFLAGS   # it would replace .cargo/config.toml's -Tlink.x and leave an empty image
-cargo build --release --quiet
+cargo build --release --quiet ${FIRMWARE_FEATURES:+--features "$FIRMWARE_FEATURES"}
 elf="${CARGO_TARGET_DIR:-target}/thumbv7m-none-eabi/release/framelink-firmware"
 exec qemu-system-arm -cpu cortex-m3 -machine lm3s6965evb -display none -monitor none \
     -semihosting-config enable=on,target=native \

