@@ -232,6 +232,7 @@ fn a_relay_that_alters_udp_packets_and_fixes_the_crc_delivers_nothing_altered() 
     assert!(stats.retransmits > 0, "and repaired by retransmission: {stats:?}");
     link.close().ok();
     assert_eq!(rx.try_iter().collect::<Vec<_>>(), sent, "the server got each message once, unaltered");
+    assert!(server.stats().auth_failures > 0, "the server counted what it dropped: {:?}", server.stats());
     drop(relay);
     server.shutdown();
 }
@@ -346,7 +347,12 @@ fn a_replayed_udp_session_and_reflected_packets_deliver_nothing() {
         replayer.send_to(datagram, target).unwrap();
         thread::sleep(Duration::from_millis(2));
     }
-    thread::sleep(Duration::from_millis(300));
+    let deadline = Instant::now() + PATIENCE;
+    while server.stats().auth_failures == 0 && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(20));
+    }
+    assert!(server.stats().auth_failures > 0, "the replayed packets were refused: {:?}", server.stats());
+    thread::sleep(Duration::from_millis(200));
     assert!(rx.try_recv().is_err(), "a replayed session delivers nothing");
     server.shutdown();
 }

@@ -42,7 +42,7 @@ fn expected(name: &str) -> ServiceMessage<'static> {
         "stats-reply-server" => {
             let mut server = ServerCounters::default();
             (server.clients, server.accepted, server.refused_busy, server.handshake_timeouts) = (2, 10, 1, 3);
-            (server.too_large, server.stray_datagrams) = (1, 7);
+            (server.too_large, server.stray_datagrams, server.auth_failures) = (1, 7, 4);
             stats.server = Some(server);
             ServiceMessage::StatsReply(stats)
         }

@@ -53,6 +53,8 @@ struct Control {
     refusing: AtomicUsize,
     ended: EndCounters,
     stray_datagrams: AtomicU64,
+    /// Packets keyed sessions dropped for failing authentication, all sessions together.
+    auth_failures: AtomicU64,
     next_id: AtomicU64,
     /// The thread serving each TCP, TCP+COBS and UDP client, by client id: its index among
     /// the event loops and the UDP sockets' threads.
@@ -113,6 +115,7 @@ impl Control {
         counters.too_large = load(&self.ended.too_large);
         counters.protocol_errors = load(&self.ended.protocol_errors);
         counters.stray_datagrams = load(&self.stray_datagrams);
+        counters.auth_failures = load(&self.auth_failures);
         counters
     }
 }
@@ -147,6 +150,9 @@ pub struct ServerStats {
     pub protocol_errors: u64,
     /// UDP datagrams dropped with no session to go to.
     pub stray_datagrams: u64,
+    /// Keyed sessions: packets dropped for failing authentication (forged, altered, replayed,
+    /// or a handshake with another key), all sessions together.
+    pub auth_failures: u64,
 }
 
 enum Listener {
@@ -327,6 +333,7 @@ impl Server {
             refusing: AtomicUsize::new(0),
             ended: EndCounters::default(),
             stray_datagrams: AtomicU64::new(0),
+            auth_failures: AtomicU64::new(0),
             next_id: AtomicU64::new(0),
             clients: Mutex::new(HashMap::new()),
             failures: Mutex::new(Vec::new()),
@@ -488,6 +495,7 @@ impl ServerHandle {
             too_large: c.too_large,
             protocol_errors: c.protocol_errors,
             stray_datagrams: c.stray_datagrams,
+            auth_failures: c.auth_failures,
         }
     }
 

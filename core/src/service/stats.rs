@@ -115,7 +115,7 @@ impl StatsReply {
             sink_bytes: a[15],
             source_bytes: a[16],
             echoes: a[17],
-            server: server.first_chunk().map(ServerCounters::from_array),
+            server: ServerCounters::read(server),
         })
     }
 }
@@ -145,11 +145,17 @@ pub struct ServerCounters {
     pub protocol_errors: u64,
     /// Datagrams dropped without a session to go to (junk, or not a HELLO from a new peer).
     pub stray_datagrams: u64,
+    /// Keyed sessions: packets dropped for failing authentication (forged, altered, replayed,
+    /// or a handshake with another key), in every session since the start. The ninth counter:
+    /// 0 when a server sends only eight.
+    pub auth_failures: u64,
 }
 
 impl ServerCounters {
-    /// Counters on the wire.
-    pub const FIELDS: usize = 8;
+    /// Counters on the wire (a reader needs the first eight).
+    pub const FIELDS: usize = 9;
+    /// Counters a reader needs before it takes the server's.
+    const REQUIRED: usize = 8;
 
     /// The counters as they go on the wire.
     pub(super) fn to_wire(self) -> [Counter; Self::FIELDS] {
@@ -162,11 +168,20 @@ impl ServerCounters {
             self.too_large,
             self.protocol_errors,
             self.stray_datagrams,
+            self.auth_failures,
         ]
         .map(u64::to_le_bytes)
     }
 
-    pub(super) fn from_array(a: &[u64; Self::FIELDS]) -> Self {
+    /// The counters from `a`, if the eight required ones are there.
+    pub(super) fn read(a: &[u64]) -> Option<Self> {
+        let (required, more) = a.split_first_chunk::<{ Self::REQUIRED }>()?;
+        let mut counters = Self::from_array(required);
+        counters.auth_failures = more.first().copied().unwrap_or(0);
+        Some(counters)
+    }
+
+    fn from_array(a: &[u64; Self::REQUIRED]) -> Self {
         Self {
             clients: a[0],
             accepted: a[1],
@@ -176,6 +191,7 @@ impl ServerCounters {
             too_large: a[5],
             protocol_errors: a[6],
             stray_datagrams: a[7],
+            auth_failures: 0,
         }
     }
 }
@@ -201,14 +217,21 @@ mod tests {
         assert_eq!(StatsReply::read(&b[..8 * 25 + 7]).unwrap().server, None, "a server counter cut short");
         let full = StatsReply::read(&b[..8 * 26]).unwrap();
         let server = full.server.unwrap();
-        assert_eq!((server.clients, server.stray_datagrams), (19, 26));
-        assert_eq!(StatsReply::read(&b).unwrap(), full, "bytes after the counters are ignored");
+        assert_eq!((server.clients, server.stray_datagrams, server.auth_failures), (19, 26, 0));
+        let nine = StatsReply::read(&b[..8 * 27]).unwrap();
+        assert_eq!(nine.server.unwrap().auth_failures, 27, "the ninth, when there");
+        assert_eq!(StatsReply::read(&b).unwrap(), nine, "bytes after the counters are ignored");
     }
 
     #[test]
     fn write_and_read_agree() {
-        let server =
-            ServerCounters { clients: 1, too_large: 5, stray_datagrams: u64::MAX, ..Default::default() };
+        let server = ServerCounters {
+            clients: 1,
+            too_large: 5,
+            stray_datagrams: u64::MAX,
+            auth_failures: 3,
+            ..Default::default()
+        };
         for server in [None, Some(server)] {
             let reply = StatsReply { echoes: 9, srtt_us: Some(3), server, ..Default::default() };
             let (session, server) = reply.counters();

@@ -122,6 +122,10 @@ impl Report for InfoReport {
                 "  ended: {} handshake timeouts, {} idle timeouts, {} too large, {} protocol errors; {} stray datagrams",
                 c.handshake_timeouts, c.idle_timeouts, c.too_large, c.protocol_errors, c.stray_datagrams
             ));
+            say(format!(
+                "  authentication: {} dropped (forged, altered or replayed)",
+                output::count(c.auth_failures, "packet")
+            ));
         }
     }
 }
@@ -131,6 +135,9 @@ pub(crate) fn capability_names(bits: u16) -> Vec<String> {
     let mut names = Vec::new();
     if Capabilities(bits).contains(Capabilities::RETRANSMIT) {
         names.push("retransmit".to_owned());
+    }
+    if Capabilities(bits).contains(Capabilities::KEYED) {
+        names.push("keyed".to_owned());
     }
     let unknown = Capabilities(bits).difference(Capabilities::KNOWN);
     if !unknown.is_empty() {

@@ -23,6 +23,8 @@ pub(super) struct Served {
     /// The test-service responder, made when the session has its first event (the end of the
     /// handshake); its reply buffer is allocated at the first message.
     pub(super) service: Option<ResponderDriver<'static, ReplyBuffer>>,
+    /// The session's authentication failures already added to the server's count.
+    pub(super) auth_counted: u64,
 }
 
 /// The responder's reply buffer: as large as the largest message plus the ECHO header, but
@@ -53,7 +55,15 @@ impl Served {
     pub(super) fn new(info: PeerInfo, config: &ServerConfig) -> Self {
         let own_max = config.link.buffer_len() - 4;
         let responder = config.responder;
-        Self { info, outbox: Outbox::default(), connected: false, own_max, responder, service: None }
+        Self {
+            info,
+            outbox: Outbox::default(),
+            connected: false,
+            own_max,
+            responder,
+            service: None,
+            auth_counted: 0,
+        }
     }
 
     /// Gives back the responder's reply buffer if nothing waits in it (it is allocated again
@@ -133,6 +143,16 @@ fn on_event<H: Handler>(
     call.is_err().then_some(Dispatch::Panicked)
 }
 
+/// Adds what the session dropped for failing authentication since the last call to the
+/// server's count (a session that restarted counts from 0 again).
+pub(super) fn count_auth_failures(framed: &Framed, served: &mut Served, control: &Control) {
+    let failures = framed.session().stats().auth_failures;
+    if failures > served.auth_counted {
+        control.auth_failures.fetch_add(failures - served.auth_counted, std::sync::atomic::Ordering::Relaxed);
+    }
+    served.auth_counted = failures;
+}
+
 /// Hands the session's events to the handler until none is left or replies wait for room.
 pub(super) fn dispatch<H: Handler>(
     handler: &H,
@@ -141,6 +161,7 @@ pub(super) fn dispatch<H: Handler>(
     control: &Control,
     now: Instant,
 ) -> Dispatch {
+    count_auth_failures(framed, served, control);
     if served.responder.is_some() {
         return dispatch_with_service(handler, framed, served, control, now);
     }
