@@ -18,9 +18,9 @@ use framelink_tokio::{
     Addr, AddrError, Link, LinkConfig, LinkError, LinkEvent, Psk, Server, ServerConfig, ServerHandle,
 };
 
-use common::WAIT;
 use common::socat::{self, PtyPair, TempDir};
 use common::tool::{Running, listener, run};
+use common::{WAIT, example, run_example};
 
 /// `framelink serve` on ephemeral loopback ports, TCP, UDP and TCP+COBS.
 fn serve() -> (Running, Vec<Addr>) {
@@ -501,5 +501,34 @@ async fn shutdown_closes_every_session_gracefully() {
     assert!(
         matches!(&error, LinkError::Io(e) if e.kind() == std::io::ErrorKind::ConnectionRefused),
         "{error}"
+    );
+}
+
+#[test]
+fn the_examples_run() {
+    // A server and a client in one program, over TCP and UDP.
+    for listen in ["tcp://127.0.0.1:0", "udp://127.0.0.1:0"] {
+        let ran = run_example("tokio_echo", &[listen], None);
+        assert!(ran.status.success(), "{listen}: {}", ran.stderr);
+        let scheme = listen.split_once("://").unwrap().0;
+        assert!(ran.stderr.contains(&format!("listening on {scheme}://127.0.0.1:")), "{}", ran.stderr);
+        assert!(ran.stderr.contains("disconnected: closed"), "{}", ran.stderr);
+    }
+    // framelink serve on tokio: the tool's info and ping against it, then Ctrl-C.
+    let mut serve = Running::spawn(
+        std::process::Command::new(example("tokio_serve")).args(["tcp://127.0.0.1:0", "udp://127.0.0.1:0"]),
+    );
+    let addrs = serve.listening(2);
+    for addr in &addrs {
+        let info = run(&["info", addr, "--json"]).ok().json();
+        assert_eq!(info["name"], "framelink-tokio serve", "{info}");
+        run(&["ping", addr, "-c", "2", "-i", "0"]).ok();
+    }
+    serve.interrupt();
+    assert_eq!(serve.wait(WAIT), Some(0), "{:?}", serve.stderr.snapshot());
+    assert!(
+        serve.stderr.snapshot().iter().any(|l| l.starts_with("stopping")),
+        "{:?}",
+        serve.stderr.snapshot()
     );
 }

@@ -50,7 +50,7 @@
 //! }
 //! ```
 //!
-//! `cargo run -p framelink-tokio --example echo` runs the same with a few messages and a ping.
+//! `cargo run -p framelink-tokio --example tokio_echo` runs the same with a few messages and a ping.
 //!
 //! # This crate or the core's `io_async` driver?
 //!

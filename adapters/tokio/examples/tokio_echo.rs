@@ -3,8 +3,8 @@
 //! server shuts down gracefully.
 //!
 //! ```sh
-//! cargo run -p framelink-tokio --example echo                    # tcp://127.0.0.1:0
-//! cargo run -p framelink-tokio --example echo -- udp://127.0.0.1:0
+//! cargo run -p framelink-tokio --example tokio_echo                    # tcp://127.0.0.1:0
+//! cargo run -p framelink-tokio --example tokio_echo -- udp://127.0.0.1:0
 //! ```
 
 use framelink_tokio::{Link, LinkEvent, Server, ServerConfig};

@@ -3,7 +3,7 @@
 //! `Received: <message>` for every other message, and shuts down gracefully at Ctrl-C.
 //!
 //! ```sh
-//! cargo run -p framelink-tokio --example serve -- tcp://127.0.0.1:7878 udp://127.0.0.1:7878
+//! cargo run -p framelink-tokio --example tokio_serve -- tcp://127.0.0.1:7878 udp://127.0.0.1:7878
 //! framelink info udp://127.0.0.1:7878
 //! ```
 
