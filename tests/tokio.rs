@@ -432,6 +432,28 @@ async fn a_handler_that_panics_ends_its_client_only() {
     bounded("shutdown", handle.shutdown()).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_messages_cross_full_sockets_both_ways() {
+    // 8 MiB each way, more than the sockets hold: both sides' writes meet full sockets.
+    let config = ServerConfig::new().max_message(16 << 20);
+    let (handle, addrs) = tokio_server(config).await;
+    let message: Vec<u8> = (0..8u32 << 20).map(|i| b'a' + (i % 26) as u8).collect();
+    for addr in [&addrs[0], &addrs[2]] {
+        let mut link = bounded("connect", Link::connect_with(addr, &LinkConfig::new().max_message(16 << 20)))
+            .await
+            .unwrap();
+        bounded("send", link.send(&message)).await.unwrap();
+        match bounded("the echo", link.recv()).await.unwrap() {
+            LinkEvent::Message(echo) => {
+                assert!(echo == message.to_ascii_uppercase(), "{addr}: {} bytes", echo.len())
+            }
+            other => panic!("{addr}: {other:?}"),
+        }
+        bounded("close", link.close()).await.unwrap();
+    }
+    bounded("shutdown", handle.shutdown()).await;
+}
+
 #[tokio::test]
 async fn a_full_server_refuses_the_handshake() {
     let (handle, addrs) = tokio_server(ServerConfig::new().max_clients(1)).await;

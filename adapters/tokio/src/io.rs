@@ -5,7 +5,7 @@ use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpStream, UdpSocket};
 use tokio::sync::mpsc;
 use tokio_serial::SerialStream;
@@ -24,6 +24,8 @@ pub(crate) struct UdpPeer {
     pub(crate) id: u64,
     /// Tells the socket's task that the client's link is gone.
     pub(crate) ended: mpsc::UnboundedSender<Ended>,
+    /// A datagram taken from the inbox while waiting for input, not read yet.
+    pub(crate) stash: Option<Vec<u8>>,
 }
 
 /// A link's transport.
@@ -63,63 +65,83 @@ impl Io {
         }
     }
 
-    /// One read (one datagram); [`LinkError::ConnectionLost`] at the end of the stream.
+    /// Waits until a read may find input (or the end of the stream, or an error).
     ///
-    /// Cancel-safe: when the future is dropped before it completes, nothing was read.
-    pub(crate) async fn read(&mut self, buf: &mut [u8]) -> Result<usize, LinkError> {
-        let read = match self {
-            Self::Tcp(stream) => stream.read(buf).await,
-            Self::Udp(socket) => socket.recv(buf).await,
-            Self::Peer(peer) => match peer.inbox.recv().await {
-                Some(datagram) => {
-                    // The socket's task hands on datagrams no longer than the read buffer.
-                    let len = datagram.len().min(buf.len());
-                    buf[..len].copy_from_slice(&datagram[..len]);
-                    return Ok(len);
+    /// Cancel-safe: a datagram a server's socket task handed on is kept for the next read.
+    pub(crate) async fn readable(&mut self) -> Result<(), LinkError> {
+        let ready = match self {
+            Self::Tcp(stream) => stream.readable().await,
+            Self::Udp(socket) => socket.readable().await,
+            Self::Peer(peer) => {
+                if peer.stash.is_none() {
+                    // `None`: the server stopped serving the socket.
+                    peer.stash = Some(peer.inbox.recv().await.ok_or(LinkError::ConnectionLost)?);
                 }
-                // The server stopped serving the socket.
-                None => return Err(LinkError::ConnectionLost),
-            },
-            Self::Serial(port, _) => port.read(buf).await,
+                Ok(())
+            }
+            Self::Serial(port, _) => port.readable().await,
+        };
+        ready.map_err(lost_or_io)
+    }
+
+    /// One read (one datagram) into `buf`, without waiting: `None` when nothing is there;
+    /// [`LinkError::ConnectionLost`] at the end of the stream.
+    pub(crate) fn try_read(&mut self, buf: &mut [u8]) -> Result<Option<usize>, LinkError> {
+        let read = match self {
+            Self::Tcp(stream) => stream.try_read(buf),
+            Self::Udp(socket) => socket.try_recv(buf),
+            Self::Peer(peer) => {
+                let datagram = match peer.stash.take() {
+                    Some(datagram) => datagram,
+                    None => match peer.inbox.try_recv() {
+                        Ok(datagram) => datagram,
+                        Err(_) => return Ok(None),
+                    },
+                };
+                // The socket's task hands on datagrams no longer than the read buffer.
+                let len = datagram.len().min(buf.len());
+                buf[..len].copy_from_slice(&datagram[..len]);
+                return Ok(Some(len));
+            }
+            Self::Serial(port, _) => port.try_read(buf),
         };
         match read {
             Ok(0) if !self.is_datagram() => Err(LinkError::ConnectionLost),
-            Ok(len) => Ok(len),
+            Ok(len) => Ok(Some(len)),
+            Err(error) if error.kind() == io::ErrorKind::WouldBlock => Ok(None),
             Err(error) => Err(lost_or_io(error)),
         }
     }
 
-    /// Another datagram if one is waiting, without waiting: so that a round takes in every
-    /// datagram that arrived together. `None` on a stream (one read takes what is there).
-    pub(crate) fn try_read_datagram(&mut self, buf: &mut [u8]) -> Option<usize> {
-        match self {
-            Self::Udp(socket) => socket.try_recv(buf).ok(),
-            Self::Peer(peer) => {
-                let datagram = peer.inbox.try_recv().ok()?;
-                let len = datagram.len().min(buf.len());
-                buf[..len].copy_from_slice(&datagram[..len]);
-                Some(len)
-            }
-            Self::Tcp(_) | Self::Serial(..) => None,
-        }
+    /// Waits until a write may go through.
+    pub(crate) async fn writable(&self) -> Result<(), LinkError> {
+        let ready = match self {
+            Self::Tcp(stream) => stream.writable().await,
+            Self::Udp(socket) => socket.writable().await,
+            Self::Peer(peer) => peer.socket.writable().await,
+            Self::Serial(port, _) => port.writable().await,
+        };
+        ready.map_err(lost_or_io)
     }
 
-    /// One write of some of `bytes` (a stream) or of `bytes` as one datagram; returns how many
-    /// were written.
-    ///
-    /// Cancel-safe: when the future is dropped before it completes, nothing was written.
-    pub(crate) async fn write(&mut self, bytes: &[u8]) -> Result<usize, LinkError> {
+    /// One write of some of `bytes` (a stream) or of `bytes` as one datagram, without waiting:
+    /// how many were written, `None` when the socket takes nothing now.
+    pub(crate) fn try_write(&mut self, bytes: &[u8]) -> Result<Option<usize>, LinkError> {
         let written = match self {
-            Self::Tcp(stream) => stream.write(bytes).await,
-            Self::Udp(socket) => socket.send(bytes).await.map(|_| bytes.len()),
-            // A datagram the kernel refuses is as good as lost: the session repairs it, and
-            // its idle timeout ends a peer that cannot be reached.
-            Self::Peer(peer) => Ok(peer.socket.send_to(bytes, peer.addr).await.unwrap_or(bytes.len())),
-            Self::Serial(port, _) => port.write(bytes).await,
+            Self::Tcp(stream) => stream.try_write(bytes),
+            Self::Udp(socket) => socket.try_send(bytes).map(|_| bytes.len()),
+            Self::Peer(peer) => match peer.socket.try_send_to(bytes, peer.addr) {
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => Err(error),
+                // A datagram the kernel refuses is as good as lost: the session repairs it,
+                // and its idle timeout ends a peer that cannot be reached.
+                _ => Ok(bytes.len()),
+            },
+            Self::Serial(port, _) => port.try_write(bytes),
         };
         match written {
             Ok(0) if !bytes.is_empty() => Err(LinkError::ConnectionLost),
-            Ok(len) => Ok(len),
+            Ok(len) => Ok(Some(len)),
+            Err(error) if error.kind() == io::ErrorKind::WouldBlock => Ok(None),
             Err(error) => Err(lost_or_io(error)),
         }
     }

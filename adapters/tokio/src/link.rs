@@ -1,5 +1,6 @@
 //! A connected session over a tokio socket or serial port: [`Link`].
 
+use std::cell::RefCell;
 use std::fmt;
 use std::io;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -26,6 +27,8 @@ const STREAM_READ: usize = 64 * 1024;
 pub(crate) const DATAGRAM_READ: usize = 65536;
 /// Largest frames per write on a stream.
 const FRAMES_PER_WRITE: usize = 4;
+/// A backlog buffer larger than this is given back once written.
+const UNSENT_KEEP: usize = 4096;
 /// Datagrams taken in by one round beyond the first, when they arrived together (one
 /// transmit then answers them all).
 const DATAGRAMS_PER_ROUND: usize = 32;
@@ -88,10 +91,11 @@ pub struct Link {
     io: Io,
     transport: Transport,
     clock: StdClock,
-    read_buf: Box<[u8]>,
-    write_buf: Box<[u8]>,
-    /// The part of `write_buf` still to be written.
-    unsent: (usize, usize),
+    /// Bytes of the reads and writes made in the thread's scratch buffer ([`with_scratch`]).
+    read_len: usize,
+    write_len: usize,
+    /// Frames the socket did not take yet (it was full): written before anything else.
+    unsent: Vec<u8>,
     local: SocketAddr,
     peer: SocketAddr,
     stall_after: Duration,
@@ -201,9 +205,9 @@ impl Link {
             io,
             transport,
             clock,
-            read_buf: vec![0; read_len].into_boxed_slice(),
-            write_buf: vec![0; write_len].into_boxed_slice(),
-            unsent: (0, 0),
+            read_len,
+            write_len,
+            unsent: Vec::new(),
             local,
             peer,
             stall_after: config.idle_timeout_value(),
@@ -508,28 +512,53 @@ impl Link {
     }
 
     /// Writes what is left of the last write, then everything the session has to send:
-    /// batches of frames on a stream, one datagram per packet.
+    /// batches of frames on a stream, one datagram per packet. The frames are made in the
+    /// thread's scratch buffer and written at once; what the socket does not take waits in
+    /// `unsent`, so that a link holds no buffer of its own while its socket keeps up.
     async fn transmit(&mut self) -> Result<(), LinkError> {
         self.check()?;
         loop {
-            while self.unsent.0 < self.unsent.1 {
-                let bytes = &self.write_buf[self.unsent.0..self.unsent.1];
+            while !self.unsent.is_empty() {
                 // A peer that stops reading for the idle timeout has stalled the link.
-                let written = match tokio::time::timeout(self.stall_after, self.io.write(bytes)).await {
-                    Ok(written) => written.map_err(|error| self.record(error))?,
+                match tokio::time::timeout(self.stall_after, self.io.writable()).await {
+                    Ok(ready) => ready.map_err(|error| self.record(error))?,
                     Err(_) => return Err(LinkError::Stalled),
-                };
-                self.unsent.0 += written;
+                }
+                match self.io.try_write(&self.unsent) {
+                    Ok(Some(written)) => drop(self.unsent.drain(..written)),
+                    Ok(None) => {}
+                    Err(error) => return Err(self.record(error)),
+                }
             }
             let now = self.clock.now();
-            let len = self
-                .framed
-                .poll_transmit(now, &mut self.write_buf)
-                .map_err(|error| LinkError::Io(io::Error::other(error.to_string())))?;
-            if len == 0 {
-                return Ok(());
+            let Self { framed, io, unsent, write_len, .. } = self;
+            let written = with_scratch(*write_len, |buf| {
+                let len = framed
+                    .poll_transmit(now, buf)
+                    .map_err(|error| LinkError::Io(io::Error::other(error.to_string())))?;
+                let mut at = 0;
+                while at < len {
+                    match io.try_write(&buf[at..len])? {
+                        Some(written) => at += written,
+                        None => {
+                            unsent.extend_from_slice(&buf[at..len]);
+                            break;
+                        }
+                    }
+                }
+                Ok(len)
+            });
+            match written {
+                Ok(0) => {
+                    // A large backlog once written is given back.
+                    if self.unsent.capacity() > UNSENT_KEEP {
+                        self.unsent = Vec::new();
+                    }
+                    return Ok(());
+                }
+                Ok(_) => {}
+                Err(error) => return Err(self.record(error)),
             }
-            self.unsent = (0, len);
         }
     }
 
@@ -548,11 +577,11 @@ impl Link {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
-        let Self { io, read_buf, stop, .. } = self;
+        let Self { io, stop, .. } = self;
         let read = async {
             match deadline {
-                Some(deadline) => tokio::time::timeout_at(deadline.into(), io.read(read_buf)).await.ok(),
-                None => Some(io.read(read_buf).await),
+                Some(deadline) => tokio::time::timeout_at(deadline.into(), io.readable()).await.ok(),
+                None => Some(io.readable().await),
             }
         };
         let read = tokio::select! {
@@ -569,19 +598,40 @@ impl Link {
         match read {
             // What this allows to send (acknowledgements, replies) goes out at the start of
             // the next round or call, with whatever the application adds: one write for both.
-            Some(Ok(len)) => {
+            Some(Ok(())) => {
                 let now = self.clock.now();
-                self.framed.handle_bytes(now, &self.read_buf[..len]);
-                for _ in 0..DATAGRAMS_PER_ROUND {
-                    let Some(len) = self.io.try_read_datagram(&mut self.read_buf) else { break };
-                    self.framed.handle_bytes(now, &self.read_buf[..len]);
-                }
-                Ok(())
+                let Self { framed, io, read_len, .. } = self;
+                let datagrams = if io.is_datagram() { 1 + DATAGRAMS_PER_ROUND } else { 1 };
+                with_scratch(*read_len, |buf| {
+                    for _ in 0..datagrams {
+                        let Some(len) = io.try_read(buf)? else { break };
+                        framed.handle_bytes(now, &buf[..len]);
+                    }
+                    Ok(())
+                })
+                .map_err(|error| self.record(error))
             }
             Some(Err(error)) => Err(self.record(error)),
             None => Ok(()),
         }
     }
+}
+
+/// Runs `f` with this thread's scratch buffer, `len` bytes long (grown, zeroed, the first time
+/// a link needs that many): every link on the thread reads into it and makes its frames in it,
+/// as framelink-std's event loops share theirs, so that an idle link holds no buffer. `f` must
+/// not await or call this again (it cannot: it is not async).
+fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [u8]) -> R) -> R {
+    thread_local! {
+        static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+    }
+    SCRATCH.with(|scratch| {
+        let mut scratch = scratch.borrow_mut();
+        if scratch.len() < len {
+            scratch.resize(len, 0);
+        }
+        f(&mut scratch[..len])
+    })
 }
 
 /// Completes when the server's stop signal is raised; never for a link without one.

@@ -72,10 +72,11 @@ impl Shared {
 /// `bench`, `info`) by itself while its handler awaits it, and hands the handler the other
 /// messages. See [`Link`] for an example.
 ///
-/// Each client costs a task and buffers of its own: about 25 KiB of memory per idle TCP client
-/// (1,000 held on loopback), where framelink-std's event-loop server, which shares its buffers
-/// between the clients of a thread, takes about 3 KiB. For tens of thousands of mostly idle
-/// clients that one fits better; this one fits a program that is async already.
+/// Each client costs a task (its link and its handler's future) and its session: about 8 KiB
+/// of memory per idle TCP client (1,000 held on loopback; reads and frames go through one
+/// buffer per thread), where framelink-std's event-loop server takes about 3 KiB. For tens of
+/// thousands of mostly idle clients that one fits better; this one fits a program that is
+/// async already.
 #[derive(Debug)]
 pub struct Server {
     listeners: Vec<Listener>,

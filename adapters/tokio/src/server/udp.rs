@@ -105,7 +105,7 @@ where
                         let _ = tx.try_send(datagram.to_vec());
                         if endpoint.accept(incoming, Client { id: next_id, inbox: tx }).is_ok() {
                             let socket = Arc::clone(&socket);
-                            let peer = UdpPeer { socket, addr: from, inbox, id: next_id, ended: ended_tx.clone() };
+                            let peer = UdpPeer { socket, addr: from, inbox, id: next_id, ended: ended_tx.clone(), stash: None };
                             let (shared, handler) = (Arc::clone(&shared), Arc::clone(&handler));
                             clients.spawn(serve_client(Io::Peer(peer), Transport::Udp, shared, handler, slot));
                         }
