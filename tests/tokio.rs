@@ -11,7 +11,7 @@ use std::future::Future;
 use std::net::{TcpListener, UdpSocket};
 use std::time::Duration;
 
-use framelink::core::service::{ServiceMessage, TAG};
+use framelink::core::service::{ServerCounters, ServiceMessage, TAG};
 use framelink::core::session::{CloseReason, Timeout};
 use framelink::core::wire::ErrorCode;
 use framelink_tokio::{
@@ -41,6 +41,20 @@ fn serve() -> (Running, Vec<Addr>) {
 /// `fut`, which must complete within [`WAIT`].
 async fn bounded<T>(what: &str, fut: impl Future<Output = T>) -> T {
     tokio::time::timeout(WAIT, fut).await.unwrap_or_else(|_| panic!("{what} took longer than {WAIT:?}"))
+}
+
+/// Waits (at most [`WAIT`]) until `holds` says yes of the server's counters.
+async fn until_stats(handle: &ServerHandle, what: &str, holds: impl Fn(&ServerCounters) -> bool) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !holds(&handle.stats()) {
+        assert!(tokio::time::Instant::now() < deadline, "{what}: {:?}", handle.stats());
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Waits (at most [`WAIT`]) until no client holds a slot of the server.
+async fn every_slot_free(handle: &ServerHandle) {
+    until_stats(handle, "every client slot free", |stats| stats.clients == 0).await;
 }
 
 /// A service request written into a message.
@@ -345,12 +359,7 @@ async fn keyed_sessions_with_the_right_key_only() {
             "{busy}"
         );
         bounded("close", link.close()).await.unwrap();
-        for _ in 0..100 {
-            if handle.stats().clients == 0 {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        every_slot_free(&handle).await;
         let blocking = addr.clone();
         let echoed = tokio::task::spawn_blocking(move || {
             let mut link = framelink_std::Link::connect_with(&blocking, &keyed(7)).unwrap();
@@ -362,12 +371,7 @@ async fn keyed_sessions_with_the_right_key_only() {
         .await
         .unwrap();
         assert_eq!(echoed, Some(LinkEvent::Message(b"SEALED TOO".to_vec())));
-        for _ in 0..100 {
-            if handle.stats().clients == 0 {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        every_slot_free(&handle).await;
         // Another key, or none, is refused at the handshake.
         for config in [keyed(8), LinkConfig::new().handshake_timeout(Duration::from_secs(5))] {
             let error = bounded("connect", Link::connect_with(addr, &config)).await.unwrap_err();
@@ -424,13 +428,7 @@ async fn a_handler_that_panics_ends_its_client_only() {
         bounded("close", other.close()).await.unwrap();
     }
     // Both panicked clients' slots came back.
-    for _ in 0..100 {
-        if handle.stats().clients == 0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    assert_eq!(handle.stats().clients, 0, "{:?}", handle.stats());
+    every_slot_free(&handle).await;
     bounded("shutdown", handle.shutdown()).await;
 }
 
@@ -447,12 +445,7 @@ async fn a_full_server_refuses_the_handshake() {
         assert_eq!(bounded("echo", first.recv()).await.unwrap(), LinkEvent::Message(b"STILL HERE".to_vec()));
         bounded("close", first.close()).await.unwrap();
         // Its slot is free again once its task has ended.
-        for _ in 0..100 {
-            if handle.stats().clients == 0 {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        every_slot_free(&handle).await;
     }
     assert_eq!(handle.stats().refused_busy, 2);
     bounded("shutdown", handle.shutdown()).await;
@@ -472,12 +465,14 @@ async fn the_server_drops_silent_clients_at_its_timeouts() {
     // A client that stops answering is dropped at the idle timeout: its keepalives go
     // unanswered while it sleeps in a blocking call of its own.
     let addr = addrs[1].clone();
-    tokio::task::spawn_blocking(move || {
+    let (done, silent_until) = std::sync::mpsc::channel::<()>();
+    let client = tokio::task::spawn_blocking(move || {
         let _link = framelink_std::Link::connect(&addr).unwrap();
-        std::thread::sleep(Duration::from_millis(1500));
-    })
-    .await
-    .unwrap();
+        let _ = silent_until.recv_timeout(WAIT);
+    });
+    until_stats(&handle, "an idle timeout", |stats| stats.idle_timeouts == 1).await;
+    drop(done);
+    client.await.unwrap();
     let stats = handle.stats();
     assert_eq!((stats.handshake_timeouts, stats.idle_timeouts), (1, 1), "{stats:?}");
     bounded("shutdown", handle.shutdown()).await;

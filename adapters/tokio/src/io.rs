@@ -15,8 +15,7 @@ use framelink_std::LinkError;
 use crate::server::Ended;
 
 /// One peer of a server's UDP socket: its datagrams come from the socket's task, which tells
-/// the peers apart ; its answers go out on the shared
-/// socket.
+/// the peers apart by address; its answers go out on the shared socket.
 pub(crate) struct UdpPeer {
     pub(crate) socket: Arc<UdpSocket>,
     pub(crate) addr: SocketAddr,
