@@ -1,7 +1,8 @@
 //! Keyed sessions (a pre-shared key, PROTOCOL.md section 15) over real loopback sockets and a
 //! pty pair: the right key over TCP, UDP, tcp+cobs and serial; a different key and no key
 //! refused at once with a clear error; a relay that alters packets and fixes their CRC (nothing
-//! altered is delivered; over UDP and COBS retransmission repairs it, and the counter shows it);
+//! altered is delivered; over UDP and COBS retransmission repairs it, and the counters show it;
+//! over TCP, which has no retransmission, nothing after the hole is delivered);
 //! a replayed UDP session and reflected packets deliver nothing; the text is not on the wire.
 //! Every wait is bounded; every server and relay thread stops on every path.
 
@@ -319,6 +320,74 @@ fn a_proxy_that_alters_cobs_packets_and_fixes_the_crc_delivers_nothing_altered()
     assert!(stats.auth_failures > 0, "altered packets were counted: {stats:?}");
     link.close().ok();
     assert_eq!(rx.try_iter().collect::<Vec<_>>(), sent);
+    server.shutdown();
+}
+
+/// A TCP proxy for `tcp://` (length-delimited frames) that alters the `nth` packet from the
+/// client (fixing its CRC) and copies everything else as it is.
+fn tcp_tamper_proxy(target: SocketAddr, nth: u64) -> SocketAddr {
+    use std::io::{Read, Write};
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    thread::spawn(move || {
+        let Ok((mut client, _)) = listener.accept() else { return };
+        let Ok(mut server) = TcpStream::connect(target) else { return };
+        let (mut c2, mut s2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+        let down = thread::spawn(move || {
+            let mut buf = vec![0u8; 65536];
+            while let Ok(n) = s2.read(&mut buf) {
+                if n == 0 || c2.write_all(&buf[..n]).is_err() {
+                    break;
+                }
+            }
+            let _ = c2.shutdown(std::net::Shutdown::Write);
+        });
+        let mut count = 0u64;
+        let mut prefix = [0u8; 4];
+        while client.read_exact(&mut prefix).is_ok() {
+            let mut packet = vec![0u8; u32::from_le_bytes(prefix) as usize];
+            if client.read_exact(&mut packet).is_err() {
+                break;
+            }
+            count += 1;
+            if count == nth {
+                tamper(&mut packet, 0);
+            }
+            if server.write_all(&prefix).is_err() || server.write_all(&packet).is_err() {
+                break;
+            }
+        }
+        let _ = server.shutdown(std::net::Shutdown::Write);
+        let _ = down.join();
+    });
+    addr
+}
+
+#[test]
+fn over_tcp_an_altered_packet_is_dropped_and_nothing_after_it_is_delivered() {
+    let (server, rx) = echo_server("tcp://127.0.0.1:0", Some(key(10)));
+    let target = server.local_addrs()[0].resolve().unwrap()[0];
+    // Packet 1 is HELLO, packet 2 the first message's DATA: it is altered.
+    let proxy = tcp_tamper_proxy(target, 2);
+    let to: Addr = format!("tcp://{proxy}").parse().unwrap();
+    let config = config(Some(key(10)));
+    let mut link = Link::connect_with(&to, &config).unwrap();
+    let sent = messages(6);
+    for message in &sent {
+        let _ = link.send(message);
+    }
+    // TCP has no retransmission: the session cannot repair the hole. Give it time to deliver
+    // whatever it would.
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while Instant::now() < deadline {
+        match link.next_event(Some(Duration::from_millis(200))) {
+            Ok(_) => {}
+            Err(_) => break,
+        }
+    }
+    let got: Vec<Vec<u8>> = rx.try_iter().collect();
+    assert!(got.is_empty(), "neither the altered message nor those after it arrive: {} did", got.len());
+    assert!(server.stats().auth_failures >= 1, "{:?}", server.stats());
     server.shutdown();
 }
 

@@ -6,6 +6,7 @@
 //! the packet number (LE).
 
 use ascon_aead::AsconAead128;
+use ascon_aead::aead::inout::InOutBuf;
 use ascon_aead::aead::{AeadInOut, KeyInit};
 use zeroize::Zeroize;
 
@@ -115,13 +116,14 @@ impl Channel {
             return Err(OpenError::Replayed);
         }
         let room = room.get_mut(..plain).ok_or(OpenError::Forged)?;
-        room.copy_from_slice(ciphertext);
         let header = header_of(packet);
         let cipher = AsconAead128::new(&self.receive_key.into());
         let tag: &[u8; TAG_LEN] = tag.try_into().map_err(|_| OpenError::Forged)?;
         let direction = 1 - self.send_direction;
+        // Decrypted from the packet straight into `room`: no copy first.
+        let buffer = InOutBuf::new(ciphertext, &mut *room).map_err(|_| OpenError::Forged)?;
         cipher
-            .decrypt_inout_detached(&nonce(direction, pn).into(), &header, (&mut *room).into(), tag.into())
+            .decrypt_inout_detached(&nonce(direction, pn).into(), &header, buffer, tag.into())
             .map_err(|_| OpenError::Forged)?;
         self.window.accept(pn);
         Ok(Repr { payload: room, ..*packet })

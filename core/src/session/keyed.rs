@@ -159,7 +159,7 @@ impl<B: Buffer, const W: usize> Session<B, W> {
     pub(super) fn hello_is_repeat(&mut self, payload: &[u8]) -> bool {
         let Some(keyed) = &self.keyed else { return true };
         let peer_nonce = keyed.peer_nonce;
-        if self.verified_nonce(PacketType::Hello, payload) == Some(peer_nonce) {
+        if self.verified_nonce(PacketType::Hello, payload).is_some_and(|nonce| same(&nonce, &peer_nonce)) {
             return true;
         }
         self.stats.auth_failures += 1;

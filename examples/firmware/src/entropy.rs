@@ -24,25 +24,17 @@ pub struct HostTiming {
 impl HostTiming {
     /// Waits for the first byte on UART0 (without taking it), mixing the timer in as it waits.
     pub fn gather(clock: &mut Clock) -> Self {
-        let mut state: [u32; 8] = [
-            0x6a09_e667,
-            0xbb67_ae85,
-            0x3c6e_f372,
-            0xa54f_f53a,
-            0x510e_527f,
-            0x9b05_688c,
-            0x1f83_d9ab,
-            0x5be0_cd19,
-        ];
+        let mut words = [0u32; 8];
         let mut turns = 0u32;
         while Uart::rx_empty() || turns < 64 {
+            // Keeps the clock's count of timer periods right while it waits, too.
             let sample = SYST::get_current() ^ (clock.now().as_micros() as u32);
-            let i = (turns % 8) as usize;
-            state[i] = (state[i] ^ sample).wrapping_mul(0x9E37_79B1).rotate_left(13) ^ state[(i + 3) % 8];
+            let word = &mut words[(turns % 8) as usize];
+            *word = (word.rotate_left(7) ^ sample).wrapping_mul(0x9E37_79B1);
             turns = turns.wrapping_add(1);
         }
         let mut seed = [0u8; 32];
-        for (chunk, word) in seed.chunks_exact_mut(4).zip(state) {
+        for (chunk, word) in seed.chunks_exact_mut(4).zip(words) {
             chunk.copy_from_slice(&word.to_le_bytes());
         }
         Self { seed, at: 0 }
