@@ -3,9 +3,11 @@
 
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
 
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpStream, UdpSocket};
 use tokio::sync::mpsc;
 use tokio_serial::SerialStream;
@@ -103,7 +105,7 @@ impl Io {
                 buf[..len].copy_from_slice(&datagram[..len]);
                 return Ok(Some(len));
             }
-            Self::Serial(port, _) => port.try_read(buf),
+            Self::Serial(port, _) => serial_try_read(port, buf),
         };
         match read {
             Ok(0) if !self.is_datagram() => Err(LinkError::ConnectionLost),
@@ -136,7 +138,7 @@ impl Io {
                 // and its idle timeout ends a peer that cannot be reached.
                 _ => Ok(bytes.len()),
             },
-            Self::Serial(port, _) => port.try_write(bytes),
+            Self::Serial(port, _) => serial_try_write(port, bytes),
         };
         match written {
             Ok(0) if !bytes.is_empty() => Err(LinkError::ConnectionLost),
@@ -151,6 +153,27 @@ impl Io {
         if let Self::Tcp(stream) = self {
             let _ = stream.shutdown().await;
         }
+    }
+}
+
+/// One read from a serial port without waiting, through its `AsyncRead`: unlike
+/// `SerialStream::try_read` on Unix, a read that finds nothing clears the port's readiness, so
+/// that the next `readable` waits instead of completing at once (and the link spinning).
+fn serial_try_read(port: &mut SerialStream, buf: &mut [u8]) -> io::Result<usize> {
+    let mut buf = ReadBuf::new(buf);
+    match Pin::new(port).poll_read(&mut Context::from_waker(Waker::noop()), &mut buf) {
+        Poll::Ready(Ok(())) => Ok(buf.filled().len()),
+        Poll::Ready(Err(error)) => Err(error),
+        Poll::Pending => Err(io::ErrorKind::WouldBlock.into()),
+    }
+}
+
+/// One write to a serial port without waiting, clearing its readiness when it takes nothing
+/// (see [`serial_try_read`]).
+fn serial_try_write(port: &mut SerialStream, bytes: &[u8]) -> io::Result<usize> {
+    match Pin::new(port).poll_write(&mut Context::from_waker(Waker::noop()), bytes) {
+        Poll::Ready(result) => result,
+        Poll::Pending => Err(io::ErrorKind::WouldBlock.into()),
     }
 }
 

@@ -76,7 +76,8 @@
 //! Windows) with the settings of the address, and carry COBS with retransmission, as the
 //! blocking adapter does. A port that cannot be opened fails with [`LinkError::Io`] naming
 //! the port and the cause (the blocking adapter's `LinkError::Serial` is not used). The server
-//! serves TCP, TCP+COBS and UDP; serve a serial port with framelink-std's server.
+//! serves serial ports too, one session at a time on each (see [`Server::bind`]), and opens a
+//! port that went away again once it is back.
 #![deny(missing_docs)]
 
 mod framed;

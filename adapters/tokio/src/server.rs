@@ -4,6 +4,7 @@
 
 mod config;
 mod counters;
+mod serial;
 mod udp;
 
 use std::future::Future;
@@ -58,7 +59,8 @@ impl Shared {
     }
 }
 
-/// Sockets bound and ready to serve: TCP, TCP+COBS and UDP listeners on any mix of addresses.
+/// Sockets bound and ready to serve: TCP, TCP+COBS and UDP listeners and serial ports, on any
+/// mix of addresses.
 ///
 /// [`serve`](Self::serve) starts a task per listener on the current tokio runtime; each client
 /// then gets a task of its own, which completes the handshake (within the handshake timeout),
@@ -88,12 +90,20 @@ pub struct Server {
 enum Listener {
     Stream(TcpListener, Transport),
     Datagram(UdpSocket),
+    Serial(serial::Port),
 }
 
 impl Server {
-    /// Binds every address (`tcp://`, `tcp+cobs://`, `udp://`; port 0 for an ephemeral port).
-    /// A `serial://` address is refused with [`io::ErrorKind::Unsupported`]: serve a serial
-    /// port with framelink-std's server.
+    /// Binds every address (`tcp://`, `tcp+cobs://`, `udp://`; port 0 for an ephemeral port)
+    /// and opens every serial port (`serial:///dev/ttyUSB0?baud=115200`); a port that cannot be
+    /// opened fails here, the error naming it.
+    ///
+    /// A serial port has one peer: its sessions run one after another, each started by the
+    /// peer's HELLO and served as a TCP client is. After a session ends the port is closed and
+    /// opened again for the next one (which drops DTR on many USB-serial adapters: a board
+    /// that resets on it resets between sessions). A port that goes away (a USB board that
+    /// resets) is waited for and opened again once it is back (tried after 0.1 s, then twice
+    /// as long each time, at most every 2 s), until the server stops.
     ///
     /// Each address is an [`Addr`] or its text (see [`ToAddr`]); text that is no address fails
     /// with [`io::ErrorKind::InvalidInput`].
@@ -102,6 +112,12 @@ impl Server {
         let mut bound = Vec::with_capacity(addrs.len());
         for addr in addrs {
             let addr = addr.to_addr()?;
+            if addr.transport == Transport::Serial {
+                let addr = addr.into_owned();
+                bound.push(addr.clone());
+                listeners.push(Listener::Serial(serial::Port::open(addr)?));
+                continue;
+            }
             let target = (addr.host.as_str(), addr.port);
             let (listener, local) = match addr.transport {
                 Transport::Tcp | Transport::TcpCobs => {
@@ -117,7 +133,7 @@ impl Server {
                     (Listener::Datagram(socket), local)
                 }
                 _ => {
-                    let text = format!("{addr}: the tokio server serves TCP, TCP+COBS and UDP");
+                    let text = format!("{addr}: the tokio server serves TCP, TCP+COBS, UDP and serial ports");
                     return Err(io::Error::new(io::ErrorKind::Unsupported, text));
                 }
             };
@@ -127,7 +143,8 @@ impl Server {
         Ok(Self { listeners, addrs: bound, config })
     }
 
-    /// The bound addresses, in the order given to [`bind`](Self::bind), with the ports taken.
+    /// The bound addresses, in the order given to [`bind`](Self::bind), with the ports taken
+    /// (serial ports as given).
     pub fn local_addrs(&self) -> &[Addr] {
         &self.addrs
     }
@@ -166,6 +183,9 @@ impl Server {
                 }
                 Listener::Datagram(socket) => {
                     tasks.spawn(udp::serve_datagrams(socket, shared, handler));
+                }
+                Listener::Serial(port) => {
+                    tasks.spawn(serial::serve_port(port, shared, handler));
                 }
             }
         }
@@ -255,9 +275,9 @@ async fn serve_streams<H, F>(
                 let _ = stream.set_nodelay(true);
                 let (shared, handler) = (Arc::clone(&shared), Arc::clone(&handler));
                 match shared.counters.take_slot() {
-                    Some(slot) => {
-                        clients.spawn(serve_client(Io::Tcp(stream), transport, shared, handler, slot))
-                    }
+                    Some(slot) => clients.spawn(async move {
+                        serve_client(Io::Tcp(stream), transport, shared, handler, slot).await;
+                    }),
                     None => clients.spawn(refuse(stream, transport, shared)),
                 };
             }
@@ -279,22 +299,26 @@ async fn refuse(stream: TcpStream, transport: Transport, shared: Arc<Shared>) {
     }
 }
 
-/// Serves one client holding `slot`: the handshake, then the handler with the link.
+/// Serves one client holding `slot`: the handshake, then the handler with the link; whether
+/// the handshake completed.
 pub(crate) async fn serve_client<H, F>(
     io: Io,
     transport: Transport,
     shared: Arc<Shared>,
     handler: Arc<H>,
     slot: OwnedSemaphorePermit,
-) where
+) -> bool
+where
     H: Fn(Link) -> F + Send + Sync + 'static,
     F: Future<Output = ()> + Send + 'static,
 {
     let _slot = slot;
-    let Ok(mut link) = shared.link(io, transport) else { return };
+    let Ok(mut link) = shared.link(io, transport) else { return false };
     // A handshake that fails is counted by the link as it goes (a timeout, a refused HELLO).
-    if link.handshake().await.is_ok() {
-        shared.counters.accepted();
-        handler(link).await;
+    if link.handshake().await.is_err() {
+        return false;
     }
+    shared.counters.accepted();
+    handler(link).await;
+    true
 }
