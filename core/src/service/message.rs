@@ -412,9 +412,13 @@ impl<'a> ServiceMessage<'a> {
             ),
             Self::StatsReply(stats) => {
                 let (session, server) = stats.counters();
+                let server_len = stats.server.map_or(0, |s| s.fields_sent() * 8);
                 f(
                     op::STATS_REPLY,
-                    &[session.as_flattened(), server.as_ref().map_or(&[], |s| s.as_flattened())],
+                    &[
+                        session.as_flattened(),
+                        server.as_ref().map_or(&[], |s| &s.as_flattened()[..server_len]),
+                    ],
                 )
             }
             _ => self.with_reply_fields(f),

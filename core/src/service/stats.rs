@@ -157,6 +157,13 @@ impl ServerCounters {
     /// Counters a reader needs before it takes the server's.
     const REQUIRED: usize = 8;
 
+    /// How many counters go on the wire: the ninth (`auth_failures`) only when it is not 0, as
+    /// a reader takes a missing one for 0. So a reply has one encoding, and a server without
+    /// keyed sessions sends what it sent before there was a ninth.
+    pub(super) fn fields_sent(&self) -> usize {
+        if self.auth_failures == 0 { Self::REQUIRED } else { Self::FIELDS }
+    }
+
     /// The counters as they go on the wire.
     pub(super) fn to_wire(self) -> [Counter; Self::FIELDS] {
         [
@@ -221,6 +228,19 @@ mod tests {
         let nine = StatsReply::read(&b[..8 * 27]).unwrap();
         assert_eq!(nine.server.unwrap().auth_failures, 27, "the ninth, when there");
         assert_eq!(StatsReply::read(&b).unwrap(), nine, "bytes after the counters are ignored");
+    }
+
+    #[test]
+    fn a_ninth_counter_of_0_is_not_sent_so_a_reply_has_one_encoding() {
+        use crate::service::ServiceMessage;
+        let mut out = [0u8; 2 + 8 * MAX_COUNTERS];
+        for (auth_failures, counters) in [(0, 26), (1, 27)] {
+            let server = ServerCounters { clients: 2, auth_failures, ..Default::default() };
+            let reply = ServiceMessage::StatsReply(StatsReply { server: Some(server), ..Default::default() });
+            let len = reply.emit(&mut out).unwrap();
+            assert_eq!(len, 2 + 8 * counters, "auth_failures {auth_failures}");
+            assert_eq!(ServiceMessage::parse(&out[..len]), Ok(Some(reply)));
+        }
     }
 
     #[test]
