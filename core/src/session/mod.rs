@@ -117,6 +117,7 @@
 mod config;
 mod credit;
 mod event;
+mod gather;
 mod input;
 #[cfg(feature = "auth")]
 mod keyed;
@@ -132,6 +133,7 @@ mod timer;
 
 pub use config::Config;
 pub use event::{CloseReason, Event, SendError, Stats, Timeout};
+pub use gather::{PacketParts, SentPayload};
 use rtt::Rtt;
 pub use rtt::RttStats;
 

@@ -1,6 +1,6 @@
 //! The strict, parsed representation of a packet.
 
-use super::crc::crc32c;
+use super::crc::{Crc32c, crc32c};
 use super::packet::{CRC_LEN, HEADER_LEN, OVERHEAD, PacketType, Parts, field, flags};
 use super::payload::{AckPayload, ErrorPayload, HelloPayload, PingPayload, RetryPayload, put_u16, u16_at};
 use super::{BufferTooSmall, DecodeError, SeqNumber, VERSION};
@@ -134,6 +134,39 @@ impl<'a> Repr<'a> {
         finish(packet, crc);
         Ok(OVERHEAD + payload_len)
     }
+
+    /// Writes the header and the CRC of a packet whose payload is sent from where it lies, in
+    /// `pieces` (one vectored write: no copy of the payload). The packet is `buf[..9]`, then
+    /// the pieces in order, then `buf[9..13]`; returns 13.
+    ///
+    /// On error nothing is written: `buf` shorter than 13 bytes, or a payload over 65535 bytes.
+    ///
+    /// ```
+    /// use framelink_core::wire::{Header, PacketType, Repr, SeqNumber};
+    ///
+    /// let header = Header { kind: PacketType::Data, seq: SeqNumber(3), ack: None, more: false };
+    /// let mut parts = [0u8; 13];
+    /// assert_eq!(Repr::emit_split(header, &[b"hel", b"lo"], &mut parts), Ok(13));
+    /// let packet = [&parts[..9], b"hello", &parts[9..]].concat();
+    /// assert_eq!(Repr::parse(&packet)?, Repr::data(SeqNumber(3), None, false, b"hello"));
+    /// # Ok::<(), framelink_core::wire::DecodeError>(())
+    /// ```
+    pub fn emit_split(header: Header, pieces: &[&[u8]], buf: &mut [u8]) -> Result<usize, BufferTooSmall> {
+        let payload_len: usize = pieces.iter().map(|piece| piece.len()).sum();
+        let too_small = BufferTooSmall { required: OVERHEAD + payload_len };
+        let len = u16::try_from(payload_len).map_err(|_| too_small)?;
+        let out = buf.first_chunk_mut::<OVERHEAD>().ok_or(BufferTooSmall { required: OVERHEAD })?;
+        let (bytes, crc) = out.split_at_mut(HEADER_LEN);
+        let bytes: &mut [u8; HEADER_LEN] = bytes.try_into().map_err(|_| too_small)?;
+        put_header(header, len, bytes);
+        let mut digest = Crc32c::new();
+        digest.update(bytes);
+        for piece in pieces {
+            digest.update(piece);
+        }
+        crc.copy_from_slice(&digest.finalize().to_le_bytes());
+        Ok(OVERHEAD)
+    }
 }
 
 /// Checks the room for a packet with `payload_len` bytes of payload and writes its header;
@@ -148,6 +181,14 @@ fn emit_header(
     let len = u16::try_from(payload_len).map_err(|_| too_small)?;
     let (packet, crc) = buf.get_mut(..total).and_then(<[u8]>::split_last_chunk_mut).ok_or(too_small)?;
     let (bytes, _) = packet.split_first_chunk_mut::<HEADER_LEN>().ok_or(too_small)?;
+    put_header(header, len, bytes);
+    Ok((packet, crc))
+}
+
+/// Writes the header fields of a packet with a payload of `len` bytes.
+// Always inlined: `emit_header` stays as it was for firmware, which never splits a packet.
+#[inline(always)]
+fn put_header(header: Header, len: u16, bytes: &mut [u8; HEADER_LEN]) {
     let mut flag_bits = 0;
     if header.ack.is_some() {
         flag_bits |= flags::ACK;
@@ -161,7 +202,6 @@ fn emit_header(
     put_u16(bytes, field::SEQ.start, header.seq.0);
     put_u16(bytes, field::ACK.start, header.ack.unwrap_or_default().0);
     put_u16(bytes, field::LEN.start, len);
-    Ok((packet, crc))
 }
 
 /// Writes the CRC of a packet (header and payload) into the room after it.
