@@ -15,17 +15,22 @@ use crate::Transport;
 /// of the session's configuration, and is given back once idle.
 pub(crate) type Buf = Vec<u8>;
 /// The session type of every link.
-pub(crate) type Sess = Session<Buf>;
+pub type Sess = Session<Buf>;
 
 /// A zeroed heap buffer (calloc: pages are only touched when used).
 pub(crate) fn zeroed(len: usize) -> Box<[u8]> {
     vec![0u8; len].into_boxed_slice()
 }
 
-/// A session joined to one of the three framings, chosen at run time.
-pub(crate) enum Framed {
+/// A session joined to one of the three framings, chosen at run time: the core's
+/// [`Connection`] with `Vec` storage. Public (hidden) so that framelink-tokio drives the very
+/// same type; not a stable API.
+pub enum Framed {
+    /// Length-delimited frames (`tcp://`).
     Tcp(Connection<LengthDelimitedDecoder<MAX_PACKET, Vec<u8>>, Buf>),
+    /// COBS frames (`tcp+cobs://`, `serial://`).
     Cobs(Connection<CobsDecoder<MAX_PACKET, Vec<u8>>, Buf>),
+    /// One packet per datagram (`udp://`).
     Udp(Connection<DatagramDecoder, Buf>),
 }
 
@@ -45,7 +50,7 @@ impl Framed {
     /// side sends or accepts (13 + its max payload).
     ///
     /// Only COBS needs a scratch packet (the other framings frame each packet in place).
-    pub(crate) fn new(transport: Transport, session: Sess, packet_len: usize) -> Self {
+    pub fn new(transport: Transport, session: Sess, packet_len: usize) -> Self {
         match transport {
             Transport::Udp => {
                 Self::Udp(Connection::new(session, DatagramDecoder::new(packet_len), Vec::new()))
@@ -61,27 +66,29 @@ impl Framed {
         }
     }
 
-    /// The largest frame [`poll_transmit`](Self::poll_transmit) may write (`packet_len` is the
-    /// one given to [`new`](Self::new), which the session's `max_payload` already says).
-    pub(crate) fn max_frame(&self, packet_len: usize) -> usize {
-        let _ = packet_len;
+    /// The largest frame [`poll_transmit`](Self::poll_transmit) may write (for the
+    /// `packet_len` given to [`new`](Self::new), which the session's `max_payload` says).
+    pub fn max_frame(&self) -> usize {
         each!(self, f => f.max_frame())
     }
 
-    pub(crate) fn session(&self) -> &Sess {
+    /// The session.
+    pub fn session(&self) -> &Sess {
         each!(self, f => f.session())
     }
 
-    pub(crate) fn session_mut(&mut self) -> &mut Sess {
+    /// The session, to send on or close.
+    pub fn session_mut(&mut self) -> &mut Sess {
         each!(self, f => f.session_mut())
     }
 
-    pub(crate) fn handle_bytes(&mut self, now: Instant, bytes: &[u8]) {
+    /// Feeds bytes read from the transport (one whole datagram for UDP).
+    pub fn handle_bytes(&mut self, now: Instant, bytes: &[u8]) {
         each!(self, f => f.handle_bytes(now, bytes))
     }
 
     /// Whole frames for one write (streams) or one datagram (UDP); 0 when nothing is due.
-    pub(crate) fn poll_transmit(&mut self, now: Instant, out: &mut [u8]) -> Result<usize, BufferTooSmall> {
+    pub fn poll_transmit(&mut self, now: Instant, out: &mut [u8]) -> Result<usize, BufferTooSmall> {
         match self {
             Self::Tcp(f) => f.poll_transmit(now, out),
             Self::Cobs(f) => f.poll_transmit(now, out),
@@ -90,36 +97,37 @@ impl Framed {
     }
 
     /// Gives back the room of the scratch packet and of an idle decoder.
-    pub(crate) fn shrink(&mut self) {
+    pub fn shrink(&mut self) {
         each!(self, f => f.shrink())
     }
 
-    pub(crate) fn decoder_stats(&self) -> DecoderStats {
+    /// The decoder's counters.
+    pub fn decoder_stats(&self) -> DecoderStats {
         each!(self, f => f.decoder_stats())
     }
 
     /// Runs the session's timers if their deadline has passed.
-    pub(crate) fn handle_timeout(&mut self, now: Instant) {
+    pub fn handle_timeout(&mut self, now: Instant) {
         each!(self, f => f.handle_timeout(now))
     }
 
     /// When to run the timers if no input comes first.
-    pub(crate) fn poll_timeout(&self) -> Option<Instant> {
+    pub fn poll_timeout(&self) -> Option<Instant> {
         self.session().poll_timeout()
     }
 
     /// Whether [`next_event`](Self::next_event) has an answer now.
-    pub(crate) fn is_ready(&self) -> bool {
+    pub fn is_ready(&self) -> bool {
         each!(self, f => f.is_ready())
     }
 
     /// The next event, or why the session ended once that was reported; `None` while neither.
-    pub(crate) fn next_event(&mut self) -> Option<Result<Event<'_>, CloseReason>> {
+    pub fn next_event(&mut self) -> Option<Result<Event<'_>, CloseReason>> {
         each!(self, f => f.next_event())
     }
 
     /// Why the session ended, once it has.
-    pub(crate) fn close_reason(&self) -> Option<CloseReason> {
+    pub fn close_reason(&self) -> Option<CloseReason> {
         self.session().close_reason()
     }
 }

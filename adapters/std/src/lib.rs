@@ -44,6 +44,13 @@ pub use cancel::CancelToken;
 pub use clock::StdClock;
 pub use error::LinkError;
 pub use framelink_core as core;
+
+/// What framelink-tokio shares with this crate's blocking links: the session type and the
+/// session joined to its framing. Not a stable API.
+#[doc(hidden)]
+pub mod shared {
+    pub use crate::conn::{Framed, Sess};
+}
 /// A pre-shared key for keyed sessions ([`LinkConfig::psk`]).
 pub use framelink_core::auth::{Psk, PskError};
 pub use link::{Link, LinkConfig, LinkEvent, LinkEventRef, new_psk};

@@ -490,7 +490,7 @@ impl Link {
         let (local, peer) = socket.addrs()?;
         let packet_len = config.packet_len(transport);
         let framed = Framed::new(transport, session, packet_len);
-        let frame = framed.max_frame(packet_len);
+        let frame = framed.max_frame();
         let (read_len, write_len) = if socket.is_datagram() {
             (DATAGRAM_READ, frame)
         } else {

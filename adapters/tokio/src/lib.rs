@@ -80,7 +80,6 @@
 //! port that went away again once it is back.
 #![deny(missing_docs)]
 
-mod framed;
 mod io;
 mod link;
 mod serial;

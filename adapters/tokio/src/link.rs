@@ -10,11 +10,11 @@ use std::time::{Duration, Instant as StdInstant};
 use framelink_core::framing::DecoderStats;
 use framelink_core::session::{CloseReason, PeerParams, RttStats, SendError, Session, State, Stats};
 use framelink_core::wire::ErrorCode;
+use framelink_std::shared::{Framed, Sess};
 use framelink_std::{LinkConfig, LinkError, LinkEvent, StdClock, ToAddr, Transport};
 use tokio::net::{TcpStream, UdpSocket};
 use tokio::sync::watch;
 
-use crate::framed::{Framed, Sess};
 use crate::io::Io;
 use crate::serial;
 use crate::server::Counters;

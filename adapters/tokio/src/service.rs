@@ -8,8 +8,8 @@ use framelink_core::Instant;
 use framelink_core::service::{Responder, ResponderDriver};
 use framelink_core::session::{CloseReason, Event};
 use framelink_std::LinkEvent;
+use framelink_std::shared::Framed;
 
-use crate::framed::Framed;
 use crate::server::Counters;
 
 /// What a link hands out next.
