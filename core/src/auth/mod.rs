@@ -54,6 +54,7 @@
 //! assert_eq!(server.poll_event(), Some(Event::Message(b"secret")));
 //! ```
 
+mod ascon;
 mod crypto;
 mod replay;
 mod seal;
@@ -206,3 +207,8 @@ impl core::fmt::Debug for SessionAuth {
 }
 
 pub use crypto::{hello_proof, session_keys};
+
+/// Compares two tags without stopping at the first difference.
+pub(crate) fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0, |acc, (x, y)| acc | (x ^ y)) == 0
+}

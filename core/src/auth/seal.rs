@@ -5,13 +5,10 @@
 //! number (u64 LE) and the 16-byte tag. The AEAD nonce is the direction byte, 7 zero bytes and
 //! the packet number (LE).
 
-use ascon_aead::AsconAead128;
-use ascon_aead::aead::inout::InOutBuf;
-use ascon_aead::aead::{AeadInOut, KeyInit};
 use zeroize::Zeroize;
 
-use super::{PACKET_NUMBER_LEN, ReplayWindow, SEAL_OVERHEAD, TAG_LEN};
-use crate::wire::{HEADER_LEN, OVERHEAD, Packet, PacketType, Repr, flags};
+use super::{PACKET_NUMBER_LEN, ReplayWindow, SEAL_OVERHEAD, ascon};
+use crate::wire::{CRC_LEN, HEADER_LEN, OVERHEAD, Packet, PacketType, Repr, crc32c, write_header};
 
 use crate::wire::flags::SEALED;
 
@@ -83,24 +80,22 @@ impl Channel {
         let plain = len.checked_sub(OVERHEAD)?;
         let sealed = plain + SEAL_OVERHEAD;
         let sealed_len = u16::try_from(sealed).ok()?;
-        let buf = buf.get_mut(..OVERHEAD + sealed)?;
+        let (packet, crc) = buf.get_mut(..OVERHEAD + sealed)?.split_last_chunk_mut::<CRC_LEN>()?;
         let pn = self.next_pn;
         if pn == u64::MAX {
             return None;
         }
-        let mut packet = Packet::new_unchecked(&mut *buf);
-        packet.set_flags(packet.flags() | SEALED);
-        packet.set_len(sealed_len);
-        let (header, rest) = buf.split_at_mut(HEADER_LEN);
+        let (header, rest) = packet.split_at_mut(HEADER_LEN);
+        let mut fields = Packet::new_unchecked(&mut *header);
+        fields.set_flags(fields.flags() | SEALED);
+        fields.set_len(sealed_len);
         let (payload, trailer) = rest.split_at_mut(plain);
-        let cipher = AsconAead128::new(&self.send_key.into());
-        let tag = cipher
-            .encrypt_inout_detached(&nonce(self.send_direction, pn).into(), header, payload.into())
-            .ok()?;
-        trailer[..PACKET_NUMBER_LEN].copy_from_slice(&pn.to_le_bytes());
-        trailer[PACKET_NUMBER_LEN..SEAL_OVERHEAD].copy_from_slice(&tag);
+        let tag = ascon::aead(&self.send_key, &nonce(self.send_direction, pn), header, payload, false);
+        let (number, tag_at) = trailer.split_at_mut(PACKET_NUMBER_LEN);
+        number.copy_from_slice(&pn.to_le_bytes());
+        tag_at.copy_from_slice(&tag);
         self.next_pn += 1;
-        Packet::new_unchecked(&mut *buf).fill_crc();
+        *crc = crc32c(packet).to_le_bytes();
         Some(OVERHEAD + sealed)
     }
 
@@ -117,14 +112,13 @@ impl Channel {
         }
         let room = room.get_mut(..plain).ok_or(OpenError::Forged)?;
         let header = header_of(packet);
-        let cipher = AsconAead128::new(&self.receive_key.into());
-        let tag: &[u8; TAG_LEN] = tag.try_into().map_err(|_| OpenError::Forged)?;
         let direction = 1 - self.send_direction;
-        // Decrypted from the packet straight into `room`: no copy first.
-        let buffer = InOutBuf::new(ciphertext, &mut *room).map_err(|_| OpenError::Forged)?;
-        cipher
-            .decrypt_inout_detached(&nonce(direction, pn).into(), &header, buffer, tag.into())
-            .map_err(|_| OpenError::Forged)?;
+        room.copy_from_slice(ciphertext);
+        let expected = ascon::aead(&self.receive_key, &nonce(direction, pn), &header, room, true);
+        if !super::same(&expected, tag) {
+            room.fill(0);
+            return Err(OpenError::Forged);
+        }
         self.window.accept(pn);
         Ok(Repr { payload: room, ..*packet })
     }
@@ -133,20 +127,9 @@ impl Channel {
 /// The header a sealed packet was sent with, rebuilt from what the parser kept: any bit the
 /// path changed (an undefined flag, an ack field sent without flag ACK) fails the tag.
 fn header_of(packet: &Repr<'_>) -> [u8; HEADER_LEN] {
-    let mut bits = SEALED;
-    if packet.ack.is_some() {
-        bits |= flags::ACK;
-    }
-    if packet.more {
-        bits |= flags::MORE;
-    }
     let mut header = [0u8; HEADER_LEN];
-    header[0] = crate::wire::VERSION;
-    header[1] = packet.kind.into();
-    header[2] = bits;
-    header[3..5].copy_from_slice(&packet.seq.0.to_le_bytes());
-    header[5..7].copy_from_slice(&packet.ack.unwrap_or_default().0.to_le_bytes());
-    header[7..9].copy_from_slice(&(packet.payload.len() as u16).to_le_bytes());
+    let len = u16::try_from(packet.payload.len()).unwrap_or(u16::MAX);
+    write_header(packet.header(), len, SEALED, &mut header);
     header
 }
 

@@ -158,7 +158,7 @@ impl<'a> Repr<'a> {
         let out = buf.first_chunk_mut::<OVERHEAD>().ok_or(BufferTooSmall { required: OVERHEAD })?;
         let (bytes, crc) = out.split_at_mut(HEADER_LEN);
         let bytes: &mut [u8; HEADER_LEN] = bytes.try_into().map_err(|_| too_small)?;
-        put_header(header, len, bytes);
+        write_header(header, len, 0, bytes);
         let mut digest = Crc32c::new();
         digest.update(bytes);
         for piece in pieces {
@@ -181,15 +181,14 @@ fn emit_header(
     let len = u16::try_from(payload_len).map_err(|_| too_small)?;
     let (packet, crc) = buf.get_mut(..total).and_then(<[u8]>::split_last_chunk_mut).ok_or(too_small)?;
     let (bytes, _) = packet.split_first_chunk_mut::<HEADER_LEN>().ok_or(too_small)?;
-    put_header(header, len, bytes);
+    write_header(header, len, 0, bytes);
     Ok((packet, crc))
 }
 
-/// Writes the header fields of a packet with a payload of `len` bytes.
-// Always inlined: `emit_header` stays as it was for firmware, which never splits a packet.
-#[inline(always)]
-fn put_header(header: Header, len: u16, bytes: &mut [u8; HEADER_LEN]) {
-    let mut flag_bits = 0;
+/// Writes the header of a packet with `header`, a payload of `len` bytes and the flags the
+/// fields imply plus `extra_flags` (a keyed session's SEALED).
+pub(crate) fn write_header(header: Header, len: u16, extra_flags: u8, bytes: &mut [u8; HEADER_LEN]) {
+    let mut flag_bits = extra_flags;
     if header.ack.is_some() {
         flag_bits |= flags::ACK;
     }
