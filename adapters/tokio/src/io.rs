@@ -59,6 +59,11 @@ impl Io {
         matches!(self, Self::Udp(_) | Self::Peer(_))
     }
 
+    /// Whether this is a TCP stream ([`try_write_vectored`](Self::try_write_vectored) writes it).
+    pub(crate) fn is_tcp(&self) -> bool {
+        matches!(self, Self::Tcp(_))
+    }
+
     /// The serial port's name, over a serial port.
     pub(crate) fn port_name(&self) -> Option<&str> {
         match self {
@@ -142,6 +147,23 @@ impl Io {
         };
         match written {
             Ok(0) if !bytes.is_empty() => Err(LinkError::ConnectionLost),
+            Ok(len) => Ok(Some(len)),
+            Err(error) if error.kind() == io::ErrorKind::WouldBlock => Ok(None),
+            Err(error) => Err(lost_or_io(error)),
+        }
+    }
+
+    /// One vectored write of some of `slices` on a TCP stream, without waiting: how many bytes
+    /// were written, `None` when the socket takes nothing now.
+    pub(crate) fn try_write_vectored(
+        &mut self,
+        slices: &[io::IoSlice<'_>],
+    ) -> Result<Option<usize>, LinkError> {
+        let Self::Tcp(stream) = self else {
+            return Err(LinkError::Io(io::ErrorKind::Unsupported.into()));
+        };
+        match stream.try_write_vectored(slices) {
+            Ok(0) if slices.iter().any(|slice| !slice.is_empty()) => Err(LinkError::ConnectionLost),
             Ok(len) => Ok(Some(len)),
             Err(error) if error.kind() == io::ErrorKind::WouldBlock => Ok(None),
             Err(error) => Err(lost_or_io(error)),

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant as StdInstant};
 use framelink_core::framing::DecoderStats;
 use framelink_core::session::{CloseReason, PeerParams, RttStats, SendError, Session, State, Stats};
 use framelink_core::wire::ErrorCode;
-use framelink_std::shared::{Framed, Sess};
+use framelink_std::shared::{Framed, GATHER, Sess};
 use framelink_std::{LinkConfig, LinkError, LinkEvent, StdClock, ToAddr, Transport};
 use tokio::net::{TcpStream, UdpSocket};
 use tokio::sync::watch;
@@ -533,6 +533,9 @@ impl Link {
             let now = self.clock.now();
             let Self { framed, io, unsent, write_len, .. } = self;
             let written = with_scratch(*write_len, |buf| {
+                if io.is_tcp() {
+                    return write_gathered(framed, io, unsent, now, buf);
+                }
                 let len = framed
                     .poll_transmit(now, buf)
                     .map_err(|error| LinkError::Io(io::Error::other(error.to_string())))?;
@@ -615,6 +618,40 @@ impl Link {
             None => Ok(()),
         }
     }
+}
+
+/// Writes one batch of frames on a TCP stream in vectored writes, DATA payloads straight from
+/// the send buffer (`buf` holds the rest); what the socket does not take goes to `unsent`.
+/// Returns the batch's length, 0 when nothing was due.
+fn write_gathered(
+    framed: &mut Framed,
+    io: &mut Io,
+    unsent: &mut Vec<u8>,
+    now: framelink_core::Instant,
+    buf: &mut [u8],
+) -> Result<usize, LinkError> {
+    let frames = framed
+        .poll_transmit_gather(now, buf)
+        .map_err(|error| LinkError::Io(io::Error::other(error.to_string())))?;
+    let mut at = 0;
+    while at < frames.len() {
+        let mut slices = [io::IoSlice::new(&[]); GATHER];
+        let mut count = 0;
+        for (slot, slice) in slices.iter_mut().zip(frames.tail(at)) {
+            *slot = io::IoSlice::new(slice);
+            count += 1;
+        }
+        match io.try_write_vectored(&slices[..count])? {
+            Some(written) => at += written,
+            None => {
+                for rest in frames.tail(at) {
+                    unsent.extend_from_slice(rest);
+                }
+                break;
+            }
+        }
+    }
+    Ok(frames.len())
 }
 
 /// Runs `f` with this thread's scratch buffer, `len` bytes long (grown, zeroed, the first time

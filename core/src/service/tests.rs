@@ -62,9 +62,11 @@ fn the_pattern_is_offset_mod_251_across_periods() {
         fill_pattern(offset, &mut data);
         assert!(data.iter().enumerate().all(|(i, &b)| b == ((offset + i as u64) % 251) as u8), "{offset}");
         assert!(check_pattern(offset, &data));
-        if len > 0 {
-            data[len - 1] ^= 1;
-            assert!(!check_pattern(offset, &data), "a changed last byte shows");
+        // A changed byte shows wherever it is: in the first period, in the middle, last.
+        for at in [0, len / 2, 251, 252, len.saturating_sub(1)].into_iter().filter(|&at| at < len) {
+            data[at] ^= 1;
+            assert!(!check_pattern(offset, &data), "byte {at} of {len} changed");
+            data[at] ^= 1;
         }
     }
 }
