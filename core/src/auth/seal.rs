@@ -1,16 +1,18 @@
-//! Sealing and opening packets in place with Ascon-AEAD128.
+//! Sealing and opening packets in place with the session's suite: Ascon-AEAD128, or
+//! AES-256-GCM where both sides have it (feature `aes-gcm`).
 //!
 //! A sealed packet keeps the 9-byte header in the clear (flag SEALED set, `len` counting the
 //! sealed payload) as associated data; its payload is the encrypted payload, the packet
-//! number (u64 LE) and the 16-byte tag. The AEAD nonce is the direction byte, 7 zero bytes and
-//! the packet number (LE).
+//! number (u64 LE) and the 16-byte tag. The AEAD nonce is the direction byte, zero bytes and
+//! the packet number (LE): 16 bytes for Ascon, 12 for AES-GCM.
 
 use ascon_aead::AsconAead128;
 use ascon_aead::aead::inout::InOutBuf;
 use ascon_aead::aead::{AeadInOut, KeyInit};
 use zeroize::Zeroize;
 
-use super::{PACKET_NUMBER_LEN, ReplayWindow, SEAL_OVERHEAD, TAG_LEN};
+use super::fast::FastKeys;
+use super::{PACKET_NUMBER_LEN, ReplayWindow, SEAL_OVERHEAD, Suite, TAG_LEN};
 use crate::wire::{HEADER_LEN, OVERHEAD, Packet, PacketType, Repr, flags};
 
 use crate::wire::flags::SEALED;
@@ -26,6 +28,8 @@ pub struct Channel {
     send_direction: u8,
     next_pn: u64,
     window: ReplayWindow,
+    /// The AES-256-GCM keys when that suite was agreed (then the Ascon keys are unused).
+    fast: Option<FastKeys>,
 }
 
 impl core::fmt::Debug for Channel {
@@ -73,7 +77,25 @@ impl Channel {
             send_direction: u8::from(!client),
             next_pn: 0,
             window: ReplayWindow::default(),
+            fast: None,
         }
+    }
+
+    /// The channel of one side for the AES-256-GCM suite: `keys` is the 32-byte
+    /// client-to-server key, then the server-to-client key
+    /// ([`session_keys_aes_256_gcm`](super::session_keys_aes_256_gcm)); zeroized here.
+    #[cfg(feature = "aes-gcm")]
+    pub fn new_aes_256_gcm(mut keys: [u8; 64], client: bool) -> Self {
+        let (c2s, s2c) = keys.split_at(32);
+        let (send, receive) = if client { (c2s, s2c) } else { (s2c, c2s) };
+        let fast = FastKeys::new(send, receive);
+        keys.zeroize();
+        Self { fast, ..Self::new([0; 32], client) }
+    }
+
+    /// The suite this channel seals with.
+    pub fn suite(&self) -> Suite {
+        if self.fast.is_some() { Suite::Aes256Gcm } else { Suite::Ascon128 }
     }
 
     /// Seals the packet of `len` bytes at the start of `buf` in place; returns its new length,
@@ -93,10 +115,13 @@ impl Channel {
         packet.set_len(sealed_len);
         let (header, rest) = buf.split_at_mut(HEADER_LEN);
         let (payload, trailer) = rest.split_at_mut(plain);
-        let cipher = AsconAead128::new(&self.send_key.into());
-        let tag = cipher
-            .encrypt_inout_detached(&nonce(self.send_direction, pn).into(), header, payload.into())
-            .ok()?;
+        let tag = match &self.fast {
+            Some(fast) => fast.seal(self.send_direction, pn, header, payload)?,
+            None => AsconAead128::new(&self.send_key.into())
+                .encrypt_inout_detached(&nonce(self.send_direction, pn).into(), header, payload.into())
+                .ok()?
+                .into(),
+        };
         trailer[..PACKET_NUMBER_LEN].copy_from_slice(&pn.to_le_bytes());
         trailer[PACKET_NUMBER_LEN..SEAL_OVERHEAD].copy_from_slice(&tag);
         self.next_pn += 1;
@@ -117,9 +142,16 @@ impl Channel {
         }
         let room = room.get_mut(..plain).ok_or(OpenError::Forged)?;
         let header = header_of(packet);
-        let cipher = AsconAead128::new(&self.receive_key.into());
         let tag: &[u8; TAG_LEN] = tag.try_into().map_err(|_| OpenError::Forged)?;
         let direction = 1 - self.send_direction;
+        if let Some(fast) = &self.fast {
+            if !fast.open(direction, pn, &header, ciphertext, tag, room) {
+                return Err(OpenError::Forged);
+            }
+            self.window.accept(pn);
+            return Ok(Repr { payload: room, ..*packet });
+        }
+        let cipher = AsconAead128::new(&self.receive_key.into());
         // Decrypted from the packet straight into `room`: no copy first.
         let buffer = InOutBuf::new(ciphertext, &mut *room).map_err(|_| OpenError::Forged)?;
         cipher
