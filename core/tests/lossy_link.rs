@@ -47,16 +47,18 @@ struct Wire {
     cut: bool,
     /// Packets put on the wire (before loss), for goodput figures.
     packets: u64,
+    /// Which packets to lose, counted from 1 in the order they were put on the wire.
+    lose: &'static [u64],
 }
 
 impl Wire {
     fn new(imp: Impairments) -> Self {
-        Self { imp, in_flight: BTreeMap::new(), sent: 0, cut: false, packets: 0 }
+        Self { imp, in_flight: BTreeMap::new(), sent: 0, cut: false, packets: 0, lose: &[] }
     }
 
     fn send(&mut self, rng: &mut Rng, now: u64, packet: &[u8]) {
         self.packets += 1;
-        if self.cut || rng.chance(self.imp.loss) {
+        if self.cut || self.lose.contains(&self.packets) || rng.chance(self.imp.loss) {
             return;
         }
         let copies = if rng.chance(self.imp.duplicate) { 2 } else { 1 };
@@ -207,12 +209,25 @@ fn run_on(
     server_msgs: Vec<usize>,
     cut_at_us: Option<u64>,
 ) -> Outcome {
+    let to_server = Wire::new(imp);
+    run_wires(config, initial, seed, (to_server, Wire::new(imp)), client_msgs, server_msgs, cut_at_us)
+}
+
+/// [`run_on`] over the given wires (client to server, server to client).
+fn run_wires(
+    config: Config,
+    initial: usize,
+    seed: u64,
+    (mut to_server, mut to_client): (Wire, Wire),
+    client_msgs: Vec<usize>,
+    server_msgs: Vec<usize>,
+    cut_at_us: Option<u64>,
+) -> Outcome {
     let mut rng = Rng::new(seed);
     let t0 = Instant::ZERO;
     let buf = || vec![0u8; initial];
     let mut client = Side::new(S::client(config, seed as u32, buf(), buf(), t0), client_msgs);
     let mut server = Side::new(S::server(config, buf(), buf(), t0), server_msgs);
-    let (mut to_server, mut to_client) = (Wire::new(imp), Wire::new(imp));
     let mut now_us = 0u64;
     let limit_us = 600_000_000; // ten virtual minutes
     let mut peak_storage = 0;
@@ -377,6 +392,25 @@ fn soak() {
         let out = run(seed, imp, client, server, None);
         check_delivered(seed, &imp, &out);
     }
+}
+
+/// A flight's last packet lost: no later packet can reveal the loss, so the tail-loss probe
+/// (2·SRTT plus the ack delay) sends it again, well before the retransmission timeout.
+#[cfg(feature = "congestion")]
+#[test]
+fn a_loss_at_the_tail_of_a_flight_is_repaired_by_the_probe_without_a_timeout() {
+    let imp = Impairments { delay_us: 10_000, ..Impairments::CLEAN };
+    // Packet 1 is HELLO; 2 to 6 the five DATA packets of the first flight: the last is lost.
+    let mut to_server = Wire::new(imp);
+    to_server.lose = &[6];
+    let config = config().min_rto(Duration::from_millis(200));
+    let out = run_wires(config, 8 * 1024, 1, (to_server, Wire::new(imp)), vec![100; 5], Vec::new(), None);
+    check_delivered(1, &imp, &out);
+    let stats = out.client.session.stats();
+    assert_eq!((stats.probes, stats.timeouts, stats.retransmits), (1, 0, 1), "{stats:?}");
+    // The loss was repaired by the probe: one round trip for the flight, then 2·SRTT + 5 ms
+    // (45 ms) and one more round trip, and the close: far below the 200 ms RTO.
+    assert!(out.end_us < 200_000, "ended at {} us", out.end_us);
 }
 
 /// Goodput against loss, next to the ideal (1 - loss) share of the loss-free goodput:

@@ -151,6 +151,11 @@ pub struct Stats {
     pub fast_retransmits: u64,
     /// Retransmission timeouts that fired.
     pub timeouts: u64,
+    /// Tail-loss probes sent (RFC 8985): a packet sent to draw an acknowledgement when the
+    /// last ones of a flight went unanswered, before the retransmission timeout (feature
+    /// `congestion`).
+    #[cfg(feature = "congestion")]
+    pub probes: u64,
     /// DATA packets that arrived ahead of a gap and were held.
     pub out_of_order: u64,
     /// DATA packets dropped for lack of room (to be sent again by the peer).

@@ -104,6 +104,14 @@ impl<B: crate::buffer::Buffer, const W: usize> Session<B, W> {
                     self.pending.keepalive = true;
                     self.timers.set_after(Timer::KeepAlive, now, self.config.keepalive_us);
                 }
+                // The next poll_transmit sends what the pacer held back.
+                #[cfg(feature = "congestion")]
+                Timer::Pace => self.timers.stop(Timer::Pace),
+                #[cfg(feature = "congestion")]
+                Timer::Loss => {
+                    self.timers.stop(Timer::Loss);
+                    self.detect_losses(now);
+                }
             }
         }
         self.give_back_room(now);
@@ -112,6 +120,11 @@ impl<B: crate::buffer::Buffer, const W: usize> Session<B, W> {
     /// The retransmission timer fired (RFC 6298 5.4-5.6): send the oldest unanswered packet
     /// again and back off; past the dead-link limit, end the session. Returns whether it ended.
     fn on_retransmit_timeout(&mut self, now: Instant) -> bool {
+        #[cfg(feature = "congestion")]
+        if self.probe_allowed() && self.rtt.smoothed().is_some() {
+            self.send_probe(now);
+            return false;
+        }
         self.stats.timeouts += 1;
         if self.backoff >= self.config.max_retransmits {
             self.finish(CloseReason::TimedOut(Timeout::DeadLink));
@@ -128,6 +141,10 @@ impl<B: crate::buffer::Buffer, const W: usize> Session<B, W> {
             _ => {
                 // After a timeout nothing in flight is trusted any more (as TCP restarts from
                 // the oldest unacknowledged byte); what the peer reported holding is skipped.
+                #[cfg(feature = "congestion")]
+                if self.tx.inflight() > 0 {
+                    self.cc.on_persistent_congestion();
+                }
                 if self.tx.mark_all_lost() == 0 {
                     // Nothing in flight but data waiting: the peer's credit grant may have been
                     // lost. A PING makes it answer with a fresh ACK.
@@ -137,6 +154,59 @@ impl<B: crate::buffer::Buffer, const W: usize> Session<B, W> {
         }
         self.timers.set_after(Timer::Retransmit, now, self.rto().into());
         false
+    }
+
+    /// The probe timeout fired (RFC 8985 7.3): new data goes if the peer's window and credit
+    /// allow, beyond the congestion window and the pacer, else the newest packet in flight is
+    /// sent again; the retransmission timeout follows if nothing is acknowledged.
+    #[cfg(feature = "congestion")]
+    fn send_probe(&mut self, now: Instant) {
+        self.rack.probe_out = true;
+        self.stats.probes += 1;
+        if self.can_send_new_data() {
+            self.rack.probe_new_data = true;
+        } else {
+            self.tx.queue_probe();
+        }
+        self.timers.set_after(Timer::Retransmit, now, self.rto().into());
+    }
+
+    /// Runs RACK over what is in flight: packets overtaken by a delivered one and older than
+    /// its RTT plus the reordering window are queued to be sent again (and answered by the
+    /// congestion controller); the loss timer waits for the next that may become so.
+    #[cfg(feature = "congestion")]
+    fn detect_losses(&mut self, now: Instant) {
+        let (latest, min) = self.rtt.latest_and_min();
+        let srtt = self.rtt.smoothed().unwrap_or(0) as u32;
+        let Some(threshold) = self.rack.threshold(min, srtt) else { return };
+        let queue = super::congestion::queue_building(latest, min);
+        let next = self.tx.next_seq();
+        let (cc, mut lost) = (&mut self.cc, 0u64);
+        let due = self.tx.rack_detect(now, threshold, |seq| {
+            lost += 1;
+            cc.on_lost(seq, next, queue);
+        });
+        self.stats.fast_retransmits += lost;
+        match due {
+            Some(at) => self.timers.set(Timer::Loss, at),
+            None => self.timers.stop(Timer::Loss),
+        }
+    }
+
+    /// `count` packets were newly delivered, the newest numbered `newest`: the congestion
+    /// window may grow.
+    #[cfg(feature = "congestion")]
+    fn on_delivered(&mut self, count: u32, newest: SeqNumber) {
+        if count == 0 {
+            return;
+        }
+        let Some(peer) = self.peer else { return };
+        let (latest, min) = self.rtt.latest_and_min();
+        let window = self.cc.window();
+        let limited = self.tx.pipe() as u32 + count >= window / 2;
+        let cap = u32::from(peer.window).min(self.tx.inflight_capacity() as u32);
+        let queue = super::congestion::queue_building(latest, min);
+        self.cc.on_delivered(count, newest, limited, queue, cap);
     }
 
     /// The peer is alive: push the keepalive and idle deadlines back.
@@ -161,9 +231,16 @@ impl<B: crate::buffer::Buffer, const W: usize> Session<B, W> {
         }
         let mut acked = 0u64;
         let mut clean = true;
+        #[cfg(feature = "congestion")]
+        let (rack, min_rtt, mut delivered) = (&mut self.rack, self.rtt.latest_and_min().1, 0u32);
         let last = self.tx.acknowledge(ack, |segment| {
             acked += u64::from(segment.len);
             clean &= segment.transmissions == 1 && !segment.sacked;
+            #[cfg(feature = "congestion")]
+            if !segment.sacked {
+                rack.on_delivered(segment, now, min_rtt);
+                delivered += 1;
+            }
         });
         let Some(segment) = last else { return false };
         self.stats.bytes_acked += acked;
@@ -174,6 +251,12 @@ impl<B: crate::buffer::Buffer, const W: usize> Session<B, W> {
         // ahead of the gap): that ack measures the recovery, not the path.
         if clean {
             self.rtt.sample(now, segment.sent_at);
+        }
+        #[cfg(feature = "congestion")]
+        if self.lossy() {
+            self.rack.probe_out = false;
+            self.on_delivered(delivered, segment.seq);
+            self.detect_losses(now);
         }
         if self.state == State::CloseSent {
             self.timers.set_after(Timer::Close, now, self.config.close_timeout_us);
@@ -444,6 +527,30 @@ impl<B: crate::buffer::Buffer, const W: usize> Session<B, W> {
     /// Marks what the peer holds beyond a gap; holes overtaken by three or more received
     /// packets are sent again at once (fast retransmit), at most once per RTT.
     fn on_selective_ack(&mut self, now: Instant, ack: SeqNumber, bitmap: u32) {
+        // With RACK, what was reported received dates the losses (RFC 8985).
+        #[cfg(feature = "congestion")]
+        {
+            let (rack, min_rtt) = (&mut self.rack, self.rtt.latest_and_min().1);
+            let (mut delivered, mut newest) = (0u32, ack);
+            let sample = self.tx.mark_sacked_with(ack, bitmap, |segment| {
+                rack.on_delivered(segment, now, min_rtt);
+                delivered += 1;
+                newest = segment.seq;
+            });
+            // A receiver reports a gap at once: a newly reported packet sent once times the path.
+            if let Some(sent_at) = sample {
+                self.rtt.sample(now, sent_at);
+            }
+            self.on_delivered(delivered, newest);
+            self.detect_losses(now);
+        }
+        #[cfg(not(feature = "congestion"))]
+        self.fast_retransmit(now, ack, bitmap);
+    }
+
+    /// Without RACK: holes that three later packets overtook are sent again.
+    #[cfg(not(feature = "congestion"))]
+    fn fast_retransmit(&mut self, now: Instant, ack: SeqNumber, bitmap: u32) {
         // A receiver reports a gap at once, so a newly reported packet sent once times the path.
         if let Some(sent_at) = self.tx.mark_sacked(ack, bitmap) {
             self.rtt.sample(now, sent_at);

@@ -115,6 +115,8 @@
 //! [`send`](Session::send) return [`SendError::WouldBlock`].
 
 mod config;
+#[cfg(feature = "congestion")]
+mod congestion;
 mod credit;
 mod event;
 mod input;
@@ -123,6 +125,8 @@ mod keyed;
 #[cfg(all(test, feature = "auth"))]
 mod keyed_tests;
 mod output;
+#[cfg(feature = "congestion")]
+mod rack;
 mod recv_buffer;
 mod rtt;
 mod send_buffer;
@@ -344,6 +348,13 @@ pub struct Session<B, const W: usize = 16> {
     /// A keyed session's key, nonces and channel ([`with_auth`](Self::with_auth)).
     #[cfg(feature = "auth")]
     keyed: Option<keyed::Keyed<B>>,
+    /// The congestion window, the pacer and RACK-TLP (with retransmission).
+    #[cfg(feature = "congestion")]
+    cc: congestion::Congestion,
+    #[cfg(feature = "congestion")]
+    pacer: congestion::Pacer,
+    #[cfg(feature = "congestion")]
+    rack: rack::Rack,
 }
 
 impl<B: Buffer, const W: usize> Session<B, W> {
@@ -379,6 +390,12 @@ impl<B: Buffer, const W: usize> Session<B, W> {
             busy_at: now,
             #[cfg(feature = "auth")]
             keyed: None,
+            #[cfg(feature = "congestion")]
+            cc: congestion::Congestion::default(),
+            #[cfg(feature = "congestion")]
+            pacer: congestion::Pacer::default(),
+            #[cfg(feature = "congestion")]
+            rack: rack::Rack::default(),
         };
         session.granted = Granted::new(session.initial_credit());
         session.pending.hello = role == Role::Client;
@@ -717,8 +734,28 @@ impl<B: Buffer, const W: usize> Session<B, W> {
             return;
         }
         if restart || !self.timers.is_running(Timer::Retransmit) {
-            self.timers.set_after(Timer::Retransmit, now, self.rto().into());
+            self.timers.set_after(Timer::Retransmit, now, self.retransmit_delay().into());
         }
+    }
+
+    /// The retransmission timer's delay: the probe timeout while a tail-loss probe may go
+    /// (DATA in flight, none sent since the last progress), else the RTO.
+    fn retransmit_delay(&self) -> u32 {
+        let rto = self.rto();
+        #[cfg(feature = "congestion")]
+        if let (Some(srtt), true) = (self.rtt.smoothed(), self.probe_allowed()) {
+            return rack::probe_timeout(srtt as u32, self.config.ack_delay_us, rto);
+        }
+        rto
+    }
+
+    /// Whether a tail-loss probe may go when the timer fires.
+    #[cfg(feature = "congestion")]
+    fn probe_allowed(&self) -> bool {
+        matches!(self.state, State::Established | State::Closing | State::Draining)
+            && !self.rack.probe_out
+            && self.backoff == 0
+            && self.tx.inflight() > 0
     }
 
     fn announced_max_payload(&self) -> u16 {
@@ -835,6 +872,12 @@ impl<B: Buffer, const W: usize> Session<B, W> {
         self.next_token = 1;
         self.stats = Stats::default();
         self.rtt = Rtt::default();
+        #[cfg(feature = "congestion")]
+        {
+            self.cc = congestion::Congestion::default();
+            self.pacer = congestion::Pacer::default();
+            self.rack.reset();
+        }
         self.busy_at = now;
         self.granted = Granted::new(self.initial_credit());
         self.timers.stop_all();

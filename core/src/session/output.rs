@@ -128,6 +128,8 @@ impl<B: crate::buffer::Buffer, const W: usize> Session<B, W> {
         let tx = &self.tx;
         let len = Repr::emit_with(header, usize::from(segment.len), buf, |p| tx.read_at(segment.start, p))?;
         self.tx.resent(segment.seq, now);
+        #[cfg(feature = "congestion")]
+        self.pacer.on_sent(now, self.rtt.smoothed(), self.cc.window());
         self.stats.retransmits += 1;
         self.acknowledged();
         Ok(Some(len))
@@ -160,6 +162,16 @@ impl<B: crate::buffer::Buffer, const W: usize> Session<B, W> {
         if cost > self.allowed.left() {
             return Ok(None);
         }
+        #[cfg(feature = "congestion")]
+        if self.lossy() && !self.rack.probe_new_data {
+            if self.tx.pipe() >= self.cc.window() as usize {
+                return Ok(None);
+            }
+            if let Some(at) = self.pacer.delay(now, self.rtt.smoothed()) {
+                self.timers.set(Timer::Pace, at);
+                return Ok(None);
+            }
+        }
         let header = Header {
             kind: PacketType::Data,
             seq: self.tx.next_seq(),
@@ -170,6 +182,11 @@ impl<B: crate::buffer::Buffer, const W: usize> Session<B, W> {
         let len = Repr::emit_with(header, usize::from(fragment.len), buf, |p| tx.read_at(fragment.start, p))?;
         let position = self.allowed.spend(cost);
         self.tx.commit(fragment, position, now);
+        #[cfg(feature = "congestion")]
+        if self.lossy() {
+            self.rack.probe_new_data = false;
+            self.pacer.on_sent(now, self.rtt.smoothed(), self.cc.window());
+        }
         self.acknowledged();
         self.stats.bytes_sent += u64::from(fragment.len);
         Ok(Some(len))

@@ -95,6 +95,12 @@ impl Rtt {
         (self.samples > 0).then_some(u64::from(self.srtt))
     }
 
+    /// The latest and the smallest sample in µs (0 before the first).
+    #[cfg(feature = "congestion")]
+    pub(crate) fn latest_and_min(&self) -> (u32, u32) {
+        (self.latest, self.min)
+    }
+
     /// [`RttStats::rto`] in microseconds.
     pub(crate) fn rto(&self, initial: u32, min: u32, max: u32) -> u32 {
         let estimate = (self.samples > 0).then_some((self.srtt, self.rttvar));

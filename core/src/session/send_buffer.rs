@@ -36,7 +36,7 @@ pub(crate) struct Segment {
 }
 
 impl Segment {
-    const EMPTY: Self = Self {
+    pub(crate) const EMPTY: Self = Self {
         seq: SeqNumber(0),
         start: 0,
         len: 0,
@@ -310,6 +310,7 @@ impl<B: Buffer, const W: usize> SendBuffer<B, W> {
     /// Marks the segments the peer reported in a selective-ack bitmap: bit `i` stands for
     /// `ack + 1 + i`. Returns when the newest newly marked segment was sent, if it was sent
     /// only once (an RTT sample by Karn's rule).
+    #[cfg(any(test, not(feature = "congestion")))]
     pub(crate) fn mark_sacked(&mut self, ack: SeqNumber, bitmap: u32) -> Option<Instant> {
         let mut sample = None;
         for i in 0..self.count {
@@ -324,9 +325,88 @@ impl<B: Buffer, const W: usize> SendBuffer<B, W> {
         sample
     }
 
+    /// [`mark_sacked`](Self::mark_sacked), calling `on_sacked` for each segment newly marked.
+    #[cfg(feature = "congestion")]
+    pub(crate) fn mark_sacked_with(
+        &mut self,
+        ack: SeqNumber,
+        bitmap: u32,
+        mut on_sacked: impl FnMut(&Segment),
+    ) -> Option<Instant> {
+        let mut sample = None;
+        for i in 0..self.count {
+            let segment = &mut self.inflight[self.slot(i)];
+            let offset = i32::from(segment.seq.diff(ack)) - 1;
+            if (0..32).contains(&offset) && bitmap & (1 << offset) != 0 && !segment.sacked {
+                segment.sacked = true;
+                segment.resend = false;
+                sample = (segment.transmissions == 1).then_some(segment.sent_at);
+                on_sacked(segment);
+            }
+        }
+        sample
+    }
+
+    /// Segments in the network: sent, neither acknowledged, reported received nor queued to be
+    /// sent again (what the congestion window bounds).
+    #[cfg(feature = "congestion")]
+    pub(crate) fn pipe(&self) -> usize {
+        (0..self.count)
+            .filter(|&i| {
+                let segment = &self.inflight[self.slot(i)];
+                !segment.sacked && !segment.resend
+            })
+            .count()
+    }
+
+    /// RACK (RFC 8985 6.2): queues for retransmission each segment not reported received that
+    /// was sent before the newest delivered one (`xmit`, numbered `xmit_seq`) and `wait` µs or
+    /// more before `now`, calling `on_lost` with its number. Returns when the next segment sent
+    /// before that one will be due, if one is not yet (the reordering timer).
+    #[cfg(feature = "congestion")]
+    pub(crate) fn rack_detect(
+        &mut self,
+        now: Instant,
+        (xmit, xmit_seq, wait): (Instant, SeqNumber, u64),
+        mut on_lost: impl FnMut(SeqNumber),
+    ) -> Option<Instant> {
+        let mut next = None::<Instant>;
+        for i in 0..self.count {
+            let segment = &mut self.inflight[self.slot(i)];
+            let before =
+                segment.sent_at < xmit || (segment.sent_at == xmit && segment.seq.diff(xmit_seq) < 0);
+            if segment.sacked || segment.resend || !before {
+                continue;
+            }
+            let due = segment.sent_at.add_micros(wait);
+            if due <= now {
+                segment.resend = true;
+                on_lost(segment.seq);
+            } else {
+                next = Some(next.map_or(due, |n| n.min(due)));
+            }
+        }
+        next
+    }
+
+    /// Queues the newest segment not reported received to be sent again, as a tail-loss probe.
+    /// Returns whether there was one.
+    #[cfg(feature = "congestion")]
+    pub(crate) fn queue_probe(&mut self) -> bool {
+        for i in (0..self.count).rev() {
+            let segment = &mut self.inflight[self.slot(i)];
+            if !segment.sacked {
+                segment.resend = true;
+                return true;
+            }
+        }
+        false
+    }
+
     /// Queues for retransmission the segments not reported received that `dupthresh` or more
     /// later segments overtook (fast retransmit); a segment already sent again waits `recent`
     /// µs (an RTT) before another try. Returns how many were queued.
+    #[cfg(any(test, not(feature = "congestion")))]
     pub(crate) fn mark_lost(&mut self, dupthresh: usize, now: Instant, recent: u64) -> usize {
         let mut sacked_after = 0;
         let mut queued = 0;

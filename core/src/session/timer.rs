@@ -18,18 +18,40 @@ pub(crate) enum Timer {
     Retransmit = 4,
     /// A delayed acknowledgement is due.
     AckDelay = 5,
+    /// The pacer lets the next DATA packet go.
+    #[cfg(feature = "congestion")]
+    Pace = 6,
+    /// A packet overtaken by a delivered one has waited out the reordering window (RACK).
+    #[cfg(feature = "congestion")]
+    Loss = 7,
 }
+
+/// How many kinds of timer there are.
+const COUNT: usize = if cfg!(feature = "congestion") { 8 } else { 6 };
 
 impl Timer {
     /// Every timer, in the order `handle_timeout` serves them.
-    pub(crate) const VALUES: [Self; 6] =
+    #[cfg(not(feature = "congestion"))]
+    pub(crate) const VALUES: [Self; COUNT] =
         [Self::Handshake, Self::Idle, Self::Close, Self::Retransmit, Self::AckDelay, Self::KeepAlive];
+    /// Every timer, in the order `handle_timeout` serves them.
+    #[cfg(feature = "congestion")]
+    pub(crate) const VALUES: [Self; COUNT] = [
+        Self::Handshake,
+        Self::Idle,
+        Self::Close,
+        Self::Loss,
+        Self::Retransmit,
+        Self::AckDelay,
+        Self::KeepAlive,
+        Self::Pace,
+    ];
 }
 
 /// When each timer fires, if it is running.
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct TimerTable {
-    data: [Option<Instant>; 6],
+    data: [Option<Instant>; COUNT],
 }
 
 impl TimerTable {
@@ -48,7 +70,7 @@ impl TimerTable {
     }
 
     pub(crate) fn stop_all(&mut self) {
-        self.data = [None; 6];
+        self.data = [None; COUNT];
     }
 
     pub(crate) fn is_running(&self, timer: Timer) -> bool {
