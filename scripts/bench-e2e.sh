@@ -1,18 +1,21 @@
 #!/usr/bin/env bash
-# End-to-end benchmarks on loopback, one run (about two minutes), beside the references:
+# End-to-end benchmarks on loopback, one run (about four minutes), beside the references:
 #   1. throughput: `framelink bench` against iperf3, TCP both ways and UDP (both unpinned);
 #   2. round trip: `framelink ping -i 0` against a raw std TCP ping-pong of the same 64-byte
 #      messages, server and client of each pinned to one CPU (on a 2-vCPU VM, waking the other
 #      vCPU costs ~60 µs and flips runs between two regimes);
 #   3. 1, 10, 100 and 1,000 clients pinging one `framelink serve` at once (same total rate),
-#      pinned like 2: p50/p99 RTT, the server's peak RSS and CPU.
+#      pinned like 2: p50/p99 RTT, the server's peak RSS and CPU;
+#   4. goodput through a lossy relay, framelink's reliable UDP against QUIC (quinn), at 0 to 20%
+#      loss and 5 and 25 ms each way: scripts/bench-loss.sh (its header has the details).
 # Results: one JSON file per measurement in $OUT (default target/bench-e2e); then
 # `cargo run --release -p framelink-bench-plot` prints the tables and draws docs/bench/*.svg.
 # Not run in CI (too slow and noisy). Loopback only; every loop is bounded.
 #
 # Settings (environment): OUT, SECONDS_EACH (throughput runs, default 3), PINGS (default
 # 20000), CLIENT_SECONDS (default 5), RATE (pings/s over all clients, default 2000), CPU (the
-# CPU of the RTT tests, default 0), PORT (first of 8 ports, default 7941).
+# CPU of the RTT tests, default 0), PORT (first of 12 ports, default 7941), LOSS_TABLE=0 (skip
+# part 4), LOSS_SECONDS (its seconds per measurement, default 5; its other settings pass through).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -114,5 +117,10 @@ for n in 1 10 100 1000; do
     stop_background
     echo "  $n clients: $(cat "$OUT/clients-$n.json" | head -c 160)..." >&2
 done
+
+if [ "${LOSS_TABLE:-1}" != 0 ]; then
+    say "goodput through a lossy relay: scripts/bench-loss.sh"
+    OUT="$OUT" SECONDS_EACH="${LOSS_SECONDS:-5}" PORT=$((PORT + 8)) NO_BUILD=1 bash scripts/bench-loss.sh
+fi
 
 say "done: results in $OUT; tables and plots: cargo run --release -p framelink-bench-plot"

@@ -1,9 +1,7 @@
 //! The keyed sponge behind every derivation: Ascon-XOF128 of a domain byte, the key, then
 //! fixed-length inputs (so concatenation is unambiguous).
 
-use ascon_hash::AsconXof128;
-use ascon_hash::digest::{ExtendableOutput, Update, XofReader};
-
+use super::ascon::Xof;
 use super::{NONCE_LEN, Psk, TAG_LEN};
 use crate::wire::PacketType;
 
@@ -17,13 +15,13 @@ const NONCE: u8 = 4;
 const SESSION_KEYS_AES_256_GCM: u8 = 5;
 
 fn xof(domain: u8, parts: &[&[u8]], out: &mut [u8]) {
-    let mut xof = AsconXof128::default();
+    let mut xof = Xof::new();
     xof.update(LABEL);
     xof.update(&[domain]);
     for part in parts {
         xof.update(part);
     }
-    xof.finalize_xof().read(out);
+    xof.finalize(out);
 }
 
 /// The proof of the key in a HELLO (`kind`; over its payload before the proof, 46 bytes) or a

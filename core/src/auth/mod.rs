@@ -54,6 +54,7 @@
 //! assert_eq!(server.poll_event(), Some(Event::Message(b"secret")));
 //! ```
 
+mod ascon;
 mod crypto;
 mod fast;
 mod replay;
@@ -249,3 +250,8 @@ impl core::fmt::Debug for SessionAuth {
 }
 
 pub use crypto::{hello_proof, session_keys, session_keys_aes_256_gcm};
+
+/// Compares two tags without stopping at the first difference.
+pub(crate) fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0, |acc, (x, y)| acc | (x ^ y)) == 0
+}

@@ -4,7 +4,7 @@
 use super::{Session, output};
 use crate::Instant;
 use crate::auth::{
-    Channel, HELLO_LEN, NONCE_LEN, SEAL_OVERHEAD, SessionAuth, TAG_LEN, hello_proof, session_keys,
+    Channel, HELLO_LEN, NONCE_LEN, SEAL_OVERHEAD, SessionAuth, TAG_LEN, hello_proof, same, session_keys,
 };
 use crate::buffer::Buffer;
 use crate::wire::{
@@ -36,11 +36,6 @@ impl<B> Keyed<B> {
     pub(super) fn offered_suites(&self) -> Capabilities {
         self.auth.offered_suites()
     }
-}
-
-/// Compares two tags without stopping at the first difference.
-fn same(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 impl<B: Buffer, const W: usize> Session<B, W> {

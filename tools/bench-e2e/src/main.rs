@@ -7,13 +7,17 @@
 //!   few threads drive every link without blocking (a `Fleet`), so that the load tool's own
 //!   threads do not crowd the server;
 //! - `hold`: N idle framelink sessions held open against one `framelink serve`, reporting the
-//!   server's RSS and threads, and a ping series with none and with all held.
+//!   server's RSS and threads, and a ping series with none and with all held;
+//! - `quic-server` / `quic-send`: one QUIC (quinn) stream of bulk data, the goodput the
+//!   receiving application sees; the reference for `framelink bench` over UDP through the same
+//!   lossy relay.
 //!
 //! Each prints one JSON document on stdout. Every loop is bounded by a count or a duration.
 
 mod clients;
 mod fleet;
 mod hold;
+mod quic;
 mod raw;
 mod rtt;
 mod timer;
@@ -38,6 +42,10 @@ enum Command {
     Clients(clients::ClientsArgs),
     /// Many idle framelink sessions held open against one server, measuring its RSS and threads.
     Hold(hold::HoldArgs),
+    /// Receive QUIC bulk streams and answer each with the goodput it had, until killed.
+    QuicServer(quic::ServerArgs),
+    /// Send one QUIC bulk stream to a quic-server and print its goodput.
+    QuicSend(quic::SendArgs),
 }
 
 fn main() {
@@ -47,6 +55,8 @@ fn main() {
         Command::RawPing(args) => raw::ping(&args),
         Command::Clients(args) => clients::run(&args),
         Command::Hold(args) => hold::run(&args),
+        Command::QuicServer(args) => quic::serve(&args),
+        Command::QuicSend(args) => quic::send(&args),
     };
     if let Err(error) = result {
         eprintln!("bench-e2e: {error}");

@@ -3,16 +3,18 @@
 //! Reads criterion's estimates (`target/criterion/codec/<method>/<size>/new/estimates.json`,
 //! from `cargo bench --bench codec`) and the JSON files `scripts/bench-e2e.sh` and
 //! `scripts/bench-server.sh` write (`target/bench-e2e/`, `target/bench-server/`), prints the
-//! tables with the goals' ratios as Markdown on stdout, and draws `codec-throughput.svg` and
-//! `rtt-distribution.svg` into the output folder.
+//! tables with the goals' ratios as Markdown on stdout, and draws `codec-throughput.svg`,
+//! `rtt-distribution.svg` and `loss-goodput.svg` (from `scripts/bench-loss.sh`'s files in the
+//! end-to-end folder) into the output folder.
 //!
 //! `cargo run -p framelink-bench-plot -- [--criterion DIR] [--e2e DIR] [--server DIR] [--out DIR]
-//! [--only codec|e2e|server]` (defaults: `target/criterion`, `target/bench-e2e`,
+//! [--only codec|e2e|loss|server]` (defaults: `target/criterion`, `target/bench-e2e`,
 //! `target/bench-server`, `docs/bench`, every part). A part whose input is missing is skipped
 //! with a note.
 
 mod codec;
 mod e2e;
+mod loss;
 mod plot;
 mod server;
 
@@ -52,7 +54,9 @@ fn parse_args() -> Result<Paths, String> {
             "--e2e" => paths.e2e = value.into(),
             "--server" => paths.server = value.into(),
             "--out" => paths.out = value.into(),
-            "--only" if ["codec", "e2e", "server"].contains(&value.as_str()) => paths.only = Some(value),
+            "--only" if ["codec", "e2e", "loss", "server"].contains(&value.as_str()) => {
+                paths.only = Some(value)
+            }
             other => return Err(format!("unknown argument `{other} {value}`; see the source's header")),
         }
     }
@@ -98,6 +102,19 @@ fn main() -> ExitCode {
                 }
             }
             Err(error) => eprintln!("bench-plot: no end-to-end results ({error}); run scripts/bench-e2e.sh"),
+        }
+    }
+    if paths.wants("loss") {
+        match loss::Results::read(&paths.e2e) {
+            Ok(results) => {
+                print!("{}", results.markdown());
+                let svg = paths.out.join("loss-goodput.svg");
+                if let Err(error) = plot::loss_goodput(&results, &svg) {
+                    eprintln!("bench-plot: {}: {error}", svg.display());
+                    ok = false;
+                }
+            }
+            Err(error) => eprintln!("bench-plot: no loss results ({error}); run scripts/bench-loss.sh"),
         }
     }
     if paths.wants("server") {

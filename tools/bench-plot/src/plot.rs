@@ -1,4 +1,5 @@
-//! The two SVG plots: codec throughput against payload size, and the RTT distributions.
+//! The SVG plots: codec throughput against payload size, the RTT distributions, and goodput
+//! against loss.
 
 use std::path::Path;
 
@@ -7,6 +8,7 @@ use plotters::prelude::*;
 
 use crate::codec::{self, METHODS, SIZES};
 use crate::e2e::{self, CLIENTS};
+use crate::loss::{self, STACKS};
 
 type DrawResult = Result<(), Box<dyn std::error::Error>>;
 
@@ -43,7 +45,7 @@ pub(crate) fn throughput(results: &codec::Results, file: &Path) -> DrawResult {
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(width)));
         chart.draw_series(points.into_iter().map(|p| Circle::new(p, 3, color.filled())))?;
     }
-    legend_and_write(&mut chart, &root)
+    legend_and_write(&mut chart, &root, SeriesLabelPosition::LowerRight)
 }
 
 /// The cumulative RTT distributions: raw ping-pong and 1 to 1,000 framelink clients.
@@ -77,13 +79,59 @@ pub(crate) fn rtt(results: &e2e::Results, file: &Path) -> DrawResult {
             .label(label)
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)));
     }
-    legend_and_write(&mut chart, &root)
+    legend_and_write(&mut chart, &root, SeriesLabelPosition::LowerRight)
 }
 
-/// Both plots' ending: the legend in the lower right, then the file written.
+/// Goodput (MB/s, log) against loss (percent), a line per stack and delay: a colour per stack,
+/// thick lines for the shortest delay, thin ones for the longer.
+pub(crate) fn loss_goodput(results: &loss::Results, file: &Path) -> DrawResult {
+    let losses = results.losses();
+    let values = results.cells.values().map(|c| c.mb_per_s).filter(|&v| v > 0.0);
+    let (lo, hi) = values.fold((f64::MAX, 0.1f64), |(lo, hi), v| (lo.min(v), hi.max(v)));
+    let lo = if lo == f64::MAX { 0.01 } else { lo * 0.6 };
+    let max_loss = losses.last().copied().unwrap_or(20).max(1) as f64;
+    let root = SVGBackend::new(file, (900, 560)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption("Goodput through a lossy relay on loopback (one run)", ("sans-serif", 22))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(60)
+        .build_cartesian_2d(-0.5f64..max_loss + 0.5, (lo..hi * 2.0).log_scale())?;
+    chart
+        .configure_mesh()
+        .x_desc("datagrams lost each way, %")
+        .y_desc("goodput, MB/s")
+        .x_label_formatter(&|v| format!("{v:.0}"))
+        .y_label_formatter(&|v| format!("{v}"))
+        .draw()?;
+    for (d, delay) in results.delays().into_iter().enumerate() {
+        for (s, (stack, label)) in STACKS.iter().enumerate() {
+            let points: Vec<(f64, f64)> = losses
+                .iter()
+                .filter_map(|&l| Some((f64::from(l), results.get(stack, delay, l)?.mb_per_s)))
+                .filter(|&(_, v)| v > 0.0)
+                .collect();
+            if points.is_empty() {
+                continue;
+            }
+            let color = Palette99::pick(s).to_rgba();
+            let width = if d == 0 { 3 } else { 1 };
+            chart
+                .draw_series(LineSeries::new(points.clone(), color.stroke_width(width)))?
+                .label(format!("{label}, {delay} ms each way"))
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(width)));
+            chart.draw_series(points.into_iter().map(|p| Circle::new(p, 3, color.filled())))?;
+        }
+    }
+    legend_and_write(&mut chart, &root, SeriesLabelPosition::UpperRight)
+}
+
+/// Every plot's ending: the legend at `position`, then the file written.
 fn legend_and_write<'a, DB, CT>(
     chart: &mut ChartContext<'a, DB, CT>,
     root: &DrawingArea<DB, Shift>,
+    position: SeriesLabelPosition,
 ) -> DrawResult
 where
     DB: DrawingBackend + 'a,
@@ -92,7 +140,7 @@ where
 {
     chart
         .configure_series_labels()
-        .position(SeriesLabelPosition::LowerRight)
+        .position(position)
         .background_style(WHITE.mix(0.8))
         .border_style(BLACK)
         .draw()?;
