@@ -12,6 +12,7 @@ const HELLO_PROOF: u8 = 1;
 const HELLO_ACK_PROOF: u8 = 2;
 const SESSION_KEYS: u8 = 3;
 const NONCE: u8 = 4;
+#[cfg(feature = "aes-gcm")]
 const SESSION_KEYS_AES_256_GCM: u8 = 5;
 
 fn xof(domain: u8, parts: &[&[u8]], out: &mut [u8]) {
@@ -58,6 +59,7 @@ pub fn session_keys(
 /// The two directions' keys of a session sealed with AES-256-GCM, 32 bytes each: client to
 /// server, then server to client. Another domain than [`session_keys`], so the keys are bound
 /// to the suite agreed.
+#[cfg(feature = "aes-gcm")]
 pub fn session_keys_aes_256_gcm(
     psk: &Psk,
     session_id: u32,

@@ -249,7 +249,9 @@ impl core::fmt::Debug for SessionAuth {
     }
 }
 
-pub use crypto::{hello_proof, session_keys, session_keys_aes_256_gcm};
+pub use crypto::{hello_proof, session_keys};
+#[cfg(feature = "aes-gcm")]
+pub use crypto::session_keys_aes_256_gcm;
 
 /// Compares two tags without stopping at the first difference.
 pub(crate) fn same(a: &[u8], b: &[u8]) -> bool {
