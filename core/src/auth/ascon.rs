@@ -25,20 +25,21 @@ struct Duplex {
 }
 
 impl Duplex {
+    /// The permutation between blocks: 8 rounds for the AEAD, 12 for the XOF (`permute_n`
+    /// serves every count, one function in flash).
     fn permute(&mut self) {
-        if self.rate == 16 {
-            self.state.permute_8();
-        } else {
-            self.state.permute_12();
-        }
+        self.state.permute_n(if self.rate == 16 { 8 } else { 12 });
     }
 
     /// XORs `byte` into the state at the current position; returns the state's byte there.
     fn xor(&mut self, byte: u8) -> u8 {
-        let shift = 8 * (self.at % 8);
         let word = &mut self.state[self.at / 8];
-        *word ^= u64::from(byte) << shift;
-        (*word >> shift) as u8
+        let mut bytes = word.to_le_bytes();
+        let at = &mut bytes[self.at % 8];
+        *at ^= byte;
+        let out = *at;
+        *word = u64::from_le_bytes(bytes);
+        out
     }
 
     /// The next position; a full rate is permuted.
@@ -83,7 +84,7 @@ pub(super) fn aead(
     let (k0, k1) = words(key);
     let (n0, n1) = words(nonce);
     let mut duplex = Duplex { state: State::new(AEAD_IV, k0, k1, n0, n1), rate: 16, at: 0 };
-    duplex.state.permute_12();
+    duplex.state.permute_n(12);
     duplex.state[3] ^= k0;
     duplex.state[4] ^= k1;
     if !associated.is_empty() {
@@ -103,7 +104,7 @@ pub(super) fn aead(
     duplex.xor(1);
     duplex.state[2] ^= k0;
     duplex.state[3] ^= k1;
-    duplex.state.permute_12();
+    duplex.state.permute_n(12);
     let mut tag = [0u8; 16];
     tag[..8].copy_from_slice(&(duplex.state[3] ^ k0).to_le_bytes());
     tag[8..].copy_from_slice(&(duplex.state[4] ^ k1).to_le_bytes());
@@ -127,9 +128,9 @@ impl Xof {
         self.0.pad_and_permute();
         for (i, byte) in out.iter_mut().enumerate() {
             if i > 0 && i % 8 == 0 {
-                self.0.state.permute_12();
+                self.0.state.permute_n(12);
             }
-            *byte = (self.0.state[0] >> (8 * (i % 8))) as u8;
+            *byte = self.0.state[0].to_le_bytes()[i % 8];
         }
     }
 }

@@ -51,18 +51,6 @@ impl FastKeys {
     }
 }
 
-/// Without the feature `aes-gcm`: no value, so `Option<FastKeys>` is always `None` and costs
-/// nothing.
+/// Without the feature `aes-gcm`: no value, so `Option<FastKeys>` is always `None`.
 #[cfg(not(feature = "aes-gcm"))]
 pub(super) enum FastKeys {}
-
-#[cfg(not(feature = "aes-gcm"))]
-impl FastKeys {
-    pub(super) fn seal(&self, _: u8, _: u64, _: &[u8], _: &mut [u8]) -> Option<[u8; 16]> {
-        match *self {}
-    }
-
-    pub(super) fn open(&self, _: u8, _: u64, _: &[u8], _: &[u8], _: &[u8; 16], _: &mut [u8]) -> bool {
-        match *self {}
-    }
-}

@@ -218,12 +218,9 @@ impl SessionAuth {
     }
 
     /// The capability bits of the suites offered besides Ascon (which KEYED implies).
+    #[cfg(feature = "aes-gcm")]
     pub(crate) fn offered_suites(&self) -> crate::wire::Capabilities {
-        #[cfg(feature = "aes-gcm")]
-        if self.offers_aes {
-            return crate::wire::Capabilities::AES_256_GCM;
-        }
-        crate::wire::Capabilities::NONE
+        if self.offers_aes { crate::wire::Capabilities::AES_256_GCM } else { crate::wire::Capabilities::NONE }
     }
 
     /// A fresh handshake nonce.
@@ -249,9 +246,9 @@ impl core::fmt::Debug for SessionAuth {
     }
 }
 
-pub use crypto::{hello_proof, session_keys};
 #[cfg(feature = "aes-gcm")]
 pub use crypto::session_keys_aes_256_gcm;
+pub use crypto::{hello_proof, session_keys};
 
 /// Compares two tags without stopping at the first difference.
 pub(crate) fn same(a: &[u8], b: &[u8]) -> bool {

@@ -26,20 +26,32 @@ impl ReplayWindow {
             return true;
         }
         let behind = self.top - 1 - pn;
-        behind < Self::SIZE && self.seen & (1 << behind) == 0
+        behind < Self::SIZE && self.seen & bit(behind) == 0
     }
 
     /// Records `pn` (after it verified); [`check`](Self::check) must have passed.
     pub fn accept(&mut self, pn: u64) {
         if pn >= self.top {
-            let shift = pn + 1 - self.top;
-            self.seen = if shift >= Self::SIZE { 0 } else { self.seen << shift };
+            // One place at a time (most packets move it by one): a 64-bit shift by a variable
+            // count is a library call on a 32-bit core.
+            for _ in 0..(pn + 1 - self.top).min(Self::SIZE) {
+                self.seen <<= 1;
+            }
             self.seen |= 1;
             self.top = pn + 1;
         } else {
-            self.seen |= 1 << (self.top - 1 - pn);
+            self.seen |= bit(self.top - 1 - pn);
         }
     }
+}
+
+/// The bit of the bitmap for the packet `behind` places below the highest; none from 64 on.
+fn bit(behind: u64) -> u64 {
+    let mut bytes = [0u8; 8];
+    if let Some(byte) = usize::try_from(behind / 8).ok().and_then(|at| bytes.get_mut(at)) {
+        *byte = 1 << (behind % 8);
+    }
+    u64::from_le_bytes(bytes)
 }
 
 #[cfg(test)]

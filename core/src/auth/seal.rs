@@ -9,8 +9,8 @@
 use zeroize::Zeroize;
 
 use super::fast::FastKeys;
-use super::{PACKET_NUMBER_LEN, ReplayWindow, SEAL_OVERHEAD, Suite, TAG_LEN, ascon};
-use crate::wire::{HEADER_LEN, OVERHEAD, Packet, PacketType, Repr, flags};
+use super::{PACKET_NUMBER_LEN, ReplayWindow, SEAL_OVERHEAD, Suite, ascon};
+use crate::wire::{CRC_LEN, HEADER_LEN, OVERHEAD, Packet, PacketType, Repr, crc32c, write_header};
 
 use crate::wire::flags::SEALED;
 
@@ -102,24 +102,28 @@ impl Channel {
         let plain = len.checked_sub(OVERHEAD)?;
         let sealed = plain + SEAL_OVERHEAD;
         let sealed_len = u16::try_from(sealed).ok()?;
-        let buf = buf.get_mut(..OVERHEAD + sealed)?;
+        let (packet, crc) = buf.get_mut(..OVERHEAD + sealed)?.split_last_chunk_mut::<CRC_LEN>()?;
         let pn = self.next_pn;
         if pn == u64::MAX {
             return None;
         }
-        let mut packet = Packet::new_unchecked(&mut *buf);
-        packet.set_flags(packet.flags() | SEALED);
-        packet.set_len(sealed_len);
-        let (header, rest) = buf.split_at_mut(HEADER_LEN);
+        let (header, rest) = packet.split_at_mut(HEADER_LEN);
+        let mut fields = Packet::new_unchecked(&mut *header);
+        fields.set_flags(fields.flags() | SEALED);
+        fields.set_len(sealed_len);
         let (payload, trailer) = rest.split_at_mut(plain);
+        #[cfg(feature = "aes-gcm")]
         let tag = match &self.fast {
             Some(fast) => fast.seal(self.send_direction, pn, header, payload)?,
             None => ascon::aead(&self.send_key, &nonce(self.send_direction, pn), header, payload, false),
         };
-        trailer[..PACKET_NUMBER_LEN].copy_from_slice(&pn.to_le_bytes());
-        trailer[PACKET_NUMBER_LEN..SEAL_OVERHEAD].copy_from_slice(&tag);
+        #[cfg(not(feature = "aes-gcm"))]
+        let tag = ascon::aead(&self.send_key, &nonce(self.send_direction, pn), header, payload, false);
+        let (number, tag_at) = trailer.split_at_mut(PACKET_NUMBER_LEN);
+        number.copy_from_slice(&pn.to_le_bytes());
+        tag_at.copy_from_slice(&tag);
         self.next_pn += 1;
-        Packet::new_unchecked(&mut *buf).fill_crc();
+        *crc = crc32c(packet).to_le_bytes();
         Some(OVERHEAD + sealed)
     }
 
@@ -137,8 +141,9 @@ impl Channel {
         let room = room.get_mut(..plain).ok_or(OpenError::Forged)?;
         let header = header_of(packet);
         let direction = 1 - self.send_direction;
+        #[cfg(feature = "aes-gcm")]
         if let Some(fast) = &self.fast {
-            let tag: &[u8; TAG_LEN] = tag.try_into().map_err(|_| OpenError::Forged)?;
+            let tag: &[u8; super::TAG_LEN] = tag.try_into().map_err(|_| OpenError::Forged)?;
             if !fast.open(direction, pn, &header, ciphertext, tag, room) {
                 return Err(OpenError::Forged);
             }
@@ -159,20 +164,9 @@ impl Channel {
 /// The header a sealed packet was sent with, rebuilt from what the parser kept: any bit the
 /// path changed (an undefined flag, an ack field sent without flag ACK) fails the tag.
 fn header_of(packet: &Repr<'_>) -> [u8; HEADER_LEN] {
-    let mut bits = SEALED;
-    if packet.ack.is_some() {
-        bits |= flags::ACK;
-    }
-    if packet.more {
-        bits |= flags::MORE;
-    }
     let mut header = [0u8; HEADER_LEN];
-    header[0] = crate::wire::VERSION;
-    header[1] = packet.kind.into();
-    header[2] = bits;
-    header[3..5].copy_from_slice(&packet.seq.0.to_le_bytes());
-    header[5..7].copy_from_slice(&packet.ack.unwrap_or_default().0.to_le_bytes());
-    header[7..9].copy_from_slice(&(packet.payload.len() as u16).to_le_bytes());
+    let len = u16::try_from(packet.payload.len()).unwrap_or(u16::MAX);
+    write_header(packet.header(), len, SEALED, &mut header);
     header
 }
 

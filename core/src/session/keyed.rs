@@ -31,6 +31,7 @@ pub(super) struct Keyed<B> {
     pub(super) scratch: Option<B>,
 }
 
+#[cfg(feature = "aes-gcm")]
 impl<B> Keyed<B> {
     /// The capability bits of the suites this side offers besides Ascon.
     pub(super) fn offered_suites(&self) -> Capabilities {
@@ -183,10 +184,16 @@ impl<B: Buffer, const W: usize> Session<B, W> {
         }
         let client = kind == PacketType::HelloAck;
         // The agreed set: the HELLO-ACK's, or the one this server answers with.
+        #[cfg(feature = "aes-gcm")]
         let agreed = HelloPayload::parse(payload).map(|hello| match client {
             true => hello.requires,
             false => self.chosen_suite(&hello).union(Capabilities::KEYED),
         });
+        #[cfg(not(feature = "aes-gcm"))]
+        let agreed = match client {
+            true => HelloPayload::parse(payload).map(|hello| hello.requires),
+            false => Some(Capabilities::KEYED),
+        };
         let agreed = agreed.filter(|agreed| agreed.contains(Capabilities::KEYED));
         let Some((peer_nonce, agreed)) = self.verified_nonce(kind, payload).zip(agreed) else {
             self.stats.auth_failures += 1;

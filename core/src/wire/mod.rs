@@ -40,6 +40,8 @@ pub use packet::{CRC_LEN, HEADER_LEN, MAX_PACKET, MAX_PAYLOAD, OVERHEAD, Packet,
 pub use payload::{
     AckPayload, Capabilities, ErrorCode, ErrorPayload, HelloPayload, PingPayload, RetryPayload,
 };
+#[cfg(feature = "auth")]
+pub(crate) use repr::write_header;
 pub use repr::{Header, Repr};
 pub use seq::SeqNumber;
 

@@ -148,7 +148,14 @@ fn emit_header(
     let len = u16::try_from(payload_len).map_err(|_| too_small)?;
     let (packet, crc) = buf.get_mut(..total).and_then(<[u8]>::split_last_chunk_mut).ok_or(too_small)?;
     let (bytes, _) = packet.split_first_chunk_mut::<HEADER_LEN>().ok_or(too_small)?;
-    let mut flag_bits = 0;
+    write_header(header, len, 0, bytes);
+    Ok((packet, crc))
+}
+
+/// Writes the header of a packet with `header`, a payload of `len` bytes and the flags the
+/// fields imply plus `extra_flags` (a keyed session's SEALED).
+pub(crate) fn write_header(header: Header, len: u16, extra_flags: u8, bytes: &mut [u8; HEADER_LEN]) {
+    let mut flag_bits = extra_flags;
     if header.ack.is_some() {
         flag_bits |= flags::ACK;
     }
@@ -161,7 +168,6 @@ fn emit_header(
     put_u16(bytes, field::SEQ.start, header.seq.0);
     put_u16(bytes, field::ACK.start, header.ack.unwrap_or_default().0);
     put_u16(bytes, field::LEN.start, len);
-    Ok((packet, crc))
 }
 
 /// Writes the CRC of a packet (header and payload) into the room after it.
