@@ -103,17 +103,23 @@ impl<B: Buffer, const W: usize> Session<B, W> {
         }
     }
 
-    /// The next packet, sealed if it is not the handshake's.
+    /// The next packet, sealed once the keys are known if it is not the handshake's. The only
+    /// caller of `next_packet` in keyed builds, which keeps that large function inline.
     pub(super) fn next_sealed(
         &mut self,
         now: Instant,
         buf: &mut [u8],
     ) -> Result<Option<usize>, BufferTooSmall> {
-        let required = OVERHEAD + SEAL_OVERHEAD;
-        let room = buf.len().checked_sub(SEAL_OVERHEAD).filter(|&room| room >= OVERHEAD);
-        let room = room.ok_or(BufferTooSmall { required })?;
+        let sealing = self.is_sealing();
+        let room = if sealing {
+            let required = OVERHEAD + SEAL_OVERHEAD;
+            let room = buf.len().checked_sub(SEAL_OVERHEAD).filter(|&room| room >= OVERHEAD);
+            room.ok_or(BufferTooSmall { required })?
+        } else {
+            buf.len()
+        };
         let Some(len) = self.next_packet(now, &mut buf[..room])? else { return Ok(None) };
-        if !crate::auth::is_sealed_kind(PacketType::from(buf[1])) {
+        if !sealing || !crate::auth::is_sealed_kind(PacketType::from(buf[1])) {
             return Ok(Some(len));
         }
         let channel = self.keyed.as_mut().and_then(|keyed| keyed.channel.as_mut());

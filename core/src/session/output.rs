@@ -20,7 +20,7 @@ impl<B: crate::buffer::Buffer, const W: usize> Session<B, W> {
     /// cut to leave the room).
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Result<Option<usize>, BufferTooSmall> {
         #[cfg(feature = "auth")]
-        let sent = if self.is_sealing() { self.next_sealed(now, buf)? } else { self.next_packet(now, buf)? };
+        let sent = self.next_sealed(now, buf)?;
         #[cfg(not(feature = "auth"))]
         let sent = self.next_packet(now, buf)?;
         if sent.is_some() {
