@@ -19,9 +19,10 @@ use crate::wire::flags::SEALED;
 /// [`with_auth`](crate::session::Session::with_auth) keeps one; it is public for peers written
 /// against the specification, and for its test vectors. The keys are zeroized on drop.
 pub struct Channel {
-    send_key: [u8; 16],
-    receive_key: [u8; 16],
-    /// The direction byte of the packets we send: 0 client to server, 1 server to client.
+    /// The client-to-server key, then the server-to-client key.
+    keys: [u8; 32],
+    /// The direction byte of the packets we send, and the half of `keys` they are sealed with:
+    /// 0 client to server, 1 server to client.
     send_direction: u8,
     next_pn: u64,
     window: ReplayWindow,
@@ -37,8 +38,7 @@ impl core::fmt::Debug for Channel {
 
 impl Drop for Channel {
     fn drop(&mut self) {
-        self.send_key.zeroize();
-        self.receive_key.zeroize();
+        self.keys.zeroize();
     }
 }
 
@@ -63,19 +63,21 @@ impl Channel {
     /// The channel of one side (`client` or server): `keys` is the client-to-server key, then
     /// the server-to-client key ([`session_keys`](super::session_keys)); zeroized here.
     pub fn new(mut keys: [u8; 32], client: bool) -> Self {
-        let (c2s, s2c) = keys.split_at(16);
-        let (c2s, s2c): ([u8; 16], [u8; 16]) =
-            (c2s.try_into().unwrap_or_default(), s2c.try_into().unwrap_or_default());
-        keys.zeroize();
-        let (send_key, receive_key) = if client { (c2s, s2c) } else { (s2c, c2s) };
-        Self {
-            send_key,
-            receive_key,
+        let channel = Self {
+            keys,
             send_direction: u8::from(!client),
             next_pn: 0,
             window: ReplayWindow::default(),
             fast: None,
-        }
+        };
+        keys.zeroize();
+        channel
+    }
+
+    /// The key of the packets sent in `direction` (0 or 1).
+    fn key(&self, direction: u8) -> &[u8; 16] {
+        let key = if direction == 0 { self.keys.first_chunk() } else { self.keys.last_chunk() };
+        key.unwrap_or(&[0; 16])
     }
 
     /// The channel of one side for the AES-256-GCM suite: `keys` is the 32-byte
@@ -115,10 +117,22 @@ impl Channel {
         #[cfg(feature = "aes-gcm")]
         let tag = match &self.fast {
             Some(fast) => fast.seal(self.send_direction, pn, header, payload)?,
-            None => ascon::aead(&self.send_key, &nonce(self.send_direction, pn), header, payload, false),
+            None => ascon::aead(
+                self.key(self.send_direction),
+                &nonce(self.send_direction, pn),
+                header,
+                payload,
+                false,
+            ),
         };
         #[cfg(not(feature = "aes-gcm"))]
-        let tag = ascon::aead(&self.send_key, &nonce(self.send_direction, pn), header, payload, false);
+        let tag = ascon::aead(
+            self.key(self.send_direction),
+            &nonce(self.send_direction, pn),
+            header,
+            payload,
+            false,
+        );
         let (number, tag_at) = trailer.split_at_mut(PACKET_NUMBER_LEN);
         number.copy_from_slice(&pn.to_le_bytes());
         tag_at.copy_from_slice(&tag);
@@ -151,7 +165,7 @@ impl Channel {
             return Ok(Repr { payload: room, ..*packet });
         }
         room.copy_from_slice(ciphertext);
-        let expected = ascon::aead(&self.receive_key, &nonce(direction, pn), &header, room, true);
+        let expected = ascon::aead(self.key(direction), &nonce(direction, pn), &header, room, true);
         if !super::same(&expected, tag) {
             room.fill(0);
             return Err(OpenError::Forged);
