@@ -6,6 +6,9 @@ use crate::framing::{DecoderStats, Encoder, Framing, datagram};
 use crate::session::{CloseReason, Event, Session};
 use crate::wire::{BufferTooSmall, DecodeError, OVERHEAD};
 
+mod gather;
+pub use gather::Gather;
+
 /// A [`Session`] joined to its framing: bytes and time in; bytes to write, the next deadline
 /// and events out. It owns no I/O and reads no clock.
 ///

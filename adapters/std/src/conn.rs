@@ -1,10 +1,11 @@
 //! What links and served peers share: a session joined to the framing of its transport, with
 //! heap buffers sized from a [`LinkConfig`](crate::LinkConfig).
 
+use std::io::IoSlice;
 use std::time::Duration;
 
 use framelink_core::Instant;
-use framelink_core::connection::Connection;
+use framelink_core::connection::{Connection, Gather};
 use framelink_core::framing::{CobsDecoder, DatagramDecoder, DecoderStats, LengthDelimitedDecoder};
 use framelink_core::session::{CloseReason, Event, Session};
 use framelink_core::wire::{BufferTooSmall, MAX_PACKET};
@@ -14,6 +15,21 @@ use crate::Transport;
 /// Storage of every session buffer on a host: it grows as messages need, up to the limits
 /// of the session's configuration, and is given back once idle.
 pub(crate) type Buf = Vec<u8>;
+/// Slices of one vectored write ([`Framed::poll_transmit_gather`]): enough for 16 frames of
+/// large DATA (4 each) and the preamble; frames of short DATA join into one slice.
+pub const GATHER: usize = 65;
+
+/// `frames` as I/O slices for one vectored write: the first `len` of the array.
+pub(crate) fn io_slices<'a>(frames: &Gather<'a, GATHER>) -> ([IoSlice<'a>; GATHER], usize) {
+    let mut slices = [IoSlice::new(&[]); GATHER];
+    let mut len = 0;
+    for (slot, slice) in slices.iter_mut().zip(frames.slices()) {
+        *slot = IoSlice::new(slice);
+        len += 1;
+    }
+    (slices, len)
+}
+
 /// The session type of every link.
 pub type Sess = Session<Buf>;
 
@@ -94,6 +110,17 @@ impl Framed {
             Self::Cobs(f) => f.poll_transmit(now, out),
             Self::Udp(f) => f.poll_datagram(now, out),
         }
+    }
+
+    /// Frames for one vectored write on a stream (or one datagram), at most `out.len()` bytes
+    /// in all: the payloads of DATA packets are lent from the send buffer, not copied into
+    /// `out` ([`Connection::poll_transmit_gather`]). Empty when nothing is due.
+    pub fn poll_transmit_gather<'a>(
+        &'a mut self,
+        now: Instant,
+        out: &'a mut [u8],
+    ) -> Result<Gather<'a, GATHER>, BufferTooSmall> {
+        each!(self, f => f.poll_transmit_gather(now, out))
     }
 
     /// Gives back the room of the scratch packet and of an idle decoder.

@@ -831,8 +831,9 @@ impl Link {
         if now >= deadline { Err(LinkError::Stalled) } else { Ok(deadline) }
     }
 
-    /// Writes everything the session has to send: batches of frames, one write each, or one
-    /// datagram per packet.
+    /// Writes everything the session has to send: batches of frames, one write each (a
+    /// vectored write on TCP, DATA payloads straight from the send buffer), or one datagram per
+    /// packet.
     pub(crate) fn transmit(&mut self) -> Result<(), LinkError> {
         let now = self.clock.now();
         self.transmit_at(now)
@@ -841,10 +842,17 @@ impl Link {
     /// [`transmit`](Self::transmit) with the time already read.
     fn transmit_at(&mut self, now: framelink_core::Instant) -> Result<(), LinkError> {
         self.socket.check()?;
-        loop {
+        while !self.socket.is_stream() {
             match self.framed.poll_transmit(now, &mut self.write_buf) {
                 Ok(0) => return Ok(()),
                 Ok(len) => self.socket.write(&self.write_buf[..len])?,
+                Err(error) => return Err(LinkError::Io(io::Error::other(error.to_string()))),
+            }
+        }
+        loop {
+            match self.framed.poll_transmit_gather(now, &mut self.write_buf) {
+                Ok(frames) if frames.is_empty() => return Ok(()),
+                Ok(frames) => self.socket.write_gather(&frames)?,
                 Err(error) => return Err(LinkError::Io(io::Error::other(error.to_string()))),
             }
         }

@@ -2,13 +2,15 @@
 //! port, written whole and read with a timeout. A failure is kept, and every later call
 //! reports it again.
 
-use std::io::{self, Read, Write};
+use std::io::{self, IoSlice, Read, Write};
 use std::net::{Ipv4Addr, Shutdown, SocketAddr, TcpStream, UdpSocket};
 use std::sync::Arc;
 use std::time::Duration;
 
+use framelink_core::connection::Gather;
+
 use crate::LinkError;
-use crate::conn::TimeoutCache;
+use crate::conn::{GATHER, TimeoutCache, io_slices};
 use crate::serial::{SerialError, SerialPort};
 
 /// What a link sends and receives through.
@@ -101,6 +103,38 @@ impl LinkSocket {
                 Err(error) => Err(LinkError::Serial(error)),
             },
         };
+        written.map_err(|error| self.record(error))
+    }
+
+    /// Whether this is a TCP stream (which [`write_gather`](Self::write_gather) writes).
+    pub(crate) fn is_stream(&self) -> bool {
+        matches!(self.socket, Socket::Stream(_))
+    }
+
+    /// Writes `frames` whole on a stream, in vectored writes straight from the session's
+    /// buffers (elsewhere: [`write`](Self::write)).
+    pub(crate) fn write_gather(&mut self, frames: &Gather<'_, GATHER>) -> Result<(), LinkError> {
+        self.check()?;
+        let Socket::Stream(stream) = &self.socket else {
+            return Err(LinkError::Io(io::ErrorKind::Unsupported.into()));
+        };
+        let (mut slices, len) = io_slices(frames);
+        let mut slices = &mut slices[..len];
+        let mut written = Ok(());
+        while !slices.is_empty() {
+            match (&**stream).write_vectored(slices) {
+                Ok(0) => {
+                    written = Err(LinkError::Io(io::ErrorKind::WriteZero.into()));
+                    break;
+                }
+                Ok(len) => IoSlice::advance_slices(&mut slices, len),
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+                Err(error) => {
+                    written = Err(lost_or_io(error));
+                    break;
+                }
+            }
+        }
         written.map_err(|error| self.record(error))
     }
 

@@ -17,9 +17,10 @@ use crate::wire::flags::SEALED;
 /// [`with_auth`](crate::session::Session::with_auth) keeps one; it is public for peers written
 /// against the specification, and for its test vectors. The keys are zeroized on drop.
 pub struct Channel {
-    send_key: [u8; 16],
-    receive_key: [u8; 16],
-    /// The direction byte of the packets we send: 0 client to server, 1 server to client.
+    /// The client-to-server key, then the server-to-client key.
+    keys: [u8; 32],
+    /// The direction byte of the packets we send, and the half of `keys` they are sealed with:
+    /// 0 client to server, 1 server to client.
     send_direction: u8,
     next_pn: u64,
     window: ReplayWindow,
@@ -33,8 +34,7 @@ impl core::fmt::Debug for Channel {
 
 impl Drop for Channel {
     fn drop(&mut self) {
-        self.send_key.zeroize();
-        self.receive_key.zeroize();
+        self.keys.zeroize();
     }
 }
 
@@ -59,18 +59,16 @@ impl Channel {
     /// The channel of one side (`client` or server): `keys` is the client-to-server key, then
     /// the server-to-client key ([`session_keys`](super::session_keys)); zeroized here.
     pub fn new(mut keys: [u8; 32], client: bool) -> Self {
-        let (c2s, s2c) = keys.split_at(16);
-        let (c2s, s2c): ([u8; 16], [u8; 16]) =
-            (c2s.try_into().unwrap_or_default(), s2c.try_into().unwrap_or_default());
+        let channel =
+            Self { keys, send_direction: u8::from(!client), next_pn: 0, window: ReplayWindow::default() };
         keys.zeroize();
-        let (send_key, receive_key) = if client { (c2s, s2c) } else { (s2c, c2s) };
-        Self {
-            send_key,
-            receive_key,
-            send_direction: u8::from(!client),
-            next_pn: 0,
-            window: ReplayWindow::default(),
-        }
+        channel
+    }
+
+    /// The key of the packets sent in `direction` (0 or 1).
+    fn key(&self, direction: u8) -> &[u8; 16] {
+        let key = if direction == 0 { self.keys.first_chunk() } else { self.keys.last_chunk() };
+        key.unwrap_or(&[0; 16])
     }
 
     /// Seals the packet of `len` bytes at the start of `buf` in place; returns its new length,
@@ -90,7 +88,13 @@ impl Channel {
         fields.set_flags(fields.flags() | SEALED);
         fields.set_len(sealed_len);
         let (payload, trailer) = rest.split_at_mut(plain);
-        let tag = ascon::aead(&self.send_key, &nonce(self.send_direction, pn), header, payload, false);
+        let tag = ascon::aead(
+            self.key(self.send_direction),
+            &nonce(self.send_direction, pn),
+            header,
+            payload,
+            false,
+        );
         let (number, tag_at) = trailer.split_at_mut(PACKET_NUMBER_LEN);
         number.copy_from_slice(&pn.to_le_bytes());
         tag_at.copy_from_slice(&tag);
@@ -114,7 +118,7 @@ impl Channel {
         let header = header_of(packet);
         let direction = 1 - self.send_direction;
         room.copy_from_slice(ciphertext);
-        let expected = ascon::aead(&self.receive_key, &nonce(direction, pn), &header, room, true);
+        let expected = ascon::aead(self.key(direction), &nonce(direction, pn), &header, room, true);
         if !super::same(&expected, tag) {
             room.fill(0);
             return Err(OpenError::Forged);

@@ -147,20 +147,23 @@ impl<B: Buffer, const W: usize> Session<B, W> {
 
     /// Whether a HELLO may restart the session: unkeyed, always; keyed, if it proves the key.
     pub(super) fn hello_is_genuine(&mut self, payload: &[u8]) -> bool {
-        if self.keyed.is_none() || self.verified_nonce(PacketType::Hello, payload).is_some() {
-            return true;
-        }
-        self.stats.auth_failures += 1;
-        false
+        self.hello_proves_key(payload, false)
     }
 
     /// Whether a HELLO with our session id repeats the one this session started with (its
     /// HELLO-ACK is sent again): unkeyed, always; keyed, if it proves the key with the same
     /// nonce.
     pub(super) fn hello_is_repeat(&mut self, payload: &[u8]) -> bool {
+        self.hello_proves_key(payload, true)
+    }
+
+    /// Whether a HELLO proves the key (with the nonce the session started with, `repeat`);
+    /// counts one that does not. Both checks above in one function.
+    fn hello_proves_key(&mut self, payload: &[u8], repeat: bool) -> bool {
         let Some(keyed) = &self.keyed else { return true };
         let peer_nonce = keyed.peer_nonce;
-        if self.verified_nonce(PacketType::Hello, payload).is_some_and(|nonce| same(&nonce, &peer_nonce)) {
+        let verified = self.verified_nonce(PacketType::Hello, payload);
+        if verified.is_some_and(|nonce| !repeat || same(&nonce, &peer_nonce)) {
             return true;
         }
         self.stats.auth_failures += 1;

@@ -119,6 +119,7 @@ mod config;
 mod congestion;
 mod credit;
 mod event;
+mod gather;
 mod input;
 #[cfg(feature = "auth")]
 mod keyed;
@@ -136,6 +137,7 @@ mod timer;
 
 pub use config::Config;
 pub use event::{CloseReason, Event, SendError, Stats, Timeout};
+pub use gather::{PacketParts, SentPayload};
 use rtt::Rtt;
 pub use rtt::RttStats;
 

@@ -1,5 +1,6 @@
 //! Output: the next packet to send.
 
+use super::gather::{Copied, PayloadOut};
 use super::timer::Timer;
 use super::{CloseReason, Session, State};
 use crate::Instant;
@@ -38,6 +39,16 @@ impl<B: crate::buffer::Buffer, const W: usize> Session<B, W> {
         &mut self,
         now: Instant,
         buf: &mut [u8],
+    ) -> Result<Option<usize>, BufferTooSmall> {
+        self.next_packet_with(now, buf, &mut Copied)
+    }
+
+    /// [`next_packet`](Self::next_packet), with DATA payloads put out by `payload`.
+    pub(super) fn next_packet_with(
+        &mut self,
+        now: Instant,
+        buf: &mut [u8],
+        payload: &mut impl PayloadOut,
     ) -> Result<Option<usize>, BufferTooSmall> {
         if let Some((code, detail)) = self.pending.error {
             let error = ErrorPayload { code, detail, text: &[] };
@@ -91,10 +102,10 @@ impl<B: crate::buffer::Buffer, const W: usize> Session<B, W> {
             self.acknowledged();
             return Ok(Some(len));
         }
-        if let Some(len) = self.next_resend(now, buf)? {
+        if let Some(len) = self.next_resend(now, buf, payload)? {
             return Ok(Some(len));
         }
-        if let Some(len) = self.next_data(now, buf)? {
+        if let Some(len) = self.next_data(now, buf, payload)? {
             return Ok(Some(len));
         }
         if self.pending.credit || (self.pending.ack && self.pending.ack_due) {
@@ -121,12 +132,17 @@ impl<B: crate::buffer::Buffer, const W: usize> Session<B, W> {
     }
 
     /// A DATA packet queued for retransmission, sent again as it was.
-    fn next_resend(&mut self, now: Instant, buf: &mut [u8]) -> Result<Option<usize>, BufferTooSmall> {
+    fn next_resend(
+        &mut self,
+        now: Instant,
+        buf: &mut [u8],
+        payload: &mut impl PayloadOut,
+    ) -> Result<Option<usize>, BufferTooSmall> {
         let Some(segment) = self.tx.next_resend() else { return Ok(None) };
         let header =
             Header { kind: PacketType::Data, seq: segment.seq, ack: self.ack_field(), more: segment.more };
-        let tx = &self.tx;
-        let len = Repr::emit_with(header, usize::from(segment.len), buf, |p| tx.read_at(segment.start, p))?;
+        let (tx, at) = (&self.tx, (segment.start, usize::from(segment.len)));
+        let len = payload.data(tx, header, at, buf, |p| tx.read_at(segment.start, p))?;
         self.tx.resent(segment.seq, now);
         #[cfg(feature = "congestion")]
         self.pacer.on_sent(now, self.rtt.smoothed(), self.cc.window());
@@ -145,7 +161,12 @@ impl<B: crate::buffer::Buffer, const W: usize> Session<B, W> {
     }
 
     /// The next DATA fragment, if the window and the peer's credit allow it.
-    fn next_data(&mut self, now: Instant, buf: &mut [u8]) -> Result<Option<usize>, BufferTooSmall> {
+    fn next_data(
+        &mut self,
+        now: Instant,
+        buf: &mut [u8],
+        payload: &mut impl PayloadOut,
+    ) -> Result<Option<usize>, BufferTooSmall> {
         let Some(peer) = self.peer else { return Ok(None) };
         let window = usize::from(peer.window).min(self.tx.inflight_capacity());
         if self.tx.inflight() >= window {
@@ -178,8 +199,8 @@ impl<B: crate::buffer::Buffer, const W: usize> Session<B, W> {
             ack: self.ack_field(),
             more: fragment.more,
         };
-        let tx = &self.tx;
-        let len = Repr::emit_with(header, usize::from(fragment.len), buf, |p| tx.read_at(fragment.start, p))?;
+        let (tx, at) = (&self.tx, (fragment.start, usize::from(fragment.len)));
+        let len = payload.data(tx, header, at, buf, |p| tx.read_at(fragment.start, p))?;
         let position = self.allowed.spend(cost);
         self.tx.commit(fragment, position, now);
         #[cfg(feature = "congestion")]

@@ -207,6 +207,27 @@ impl<B: Buffer, const W: usize> SendBuffer<B, W> {
         rest.copy_from_slice(&wrapped[..rest.len()]);
     }
 
+    /// The `len` bytes at stream `offset` where they lie: up to two pieces of the storage (the
+    /// second, across the wrap, empty if none).
+    pub(crate) fn slices(&self, offset: usize, len: usize) -> (&[u8], &[u8]) {
+        let at = self.position(offset);
+        let (wrapped, from_at) = self.buf.as_ref().split_at(at);
+        let first = len.min(from_at.len());
+        (&from_at[..first], wrapped.get(..len - first).unwrap_or_default())
+    }
+
+    /// Where the `len` bytes at stream `offset` lie in the storage: `(at, first)`, `first`
+    /// bytes from `at`, and the rest from the storage's start (across the wrap).
+    pub(crate) fn span(&self, offset: usize, len: usize) -> (usize, usize) {
+        let at = self.position(offset);
+        (at, len.min(self.storage_len() - at))
+    }
+
+    /// The storage, in which [`span`](Self::span) places stream bytes.
+    pub(crate) fn storage(&self) -> &[u8] {
+        self.buf.as_ref()
+    }
+
     /// Whether bytes remain that were never sent.
     pub(crate) fn has_unsent(&self) -> bool {
         self.cursor != self.tail

@@ -1,6 +1,6 @@
 //! The strict, parsed representation of a packet.
 
-use super::crc::crc32c;
+use super::crc::{Crc32c, crc32c};
 use super::packet::{CRC_LEN, HEADER_LEN, OVERHEAD, PacketType, Parts, field, flags};
 use super::payload::{AckPayload, ErrorPayload, HelloPayload, PingPayload, RetryPayload, put_u16, u16_at};
 use super::{BufferTooSmall, DecodeError, SeqNumber, VERSION};
@@ -133,6 +133,39 @@ impl<'a> Repr<'a> {
         fill(&mut packet[HEADER_LEN..]);
         finish(packet, crc);
         Ok(OVERHEAD + payload_len)
+    }
+
+    /// Writes the header and the CRC of a packet whose payload is sent from where it lies, in
+    /// `pieces` (one vectored write: no copy of the payload). The packet is `buf[..9]`, then
+    /// the pieces in order, then `buf[9..13]`; returns 13.
+    ///
+    /// On error nothing is written: `buf` shorter than 13 bytes, or a payload over 65535 bytes.
+    ///
+    /// ```
+    /// use framelink_core::wire::{Header, PacketType, Repr, SeqNumber};
+    ///
+    /// let header = Header { kind: PacketType::Data, seq: SeqNumber(3), ack: None, more: false };
+    /// let mut parts = [0u8; 13];
+    /// assert_eq!(Repr::emit_split(header, &[b"hel", b"lo"], &mut parts), Ok(13));
+    /// let packet = [&parts[..9], b"hello", &parts[9..]].concat();
+    /// assert_eq!(Repr::parse(&packet)?, Repr::data(SeqNumber(3), None, false, b"hello"));
+    /// # Ok::<(), framelink_core::wire::DecodeError>(())
+    /// ```
+    pub fn emit_split(header: Header, pieces: &[&[u8]], buf: &mut [u8]) -> Result<usize, BufferTooSmall> {
+        let payload_len: usize = pieces.iter().map(|piece| piece.len()).sum();
+        let too_small = BufferTooSmall { required: OVERHEAD + payload_len };
+        let len = u16::try_from(payload_len).map_err(|_| too_small)?;
+        let out = buf.first_chunk_mut::<OVERHEAD>().ok_or(BufferTooSmall { required: OVERHEAD })?;
+        let (bytes, crc) = out.split_at_mut(HEADER_LEN);
+        let bytes: &mut [u8; HEADER_LEN] = bytes.try_into().map_err(|_| too_small)?;
+        write_header(header, len, 0, bytes);
+        let mut digest = Crc32c::new();
+        digest.update(bytes);
+        for piece in pieces {
+            digest.update(piece);
+        }
+        crc.copy_from_slice(&digest.finalize().to_le_bytes());
+        Ok(OVERHEAD)
     }
 }
 

@@ -5,17 +5,18 @@
 //! to the socket, until neither has more.
 
 use std::collections::HashMap;
-use std::io::{self, Read, Write};
+use std::io::{self, IoSlice, Read, Write};
 use std::net::Shutdown;
 use std::sync::Arc;
 use std::time::Instant as StdInstant;
 
+use framelink_core::connection::Gather;
 use framelink_core::session::CloseReason;
 use mio::net::TcpStream;
 
 use super::{Control, Dispatch, Handler, Served, dispatch};
 use crate::clock::StdClock;
-use crate::conn::Framed;
+use crate::conn::{Framed, GATHER, io_slices};
 use crate::link::lost_or_io;
 use crate::{LinkError, Transport};
 
@@ -269,15 +270,38 @@ fn transmit(
     now: framelink_core::Instant,
 ) -> Result<(), LinkError> {
     while out.is_empty() {
-        let len = match framed.poll_transmit(now, write_buf) {
-            Ok(0) => return Ok(()),
-            Ok(len) => len,
+        let frames = match framed.poll_transmit_gather(now, write_buf) {
+            Ok(frames) if frames.is_empty() => return Ok(()),
+            Ok(frames) => frames,
             Err(error) => return Err(LinkError::Io(io::Error::other(error.to_string()))),
         };
-        let written = write_some(stream, &write_buf[..len]).map_err(lost_or_io)?;
-        out.extend_from_slice(&write_buf[written..len]);
+        let written = write_some_gathered(stream, &frames).map_err(lost_or_io)?;
+        for rest in frames.tail(written) {
+            out.extend_from_slice(rest);
+        }
     }
     Ok(())
+}
+
+/// Writes as much of `frames` as the socket takes now, in vectored writes (DATA payloads
+/// straight from the send buffer); returns how much.
+fn write_some_gathered(stream: &mut TcpStream, frames: &Gather<'_, GATHER>) -> io::Result<usize> {
+    let (mut slices, len) = io_slices(frames);
+    let mut slices = &mut slices[..len];
+    let mut written = 0;
+    while !slices.is_empty() {
+        match stream.write_vectored(slices) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(len) => {
+                written += len;
+                IoSlice::advance_slices(&mut slices, len);
+            }
+            Err(error) if error.kind() == io::ErrorKind::WouldBlock => break,
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+            Err(error) => return Err(error),
+        }
+    }
+    Ok(written)
 }
 
 /// Writes as much of `bytes` as the socket takes now; returns how much.

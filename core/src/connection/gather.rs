@@ -1,0 +1,287 @@
+//! Frames for one vectored write, their DATA payloads left in the send buffer.
+
+use heapless::Vec;
+
+use super::Connection;
+use crate::Instant;
+use crate::buffer::Buffer;
+use crate::framing::{Encoder, Framing};
+use crate::wire::{BufferTooSmall, CRC_LEN, HEADER_LEN, OVERHEAD};
+
+/// DATA payloads up to this long are copied into the caller's buffer with their frame, which
+/// then joins its neighbours in one slice: cheaper than a slice of their own.
+const COPY_UP_TO: usize = 512;
+
+/// One run of bytes of a [`Gather`].
+#[derive(Clone, Copy, Debug)]
+struct Piece {
+    /// In the session's send buffer (else in the caller's buffer).
+    sent: bool,
+    at: usize,
+    len: usize,
+}
+
+/// Frames for one vectored write (`writev`), from
+/// [`Connection::poll_transmit_gather`]: their bytes in order, as at most `N` slices. The
+/// framing and the packets' headers and CRCs lie in the caller's buffer; the payload of each
+/// DATA packet lies in the session's send buffer, where it was never copied from.
+///
+/// It borrows the connection: write it before the next call on the connection.
+#[derive(Debug)]
+pub struct Gather<'a, const N: usize> {
+    sent: &'a [u8],
+    out: &'a [u8],
+    pieces: Vec<Piece, N>,
+    len: usize,
+}
+
+impl<'a, const N: usize> Gather<'a, N> {
+    /// Bytes in all.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether nothing is due.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The bytes in order, as at most `N` slices (none empty).
+    pub fn slices(&self) -> impl Iterator<Item = &'a [u8]> + '_ {
+        let (sent, out) = (self.sent, self.out);
+        self.pieces.iter().map(move |piece| {
+            let from = if piece.sent { sent } else { out };
+            from.get(piece.at..piece.at + piece.len).unwrap_or_default()
+        })
+    }
+
+    /// The bytes after the first `skip`, as slices (what a write that took `skip` bytes left).
+    pub fn tail(&self, skip: usize) -> impl Iterator<Item = &'a [u8]> + '_ {
+        let mut skip = skip;
+        self.slices().filter_map(move |slice| {
+            let cut = skip.min(slice.len());
+            skip -= cut;
+            Some(&slice[cut..]).filter(|rest| !rest.is_empty())
+        })
+    }
+
+    /// Appends a run of `len` bytes at `at`, joined to the last one where it follows it.
+    fn push(&mut self, sent: bool, at: usize, len: usize) {
+        if len == 0 {
+            return;
+        }
+        self.len += len;
+        if let Some(last) =
+            self.pieces.last_mut().filter(|last| last.sent == sent && last.at + last.len == at)
+        {
+            last.len += len;
+            return;
+        }
+        // The caller keeps room for a whole frame's pieces.
+        let _ = self.pieces.push(Piece { sent, at, len });
+    }
+}
+
+impl<F: Framing, B: Buffer, const W: usize> Connection<F, B, W> {
+    /// Like [`poll_transmit`](Self::poll_transmit), but for a vectored write: the payload of
+    /// each DATA packet (over 512 bytes) stays in the session's send buffer instead of being
+    /// copied into `out`, which gets the rest (length prefixes, headers, CRCs, short payloads
+    /// and whole control packets). Frames are added while the next one is sure to fit in
+    /// `out`'s length (payloads counted, as if they were copied) and in `N` slices (a frame
+    /// takes at most 4; `N` is at least 5); with datagram framing it holds one datagram.
+    ///
+    /// A keyed session's packets, and COBS frames (which transform the whole packet), are
+    /// written whole into `out`.
+    ///
+    /// ```
+    /// use framelink_core::connection::Connection;
+    /// use framelink_core::framing::LengthDelimitedDecoder;
+    /// use framelink_core::session::{Config, Event, Session};
+    /// use framelink_core::Instant;
+    ///
+    /// type Tcp = Connection<LengthDelimitedDecoder<2048>, Vec<u8>>;
+    /// let now = Instant::ZERO;
+    /// let config = Config::new().max_payload(1000);
+    /// let session = |client| match client {
+    ///     true => Session::client(config, 1, vec![0; 8192], vec![0; 8192], now),
+    ///     false => Session::server(config, vec![0; 8192], vec![0; 8192], now),
+    /// };
+    /// let mut client = Tcp::new(session(true), Default::default(), Vec::new());
+    /// let mut server = Tcp::new(session(false), Default::default(), Vec::new());
+    /// let mut out = vec![0u8; 4 * client.max_frame()];
+    /// // What one `writev` would write: here, the slices joined.
+    /// let mut pump = |from: &mut Tcp, to: &mut Tcp| -> Result<(), _> {
+    ///     let wire = from.poll_transmit_gather::<17>(now, &mut out)?.slices().collect::<Vec<_>>().concat();
+    ///     to.handle_bytes(now, &wire);
+    ///     Ok::<(), framelink_core::wire::BufferTooSmall>(())
+    /// };
+    /// pump(&mut client, &mut server)?; // HELLO
+    /// pump(&mut server, &mut client)?; // HELLO-ACK
+    /// client.session_mut().send(now, &[7; 2500])?; // three DATA packets, payloads not copied
+    /// pump(&mut client, &mut server)?;
+    /// assert_eq!(server.next_event(), Some(Ok(Event::Connected)));
+    /// assert_eq!(server.next_event(), Some(Ok(Event::Message(&[7; 2500][..]))));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn poll_transmit_gather<'a, const N: usize>(
+        &'a mut self,
+        now: Instant,
+        out: &'a mut [u8],
+    ) -> Result<Gather<'a, N>, BufferTooSmall> {
+        const { assert!(N >= 5, "a frame takes up to 4 slices, and the preamble one") };
+        let worst = F::Encoder::max_encoded_len(self.max_packet());
+        let mut gather = Gather { sent: &[], out: &[], pieces: Vec::new(), len: 0 };
+        let mut written = 0;
+        if !self.preamble_sent {
+            let preamble = F::Encoder::PREAMBLE;
+            let dst = out.get_mut(..preamble.len()).ok_or(BufferTooSmall { required: preamble.len() })?;
+            dst.copy_from_slice(preamble);
+            gather.push(false, 0, preamble.len());
+            written = preamble.len();
+            self.preamble_sent = true;
+        }
+        if out.len() - written < worst {
+            return Err(BufferTooSmall { required: written + worst });
+        }
+        while gather.len + worst <= out.len() && N - gather.pieces.len() >= 4 {
+            let Some(prefix) = F::Encoder::HEADER_LEN else {
+                let len = self.poll_frame(now, &mut out[written..])?;
+                if len == 0 {
+                    break;
+                }
+                gather.push(false, written, len);
+                written += len;
+                continue;
+            };
+            let end = written + prefix + self.max_packet();
+            let frame = out.get_mut(written..end).ok_or(BufferTooSmall { required: end })?;
+            let (head, body) = frame.split_at_mut(prefix);
+            let Some(parts) = self.session.poll_transmit_parts(now, body)? else { break };
+            F::Encoder::write_header(self.session.session_id(), parts.len(), head);
+            written += match parts.payload {
+                None => {
+                    gather.push(false, written, prefix + parts.written);
+                    prefix + parts.written
+                }
+                // A short payload costs less to copy than a slice of its own.
+                Some(payload) if payload.len() <= COPY_UP_TO => {
+                    let (first, second) = self.session.sent_span(payload);
+                    let crc = HEADER_LEN + payload.len();
+                    body.copy_within(HEADER_LEN..OVERHEAD, crc);
+                    body[HEADER_LEN..HEADER_LEN + first.len()].copy_from_slice(first);
+                    body[HEADER_LEN + first.len()..crc].copy_from_slice(second);
+                    gather.push(false, written, prefix + OVERHEAD + payload.len());
+                    prefix + OVERHEAD + payload.len()
+                }
+                Some(payload) => {
+                    gather.push(false, written, prefix + HEADER_LEN);
+                    let (at, first) = self.session.sent_places(payload);
+                    gather.push(true, at, first);
+                    gather.push(true, 0, payload.len() - first);
+                    gather.push(false, written + prefix + HEADER_LEN, CRC_LEN);
+                    prefix + OVERHEAD
+                }
+            };
+            if F::SESSION_TAG {
+                break;
+            }
+        }
+        gather.sent = self.session.sent_storage();
+        gather.out = &out[..written];
+        Ok(gather)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::vec::Vec;
+
+    use super::*;
+    use crate::framing::LengthDelimitedDecoder;
+    use crate::session::{Config, Event, Session};
+
+    type Tcp = Connection<LengthDelimitedDecoder<1024>, [u8; 4096]>;
+
+    fn pair(now: Instant) -> (Tcp, Tcp) {
+        let config = Config::new().max_payload(700);
+        let client = Session::client(config, 9, [0; 4096], [0; 4096], now);
+        let server = Session::server(config, [0; 4096], [0; 4096], now);
+        (Tcp::new(client, Default::default(), [0; 4096]), Tcp::new(server, Default::default(), [0; 4096]))
+    }
+
+    /// Everything `from` has to send: written whole, or gathered (several writes of at most
+    /// `out` bytes each).
+    fn drain(from: &mut Tcp, now: Instant, gathered: bool) -> Vec<u8> {
+        let (mut out, mut wire) = ([0u8; 2200], Vec::new());
+        loop {
+            let before = wire.len();
+            if gathered {
+                let gather = from.poll_transmit_gather::<5>(now, &mut out).unwrap();
+                assert!(gather.slices().all(|slice| !slice.is_empty()));
+                assert_eq!(gather.slices().map(<[u8]>::len).sum::<usize>(), gather.len());
+                wire.extend(gather.slices().flatten());
+            } else {
+                let len = from.poll_transmit(now, &mut out).unwrap();
+                wire.extend_from_slice(&out[..len]);
+            }
+            if wire.len() == before {
+                return wire;
+            }
+        }
+    }
+
+    #[test]
+    fn gathered_frames_are_the_bytes_poll_transmit_writes() {
+        let mut now = Instant::ZERO;
+        let ((mut plain, mut plain_peer), (mut gathering, mut gathering_peer)) = (pair(now), pair(now));
+        let sizes = [0, 1, 300, 512, 513, 700, 701, 1500, 2000, 3000];
+        let mut expected = std::collections::VecDeque::new();
+        for round in 0..60 {
+            let len = sizes[round % sizes.len()];
+            let message: Vec<u8> = (0..len).map(|i| (i * 7 + round) as u8).collect();
+            if round > 1 {
+                let sent = plain.session_mut().send(now, &message);
+                assert_eq!(gathering.session_mut().send(now, &message), sent);
+                if sent.is_ok() {
+                    expected.push_back(message);
+                }
+            }
+            let wire = drain(&mut plain, now, false);
+            assert_eq!(drain(&mut gathering, now, true), wire, "round {round}");
+            plain_peer.handle_bytes(now, &wire);
+            gathering_peer.handle_bytes(now, &wire);
+            while let Some(event) = plain_peer.next_event() {
+                let got = match event {
+                    Ok(Event::Message(got)) => got.to_vec(),
+                    other => {
+                        assert_eq!(other, Ok(Event::Connected));
+                        assert_eq!(gathering_peer.next_event(), Some(Ok(Event::Connected)));
+                        continue;
+                    }
+                };
+                assert_eq!(gathering_peer.next_event(), Some(Ok(Event::Message(&got))));
+                assert_eq!(expected.pop_front(), Some(got), "round {round}");
+            }
+            assert_eq!(gathering_peer.next_event(), None);
+            now = now.add_micros(20_000);
+            for side in [&mut plain, &mut plain_peer, &mut gathering, &mut gathering_peer] {
+                side.handle_timeout(now);
+            }
+            let back = drain(&mut plain_peer, now, false);
+            assert_eq!(drain(&mut gathering_peer, now, true), back);
+            plain.handle_bytes(now, &back);
+            gathering.handle_bytes(now, &back);
+        }
+        assert_eq!(plain.session().stats(), gathering.session().stats());
+        // The send buffer's ring went round: payloads were gathered across its end.
+        assert!(plain.session().stats().bytes_acked > 4096);
+    }
+
+    #[test]
+    fn a_buffer_too_small_for_a_frame_is_refused() {
+        let (mut client, _) = pair(Instant::ZERO);
+        let mut out = [0u8; 100];
+        let error = client.poll_transmit_gather::<5>(Instant::ZERO, &mut out).unwrap_err();
+        assert_eq!(error, BufferTooSmall { required: 4 + 713 });
+    }
+}
