@@ -66,10 +66,10 @@ impl Duplex {
     }
 }
 
-fn words(bytes: &[u8; 16]) -> (u64, u64) {
-    let (low, high) = bytes.split_at(8);
-    let word = |half: &[u8]| u64::from_le_bytes(half.try_into().unwrap_or_default());
-    (word(low), word(high))
+/// 16 bytes as two little-endian words.
+fn words(bytes: &[u8; 16]) -> [u64; 2] {
+    let both = u128::from_le_bytes(*bytes);
+    [both as u64, (both >> 64) as u64]
 }
 
 /// Ascon-AEAD128 in place: encrypts `buf` (or decrypts it, `decrypt`) under `key` and `nonce`
@@ -81,8 +81,8 @@ pub(super) fn aead(
     buf: &mut [u8],
     decrypt: bool,
 ) -> [u8; 16] {
-    let (k0, k1) = words(key);
-    let (n0, n1) = words(nonce);
+    let [k0, k1] = words(key);
+    let [n0, n1] = words(nonce);
     let mut duplex = Duplex { state: State::new(AEAD_IV, k0, k1, n0, n1), rate: 16, at: 0 };
     duplex.state.permute_n(12);
     duplex.state[3] ^= k0;
@@ -105,10 +105,7 @@ pub(super) fn aead(
     duplex.state[2] ^= k0;
     duplex.state[3] ^= k1;
     duplex.state.permute_n(12);
-    let mut tag = [0u8; 16];
-    tag[..8].copy_from_slice(&(duplex.state[3] ^ k0).to_le_bytes());
-    tag[8..].copy_from_slice(&(duplex.state[4] ^ k1).to_le_bytes());
-    tag
+    (u128::from(duplex.state[4] ^ k1) << 64 | u128::from(duplex.state[3] ^ k0)).to_le_bytes()
 }
 
 /// Ascon-XOF128: absorbs with [`update`](Self::update), then reads its output once.
@@ -124,7 +121,7 @@ impl Xof {
     }
 
     /// The first `out.len()` bytes of the output.
-    pub(super) fn finalize(mut self, out: &mut [u8]) {
+    pub(super) fn finalize(&mut self, out: &mut [u8]) {
         self.0.pad_and_permute();
         for (i, byte) in out.iter_mut().enumerate() {
             if i > 0 && i % 8 == 0 {

@@ -31,6 +31,14 @@ pub(super) struct Keyed<B> {
     pub(super) scratch: Option<B>,
 }
 
+#[cfg(feature = "aes-gcm")]
+impl<B> Keyed<B> {
+    /// The capability bits of the suites this side offers besides Ascon.
+    pub(super) fn offered_suites(&self) -> Capabilities {
+        self.auth.offered_suites()
+    }
+}
+
 impl<B: Buffer, const W: usize> Session<B, W> {
     /// Makes this session keyed: it requires and supports [`Capabilities::KEYED`], proves the
     /// key in its HELLO or HELLO-ACK and checks the peer's, then seals every packet it sends
@@ -57,6 +65,12 @@ impl<B: Buffer, const W: usize> Session<B, W> {
     /// Whether the session is keyed ([`with_auth`](Self::with_auth)).
     pub fn is_keyed(&self) -> bool {
         self.keyed.is_some()
+    }
+
+    /// The suite that seals this session's packets, once the handshake agreed on it; `None`
+    /// when unkeyed or before.
+    pub fn keyed_suite(&self) -> Option<crate::auth::Suite> {
+        self.keyed.as_ref()?.channel.as_ref().map(Channel::suite)
     }
 
     /// Whether the keys are known: packets are sealed and opened.
@@ -147,20 +161,23 @@ impl<B: Buffer, const W: usize> Session<B, W> {
 
     /// Whether a HELLO may restart the session: unkeyed, always; keyed, if it proves the key.
     pub(super) fn hello_is_genuine(&mut self, payload: &[u8]) -> bool {
-        if self.keyed.is_none() || self.verified_nonce(PacketType::Hello, payload).is_some() {
-            return true;
-        }
-        self.stats.auth_failures += 1;
-        false
+        self.hello_proves_key(payload, false)
     }
 
     /// Whether a HELLO with our session id repeats the one this session started with (its
     /// HELLO-ACK is sent again): unkeyed, always; keyed, if it proves the key with the same
     /// nonce.
     pub(super) fn hello_is_repeat(&mut self, payload: &[u8]) -> bool {
+        self.hello_proves_key(payload, true)
+    }
+
+    /// Whether a HELLO proves the key (with the nonce the session started with, `repeat`);
+    /// counts one that does not. Both checks above in one function.
+    fn hello_proves_key(&mut self, payload: &[u8], repeat: bool) -> bool {
         let Some(keyed) = &self.keyed else { return true };
         let peer_nonce = keyed.peer_nonce;
-        if self.verified_nonce(PacketType::Hello, payload).is_some_and(|nonce| same(&nonce, &peer_nonce)) {
+        let verified = self.verified_nonce(PacketType::Hello, payload);
+        if verified.is_some_and(|nonce| !repeat || same(&nonce, &peer_nonce)) {
             return true;
         }
         self.stats.auth_failures += 1;
@@ -174,12 +191,20 @@ impl<B: Buffer, const W: usize> Session<B, W> {
         if self.keyed.is_none() {
             return true;
         }
-        let agreed = if kind == PacketType::HelloAck {
-            HelloPayload::parse(payload).is_some_and(|hello| hello.requires.contains(Capabilities::KEYED))
-        } else {
-            true
+        let client = kind == PacketType::HelloAck;
+        // The agreed set: the HELLO-ACK's, or the one this server answers with.
+        #[cfg(feature = "aes-gcm")]
+        let agreed = HelloPayload::parse(payload).map(|hello| match client {
+            true => hello.requires,
+            false => self.chosen_suite(&hello).union(Capabilities::KEYED),
+        });
+        #[cfg(not(feature = "aes-gcm"))]
+        let agreed = match client {
+            true => HelloPayload::parse(payload).map(|hello| hello.requires),
+            false => Some(Capabilities::KEYED),
         };
-        let Some(peer_nonce) = self.verified_nonce(kind, payload).filter(|_| agreed) else {
+        let agreed = agreed.filter(|agreed| agreed.contains(Capabilities::KEYED));
+        let Some((peer_nonce, agreed)) = self.verified_nonce(kind, payload).zip(agreed) else {
             self.stats.auth_failures += 1;
             self.fail(ErrorCode::AuthenticationFailed, 0);
             return false;
@@ -187,14 +212,21 @@ impl<B: Buffer, const W: usize> Session<B, W> {
         let session_id = self.session_id;
         let Some(keyed) = self.keyed.as_mut() else { return false };
         keyed.peer_nonce = peer_nonce;
-        let client = kind == PacketType::HelloAck;
         if !client {
             // A fresh nonce for every handshake a server session answers.
             keyed.local_nonce = keyed.auth.next_nonce();
         }
         let (client_nonce, server_nonce) =
             if client { (&keyed.local_nonce, &peer_nonce) } else { (&peer_nonce, &keyed.local_nonce) };
-        let keys = session_keys(keyed.auth.psk(), session_id, client_nonce, server_nonce);
+        let psk = keyed.auth.psk();
+        #[cfg(feature = "aes-gcm")]
+        if agreed.contains(Capabilities::AES_256_GCM) {
+            let keys = crate::auth::session_keys_aes_256_gcm(psk, session_id, client_nonce, server_nonce);
+            keyed.channel = Some(Channel::new_aes_256_gcm(keys, client));
+            return true;
+        }
+        let _ = agreed; // without the feature `aes-gcm`, `agree` refused any other suite
+        let keys = session_keys(psk, session_id, client_nonce, server_nonce);
         keyed.channel = Some(Channel::new(keys, client));
         true
     }

@@ -24,18 +24,14 @@ pub struct HostTiming {
 impl HostTiming {
     /// Waits for the first byte on UART0 (without taking it), mixing the timer in as it waits.
     pub fn gather(clock: &mut Clock) -> Self {
-        let mut words = [0u32; 8];
-        let mut turns = 0u32;
+        let mut seed = [0u8; 32];
+        let mut turns = 0usize;
         while Uart::rx_empty() || turns < 64 {
             // Keeps the clock's count of timer periods right while it waits, too.
             let sample = SYST::get_current() ^ (clock.now().as_micros() as u32);
-            let word = &mut words[(turns % 8) as usize];
-            *word = (word.rotate_left(7) ^ sample).wrapping_mul(0x9E37_79B1);
+            let byte = &mut seed[turns % 32];
+            *byte = (byte.rotate_left(3) ^ sample as u8 ^ (sample >> 8) as u8).wrapping_mul(0x9D);
             turns = turns.wrapping_add(1);
-        }
-        let mut seed = [0u8; 32];
-        for (chunk, word) in seed.chunks_exact_mut(4).zip(words) {
-            chunk.copy_from_slice(&word.to_le_bytes());
         }
         Self { seed, at: 0 }
     }

@@ -8,8 +8,9 @@
 //! are checked as usual), opens one bidirectional stream and writes `--size`-byte chunks on it
 //! for `--seconds` (then resets the stream: nothing still buffered is sent) or until `--bytes`
 //! are written (then finishes it). The server reads the stream in order, as an application
-//! would, and answers on the same stream with the bytes it read and the time from the first to
-//! the last of them: the goodput, bytes delivered to the receiving application per second.
+//! would, and answers on the same stream with the bytes it read and the time from the first of
+//! them to the stream's end (its last byte, or the reset): the goodput, bytes delivered to the
+//! receiving application per second.
 //!
 //! Both sides use quinn's default transport settings (CUBIC congestion control, a 1.25 MB
 //! stream receive window, path MTU discovery) unless `--mtu` fixes the packet size.
@@ -32,7 +33,7 @@ use tokio::time::{timeout, timeout_at};
 
 /// The name in the certificate, and the one the client checks.
 const SERVER_NAME: &str = "localhost";
-/// The server's answer: bytes read (u64), then microseconds from the first to the last (u64).
+/// The server's answer: bytes read (u64), then microseconds from the first to the end (u64).
 const ANSWER_LEN: usize = 16;
 /// How long the handshake, and then the server's answer, may take.
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(15);
@@ -87,7 +88,8 @@ struct SendReport {
     message_size: u32,
     /// Bytes the server's application read, in order.
     bytes: u64,
-    /// From the first to the last byte read, at the server (three decimals).
+    /// From the first byte read to the stream's end (last byte or reset), at the server (three
+    /// decimals).
     seconds: f64,
     /// `bytes` over `seconds`, in whole bits per second.
     bits_per_second: u64,
@@ -182,23 +184,23 @@ async fn serve_connection(incoming: quinn::Incoming) -> io::Result<()> {
     Ok(())
 }
 
-/// Reads a stream in order until it ends or is reset: the bytes and the time from the first
-/// to the last.
+/// Reads a stream in order until it ends or is reset: the bytes, and the time from the first
+/// byte to the end (the last byte, or the reset: a transfer that stalls before the sender's
+/// deadline is charged the time it stalled).
 async fn drain(mut recv: RecvStream) -> io::Result<(u64, Duration)> {
     let mut bytes = 0u64;
-    let mut span: Option<(Instant, Instant)> = None;
+    let mut first: Option<Instant> = None;
     loop {
         match recv.read_chunk(usize::MAX, true).await {
             Ok(Some(chunk)) => {
-                let now = Instant::now();
                 bytes += chunk.bytes.len() as u64;
-                span = Some((span.map_or(now, |(first, _)| first), now));
+                first.get_or_insert_with(Instant::now);
             }
             Ok(None) | Err(ReadError::Reset(_)) => break,
             Err(error) => return Err(other(error)),
         }
     }
-    Ok((bytes, span.map_or(Duration::ZERO, |(first, last)| last - first)))
+    Ok((bytes, first.map_or(Duration::ZERO, |first| first.elapsed())))
 }
 
 /// Sends one stream to a quic-server and prints the goodput it measured as JSON.
