@@ -103,8 +103,8 @@ pub fn fill_pattern(offset: u64, out: &mut [u8]) {
 /// The first period is compared with the pattern, then every later byte with the byte one
 /// period before it: one long comparison instead of one per period.
 pub fn check_pattern(offset: u64, data: &[u8]) -> bool {
-    let (len, first) = (data.len(), data.len().min(PERIOD));
-    pattern_chunks(offset, first).all(|want| data[..first] == *want) && data[first..] == data[..len - first]
+    let (head, rest) = data.split_at(data.len().min(PERIOD));
+    pattern_chunks(offset, head.len()).all(|want| head == want) && rest == &data[..rest.len()]
 }
 
 /// An INFO reply: who the responder is and what it accepts.
