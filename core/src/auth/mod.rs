@@ -178,9 +178,9 @@ impl SessionAuth {
     /// The key, and a seed drawn from `rng` (the OS's random source on a host, the chip's
     /// TRNG in firmware).
     pub fn new<R: rand_core::TryCryptoRng + ?Sized>(psk: &Psk, rng: &mut R) -> Result<Self, R::Error> {
-        let mut seed = [0u8; 32];
-        rng.try_fill_bytes(&mut seed)?;
-        Ok(Self { psk: psk.clone(), seed, drawn: 0 })
+        let mut auth = Self { psk: psk.clone(), seed: [0; 32], drawn: 0 };
+        rng.try_fill_bytes(&mut auth.seed)?;
+        Ok(auth)
     }
 
     /// A fresh handshake nonce.

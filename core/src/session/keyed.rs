@@ -170,18 +170,14 @@ impl<B: Buffer, const W: usize> Session<B, W> {
         false
     }
 
-    /// Checks the proof of the key in the peer's HELLO (`kind`) or HELLO-ACK and derives the
-    /// session keys; fails the session with ERROR AuthenticationFailed if it does not verify.
-    /// Unkeyed, nothing to check.
-    pub(super) fn authenticate(&mut self, kind: PacketType, payload: &[u8]) -> bool {
+    /// Checks the proof of the key in the peer's HELLO (`kind`) or HELLO-ACK (`hello`, parsed
+    /// from `payload`) and derives the session keys; fails the session with ERROR
+    /// AuthenticationFailed if it does not verify. Unkeyed, nothing to check.
+    pub(super) fn authenticate(&mut self, kind: PacketType, hello: &HelloPayload, payload: &[u8]) -> bool {
         if self.keyed.is_none() {
             return true;
         }
-        let agreed = if kind == PacketType::HelloAck {
-            HelloPayload::parse(payload).is_some_and(|hello| hello.requires.contains(Capabilities::KEYED))
-        } else {
-            true
-        };
+        let agreed = kind == PacketType::Hello || hello.requires.contains(Capabilities::KEYED);
         let Some(peer_nonce) = self.verified_nonce(kind, payload).filter(|_| agreed) else {
             self.stats.auth_failures += 1;
             self.fail(ErrorCode::AuthenticationFailed, 0);
