@@ -17,9 +17,10 @@ use std::time::{Duration, Instant};
 
 use framelink::std::{
     Addr, Link, LinkConfig, LinkError, LinkEvent, PeerInfo, Psk, Reply, Server, ServerConfig, ServerHandle,
+    Suite,
 };
 use framelink_core::framing::{Cobs, CobsDecoder, Decoder, Encoder};
-use framelink_core::wire::crc32c;
+use framelink_core::wire::{Capabilities, crc32c};
 
 use common::socat::{self, PtyPair, TempDir};
 
@@ -32,16 +33,21 @@ fn key(byte: u8) -> Psk {
 /// A keyed echo server (or keyless, with `None`) on `listen`; messages it got go to the
 /// receiver.
 fn echo_server(listen: &str, psk: Option<Psk>) -> (ServerHandle, Receiver<Vec<u8>>) {
+    let mut link = LinkConfig::new().handshake_timeout(Duration::from_secs(5));
+    if let Some(psk) = psk {
+        link = link.psk(psk);
+    }
+    echo_server_with(listen, link)
+}
+
+/// An echo server whose sessions are configured by `link`.
+fn echo_server_with(listen: &str, link: LinkConfig) -> (ServerHandle, Receiver<Vec<u8>>) {
     let (tx, rx) = channel::<Vec<u8>>();
     let tx = Mutex::new(tx);
     let handler = move |_: &PeerInfo, message: &[u8], reply: &mut Reply<'_>| {
         let _ = tx.lock().unwrap().send(message.to_vec());
         let _ = reply.send(message);
     };
-    let mut link = LinkConfig::new().handshake_timeout(Duration::from_secs(5));
-    if let Some(psk) = psk {
-        link = link.psk(psk);
-    }
     let server = Server::bind(&[listen], ServerConfig::new().link(link)).unwrap();
     (server.spawn(handler).unwrap(), rx)
 }
@@ -93,6 +99,28 @@ fn the_right_key_carries_messages_over_tcp_udp_and_tcp_cobs() {
         link.close().unwrap();
         let got: Vec<Vec<u8>> = rx.try_iter().collect();
         assert_eq!(got, sent, "{scheme}: every message once, in order");
+        server.shutdown();
+    }
+}
+
+#[test]
+fn desktops_seal_with_aes_gcm_and_with_an_ascon_only_peer_with_ascon() {
+    // (server offers AES-GCM, client offers AES-GCM, the suite they must agree on)
+    let cases =
+        [(true, true, Suite::Aes256Gcm), (true, false, Suite::Ascon128), (false, true, Suite::Ascon128)];
+    for (server_aes, client_aes, suite) in cases {
+        let server_link = LinkConfig::new().handshake_timeout(Duration::from_secs(5)).psk(key(1));
+        let (server, rx) = echo_server_with("tcp://127.0.0.1:0", server_link.ascon_only(!server_aes));
+        let client = config(Some(key(1))).ascon_only(!client_aes);
+        let mut link = Link::connect_with(addr_of(&server, "tcp"), &client).unwrap();
+        let sent = messages(20);
+        echo_all(&mut link, &sent);
+        assert_eq!(link.keyed_suite(), Some(suite), "server AES {server_aes}, client AES {client_aes}");
+        let agreed = link.peer().unwrap().agreed;
+        assert_eq!(agreed.contains(Capabilities::AES_256_GCM), suite == Suite::Aes256Gcm);
+        assert_eq!(link.stats().auth_failures, 0);
+        link.close().unwrap();
+        assert_eq!(rx.try_iter().collect::<Vec<_>>(), sent);
         server.shutdown();
     }
 }

@@ -9,6 +9,8 @@ use framelink_defmt_sink as _;
 
 use std::collections::BTreeMap;
 
+#[cfg(feature = "aes-gcm")]
+use framelink_core::auth::session_keys_aes_256_gcm;
 use framelink_core::auth::{Channel, HELLO_LEN, OpenError, Psk, hello_proof, session_keys};
 use framelink_core::wire::{Capabilities, HelloPayload, PacketType, Repr, SeqNumber, VERSION, flags};
 
@@ -92,13 +94,20 @@ fn keys() -> [u8; 32] {
     session_keys(&psk(), SESSION_ID, &client_nonce(), &server_nonce())
 }
 
-/// A keyed HELLO (client) or HELLO-ACK (server) with the vectors' limits.
-fn hello_packet(kind: PacketType) -> Vec<u8> {
+#[cfg(feature = "aes-gcm")]
+fn keys_aes() -> [u8; 64] {
+    session_keys_aes_256_gcm(&psk(), SESSION_ID, &client_nonce(), &server_nonce())
+}
+
+/// A keyed HELLO (client) or HELLO-ACK (server) with the vectors' limits; with `aes`, the
+/// client offers AES-256-GCM and the server chooses it.
+fn hello_packet(kind: PacketType, aes: bool) -> Vec<u8> {
     let client = kind == PacketType::Hello;
+    let suites = if aes { Capabilities::AES_256_GCM } else { Capabilities::NONE };
     let hello = HelloPayload {
         version: VERSION,
-        supports: Capabilities::RETRANSMIT.union(Capabilities::KEYED),
-        requires: Capabilities::KEYED,
+        supports: Capabilities::RETRANSMIT.union(Capabilities::KEYED).union(suites),
+        requires: Capabilities::KEYED.union(if client { Capabilities::NONE } else { suites }),
         max_payload: if client { 1024 } else { 512 },
         window: if client { 16 } else { 8 },
         session_id: SESSION_ID,
@@ -122,17 +131,41 @@ fn data_packet() -> Vec<u8> {
     out[..len].to_vec()
 }
 
-fn sealed(packet: &[u8], client: bool) -> Vec<u8> {
+fn sealed(packet: &[u8], channel: &mut Channel) -> Vec<u8> {
     let mut buf = [0u8; 256];
     buf[..packet.len()].copy_from_slice(packet);
-    let len = Channel::new(keys(), client).seal(&mut buf, packet.len()).unwrap();
+    let len = channel.seal(&mut buf, packet.len()).unwrap();
     buf[..len].to_vec()
+}
+
+fn ascon_channel(client: bool) -> Channel {
+    Channel::new(keys(), client)
+}
+
+fn ack_packet() -> Vec<u8> {
+    let mut ack = [0u8; 64];
+    let ack_len = Repr {
+        kind: PacketType::Ack,
+        seq: SeqNumber(0),
+        ack: Some(SeqNumber(1)),
+        more: false,
+        payload: &8192u32.to_le_bytes(),
+    }
+    .emit(&mut ack)
+    .unwrap();
+    ack[..ack_len].to_vec()
 }
 
 #[test]
 fn handshake_vectors() {
-    for (name, kind) in [("hello", PacketType::Hello), ("hello-ack", PacketType::HelloAck)] {
-        let built = hello_packet(kind);
+    let cases = [
+        ("hello", PacketType::Hello, false),
+        ("hello-ack", PacketType::HelloAck, false),
+        ("hello-aes", PacketType::Hello, true),
+        ("hello-ack-aes", PacketType::HelloAck, true),
+    ];
+    for (name, kind, aes) in cases {
+        let built = hello_packet(kind, aes);
         if print(name, &[("bytes", &built)]) {
             continue;
         }
@@ -144,6 +177,9 @@ fn handshake_vectors() {
         let hello = HelloPayload::parse(repr.payload).unwrap();
         assert_eq!(hello.session_id, SESSION_ID);
         assert!(hello.requires.contains(Capabilities::KEYED));
+        assert_eq!(hello.supports.contains(Capabilities::AES_256_GCM), aes, "{name}: offered");
+        let chosen = kind == PacketType::HelloAck && aes;
+        assert_eq!(hello.requires.contains(Capabilities::AES_256_GCM), chosen, "{name}: chosen");
         let nonce = if kind == PacketType::Hello { client_nonce() } else { server_nonce() };
         assert_eq!(repr.payload[30..46], nonce);
         let proof = hello_proof(&psk(), kind, &repr.payload[..46], &client_nonce());
@@ -161,49 +197,90 @@ fn session_key_vector() {
     assert_eq!(to_hex(&keys()), to_hex(&bytes(&vector("keys"), "bytes")));
 }
 
+#[cfg(feature = "aes-gcm")]
+#[test]
+fn aes_session_key_vector() {
+    if print("keys-aes", &[("bytes", &keys_aes())]) {
+        return;
+    }
+    assert_eq!(to_hex(&keys_aes()), to_hex(&bytes(&vector("keys-aes"), "bytes")));
+    assert_ne!(keys_aes()[..32], keys(), "the keys are bound to the suite");
+}
+
 #[test]
 fn sealed_packet_vectors() {
-    let mut ack = [0u8; 64];
-    let ack_len = Repr {
-        kind: PacketType::Ack,
-        seq: SeqNumber(0),
-        ack: Some(SeqNumber(1)),
-        more: false,
-        payload: &8192u32.to_le_bytes(),
-    }
-    .emit(&mut ack)
-    .unwrap();
-    let cases = [("sealed-data", data_packet(), true), ("sealed-ack", ack[..ack_len].to_vec(), false)];
+    let cases = [("sealed-data", data_packet(), true), ("sealed-ack", ack_packet(), false)];
     for (name, plain, client) in cases {
-        let built = sealed(&plain, client);
-        if print(name, &[("plain", &plain), ("bytes", &built)]) {
-            continue;
-        }
-        let vector = vector(name);
-        assert_eq!(to_hex(&bytes(&vector, "plain")), to_hex(&plain), "{name}: its plain packet");
-        let doc = bytes(&vector, "bytes");
-        assert_eq!(to_hex(&built), to_hex(&doc), "{name}: sealed from its inputs");
-        assert_ne!(doc[2] & flags::SEALED, 0);
-        // Opened by the other side: the plain packet's payload, once; not twice, nor altered.
-        let mut receiver = Channel::new(keys(), !client);
-        let mut room = [0u8; 256];
-        let repr = Repr::parse(&doc).unwrap();
-        let opened = receiver.open(&repr, &mut room).unwrap();
-        let original = Repr::parse(&plain).unwrap();
-        assert_eq!(
-            (opened.kind, opened.seq, opened.ack, opened.payload),
-            (original.kind, original.seq, original.ack, original.payload)
-        );
-        assert_eq!(receiver.open(&repr, &mut room).unwrap_err(), OpenError::Replayed);
-        let mut altered = doc.clone();
-        altered[9] ^= 1;
-        let fixed = framelink_core::wire::crc32c(&altered[..altered.len() - 4]);
-        let end = altered.len() - 4;
-        altered[end..].copy_from_slice(&fixed.to_le_bytes());
-        let mut fresh = Channel::new(keys(), !client);
-        assert_eq!(fresh.open(&Repr::parse(&altered).unwrap(), &mut room).unwrap_err(), OpenError::Forged);
-        // Reflected to its sender: the other direction's key.
-        let mut sender = Channel::new(keys(), client);
-        assert_eq!(sender.open(&repr, &mut room).unwrap_err(), OpenError::Forged);
+        check_sealed(name, &plain, client, ascon_channel);
     }
+}
+
+#[cfg(feature = "aes-gcm")]
+#[test]
+fn aes_sealed_packet_vectors() {
+    let aes_channel = |client| Channel::new_aes_256_gcm(keys_aes(), client);
+    let cases = [("sealed-data-aes", data_packet(), true), ("sealed-ack-aes", ack_packet(), false)];
+    for (name, plain, client) in cases {
+        check_sealed(name, &plain, client, aes_channel);
+        if !printing() {
+            check_against_rustcrypto(name, &plain, client);
+        }
+    }
+}
+
+/// The AES vectors checked against another implementation of AES-256-GCM (RustCrypto's): the
+/// same key, nonce (direction, 3 zero bytes, packet number 0) and header give the same
+/// ciphertext and tag.
+#[cfg(feature = "aes-gcm")]
+fn check_against_rustcrypto(name: &str, plain: &[u8], client: bool) {
+    use aes_gcm::aead::{AeadInOut, KeyInit};
+    let doc = bytes(&vector(name), "bytes");
+    let keys = keys_aes();
+    let at = if client { 0 } else { 32 };
+    let key: [u8; 32] = keys[at..at + 32].try_into().unwrap();
+    let mut nonce = [0u8; 12];
+    nonce[0] = u8::from(!client);
+    let cipher = aes_gcm::Aes256Gcm::new(&key.into());
+    let mut payload = Repr::parse(plain).unwrap().payload.to_vec();
+    let header = &doc[..9];
+    let tag = cipher.encrypt_inout_detached(&nonce.into(), header, payload.as_mut_slice().into()).unwrap();
+    let n = payload.len();
+    assert_eq!(to_hex(&doc[9..9 + n]), to_hex(&payload), "{name}: ciphertext");
+    assert_eq!(doc[9 + n..9 + n + 8], [0; 8], "{name}: packet number 0");
+    assert_eq!(to_hex(&doc[9 + n + 8..9 + n + 24]), to_hex(&tag), "{name}: tag");
+}
+
+/// Builds a sealed vector with `channel` and compares it; then the document's bytes open on
+/// the other side once, not when replayed, altered or reflected.
+fn check_sealed(name: &str, plain: &[u8], client: bool, channel: impl Fn(bool) -> Channel) {
+    let built = sealed(plain, &mut channel(client));
+    if print(name, &[("plain", plain), ("bytes", &built)]) {
+        return;
+    }
+    let vector = vector(name);
+    assert_eq!(to_hex(&bytes(&vector, "plain")), to_hex(plain), "{name}: its plain packet");
+    let doc = bytes(&vector, "bytes");
+    assert_eq!(to_hex(&built), to_hex(&doc), "{name}: sealed from its inputs");
+    assert_ne!(doc[2] & flags::SEALED, 0);
+    // Opened by the other side: the plain packet's payload, once; not twice, nor altered.
+    let mut receiver = channel(!client);
+    let mut room = [0u8; 256];
+    let repr = Repr::parse(&doc).unwrap();
+    let opened = receiver.open(&repr, &mut room).unwrap();
+    let original = Repr::parse(plain).unwrap();
+    assert_eq!(
+        (opened.kind, opened.seq, opened.ack, opened.payload),
+        (original.kind, original.seq, original.ack, original.payload)
+    );
+    assert_eq!(receiver.open(&repr, &mut room).unwrap_err(), OpenError::Replayed);
+    let mut altered = doc.clone();
+    altered[9] ^= 1;
+    let fixed = framelink_core::wire::crc32c(&altered[..altered.len() - 4]);
+    let end = altered.len() - 4;
+    altered[end..].copy_from_slice(&fixed.to_le_bytes());
+    let mut fresh = channel(!client);
+    assert_eq!(fresh.open(&Repr::parse(&altered).unwrap(), &mut room).unwrap_err(), OpenError::Forged);
+    // Reflected to its sender: the other direction's key.
+    let mut sender = channel(client);
+    assert_eq!(sender.open(&repr, &mut room).unwrap_err(), OpenError::Forged);
 }

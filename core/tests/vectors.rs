@@ -737,15 +737,20 @@ fn flag_and_capability_tables_match_the_code() {
     assert_eq!((flags::ACK, flags::MORE, flags::SEALED), (0x01, 0x02, 0x04));
     let caps: Vec<Vec<String>> = DOC
         .lines()
-        .filter(|line| line.starts_with("| `0x0001` |") || line.starts_with("| `0x0002` |"))
+        .filter(|line| {
+            ["| `0x0001` |", "| `0x0002` |", "| `0x0004` |"].iter().any(|row| line.starts_with(row))
+        })
         .map(|line| line.trim_matches('|').split('|').map(|c| c.trim().replace('`', "")).collect())
         .collect();
-    assert_eq!(caps.len(), 2);
+    assert_eq!(caps.len(), 3);
     assert_eq!(caps[0][1], "RETRANSMIT");
     assert_eq!(caps[1][1], "KEYED");
+    assert_eq!(caps[2][1], "AES_256_GCM");
     assert_eq!(Capabilities::RETRANSMIT, Capabilities(0x0001));
     assert_eq!(Capabilities::KEYED, Capabilities(0x0002));
-    assert_eq!(Capabilities::KNOWN, Capabilities::RETRANSMIT.union(Capabilities::KEYED));
+    assert_eq!(Capabilities::AES_256_GCM, Capabilities(0x0004));
+    let defined = Capabilities::RETRANSMIT.union(Capabilities::KEYED).union(Capabilities::AES_256_GCM);
+    assert_eq!(Capabilities::KNOWN, defined);
 }
 
 #[test]

@@ -52,7 +52,7 @@ pub mod shared {
     pub use crate::conn::{Framed, GATHER, Sess};
 }
 /// A pre-shared key for keyed sessions ([`LinkConfig::psk`]).
-pub use framelink_core::auth::{Psk, PskError};
+pub use framelink_core::auth::{Psk, PskError, Suite};
 pub use link::{Link, LinkConfig, LinkEvent, LinkEventRef, new_psk};
 pub use listener::LinkListener;
 pub use relay::{DirectionStats, Relay, RelayConfig, RelayConfigError, RelayHandle, RelayStats};

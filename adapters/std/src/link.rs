@@ -7,7 +7,7 @@ use std::sync::{Arc, mpsc};
 use std::thread;
 use std::time::{Duration, Instant as StdInstant};
 
-use framelink_core::auth::{Psk, SEAL_OVERHEAD, SessionAuth};
+use framelink_core::auth::{Psk, SEAL_OVERHEAD, SessionAuth, Suite};
 use framelink_core::framing::DecoderStats;
 use framelink_core::session::{
     CloseReason, Config, Event, PeerParams, RttStats, SendError, Session, State, Stats, Timeout,
@@ -65,6 +65,7 @@ pub struct LinkConfig {
     pub(crate) max_retransmits: u8,
     pub(crate) cancel: Option<CancelToken>,
     pub(crate) psk: Option<Psk>,
+    pub(crate) ascon_only: bool,
 }
 
 impl LinkConfig {
@@ -84,6 +85,7 @@ impl LinkConfig {
             max_retransmits: 10,
             cancel: None,
             psk: None,
+            ascon_only: false,
         }
     }
 
@@ -94,6 +96,13 @@ impl LinkConfig {
     /// ([`ServerConfig::link`](crate::ServerConfig)) serves keyed sessions only.
     pub fn psk(mut self, key: Psk) -> Self {
         self.psk = Some(key);
+        self
+    }
+
+    /// Keyed sessions offer and accept Ascon-AEAD128 only, as the firmware does, instead of
+    /// preferring AES-256-GCM when the peer has it too (the default; PROTOCOL.md section 15.1).
+    pub fn ascon_only(mut self, yes: bool) -> Self {
+        self.ascon_only = yes;
         self
     }
 
@@ -114,6 +123,7 @@ impl LinkConfig {
             Some(psk) => {
                 let auth =
                     SessionAuth::new(psk, &mut getrandom::SysRng).expect("the OS's random source failed");
+                let auth = if self.ascon_only { auth.ascon_only() } else { auth };
                 session.with_auth(auth, Vec::new())
             }
             None => session,
@@ -754,6 +764,11 @@ impl Link {
     /// Whether the session is keyed ([`LinkConfig::psk`]): every packet sealed.
     pub fn is_keyed(&self) -> bool {
         self.framed.session().is_keyed()
+    }
+
+    /// The suite sealing this keyed session's packets, once the handshake agreed on it.
+    pub fn keyed_suite(&self) -> Option<Suite> {
+        self.framed.session().keyed_suite()
     }
 
     /// The decoder's counters (frames, CRC errors, dropped bytes, resynchronisations).

@@ -392,6 +392,11 @@ impl Link {
         self.framed.session().is_keyed()
     }
 
+    /// The suite sealing this keyed session's packets, once the handshake agreed on it.
+    pub fn keyed_suite(&self) -> Option<framelink_std::Suite> {
+        self.framed.session().keyed_suite()
+    }
+
     /// The decoder's counters (frames, CRC errors, dropped bytes, resynchronisations).
     pub fn decoder_stats(&self) -> DecoderStats {
         self.framed.decoder_stats()

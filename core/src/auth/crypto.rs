@@ -12,6 +12,8 @@ const HELLO_PROOF: u8 = 1;
 const HELLO_ACK_PROOF: u8 = 2;
 const SESSION_KEYS: u8 = 3;
 const NONCE: u8 = 4;
+#[cfg(feature = "aes-gcm")]
+const SESSION_KEYS_AES_256_GCM: u8 = 5;
 
 fn xof(domain: u8, parts: &[&[u8]], out: &mut [u8]) {
     let mut xof = Xof::new();
@@ -49,6 +51,22 @@ pub fn session_keys(
 ) -> [u8; 32] {
     let mut keys = [0u8; 32];
     xof(SESSION_KEYS, &[psk.as_bytes(), &session_id.to_le_bytes(), client_nonce, server_nonce], &mut keys);
+    keys
+}
+
+/// The two directions' keys of a session sealed with AES-256-GCM, 32 bytes each: client to
+/// server, then server to client. Another domain than [`session_keys`], so the keys are bound
+/// to the suite agreed.
+#[cfg(feature = "aes-gcm")]
+pub fn session_keys_aes_256_gcm(
+    psk: &Psk,
+    session_id: u32,
+    client_nonce: &[u8; NONCE_LEN],
+    server_nonce: &[u8; NONCE_LEN],
+) -> [u8; 64] {
+    let mut keys = [0u8; 64];
+    let inputs: [&[u8]; 4] = [psk.as_bytes(), &session_id.to_le_bytes(), client_nonce, server_nonce];
+    xof(SESSION_KEYS_AES_256_GCM, &inputs, &mut keys);
     keys
 }
 

@@ -56,6 +56,7 @@
 
 mod ascon;
 mod crypto;
+mod fast;
 mod replay;
 mod seal;
 
@@ -164,6 +165,18 @@ impl core::fmt::Display for PskError {
 
 impl core::error::Error for PskError {}
 
+/// An AEAD suite of keyed sessions (PROTOCOL.md section 15.1): what seals the packets once the
+/// handshake agreed on it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Suite {
+    /// Ascon-AEAD128, suite 0: every keyed side has it (the firmware's only suite).
+    Ascon128,
+    /// AES-256-GCM, suite 1 (capability [`AES_256_GCM`](crate::wire::Capabilities::AES_256_GCM)):
+    /// offered by builds with the feature `aes-gcm`, and chosen by a server when both offer it.
+    Aes256Gcm,
+}
+
 /// What a session needs to be keyed: the pre-shared key and a secret seed its handshake nonces
 /// are drawn from (Ascon-XOF128 of the seed and a counter, so that a server session that
 /// restarts many times needs no random source of its own). Zeroized when dropped.
@@ -172,15 +185,42 @@ pub struct SessionAuth {
     psk: Psk,
     seed: [u8; 32],
     drawn: u64,
+    /// Whether the handshake offers (and a server chooses) AES-256-GCM.
+    #[cfg(feature = "aes-gcm")]
+    offers_aes: bool,
 }
 
 impl SessionAuth {
     /// The key, and a seed drawn from `rng` (the OS's random source on a host, the chip's
     /// TRNG in firmware).
     pub fn new<R: rand_core::TryCryptoRng + ?Sized>(psk: &Psk, rng: &mut R) -> Result<Self, R::Error> {
-        let mut auth = Self { psk: psk.clone(), seed: [0; 32], drawn: 0 };
+        let mut auth = Self {
+            psk: psk.clone(),
+            seed: [0; 32],
+            drawn: 0,
+            #[cfg(feature = "aes-gcm")]
+            offers_aes: true,
+        };
         rng.try_fill_bytes(&mut auth.seed)?;
         Ok(auth)
+    }
+
+    /// Offers and accepts Ascon-AEAD128 only, as a build without the feature `aes-gcm` does
+    /// (which is the default there: the suites offered are the suites built).
+    #[must_use]
+    #[cfg_attr(not(feature = "aes-gcm"), allow(unused_mut))]
+    pub fn ascon_only(mut self) -> Self {
+        #[cfg(feature = "aes-gcm")]
+        {
+            self.offers_aes = false;
+        }
+        self
+    }
+
+    /// The capability bits of the suites offered besides Ascon (which KEYED implies).
+    #[cfg(feature = "aes-gcm")]
+    pub(crate) fn offered_suites(&self) -> crate::wire::Capabilities {
+        if self.offers_aes { crate::wire::Capabilities::AES_256_GCM } else { crate::wire::Capabilities::NONE }
     }
 
     /// A fresh handshake nonce.
@@ -206,6 +246,8 @@ impl core::fmt::Debug for SessionAuth {
     }
 }
 
+#[cfg(feature = "aes-gcm")]
+pub use crypto::session_keys_aes_256_gcm;
 pub use crypto::{hello_proof, session_keys};
 
 /// Compares two tags without stopping at the first difference.

@@ -1,13 +1,15 @@
-//! Sealing and opening packets in place with Ascon-AEAD128.
+//! Sealing and opening packets in place with the session's suite: Ascon-AEAD128, or
+//! AES-256-GCM where both sides have it (feature `aes-gcm`).
 //!
 //! A sealed packet keeps the 9-byte header in the clear (flag SEALED set, `len` counting the
 //! sealed payload) as associated data; its payload is the encrypted payload, the packet
-//! number (u64 LE) and the 16-byte tag. The AEAD nonce is the direction byte, 7 zero bytes and
-//! the packet number (LE).
+//! number (u64 LE) and the 16-byte tag. The AEAD nonce is the direction byte, zero bytes and
+//! the packet number (LE): 16 bytes for Ascon, 12 for AES-GCM.
 
 use zeroize::Zeroize;
 
-use super::{PACKET_NUMBER_LEN, ReplayWindow, SEAL_OVERHEAD, ascon};
+use super::fast::FastKeys;
+use super::{PACKET_NUMBER_LEN, ReplayWindow, SEAL_OVERHEAD, Suite, ascon};
 use crate::wire::{CRC_LEN, HEADER_LEN, OVERHEAD, Packet, PacketType, Repr, crc32c, write_header};
 
 use crate::wire::flags::SEALED;
@@ -24,6 +26,8 @@ pub struct Channel {
     send_direction: u8,
     next_pn: u64,
     window: ReplayWindow,
+    /// The AES-256-GCM keys when that suite was agreed (then the Ascon keys are unused).
+    fast: Option<FastKeys>,
 }
 
 impl core::fmt::Debug for Channel {
@@ -59,8 +63,13 @@ impl Channel {
     /// The channel of one side (`client` or server): `keys` is the client-to-server key, then
     /// the server-to-client key ([`session_keys`](super::session_keys)); zeroized here.
     pub fn new(mut keys: [u8; 32], client: bool) -> Self {
-        let channel =
-            Self { keys, send_direction: u8::from(!client), next_pn: 0, window: ReplayWindow::default() };
+        let channel = Self {
+            keys,
+            send_direction: u8::from(!client),
+            next_pn: 0,
+            window: ReplayWindow::default(),
+            fast: None,
+        };
         keys.zeroize();
         channel
     }
@@ -69,6 +78,23 @@ impl Channel {
     fn key(&self, direction: u8) -> &[u8; 16] {
         let key = if direction == 0 { self.keys.first_chunk() } else { self.keys.last_chunk() };
         key.unwrap_or(&[0; 16])
+    }
+
+    /// The channel of one side for the AES-256-GCM suite: `keys` is the 32-byte
+    /// client-to-server key, then the server-to-client key
+    /// ([`session_keys_aes_256_gcm`](super::session_keys_aes_256_gcm)); zeroized here.
+    #[cfg(feature = "aes-gcm")]
+    pub fn new_aes_256_gcm(mut keys: [u8; 64], client: bool) -> Self {
+        let (c2s, s2c) = keys.split_at(32);
+        let (send, receive) = if client { (c2s, s2c) } else { (s2c, c2s) };
+        let fast = FastKeys::new(send, receive);
+        keys.zeroize();
+        Self { fast, ..Self::new([0; 32], client) }
+    }
+
+    /// The suite this channel seals with.
+    pub fn suite(&self) -> Suite {
+        if self.fast.is_some() { Suite::Aes256Gcm } else { Suite::Ascon128 }
     }
 
     /// Seals the packet of `len` bytes at the start of `buf` in place; returns its new length,
@@ -88,6 +114,18 @@ impl Channel {
         fields.set_flags(fields.flags() | SEALED);
         fields.set_len(sealed_len);
         let (payload, trailer) = rest.split_at_mut(plain);
+        #[cfg(feature = "aes-gcm")]
+        let tag = match &self.fast {
+            Some(fast) => fast.seal(self.send_direction, pn, header, payload)?,
+            None => ascon::aead(
+                self.key(self.send_direction),
+                &nonce(self.send_direction, pn),
+                header,
+                payload,
+                false,
+            ),
+        };
+        #[cfg(not(feature = "aes-gcm"))]
         let tag = ascon::aead(
             self.key(self.send_direction),
             &nonce(self.send_direction, pn),
@@ -117,6 +155,15 @@ impl Channel {
         let room = room.get_mut(..plain).ok_or(OpenError::Forged)?;
         let header = header_of(packet);
         let direction = 1 - self.send_direction;
+        #[cfg(feature = "aes-gcm")]
+        if let Some(fast) = &self.fast {
+            let tag: &[u8; super::TAG_LEN] = tag.try_into().map_err(|_| OpenError::Forged)?;
+            if !fast.open(direction, pn, &header, ciphertext, tag, room) {
+                return Err(OpenError::Forged);
+            }
+            self.window.accept(pn);
+            return Ok(Repr { payload: room, ..*packet });
+        }
         room.copy_from_slice(ciphertext);
         let expected = ascon::aead(self.key(direction), &nonce(direction, pn), &header, room, true);
         if !super::same(&expected, tag) {

@@ -341,7 +341,7 @@ impl<B: crate::buffer::Buffer, const W: usize> Session<B, W> {
 
     fn accept_hello(&mut self, now: Instant, hello: &HelloPayload, payload: &[u8]) {
         self.session_id = hello.session_id;
-        let agreed = hello.requires.union(self.requires());
+        let agreed = hello.requires.union(self.requires()).union(self.chosen_suite(hello));
         if self.agree(PacketType::Hello, hello, agreed)
             && self.authenticate(PacketType::Hello, hello, payload)
         {

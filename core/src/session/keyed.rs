@@ -31,6 +31,14 @@ pub(super) struct Keyed<B> {
     pub(super) scratch: Option<B>,
 }
 
+#[cfg(feature = "aes-gcm")]
+impl<B> Keyed<B> {
+    /// The capability bits of the suites this side offers besides Ascon.
+    pub(super) fn offered_suites(&self) -> Capabilities {
+        self.auth.offered_suites()
+    }
+}
+
 impl<B: Buffer, const W: usize> Session<B, W> {
     /// Makes this session keyed: it requires and supports [`Capabilities::KEYED`], proves the
     /// key in its HELLO or HELLO-ACK and checks the peer's, then seals every packet it sends
@@ -57,6 +65,12 @@ impl<B: Buffer, const W: usize> Session<B, W> {
     /// Whether the session is keyed ([`with_auth`](Self::with_auth)).
     pub fn is_keyed(&self) -> bool {
         self.keyed.is_some()
+    }
+
+    /// The suite that seals this session's packets, once the handshake agreed on it; `None`
+    /// when unkeyed or before.
+    pub fn keyed_suite(&self) -> Option<crate::auth::Suite> {
+        self.keyed.as_ref()?.channel.as_ref().map(Channel::suite)
     }
 
     /// Whether the keys are known: packets are sealed and opened.
@@ -177,8 +191,12 @@ impl<B: Buffer, const W: usize> Session<B, W> {
         if self.keyed.is_none() {
             return true;
         }
-        let agreed = kind == PacketType::Hello || hello.requires.contains(Capabilities::KEYED);
-        let Some(peer_nonce) = self.verified_nonce(kind, payload).filter(|_| agreed) else {
+        let client = kind == PacketType::HelloAck;
+        // The agreed set: the HELLO-ACK's, or the one this server answers with.
+        let agreed =
+            if client { hello.requires } else { self.chosen_suite(hello).union(Capabilities::KEYED) };
+        let verified = self.verified_nonce(kind, payload).filter(|_| agreed.contains(Capabilities::KEYED));
+        let Some(peer_nonce) = verified else {
             self.stats.auth_failures += 1;
             self.fail(ErrorCode::AuthenticationFailed, 0);
             return false;
@@ -186,14 +204,21 @@ impl<B: Buffer, const W: usize> Session<B, W> {
         let session_id = self.session_id;
         let Some(keyed) = self.keyed.as_mut() else { return false };
         keyed.peer_nonce = peer_nonce;
-        let client = kind == PacketType::HelloAck;
         if !client {
             // A fresh nonce for every handshake a server session answers.
             keyed.local_nonce = keyed.auth.next_nonce();
         }
         let (client_nonce, server_nonce) =
             if client { (&keyed.local_nonce, &peer_nonce) } else { (&peer_nonce, &keyed.local_nonce) };
-        let keys = session_keys(keyed.auth.psk(), session_id, client_nonce, server_nonce);
+        let psk = keyed.auth.psk();
+        #[cfg(feature = "aes-gcm")]
+        if agreed.contains(Capabilities::AES_256_GCM) {
+            let keys = crate::auth::session_keys_aes_256_gcm(psk, session_id, client_nonce, server_nonce);
+            keyed.channel = Some(Channel::new_aes_256_gcm(keys, client));
+            return true;
+        }
+        let _ = agreed; // without the feature `aes-gcm`, `agree` refused any other suite
+        let keys = session_keys(psk, session_id, client_nonce, server_nonce);
         keyed.channel = Some(Channel::new(keys, client));
         true
     }

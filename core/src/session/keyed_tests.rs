@@ -5,7 +5,7 @@ use core::time::Duration;
 use std::vec::Vec;
 
 use super::*;
-use crate::auth::{Psk, SessionAuth};
+use crate::auth::{Psk, SessionAuth, Suite};
 use crate::wire::{Repr, crc32c};
 
 type S = Session<[u8; 4096], 8>;
@@ -286,4 +286,74 @@ fn a_lossy_keyed_link_delivers_everything_in_order() {
     }
     assert_eq!(got, sent);
     assert_eq!(s.stats().auth_failures, 0);
+}
+
+/// A keyed side (key 7) that offers Ascon only.
+fn ascon_only(client: bool) -> S {
+    if client {
+        S::client(config(), 0xC0FFEE, [0; 4096], [0; 4096], T0).with_auth(auth(7, 1).ascon_only(), [0; 4096])
+    } else {
+        S::server(config(), [0; 4096], [0; 4096], T0).with_auth(auth(7, 2).ascon_only(), [0; 4096])
+    }
+}
+
+#[test]
+fn both_sides_agree_on_the_fastest_suite_they_both_have() {
+    let (mut c, mut s, _) = keyed_pair(config());
+    let fastest = if cfg!(feature = "aes-gcm") { Suite::Aes256Gcm } else { Suite::Ascon128 };
+    assert_eq!(c.keyed_suite(), Some(fastest));
+    assert_eq!(s.keyed_suite(), Some(fastest));
+    let aes = c.peer().unwrap().agreed.contains(Capabilities::AES_256_GCM);
+    assert_eq!(aes, fastest == Suite::Aes256Gcm);
+    c.send(T0, b"attack at dawn").unwrap();
+    settle(&mut c, &mut s, T0);
+    assert_eq!(messages(&mut s), [b"attack at dawn".to_vec()]);
+}
+
+#[test]
+fn an_ascon_only_side_agrees_on_ascon_with_any_peer() {
+    for (client_ascon_only, server_ascon_only) in [(true, false), (false, true), (true, true)] {
+        let mut c = if client_ascon_only { ascon_only(true) } else { client(Some(7), config()) };
+        let mut s = if server_ascon_only { ascon_only(false) } else { server(Some(7), config()) };
+        settle(&mut c, &mut s, T0);
+        assert_eq!(c.poll_event(), Some(Event::Connected));
+        assert_eq!(c.keyed_suite(), Some(Suite::Ascon128));
+        assert_eq!(s.keyed_suite(), Some(Suite::Ascon128));
+        assert!(!c.peer().unwrap().agreed.contains(Capabilities::AES_256_GCM));
+        s.send(T0, b"retreat at dusk").unwrap();
+        settle(&mut c, &mut s, T0);
+        assert_eq!(messages(&mut c), [b"retreat at dusk".to_vec()]);
+    }
+}
+
+#[cfg(feature = "aes-gcm")]
+#[test]
+fn a_rewritten_suite_offer_or_choice_fails_authentication() {
+    // Offsets of the capability sets in a HELLO or HELLO-ACK packet (after the header: the
+    // version, a reserved byte, then supports and requires, u16 LE each).
+    const SUPPORTS_AT: usize = crate::wire::HEADER_LEN + 2;
+    const REQUIRES_AT: usize = crate::wire::HEADER_LEN + 4;
+    let refused = CloseReason::LocalError { code: ErrorCode::AuthenticationFailed, detail: 0 };
+    // The client's offer without AES-256-GCM: the server would pick Ascon, but the proof fails.
+    let mut c = client(Some(7), config());
+    let mut s = server(Some(7), config());
+    let mut hello = drain(&mut c, T0);
+    assert_eq!(hello[0][SUPPORTS_AT] & 0x04, 0x04, "offered");
+    hello[0][SUPPORTS_AT] &= !0x04;
+    fix_crc(&mut hello[0]);
+    deliver(&mut s, &hello, T0);
+    assert_eq!(closed(&mut s), Some(refused));
+    assert_eq!(s.stats().auth_failures, 1);
+    // The server's choice rewritten to Ascon: the client's check of the HELLO-ACK fails.
+    let mut c = client(Some(7), config());
+    let mut s = server(Some(7), config());
+    deliver(&mut s, &drain(&mut c, T0), T0);
+    let mut ack = drain(&mut s, T0);
+    assert_eq!(ack[0][REQUIRES_AT] & 0x04, 0x04, "chosen");
+    ack[0][REQUIRES_AT] &= !0x04;
+    ack[0][SUPPORTS_AT] &= !0x04;
+    fix_crc(&mut ack[0]);
+    deliver(&mut c, &ack, T0);
+    assert_eq!(closed(&mut c), Some(refused));
+    assert_eq!(c.keyed_suite(), None);
 }

@@ -665,13 +665,31 @@ impl<B: Buffer, const W: usize> Session<B, W> {
         requires
     }
 
-    /// What this side supports: RETRANSMIT, and KEYED when it has a key.
+    /// What this side supports: RETRANSMIT, and KEYED (with the suites offered) when it has a
+    /// key.
     fn supports(&self) -> Capabilities {
         #[cfg(feature = "auth")]
+        #[cfg(feature = "aes-gcm")]
+        if let Some(keyed) = &self.keyed {
+            return SUPPORTS.union(Capabilities::KEYED).union(keyed.offered_suites());
+        }
+        #[cfg(all(feature = "auth", not(feature = "aes-gcm")))]
         if self.keyed.is_some() {
             return SUPPORTS.union(Capabilities::KEYED);
         }
         SUPPORTS
+    }
+
+    /// What a server adds to the agreed set for a HELLO: the faster suite, when both offer it
+    /// (PROTOCOL.md section 15.1).
+    #[inline(always)]
+    fn chosen_suite(&self, hello: &HelloPayload) -> Capabilities {
+        #[cfg(feature = "aes-gcm")]
+        if let Some(keyed) = &self.keyed {
+            return keyed.offered_suites().intersection(hello.supports);
+        }
+        let _ = hello;
+        Capabilities::NONE
     }
 
     /// Whether this session retransmits (agreed in the handshake; before it, as configured).

@@ -66,8 +66,12 @@ impl Capabilities {
     /// Keyed sessions: a pre-shared key authenticates the handshake and seals every later
     /// packet (PROTOCOL.md section 15; the `auth` feature).
     pub const KEYED: Self = Self(0x0002);
+    /// Keyed sessions may be sealed with AES-256-GCM (suite 1) instead of Ascon-AEAD128: a
+    /// keyed side offers it in its supported set, and a server that has it too puts it in the
+    /// agreed set (PROTOCOL.md section 15.1; the `aes-gcm` feature).
+    pub const AES_256_GCM: Self = Self(0x0004);
     /// Every bit this version defines.
-    pub const KNOWN: Self = Self(0x0003);
+    pub const KNOWN: Self = Self(0x0007);
 
     /// Whether every bit of `other` is set in `self`.
     pub const fn contains(self, other: Self) -> bool {
@@ -77,6 +81,11 @@ impl Capabilities {
     /// The bits of `self` or `other`.
     pub const fn union(self, other: Self) -> Self {
         Self(self.0 | other.0)
+    }
+
+    /// The bits set in both `self` and `other`.
+    pub const fn intersection(self, other: Self) -> Self {
+        Self(self.0 & other.0)
     }
 
     /// The bits of `self` that are not in `other`.

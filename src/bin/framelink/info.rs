@@ -139,6 +139,9 @@ pub(crate) fn capability_names(bits: u16) -> Vec<String> {
     if Capabilities(bits).contains(Capabilities::KEYED) {
         names.push("keyed".to_owned());
     }
+    if Capabilities(bits).contains(Capabilities::AES_256_GCM) {
+        names.push("aes-256-gcm".to_owned());
+    }
     let unknown = Capabilities(bits).difference(Capabilities::KNOWN);
     if !unknown.is_empty() {
         names.push(format!("{:#06x}", unknown.0));
