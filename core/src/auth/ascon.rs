@@ -31,13 +31,14 @@ impl Duplex {
         self.state.permute_n(if self.rate == 16 { 8 } else { 12 });
     }
 
-    /// XORs `byte` into the state at the current position; returns the state's byte there.
-    fn xor(&mut self, byte: u8) -> u8 {
+    /// XORs `byte` into the state at the current position and returns the result; with
+    /// `replace`, the state's byte becomes `byte` itself (decryption: it takes the ciphertext).
+    fn xor(&mut self, byte: u8, replace: bool) -> u8 {
         let word = &mut self.state[self.at / 8];
         let mut bytes = word.to_le_bytes();
         let at = &mut bytes[self.at % 8];
-        *at ^= byte;
-        let out = *at;
+        let out = *at ^ byte;
+        *at = if replace { byte } else { out };
         *word = u64::from_le_bytes(bytes);
         out
     }
@@ -53,14 +54,14 @@ impl Duplex {
 
     fn absorb(&mut self, data: &[u8]) {
         for &byte in data {
-            self.xor(byte);
+            self.xor(byte, false);
             self.advance();
         }
     }
 
     /// Pads what was absorbed (a 1 byte after it) and permutes.
     fn pad_and_permute(&mut self) {
-        self.xor(1);
+        self.xor(1, false);
         self.permute();
         self.at = 0;
     }
@@ -93,15 +94,10 @@ pub(super) fn aead(
     }
     duplex.state[4] ^= 1 << 63;
     for byte in buf {
-        let out = duplex.xor(*byte);
-        if decrypt {
-            // The state takes the ciphertext.
-            duplex.xor(out ^ *byte);
-        }
-        *byte = out;
+        *byte = duplex.xor(*byte, decrypt);
         duplex.advance();
     }
-    duplex.xor(1);
+    duplex.xor(1, false);
     duplex.state[2] ^= k0;
     duplex.state[3] ^= k1;
     duplex.state.permute_n(12);

@@ -34,12 +34,10 @@ pub fn hello_proof(
     signed: &[u8],
     client_nonce: &[u8; NONCE_LEN],
 ) -> [u8; TAG_LEN] {
+    let (domain, bound): (u8, &[u8]) =
+        if kind == PacketType::Hello { (HELLO_PROOF, &[]) } else { (HELLO_ACK_PROOF, client_nonce) };
     let mut proof = [0u8; TAG_LEN];
-    if kind == PacketType::Hello {
-        xof(HELLO_PROOF, &[psk.as_bytes(), signed], &mut proof);
-    } else {
-        xof(HELLO_ACK_PROOF, &[psk.as_bytes(), signed, client_nonce], &mut proof);
-    }
+    xof(domain, &[psk.as_bytes(), signed, bound], &mut proof);
     proof
 }
 

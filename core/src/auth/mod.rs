@@ -194,15 +194,15 @@ impl SessionAuth {
     /// The key, and a seed drawn from `rng` (the OS's random source on a host, the chip's
     /// TRNG in firmware).
     pub fn new<R: rand_core::TryCryptoRng + ?Sized>(psk: &Psk, rng: &mut R) -> Result<Self, R::Error> {
-        let mut seed = [0u8; 32];
-        rng.try_fill_bytes(&mut seed)?;
-        Ok(Self {
+        let mut auth = Self {
             psk: psk.clone(),
-            seed,
+            seed: [0; 32],
             drawn: 0,
             #[cfg(feature = "aes-gcm")]
             offers_aes: true,
-        })
+        };
+        rng.try_fill_bytes(&mut auth.seed)?;
+        Ok(auth)
     }
 
     /// Offers and accepts Ascon-AEAD128 only, as a build without the feature `aes-gcm` does

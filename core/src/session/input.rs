@@ -342,7 +342,9 @@ impl<B: crate::buffer::Buffer, const W: usize> Session<B, W> {
     fn accept_hello(&mut self, now: Instant, hello: &HelloPayload, payload: &[u8]) {
         self.session_id = hello.session_id;
         let agreed = hello.requires.union(self.requires()).union(self.chosen_suite(hello));
-        if self.agree(PacketType::Hello, hello, agreed) && self.authenticate(PacketType::Hello, payload) {
+        if self.agree(PacketType::Hello, hello, agreed)
+            && self.authenticate(PacketType::Hello, hello, payload)
+        {
             self.pending.hello_ack = true;
             self.establish(now, hello, agreed);
         }
@@ -357,7 +359,7 @@ impl<B: crate::buffer::Buffer, const W: usize> Session<B, W> {
             }
         };
         if self.agree(PacketType::HelloAck, &hello, hello.requires)
-            && self.authenticate(PacketType::HelloAck, packet.payload)
+            && self.authenticate(PacketType::HelloAck, &hello, packet.payload)
         {
             // The handshake is the first round trip to measure (Karn: only if HELLO went once).
             if let (Some(sent), false) = (self.hello_sent_at, self.hello_resent) {

@@ -184,27 +184,19 @@ impl<B: Buffer, const W: usize> Session<B, W> {
         false
     }
 
-    /// Checks the proof of the key in the peer's HELLO (`kind`) or HELLO-ACK and derives the
-    /// session keys; fails the session with ERROR AuthenticationFailed if it does not verify.
-    /// Unkeyed, nothing to check.
-    pub(super) fn authenticate(&mut self, kind: PacketType, payload: &[u8]) -> bool {
+    /// Checks the proof of the key in the peer's HELLO (`kind`) or HELLO-ACK (`hello`, parsed
+    /// from `payload`) and derives the session keys; fails the session with ERROR
+    /// AuthenticationFailed if it does not verify. Unkeyed, nothing to check.
+    pub(super) fn authenticate(&mut self, kind: PacketType, hello: &HelloPayload, payload: &[u8]) -> bool {
         if self.keyed.is_none() {
             return true;
         }
         let client = kind == PacketType::HelloAck;
         // The agreed set: the HELLO-ACK's, or the one this server answers with.
-        #[cfg(feature = "aes-gcm")]
-        let agreed = HelloPayload::parse(payload).map(|hello| match client {
-            true => hello.requires,
-            false => self.chosen_suite(&hello).union(Capabilities::KEYED),
-        });
-        #[cfg(not(feature = "aes-gcm"))]
-        let agreed = match client {
-            true => HelloPayload::parse(payload).map(|hello| hello.requires),
-            false => Some(Capabilities::KEYED),
-        };
-        let agreed = agreed.filter(|agreed| agreed.contains(Capabilities::KEYED));
-        let Some((peer_nonce, agreed)) = self.verified_nonce(kind, payload).zip(agreed) else {
+        let agreed =
+            if client { hello.requires } else { self.chosen_suite(hello).union(Capabilities::KEYED) };
+        let verified = self.verified_nonce(kind, payload).filter(|_| agreed.contains(Capabilities::KEYED));
+        let Some(peer_nonce) = verified else {
             self.stats.auth_failures += 1;
             self.fail(ErrorCode::AuthenticationFailed, 0);
             return false;

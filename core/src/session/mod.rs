@@ -827,7 +827,7 @@ impl<B: Buffer, const W: usize> Session<B, W> {
     /// verify) and derives the session keys; unkeyed, nothing to check.
     #[cfg(not(feature = "auth"))]
     #[inline(always)]
-    fn authenticate(&mut self, _kind: PacketType, _payload: &[u8]) -> bool {
+    fn authenticate(&mut self, _kind: PacketType, _hello: &HelloPayload, _payload: &[u8]) -> bool {
         true
     }
 
