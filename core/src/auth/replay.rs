@@ -46,12 +46,14 @@ impl ReplayWindow {
 }
 
 /// The bit of the bitmap for the packet `behind` places below the highest; none from 64 on.
+/// Built from a 32-bit shift and a move by a whole word.
 fn bit(behind: u64) -> u64 {
-    let mut bytes = [0u8; 8];
-    if let Some(byte) = usize::try_from(behind / 8).ok().and_then(|at| bytes.get_mut(at)) {
-        *byte = 1 << (behind % 8);
+    let one = u64::from(1u32 << (behind % 32));
+    match behind {
+        0..32 => one,
+        32..64 => one << 32,
+        _ => 0,
     }
-    u64::from_le_bytes(bytes)
 }
 
 #[cfg(test)]

@@ -7,9 +7,7 @@ use crate::auth::{
     Channel, HELLO_LEN, NONCE_LEN, SEAL_OVERHEAD, SessionAuth, TAG_LEN, hello_proof, same, session_keys,
 };
 use crate::buffer::Buffer;
-use crate::wire::{
-    BufferTooSmall, Capabilities, ErrorCode, HelloPayload, OVERHEAD, PacketType, Repr, RetryPayload,
-};
+use crate::wire::{BufferTooSmall, Capabilities, ErrorCode, HelloPayload, OVERHEAD, PacketType, Repr};
 
 /// The largest payload a keyed session sends or announces: sealed, it fits the 16-bit length.
 pub(super) const MAX_PLAIN_PAYLOAD: u16 = u16::MAX - SEAL_OVERHEAD as u16;
@@ -139,9 +137,10 @@ impl<B: Buffer, const W: usize> Session<B, W> {
                 let _ = hello.emit(p);
             });
         };
-        let hello = HelloPayload { cookie: Some(hello.cookie.unwrap_or([0; RetryPayload::LEN])), ..*hello };
         let client_nonce = if kind == PacketType::Hello { &keyed.local_nonce } else { &keyed.peer_nonce };
         output::emit_control(buf, kind, None, HELLO_LEN, |p| {
+            // The cookie slot: zeros without a cookie (cheaper than emitting a copy with one).
+            p[HelloPayload::LEN..NONCE_AT].fill(0);
             let _ = hello.emit(p);
             p[NONCE_AT..PROOF_AT].copy_from_slice(&keyed.local_nonce);
             let proof = hello_proof(keyed.auth.psk(), kind, &p[..PROOF_AT], client_nonce);

@@ -50,6 +50,10 @@ const CONFIG: Config = Config::new()
 // The `psk` build's key (`const PSK`), written by build.rs.
 #[cfg(feature = "psk")]
 include!(concat!(env!("OUT_DIR"), "/psk.rs"));
+/// The key as the session takes it: a static, read in place (a `Psk` made on the stack is a
+/// copy to make, and to wipe after).
+#[cfg(feature = "psk")]
+static KEY: framelink_core::auth::Psk = framelink_core::auth::Psk::new(PSK);
 
 /// The link over UART0.
 type Link<'a> = IoLink<uart::Uart, CobsDecoder<PACKET>, &'a mut [u8], WINDOW>;
@@ -108,7 +112,7 @@ fn serve(buffers: &mut Buffers) -> ! {
     let session = {
         // A real board seeds from its TRNG; QEMU has none (see entropy.rs and README.md).
         let Ok(auth) = framelink_core::auth::SessionAuth::new(
-            &framelink_core::auth::Psk::new(PSK),
+            &KEY,
             &mut entropy::HostTiming::gather(&mut clock),
         );
         session.with_auth(auth, &mut open[..])
