@@ -351,6 +351,7 @@ async fn keyed_sessions_with_the_right_key_only() {
         // The async link and the blocking one, with the server's key.
         let mut link = bounded("connect", Link::connect_with(addr, &keyed(7))).await.unwrap();
         assert!(link.is_keyed());
+        assert_eq!(link.keyed_suite(), Some(framelink_std::Suite::Aes256Gcm), "desktops agree on AES-GCM");
         link.send(b"sealed").await.unwrap();
         assert_eq!(bounded("echo", link.recv()).await.unwrap(), LinkEvent::Message(b"SEALED".to_vec()));
         // A second client at the limit of 1 is refused, keyed as it is.
@@ -363,7 +364,9 @@ async fn keyed_sessions_with_the_right_key_only() {
         every_slot_free(&handle).await;
         let blocking = addr.clone();
         let echoed = tokio::task::spawn_blocking(move || {
-            let mut link = framelink_std::Link::connect_with(&blocking, &keyed(7)).unwrap();
+            // An Ascon-only client (as the firmware is) gets Ascon from the same server.
+            let mut link = framelink_std::Link::connect_with(&blocking, &keyed(7).ascon_only(true)).unwrap();
+            assert_eq!(link.keyed_suite(), Some(framelink_std::Suite::Ascon128));
             link.send(b"sealed too").unwrap();
             let echoed = link.next_event(Some(WAIT)).unwrap();
             link.close().unwrap();
