@@ -72,12 +72,14 @@ fn two_thousand_messages_cross_a_bad_udp_link_once_and_in_order() {
     }
 }
 
-/// Goodput and retransmissions against loss through the relay (5 ms each way, no jitter), next
+/// Goodput and retransmissions against loss through the relay (5 ms each way, no jitter; 20,000
+/// SINK messages of 1 KiB), next
 /// to the ideal (1 - loss) share of the loss-free goodput:
 /// `cargo test --release -p framelink --test lossy_udp -- --ignored --nocapture goodput`.
 #[test]
 #[ignore = "a measurement, run by hand"]
 fn goodput_through_the_relay_against_loss() {
+    const MESSAGES: usize = 20_000;
     use framelink::core::service::ServiceMessage;
     use framelink::std::{Addr, Link, Server, ServerConfig};
     let server = Server::bind(&["udp://127.0.0.1:0"], ServerConfig::new().responder("bench", "0"))
@@ -88,9 +90,9 @@ fn goodput_through_the_relay_against_loss() {
     let mut sink = vec![0u8; 1024 + 2];
     let len = ServiceMessage::Sink { payload: &[0x5A; 1024] }.emit(&mut sink).unwrap();
     println!(
-        "| loss | seconds | goodput KiB/s | share of loss-free | ideal (1 - loss) | retransmits | fast | timeouts |"
+        "| loss | seconds | goodput KiB/s | share of loss-free | ideal (1 - loss) | retransmits | fast | probes | timeouts |"
     );
-    println!("|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|");
     let mut base = None;
     for loss in [0.0, 0.01, 0.05, 0.10, 0.20] {
         let config = RelayConfig::new().loss(loss).delay(Duration::from_millis(5)).seed(42);
@@ -98,16 +100,16 @@ fn goodput_through_the_relay_against_loss() {
         let addr: Addr = format!("udp://{}", relay.local_addr()).parse().unwrap();
         let mut link = Link::connect(&addr).unwrap();
         let start = Instant::now();
-        for _ in 0..2000 {
+        for _ in 0..MESSAGES {
             link.send(&sink[..len]).unwrap();
         }
         link.flush(Some(Duration::from_secs(300))).unwrap();
         let secs = start.elapsed().as_secs_f64();
         let stats = link.stats();
-        let goodput = 2000.0 / secs;
+        let goodput = MESSAGES as f64 / secs;
         let base = *base.get_or_insert(goodput);
         println!(
-            "| {:.0}% | {:.2} | {:.0} | {:.2} | {:.2} | {} | {} | {} |",
+            "| {:.0}% | {:.2} | {:.0} | {:.2} | {:.2} | {} | {} | {} | {} |",
             loss * 100.0,
             secs,
             goodput,
@@ -115,6 +117,7 @@ fn goodput_through_the_relay_against_loss() {
             1.0 - loss,
             stats.retransmits,
             stats.fast_retransmits,
+            stats.probes,
             stats.timeouts
         );
         link.close().unwrap();

@@ -9,8 +9,8 @@
 //!
 //! The response to loss comes once per flight (a recovery period: losses of packets sent before
 //! the first response get none) and depends on the path's delay. A loss while the round trip
-//! shows a queue (the latest RTT above the smallest by an eighth of it, at least 4 ms, at most
-//! 16 ms) is congestion: the window shrinks to 7/10 (β of RFC 9438) and slow start ends. A loss
+//! shows a queue (the latest RTT above the smallest by the peer's ack delay and an eighth of
+//! the RTT, at least 4 ms, at most 16 ms) is congestion: the window shrinks to 7/10 (β of RFC 9438) and slow start ends. A loss
 //! on a path without a queue is taken for random loss (noise, a lossy radio, an impaired relay):
 //! the window keeps its size, since shrinking it would throw the link away. A rising delay ends
 //! slow start on its own (HyStart, RFC 9406). A retransmission timeout, which comes only after
@@ -18,7 +18,7 @@
 //! packets.
 //!
 //! The pacer spreads packets at 5/4 of the window per smoothed RTT, allowing bursts of two
-//! milliseconds' worth (ten to 256 packets), so a driver that wakes once a millisecond still
+//! milliseconds' worth (ten to 64 packets, so a burst fits a receiver's socket buffer), so a driver that wakes once a millisecond still
 //! keeps the rate.
 
 use crate::Instant;
@@ -30,14 +30,15 @@ pub(super) const INITIAL_WINDOW: u32 = 10;
 pub(super) const MIN_WINDOW: u32 = 2;
 /// Bursts the pacer allows, in packets.
 const MIN_BURST: u64 = 10;
-const MAX_BURST: u64 = 256;
+const MAX_BURST: u64 = 64;
 /// A burst lasts this long at the paced rate (µs).
 const BURST_US: u64 = 2_000;
 
 /// Whether the round trip shows a queue: the latest RTT `latest` exceeds the smallest `min`
-/// by `min / 8`, at least 4 ms and at most 16 ms (HyStart++'s threshold, RFC 9406 4.2).
-pub(super) fn queue_building(latest: u32, min: u32) -> bool {
-    latest > min.saturating_add((min / 8).clamp(4_000, 16_000))
+/// by `min / 8`, at least 4 ms and at most 16 ms (HyStart++'s threshold, RFC 9406 4.2), beyond
+/// the `ack_delay` the peer may add (an ACK does not say how long it was held).
+pub(super) fn queue_building(latest: u32, min: u32, ack_delay: u32) -> bool {
+    latest > min.saturating_add(ack_delay).saturating_add((min / 8).clamp(4_000, 16_000))
 }
 
 /// The congestion window.
@@ -120,9 +121,12 @@ impl Congestion {
     }
 
     /// The retransmission timeout fired after a probe went unanswered: persistent congestion
-    /// (RFC 9002 7.6), the window falls to its minimum.
-    pub(crate) fn on_persistent_congestion(&mut self) {
-        self.ssthresh = (self.window * 7 / 10).max(MIN_WINDOW);
+    /// (RFC 9002 7.6), the window falls to its minimum. Slow start then runs up to 7/10 of the
+    /// old window if the RTT shows a queue (`queue`), else up to where it ran before.
+    pub(crate) fn on_persistent_congestion(&mut self, queue: bool) {
+        if queue {
+            self.ssthresh = (self.window * 7 / 10).max(MIN_WINDOW);
+        }
         self.window = MIN_WINDOW;
         self.delivered = 0;
         self.recovery = None;
@@ -230,21 +234,33 @@ mod tests {
     fn persistent_congestion_falls_to_the_minimum_and_slow_starts_to_seven_tenths() {
         let mut cc = Congestion::default();
         cc.on_delivered(90, SeqNumber(99), true, false, CAP);
-        cc.on_persistent_congestion();
+        cc.on_persistent_congestion(true);
         assert_eq!(cc.window(), MIN_WINDOW);
         for i in 0..6 {
             cc.on_delivered(cc.window(), SeqNumber(100 + i * 100), true, false, CAP);
         }
         assert_eq!(cc.window(), 70, "slow start up to 7/10 of the old window, then one per window");
+        // Without a queue the timeout was random loss: the threshold stays where it was.
+        cc.on_persistent_congestion(false);
+        for i in 0..10 {
+            cc.on_delivered(cc.window(), SeqNumber(1000 + i * 600), true, false, CAP);
+        }
+        assert_eq!(
+            cc.window(),
+            70 + 4,
+            "slow start to the threshold it had (six rounds), then one per window"
+        );
     }
 
     #[test]
     fn queue_threshold_is_an_eighth_of_the_rtt_within_4_to_16_ms() {
-        assert!(!queue_building(14_000, 10_000));
-        assert!(queue_building(14_001, 10_000));
-        assert!(!queue_building(112_000, 100_000));
-        assert!(queue_building(112_501, 100_000));
-        assert!(queue_building(216_001, 200_000));
+        assert!(!queue_building(14_000, 10_000, 0));
+        assert!(queue_building(14_001, 10_000, 0));
+        assert!(!queue_building(19_000, 10_000, 5_000), "an ack held for its delay is no queue");
+        assert!(queue_building(19_001, 10_000, 5_000));
+        assert!(!queue_building(112_000, 100_000, 0));
+        assert!(queue_building(112_501, 100_000, 0));
+        assert!(queue_building(216_001, 200_000, 0));
     }
 
     #[test]

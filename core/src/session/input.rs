@@ -141,9 +141,17 @@ impl<B: crate::buffer::Buffer, const W: usize> Session<B, W> {
             _ => {
                 // After a timeout nothing in flight is trusted any more (as TCP restarts from
                 // the oldest unacknowledged byte); what the peer reported holding is skipped.
+                // A server that heard nothing but the HELLO may have lost its HELLO-ACK, and a
+                // client still waiting for it ignores the DATA: send it again with the DATA.
+                #[cfg(feature = "congestion")]
+                if self.role == Role::Server && self.stats.packets_received <= 1 {
+                    self.pending.hello_ack = true;
+                }
                 #[cfg(feature = "congestion")]
                 if self.tx.inflight() > 0 {
-                    self.cc.on_persistent_congestion();
+                    let (latest, min) = self.rtt.latest_and_min();
+                    let queue = super::congestion::queue_building(latest, min, self.config.ack_delay_us);
+                    self.cc.on_persistent_congestion(queue);
                 }
                 if self.tx.mark_all_lost() == 0 {
                     // Nothing in flight but data waiting: the peer's credit grant may have been
@@ -163,9 +171,9 @@ impl<B: crate::buffer::Buffer, const W: usize> Session<B, W> {
     fn send_probe(&mut self, now: Instant) {
         self.rack.probe_out = true;
         self.stats.probes += 1;
-        if self.can_send_new_data() {
-            self.rack.probe_new_data = true;
-        } else {
+        // The probe goes beyond the congestion window and the pacer.
+        self.rack.probe_next = true;
+        if !self.can_send_new_data() {
             self.tx.queue_probe();
         }
         self.timers.set_after(Timer::Retransmit, now, self.rto().into());
@@ -179,7 +187,7 @@ impl<B: crate::buffer::Buffer, const W: usize> Session<B, W> {
         let (latest, min) = self.rtt.latest_and_min();
         let srtt = self.rtt.smoothed().unwrap_or(0) as u32;
         let Some(threshold) = self.rack.threshold(min, srtt) else { return };
-        let queue = super::congestion::queue_building(latest, min);
+        let queue = super::congestion::queue_building(latest, min, self.config.ack_delay_us);
         let next = self.tx.next_seq();
         let (cc, mut lost) = (&mut self.cc, 0u64);
         let due = self.tx.rack_detect(now, threshold, |seq| {
@@ -205,7 +213,7 @@ impl<B: crate::buffer::Buffer, const W: usize> Session<B, W> {
         let window = self.cc.window();
         let limited = self.tx.pipe() as u32 + count >= window / 2;
         let cap = u32::from(peer.window).min(self.tx.inflight_capacity() as u32);
-        let queue = super::congestion::queue_building(latest, min);
+        let queue = super::congestion::queue_building(latest, min, self.config.ack_delay_us);
         self.cc.on_delivered(count, newest, limited, queue, cap);
     }
 
@@ -517,8 +525,18 @@ impl<B: crate::buffer::Buffer, const W: usize> Session<B, W> {
                 // The piggybacked number was already processed; a stale one is not our base.
                 if ack == self.tx.oldest_unacked() {
                     self.allowed.grant(payload.credit);
+                    #[cfg(feature = "congestion")]
+                    if W > 32 && packet.payload.len() > AckPayload::LEN_WITH_SACK && self.lossy() {
+                        // More bitmap words (5.2): a window past 32 packets.
+                        let mut words = [0u32; super::output::SACK_WORDS];
+                        let more = packet.payload[AckPayload::LEN..].chunks_exact(4);
+                        for (word, bytes) in words.iter_mut().zip(more) {
+                            *word = u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
+                        }
+                        return self.on_selective_ack(now, ack, &words);
+                    }
                     if payload.sack != 0 && self.lossy() {
-                        self.on_selective_ack(now, ack, payload.sack);
+                        self.on_selective_ack(now, ack, &[payload.sack]);
                     }
                 }
             }
@@ -528,7 +546,7 @@ impl<B: crate::buffer::Buffer, const W: usize> Session<B, W> {
 
     /// Marks what the peer holds beyond a gap; holes overtaken by three or more received
     /// packets are sent again at once (fast retransmit), at most once per RTT.
-    fn on_selective_ack(&mut self, now: Instant, ack: SeqNumber, bitmap: u32) {
+    fn on_selective_ack(&mut self, now: Instant, ack: SeqNumber, bitmap: &[u32]) {
         // With RACK, what was reported received dates the losses (RFC 8985).
         #[cfg(feature = "congestion")]
         {
@@ -544,10 +562,18 @@ impl<B: crate::buffer::Buffer, const W: usize> Session<B, W> {
                 self.rtt.sample(now, sent_at);
             }
             self.on_delivered(delivered, newest);
+            if delivered > 0 {
+                // Newly reported packets are progress (as QUIC's ACK ranges): the probe and
+                // retransmission timer starts again, so a hole at the front being repaired
+                // does not set off a probe, nor a timeout that would send everything again.
+                self.rack.probe_out = false;
+                self.backoff = 0;
+                self.update_retransmit_timer(now, true);
+            }
             self.detect_losses(now);
         }
         #[cfg(not(feature = "congestion"))]
-        self.fast_retransmit(now, ack, bitmap);
+        self.fast_retransmit(now, ack, bitmap[0]);
     }
 
     /// Without RACK: holes that three later packets overtook are sent again.

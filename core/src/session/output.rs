@@ -8,6 +8,9 @@ use crate::wire::{
     AckPayload, BufferTooSmall, ErrorPayload, Header, OVERHEAD, PacketType, PingPayload, Repr, SeqNumber,
 };
 
+/// Selective-ack bitmap words an ACK carries at most: 512 packets beyond the gap.
+pub(super) const SACK_WORDS: usize = 16;
+
 impl<B: crate::buffer::Buffer, const W: usize> Session<B, W> {
     /// Writes the next packet to send into `buf` and returns its length, or `None` when nothing
     /// is due. Call it until it returns `None` after every other call.
@@ -110,11 +113,30 @@ impl<B: crate::buffer::Buffer, const W: usize> Session<B, W> {
         }
         if self.pending.credit || (self.pending.ack && self.pending.ack_due) {
             let credit = self.initial_credit();
-            let sack = if self.lossy() { self.rx.held_bitmap(self.rcv_next) } else { 0 };
+            // A window past 32 packets reports what it holds in more bitmap words (5.2).
+            let mut words = [0u32; SACK_WORDS];
+            let used =
+                if W > 32 && self.lossy() { self.rx.held_bitmaps(self.rcv_next, &mut words) } else { 0 };
+            let sack = if W > 32 {
+                words[0]
+            } else if self.lossy() {
+                self.rx.held_bitmap(self.rcv_next)
+            } else {
+                0
+            };
             let payload = AckPayload { credit, sack };
-            let len = emit_control(buf, PacketType::Ack, ack, payload.encoded_len(), |p| {
-                let _ = payload.emit(p);
-            })?;
+            let len = if used > 1 {
+                emit_control(buf, PacketType::Ack, ack, AckPayload::LEN + 4 * used, |p| {
+                    let _ = payload.emit(p);
+                    for (chunk, word) in p[AckPayload::LEN..].chunks_exact_mut(4).zip(words) {
+                        chunk.copy_from_slice(&word.to_le_bytes());
+                    }
+                })?
+            } else {
+                emit_control(buf, PacketType::Ack, ack, payload.encoded_len(), |p| {
+                    let _ = payload.emit(p);
+                })?
+            };
             self.granted.announce(credit);
             self.pending.credit = false;
             self.acknowledged();
@@ -139,13 +161,15 @@ impl<B: crate::buffer::Buffer, const W: usize> Session<B, W> {
         payload: &mut impl PayloadOut,
     ) -> Result<Option<usize>, BufferTooSmall> {
         let Some(segment) = self.tx.next_resend() else { return Ok(None) };
+        if !self.may_send_data(now) {
+            return Ok(None);
+        }
         let header =
             Header { kind: PacketType::Data, seq: segment.seq, ack: self.ack_field(), more: segment.more };
         let (tx, at) = (&self.tx, (segment.start, usize::from(segment.len)));
         let len = payload.data(tx, header, at, buf, |p| tx.read_at(segment.start, p))?;
         self.tx.resent(segment.seq, now);
-        #[cfg(feature = "congestion")]
-        self.pacer.on_sent(now, self.rtt.smoothed(), self.cc.window());
+        self.data_sent(now);
         self.stats.retransmits += 1;
         self.acknowledged();
         Ok(Some(len))
@@ -183,15 +207,8 @@ impl<B: crate::buffer::Buffer, const W: usize> Session<B, W> {
         if cost > self.allowed.left() {
             return Ok(None);
         }
-        #[cfg(feature = "congestion")]
-        if self.lossy() && !self.rack.probe_new_data {
-            if self.tx.pipe() >= self.cc.window() as usize {
-                return Ok(None);
-            }
-            if let Some(at) = self.pacer.delay(now, self.rtt.smoothed()) {
-                self.timers.set(Timer::Pace, at);
-                return Ok(None);
-            }
+        if !self.may_send_data(now) {
+            return Ok(None);
         }
         let header = Header {
             kind: PacketType::Data,
@@ -203,14 +220,37 @@ impl<B: crate::buffer::Buffer, const W: usize> Session<B, W> {
         let len = payload.data(tx, header, at, buf, |p| tx.read_at(fragment.start, p))?;
         let position = self.allowed.spend(cost);
         self.tx.commit(fragment, position, now);
-        #[cfg(feature = "congestion")]
-        if self.lossy() {
-            self.rack.probe_new_data = false;
-            self.pacer.on_sent(now, self.rtt.smoothed(), self.cc.window());
-        }
+        self.data_sent(now);
         self.acknowledged();
         self.stats.bytes_sent += u64::from(fragment.len);
         Ok(Some(len))
+    }
+
+    /// Whether the congestion window and the pacer let a DATA packet go now (with
+    /// retransmission; a probe goes anyway); if the pacer holds it, the pace timer says when.
+    #[inline(always)]
+    fn may_send_data(&mut self, _now: Instant) -> bool {
+        #[cfg(feature = "congestion")]
+        if self.lossy() && !self.rack.probe_next {
+            if self.tx.pipe() >= self.cc.window() as usize {
+                return false;
+            }
+            if let Some(at) = self.pacer.delay(_now, self.rtt.smoothed()) {
+                self.timers.set(Timer::Pace, at);
+                return false;
+            }
+        }
+        true
+    }
+
+    /// A DATA packet went out: the pacer counts it, and a due probe is sent.
+    #[inline(always)]
+    fn data_sent(&mut self, _now: Instant) {
+        #[cfg(feature = "congestion")]
+        if self.lossy() {
+            self.rack.probe_next = false;
+            self.pacer.on_sent(_now, self.rtt.smoothed(), self.cc.window());
+        }
     }
 
     /// CLOSE once our data is drained (CLOSING), or CLOSE-ACK (DRAINING, or both closing).

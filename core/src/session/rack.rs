@@ -8,8 +8,9 @@
 //! judged the same way, by when it was sent, so a lost repair is found by the next delivery
 //! too rather than by a timeout. When no delivery can reveal a loss (the flight's last packets
 //! were lost, or their acknowledgements), the probe timeout, 2·SRTT plus the peer's ack
-//! delay, sends one packet (new data, or the newest packet in flight again) to draw an
-//! acknowledgement, before the retransmission timeout would.
+//! delay, sends one packet (new data, or the oldest packet in flight not reported received
+//! again) to draw an acknowledgement, before the retransmission timeout would: once it is
+//! acknowledged it is the newest packet delivered, so RACK finds every older one missing.
 
 use super::send_buffer::Segment;
 use crate::Instant;
@@ -24,8 +25,9 @@ pub(crate) struct Rack {
     rtt: u32,
     /// A tail-loss probe went out and nothing was acknowledged since.
     pub(crate) probe_out: bool,
-    /// The probe is new data: the next DATA may go beyond the window and the pacer.
-    pub(crate) probe_new_data: bool,
+    /// A probe is due: the next DATA packet (new or sent again) may go beyond the congestion
+    /// window and the pacer.
+    pub(crate) probe_next: bool,
 }
 
 impl Rack {

@@ -289,6 +289,21 @@ impl<B: Buffer, const W: usize> RecvBuffer<B, W> {
         })
     }
 
+    /// The selective-ack bitmaps of the held packets (PROTOCOL.md 5.2): bit `i` of word `k`
+    /// stands for `next + 1 + 32·k + i`. Returns how many words up to the last non-zero one.
+    pub(crate) fn held_bitmaps(&self, next: SeqNumber, words: &mut [u32]) -> usize {
+        words.fill(0);
+        let mut used = 0;
+        for h in &self.held {
+            let offset = (i32::from(h.seq.diff(next)) - 1) as usize;
+            if let Some(word) = words.get_mut(offset / 32) {
+                *word |= 1 << (offset % 32);
+                used = used.max(offset / 32 + 1);
+            }
+        }
+        used
+    }
+
     pub(crate) fn held_count(&self) -> usize {
         self.held.len()
     }

@@ -346,19 +346,21 @@ impl<B: Buffer, const W: usize> SendBuffer<B, W> {
         sample
     }
 
-    /// [`mark_sacked`](Self::mark_sacked), calling `on_sacked` for each segment newly marked.
+    /// [`mark_sacked`](Self::mark_sacked) over bitmap words (bit `i` of word `k` stands for
+    /// `ack + 1 + 32·k + i`), calling `on_sacked` for each segment newly marked.
     #[cfg(feature = "congestion")]
     pub(crate) fn mark_sacked_with(
         &mut self,
         ack: SeqNumber,
-        bitmap: u32,
+        bitmap: &[u32],
         mut on_sacked: impl FnMut(&Segment),
     ) -> Option<Instant> {
         let mut sample = None;
         for i in 0..self.count {
             let segment = &mut self.inflight[self.slot(i)];
-            let offset = i32::from(segment.seq.diff(ack)) - 1;
-            if (0..32).contains(&offset) && bitmap & (1 << offset) != 0 && !segment.sacked {
+            let offset = (i32::from(segment.seq.diff(ack)) - 1) as usize;
+            let word = bitmap.get(offset / 32).copied().unwrap_or(0);
+            if word & (1 << (offset % 32)) != 0 && !segment.sacked {
                 segment.sacked = true;
                 segment.resend = false;
                 sample = (segment.transmissions == 1).then_some(segment.sent_at);
@@ -410,11 +412,13 @@ impl<B: Buffer, const W: usize> SendBuffer<B, W> {
         next
     }
 
-    /// Queues the newest segment not reported received to be sent again, as a tail-loss probe.
-    /// Returns whether there was one.
+    /// Queues the oldest segment not reported received to be sent again, as a tail-loss probe:
+    /// the one that holds the window back if its repair was lost, and, once delivered, the
+    /// newest delivered packet, which makes RACK find every older one missing. Returns whether
+    /// there was one.
     #[cfg(feature = "congestion")]
     pub(crate) fn queue_probe(&mut self) -> bool {
-        for i in (0..self.count).rev() {
+        for i in 0..self.count {
             let segment = &mut self.inflight[self.slot(i)];
             if !segment.sacked {
                 segment.resend = true;
