@@ -37,11 +37,9 @@ impl ReplayWindow {
             for _ in 0..(pn + 1 - self.top).min(Self::SIZE) {
                 self.seen <<= 1;
             }
-            self.seen |= 1;
             self.top = pn + 1;
-        } else {
-            self.seen |= bit(self.top - 1 - pn);
         }
+        self.seen |= bit(self.top - 1 - pn);
     }
 }
 

@@ -132,16 +132,17 @@ impl<B: Buffer, const W: usize> Session<B, W> {
         kind: PacketType,
         hello: &HelloPayload,
     ) -> Result<usize, BufferTooSmall> {
-        let Some(keyed) = &self.keyed else {
-            return output::emit_control(buf, kind, None, hello.encoded_len(), |p| {
-                let _ = hello.emit(p);
-            });
-        };
-        let client_nonce = if kind == PacketType::Hello { &keyed.local_nonce } else { &keyed.peer_nonce };
-        output::emit_control(buf, kind, None, HELLO_LEN, |p| {
-            // The cookie slot: zeros without a cookie (cheaper than emitting a copy with one).
-            p[HelloPayload::LEN..NONCE_AT].fill(0);
+        // One closure for both (each is a copy of `emit_control` and `HelloPayload::emit`).
+        let keyed = self.keyed.as_ref();
+        let len = if keyed.is_some() { HELLO_LEN } else { hello.encoded_len() };
+        output::emit_control(buf, kind, None, len, |p| {
+            if keyed.is_some() {
+                // The cookie slot: zeros without a cookie (cheaper than emitting a copy with one).
+                p[HelloPayload::LEN..NONCE_AT].fill(0);
+            }
             let _ = hello.emit(p);
+            let Some(keyed) = keyed else { return };
+            let client_nonce = if kind == PacketType::Hello { &keyed.local_nonce } else { &keyed.peer_nonce };
             p[NONCE_AT..PROOF_AT].copy_from_slice(&keyed.local_nonce);
             let proof = hello_proof(keyed.auth.psk(), kind, &p[..PROOF_AT], client_nonce);
             p[PROOF_AT..HELLO_LEN].copy_from_slice(&proof);

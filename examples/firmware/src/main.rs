@@ -111,10 +111,8 @@ fn serve(buffers: &mut Buffers) -> ! {
     #[cfg(feature = "psk")]
     let session = {
         // A real board seeds from its TRNG; QEMU has none (see entropy.rs and README.md).
-        let Ok(auth) = framelink_core::auth::SessionAuth::new(
-            &KEY,
-            &mut entropy::HostTiming::gather(&mut clock),
-        );
+        let Ok(auth) =
+            framelink_core::auth::SessionAuth::new(&KEY, &mut entropy::HostTiming::gather(&mut clock));
         session.with_auth(auth, &mut open[..])
     };
     let connection = Connection::new(session, CobsDecoder::<PACKET>::new(), &mut packet[..]);
