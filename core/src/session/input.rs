@@ -209,7 +209,8 @@ impl<B: crate::buffer::Buffer, const W: usize> Session<B, W> {
             return;
         }
         let Some(peer) = self.peer else { return };
-        let (latest, min) = self.rtt.latest_and_min();
+        // Slow start ends on the smoothed RTT: one late sample (a descheduled peer) is no queue.
+        let (latest, min) = (self.rtt.smoothed().unwrap_or(0) as u32, self.rtt.latest_and_min().1);
         let window = self.cc.window();
         let limited = self.tx.pipe() as u32 + count >= window / 2;
         let cap = u32::from(peer.window).min(self.tx.inflight_capacity() as u32);

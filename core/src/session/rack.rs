@@ -3,8 +3,9 @@
 //!
 //! RACK remembers the most recently sent packet among those delivered (acknowledged or reported
 //! received). A packet still missing that was sent before it is lost once its own round trip
-//! plus a reordering window has passed since it was sent: a quarter of the smallest RTT, so a
-//! packet overtaken by a little reordering is not sent again at once. A retransmission is
+//! plus a reordering window has passed since it was sent: none until the path is seen to
+//! reorder, then a quarter of the smallest RTT, so a packet overtaken by a little reordering
+//! is not sent again at once. A retransmission is
 //! judged the same way, by when it was sent, so a lost repair is found by the next delivery
 //! too rather than by a timeout. When no delivery can reveal a loss (the flight's last packets
 //! were lost, or their acknowledgements), the probe timeout, 2·SRTT plus the peer's ack
@@ -23,6 +24,8 @@ pub(crate) struct Rack {
     xmit: Option<(Instant, SeqNumber)>,
     /// That packet's round trip (µs).
     rtt: u32,
+    /// A packet sent once was delivered after a later one: the path reorders.
+    reordering: bool,
     /// A tail-loss probe went out and nothing was acknowledged since.
     pub(crate) probe_out: bool,
     /// A probe is due: the next DATA packet (new or sent again) may go beyond the congestion
@@ -42,6 +45,7 @@ impl Rack {
         let newer = self.xmit.is_none_or(|(at, seq)| {
             segment.sent_at > at || (segment.sent_at == at && segment.seq.diff(seq) > 0)
         });
+        self.reordering |= !newer && segment.transmissions == 1;
         if newer {
             self.xmit = Some((segment.sent_at, segment.seq));
             self.rtt = rtt;
@@ -49,10 +53,11 @@ impl Rack {
     }
 
     /// The newest delivered packet's sending time and number, and how long after its sending
-    /// an earlier packet is deemed lost: its RTT plus the reordering window (a quarter of
-    /// `min_rtt`, at most `srtt`).
+    /// an earlier packet is deemed lost: its RTT plus the reordering window, a quarter of
+    /// `min_rtt` (at most `srtt`) once the path was seen to reorder, else none (RFC 8985 6.2
+    /// step 4 lets it be zero while no reordering was seen).
     pub(crate) fn threshold(&self, min_rtt: u32, srtt: u32) -> Option<(Instant, SeqNumber, u64)> {
-        let reo_wnd = (min_rtt / 4).min(srtt);
+        let reo_wnd = if self.reordering { (min_rtt / 4).min(srtt) } else { 0 };
         self.xmit.map(|(at, seq)| (at, seq, u64::from(self.rtt) + u64::from(reo_wnd)))
     }
 
@@ -82,10 +87,12 @@ mod tests {
         let mut rack = Rack::default();
         assert_eq!(rack.threshold(10_000, 10_000), None);
         rack.on_delivered(&segment(5, 100, 1), Instant::from_millis(110), 10_000);
-        assert_eq!(rack.threshold(10_000, 12_000), Some((Instant::from_millis(100), SeqNumber(5), 12_500)));
-        // An older packet delivered later (reordering) does not move it back.
+        let no_reordering = Some((Instant::from_millis(100), SeqNumber(5), 10_000));
+        assert_eq!(rack.threshold(10_000, 12_000), no_reordering, "no reordering seen: no window");
+        // An older packet delivered later (reordering) does not move it back, and opens the
+        // reordering window.
         rack.on_delivered(&segment(3, 99, 1), Instant::from_millis(111), 10_000);
-        assert_eq!(rack.threshold(10_000, 10_000).unwrap().1, SeqNumber(5));
+        assert_eq!(rack.threshold(10_000, 12_000), Some((Instant::from_millis(100), SeqNumber(5), 12_500)));
         // A retransmission acknowledged too soon after it went: an earlier copy's delivery.
         rack.on_delivered(&segment(2, 120, 2), Instant::from_millis(121), 10_000);
         assert_eq!(rack.threshold(10_000, 10_000).unwrap().1, SeqNumber(5));
