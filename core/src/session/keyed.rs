@@ -56,7 +56,6 @@ impl<B: Buffer, const W: usize> Session<B, W> {
             channel: None,
             scratch: Some(scratch),
         });
-        self.granted = super::Granted::new(self.initial_credit());
         self
     }
 
