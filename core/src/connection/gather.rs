@@ -212,6 +212,12 @@ mod tests {
     /// Everything `from` has to send: written whole, or gathered (several writes of at most
     /// `out` bytes each).
     fn drain(from: &mut Tcp, now: Instant, gathered: bool) -> Vec<u8> {
+        drain_noting_wraps(from, now, gathered, &mut false)
+    }
+
+    /// [`drain`], setting `wrapped` when a payload was lent in two pieces, across the end of
+    /// the send buffer's ring.
+    fn drain_noting_wraps(from: &mut Tcp, now: Instant, gathered: bool, wrapped: &mut bool) -> Vec<u8> {
         let (mut out, mut wire) = ([0u8; 2200], Vec::new());
         loop {
             let before = wire.len();
@@ -219,6 +225,7 @@ mod tests {
                 let gather = from.poll_transmit_gather::<5>(now, &mut out).unwrap();
                 assert!(gather.slices().all(|slice| !slice.is_empty()));
                 assert_eq!(gather.slices().map(<[u8]>::len).sum::<usize>(), gather.len());
+                *wrapped |= gather.pieces.windows(2).any(|pair| pair[0].sent && pair[1].sent);
                 wire.extend(gather.slices().flatten());
             } else {
                 let len = from.poll_transmit(now, &mut out).unwrap();
@@ -236,6 +243,7 @@ mod tests {
         let ((mut plain, mut plain_peer), (mut gathering, mut gathering_peer)) = (pair(now), pair(now));
         let sizes = [0, 1, 300, 512, 513, 700, 701, 1500, 2000, 3000];
         let mut expected = std::collections::VecDeque::new();
+        let mut wrapped = false;
         for round in 0..60 {
             let len = sizes[round % sizes.len()];
             let message: Vec<u8> = (0..len).map(|i| (i * 7 + round) as u8).collect();
@@ -247,7 +255,7 @@ mod tests {
                 }
             }
             let wire = drain(&mut plain, now, false);
-            assert_eq!(drain(&mut gathering, now, true), wire, "round {round}");
+            assert_eq!(drain_noting_wraps(&mut gathering, now, true, &mut wrapped), wire, "round {round}");
             plain_peer.handle_bytes(now, &wire);
             gathering_peer.handle_bytes(now, &wire);
             while let Some(event) = plain_peer.next_event() {
@@ -273,8 +281,29 @@ mod tests {
             gathering.handle_bytes(now, &back);
         }
         assert_eq!(plain.session().stats(), gathering.session().stats());
-        // The send buffer's ring went round: payloads were gathered across its end.
+        // The send buffer's ring went round, and payloads were lent across its end.
         assert!(plain.session().stats().bytes_acked > 4096);
+        assert!(wrapped);
+    }
+
+    #[test]
+    fn the_tail_after_a_partial_write_is_the_rest_of_the_bytes() {
+        let now = Instant::ZERO;
+        let (mut client, mut server) = pair(now);
+        server.handle_bytes(now, &drain(&mut client, now, true));
+        client.handle_bytes(now, &drain(&mut server, now, true));
+        for len in [100, 1400, 2000] {
+            client.session_mut().send(now, &std::vec![len as u8; len]).unwrap();
+        }
+        let mut out = [0u8; 4096];
+        let gather = client.poll_transmit_gather::<17>(now, &mut out).unwrap();
+        let whole: Vec<u8> = gather.slices().flatten().copied().collect();
+        assert!(gather.slices().count() > 3, "payloads lent, not copied");
+        for skip in 0..=whole.len() {
+            let rest: Vec<u8> = gather.tail(skip).flatten().copied().collect();
+            assert_eq!(rest, whole[skip..], "after {skip} bytes");
+            assert!(gather.tail(skip).all(|slice| !slice.is_empty()));
+        }
     }
 
     #[test]
