@@ -17,7 +17,8 @@ use framelink_core::Instant;
 use framelink_core::session::{CloseReason, Config, Event, Session, State, Timeout};
 use framelink_core::wire::Repr;
 
-type S = Session<Vec<u8>, 16>;
+/// The sessions under test; `W` is how many packets they may have in flight.
+type S<const W: usize = 16> = Session<Vec<u8>, W>;
 
 mod common;
 
@@ -90,8 +91,8 @@ impl Wire {
 }
 
 /// One side: its session, what it must send, what it has received.
-struct Side {
-    session: S,
+struct Side<const W: usize = 16> {
+    session: S<W>,
     to_send: Vec<usize>,
     sent: usize,
     received: usize,
@@ -102,8 +103,8 @@ fn message(i: usize, len: usize) -> Vec<u8> {
     (0..len).map(|j| (i * 131 + j * 7) as u8).collect()
 }
 
-impl Side {
-    fn new(session: S, to_send: Vec<usize>) -> Self {
+impl<const W: usize> Side<W> {
+    fn new(session: S<W>, to_send: Vec<usize>) -> Self {
         Self { session, to_send, sent: 0, received: 0, closed: None }
     }
 
@@ -159,9 +160,9 @@ impl Side {
     }
 }
 
-struct Outcome {
-    client: Side,
-    server: Side,
+struct Outcome<const W: usize = 16> {
+    client: Side<W>,
+    server: Side<W>,
     end_us: u64,
     wire_packets: u64,
     /// The most storage either side's buffers held at once (send + receive).
@@ -169,7 +170,7 @@ struct Outcome {
 }
 
 /// Bytes of storage a session's buffers hold now.
-fn storage(session: &S) -> usize {
+fn storage<const W: usize>(session: &S<W>) -> usize {
     session.send_buffer_storage() + session.receive_buffer_storage()
 }
 
@@ -214,7 +215,7 @@ fn run_on(
 }
 
 /// [`run_on`] over the given wires (client to server, server to client).
-fn run_wires(
+fn run_wires<const W: usize>(
     config: Config,
     initial: usize,
     seed: u64,
@@ -222,12 +223,12 @@ fn run_wires(
     client_msgs: Vec<usize>,
     server_msgs: Vec<usize>,
     cut_at_us: Option<u64>,
-) -> Outcome {
+) -> Outcome<W> {
     let mut rng = Rng::new(seed);
     let t0 = Instant::ZERO;
     let buf = || vec![0u8; initial];
-    let mut client = Side::new(S::client(config, seed as u32, buf(), buf(), t0), client_msgs);
-    let mut server = Side::new(S::server(config, buf(), buf(), t0), server_msgs);
+    let mut client = Side::new(S::<W>::client(config, seed as u32, buf(), buf(), t0), client_msgs);
+    let mut server = Side::new(S::<W>::server(config, buf(), buf(), t0), server_msgs);
     let mut now_us = 0u64;
     let limit_us = 600_000_000; // ten virtual minutes
     let mut peak_storage = 0;
@@ -444,6 +445,53 @@ fn goodput_against_loss() {
             stats.fast_retransmits,
             stats.timeouts,
             out.wire_packets,
+        );
+    }
+}
+
+/// Goodput against loss with a wide window, as on UDP between hosts:
+/// `cargo test -p framelink-core --test lossy_link --release -- --ignored --nocapture wide`.
+/// The link: 5 ms each way, no jitter; 20,000 messages of 1 KiB one way; window and `W` of
+/// 512 packets, 1200-byte payloads, buffers growing to 1 MiB; a 20 ms initial RTO, so that a
+/// lost HELLO costs little (the table is about the transfer).
+#[cfg(feature = "congestion")]
+#[test]
+#[ignore = "a measurement, run by hand"]
+fn goodput_wide_window_against_loss() {
+    const MESSAGES: usize = 20_000;
+    let config = Config::new()
+        .retransmit(true)
+        .max_payload(1200)
+        .window(512)
+        .max_send_buffer(1 << 20)
+        .max_receive_buffer(1 << 20)
+        .initial_rto(Duration::from_millis(20));
+    println!(
+        "| loss | virtual s | goodput KiB/s | share of loss-free | ideal (1 - loss) | retransmits | fast | probes | timeouts |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|");
+    let mut base = None;
+    for loss in [0.0, 0.01, 0.05, 0.10, 0.20] {
+        let imp = Impairments { loss, delay_us: 5000, ..Impairments::CLEAN };
+        let wires = (Wire::new(imp), Wire::new(imp));
+        let out = run_wires::<512>(config, 0, 42, wires, vec![1024; MESSAGES], Vec::new(), None);
+        let ctx = format!("loss {loss}, ended at {} us", out.end_us);
+        assert_eq!(out.server.received, MESSAGES, "{ctx}");
+        let secs = Duration::from_micros(out.end_us).as_secs_f64();
+        let goodput = MESSAGES as f64 / secs;
+        let base = *base.get_or_insert(goodput);
+        let stats = out.client.session.stats();
+        println!(
+            "| {:.0}% | {:.3} | {:.0} | {:.2} | {:.2} | {} | {} | {} | {} |",
+            loss * 100.0,
+            secs,
+            goodput,
+            goodput / base,
+            1.0 - loss,
+            stats.retransmits,
+            stats.fast_retransmits,
+            stats.probes,
+            stats.timeouts,
         );
     }
 }

@@ -406,7 +406,9 @@ struct Watch {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct Link {
-    framed: Framed,
+    /// Boxed: a session holds its packets in flight inline (tens of KiB with a large window),
+    /// so the link moves cheaply.
+    framed: Box<Framed>,
     socket: LinkSocket,
     transport: Transport,
     clock: StdClock,
@@ -517,7 +519,7 @@ impl Link {
         let socket = LinkSocket::new(socket, config.idle_timeout)?;
         let (local, peer) = socket.addrs()?;
         let packet_len = config.packet_len(transport);
-        let framed = Framed::new(transport, session, packet_len);
+        let framed = Box::new(Framed::new(transport, session, packet_len));
         let frame = framed.max_frame();
         let (read_len, write_len) = if socket.is_datagram() {
             (DATAGRAM_READ, frame)

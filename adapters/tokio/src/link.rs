@@ -87,7 +87,9 @@ enum Failure {
 /// # }
 /// ```
 pub struct Link {
-    framed: Framed,
+    /// Boxed: a session holds its packets in flight inline (tens of KiB with a large window),
+    /// so the link moves cheaply and async state machines stay small.
+    framed: Box<Framed>,
     io: Io,
     transport: Transport,
     clock: StdClock,
@@ -196,7 +198,7 @@ impl Link {
         clock: StdClock,
     ) -> io::Result<Self> {
         let (local, peer) = io.addrs()?;
-        let framed = Framed::new(transport, session, config.packet_len(transport));
+        let framed = Box::new(Framed::new(transport, session, config.packet_len(transport)));
         let frame = framed.max_frame();
         let (read_len, write_len) =
             if io.is_datagram() { (DATAGRAM_READ, frame) } else { (STREAM_READ, FRAMES_PER_WRITE * frame) };

@@ -149,8 +149,9 @@ impl<B: crate::buffer::Buffer, const W: usize> Session<B, W> {
                 }
                 #[cfg(feature = "congestion")]
                 if self.tx.inflight() > 0 {
-                    let (latest, min) = self.rtt.latest_and_min();
-                    let queue = super::congestion::queue_building(latest, min, self.config.ack_delay_us);
+                    let srtt = self.rtt.smoothed().unwrap_or(0) as u32;
+                    let min = self.rtt.latest_and_min().1;
+                    let queue = super::congestion::queue_building(srtt, min, self.config.ack_delay_us);
                     self.cc.on_persistent_congestion(queue);
                 }
                 if self.tx.mark_all_lost() == 0 {
@@ -184,10 +185,11 @@ impl<B: crate::buffer::Buffer, const W: usize> Session<B, W> {
     /// congestion controller); the loss timer waits for the next that may become so.
     #[cfg(feature = "congestion")]
     fn detect_losses(&mut self, now: Instant) {
-        let (latest, min) = self.rtt.latest_and_min();
+        let min = self.rtt.latest_and_min().1;
         let srtt = self.rtt.smoothed().unwrap_or(0) as u32;
         let Some(threshold) = self.rack.threshold(min, srtt) else { return };
-        let queue = super::congestion::queue_building(latest, min, self.config.ack_delay_us);
+        // The smoothed RTT: one late sample (a descheduled peer) is no queue.
+        let queue = super::congestion::queue_building(srtt, min, self.config.ack_delay_us);
         let next = self.tx.next_seq();
         let (cc, mut lost) = (&mut self.cc, 0u64);
         let due = self.tx.rack_detect(now, threshold, |seq| {
@@ -210,11 +212,11 @@ impl<B: crate::buffer::Buffer, const W: usize> Session<B, W> {
         }
         let Some(peer) = self.peer else { return };
         // Slow start ends on the smoothed RTT: one late sample (a descheduled peer) is no queue.
-        let (latest, min) = (self.rtt.smoothed().unwrap_or(0) as u32, self.rtt.latest_and_min().1);
+        let (srtt, min) = (self.rtt.smoothed().unwrap_or(0) as u32, self.rtt.latest_and_min().1);
         let window = self.cc.window();
         let limited = self.tx.pipe() as u32 + count >= window / 2;
         let cap = u32::from(peer.window).min(self.tx.inflight_capacity() as u32);
-        let queue = super::congestion::queue_building(latest, min, self.config.ack_delay_us);
+        let queue = super::congestion::queue_building(srtt, min, self.config.ack_delay_us);
         self.cc.on_delivered(count, newest, limited, queue, cap);
     }
 
