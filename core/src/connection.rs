@@ -59,7 +59,7 @@ pub use gather::Gather;
 /// # Ok::<(), framelink_core::wire::BufferTooSmall>(())
 /// ```
 #[derive(Debug)]
-pub struct Connection<F, B, const W: usize = 16> {
+pub struct Connection<F, B: Buffer, const W: usize = 16> {
     session: Session<B, W>,
     decoder: F,
     /// Scratch for one unframed packet, for framings that transform it (COBS); grown to

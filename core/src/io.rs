@@ -22,7 +22,7 @@ use embedded_io::{Read, ReadReady, Write};
 ///
 /// Buffers: `read_buf` takes each read, `write_buf` collects whole frames for each write and
 /// must hold [`Connection::max_frame`] bytes.
-pub struct IoLink<T, F, B, const W: usize = 16> {
+pub struct IoLink<T, F, B: Buffer, const W: usize = 16> {
     transport: T,
     connection: Connection<F, B, W>,
     read_buf: B,

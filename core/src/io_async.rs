@@ -33,7 +33,7 @@ pub trait Sleep {
 /// hook, and take their arguments in the same order. Buffers as for `IoLink`: `read_buf` takes
 /// each read, `write_buf` collects whole frames for each write and must hold
 /// [`Connection::max_frame`] bytes.
-pub struct AsyncLink<T, F, B, const W: usize = 16> {
+pub struct AsyncLink<T, F, B: Buffer, const W: usize = 16> {
     transport: T,
     connection: Connection<F, B, W>,
     read_buf: B,

@@ -353,7 +353,7 @@ pub type UdpLink<S, F, B, const W: usize = 16> = NalLink<Udp<S>, F, B, W>;
 ///
 /// Over UDP, give both sessions [`Config::retransmit`](crate::session::Config::retransmit): the
 /// driver runs the session's retransmission timers like any other.
-pub struct NalLink<C, F, B, const W: usize = 16> {
+pub struct NalLink<C, F, B: Buffer, const W: usize = 16> {
     conn: C,
     connection: Connection<F, B, W>,
     read_buf: B,

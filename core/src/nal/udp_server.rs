@@ -172,7 +172,7 @@ impl<S: UdpFullStack> Conn for UdpPeer<S> {
 ///     }
 /// }
 /// ```
-pub struct UdpServer<S: UdpFullStack, F, B, const W: usize = 16> {
+pub struct UdpServer<S: UdpFullStack, F, B: Buffer, const W: usize = 16> {
     link: NalLink<UdpPeer<S>, F, B, W>,
     /// `Connected` was reported and its `Closed` not yet.
     connected: bool,

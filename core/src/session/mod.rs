@@ -301,12 +301,13 @@ struct QueuedEvent {
 /// [`Config::max_receive_buffer`] each buffer grows as messages need, up to that size, and is
 /// given back once both buffers have stayed empty for a keepalive interval, so an idle session
 /// holds little memory. The session announces its limits and credit for the full size from the
-/// start. Fixed storage keeps its size. `W` is how many DATA packets may be in flight
-/// (fixed capacity, default 16).
+/// start. Fixed storage keeps its size. `W` is how many DATA packets may be in flight, and held
+/// ahead of a gap (default 16): fixed storage keeps a record of each in the session, growable
+/// storage on the heap, only as many as are used, given back with the buffers.
 ///
 /// See the [module docs](self) for the driver loop, the states and an example.
 #[derive(Debug)]
-pub struct Session<B, const W: usize = 16> {
+pub struct Session<B: Buffer, const W: usize = 16> {
     role: Role,
     state: State,
     config: Config,

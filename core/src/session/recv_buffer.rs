@@ -10,11 +10,11 @@
 //! the gap is filled.
 //!
 //! Growable storage starts with what it was given and grows, as packets need, up to a limit
-//! (the held block moves up to the new end), and gives the room back once empty.
+//! (the held block moves up to the new end), and gives the room back once empty. The list of
+//! held packets does the same beside growable storage: no record at first, doubling as packets
+//! are held (up to `W`), given back once empty.
 
-use heapless::Vec;
-
-use crate::buffer::Buffer;
+use crate::buffer::{Buffer, Record, RecordList};
 use crate::wire::SeqNumber;
 
 /// Bytes stored in front of each message.
@@ -29,8 +29,12 @@ struct Held {
     more: bool,
 }
 
+impl Record for Held {
+    const EMPTY: Self = Self { seq: SeqNumber(0), at: 0, len: 0, more: false };
+}
+
 #[derive(Debug)]
-pub(crate) struct RecvBuffer<B, const W: usize> {
+pub(crate) struct RecvBuffer<B: Buffer, const W: usize> {
     buf: B,
     /// Start of the oldest complete message's prefix.
     read: usize,
@@ -39,7 +43,7 @@ pub(crate) struct RecvBuffer<B, const W: usize> {
     /// End of the data (past `complete_end` while a message is being reassembled).
     write: usize,
     complete: usize,
-    held: Vec<Held, W>,
+    held: B::RecordList<Held, W>,
     /// The held packets fill `top..bottom` (in any order).
     top: usize,
     bottom: usize,
@@ -60,7 +64,7 @@ impl<B: Buffer, const W: usize> RecvBuffer<B, W> {
             complete_end: 0,
             write: 0,
             complete: 0,
-            held: Vec::new(),
+            held: RecordList::new(),
             top,
             bottom: top,
             // Unused with fixed storage: zeros, stored with the other zeros.
@@ -73,11 +77,14 @@ impl<B: Buffer, const W: usize> RecvBuffer<B, W> {
         if B::GROWS {
             self.buf.shrink(self.initial);
         }
+        self.held.clear();
+        if B::GROWS {
+            self.held.shrink();
+        }
         self.read = 0;
         self.complete_end = 0;
         self.write = 0;
         self.complete = 0;
-        self.held.clear();
         self.top = self.storage_len();
         self.bottom = self.top;
     }
@@ -95,15 +102,18 @@ impl<B: Buffer, const W: usize> RecvBuffer<B, W> {
     /// Whether nothing is stored: no message, complete or not, and nothing held (an empty
     /// packet held takes no bytes but has a place).
     pub(crate) fn is_empty(&self) -> bool {
-        self.write == 0 && self.held.is_empty()
+        self.write == 0 && self.held.as_ref().is_empty()
     }
 
     /// Gives grown storage back, once nothing is stored.
     pub(crate) fn shrink_if_empty(&mut self) {
-        if B::GROWS && self.is_empty() && self.storage_len() > self.initial {
-            self.buf.shrink(self.initial);
-            self.top = self.storage_len();
-            self.bottom = self.top;
+        if B::GROWS && self.is_empty() {
+            self.held.shrink();
+            if self.storage_len() > self.initial {
+                self.buf.shrink(self.initial);
+                self.top = self.storage_len();
+                self.bottom = self.top;
+            }
         }
     }
 
@@ -180,7 +190,7 @@ impl<B: Buffer, const W: usize> RecvBuffer<B, W> {
     /// Moves the `len` bytes at `from` to `to`, and the held packets that lie there with them.
     fn relocate(&mut self, from: usize, to: usize, len: usize) {
         move_within(self.buf.as_mut(), from, to, len);
-        for h in self.held.iter_mut() {
+        for h in self.held.as_mut() {
             // An empty packet may sit on either edge; moving it too keeps it inside the block.
             if (from..=from + len).contains(&h.at) {
                 h.at = h.at - from + to;
@@ -228,10 +238,10 @@ impl<B: Buffer, const W: usize> RecvBuffer<B, W> {
     /// Holds a packet that arrived ahead of a gap. `Err` (nothing stored) when there is no
     /// room or no free slot; `Ok(false)` when it is already held.
     pub(crate) fn hold(&mut self, seq: SeqNumber, payload: &[u8], more: bool) -> Result<bool, ()> {
-        if self.held.iter().any(|h| h.seq == seq) {
+        if self.held.as_ref().iter().any(|h| h.seq == seq) {
             return Ok(false);
         }
-        if self.held.is_full() || payload.len() + LEN_PREFIX > self.free() {
+        if self.held.is_full(W) || payload.len() + LEN_PREFIX > self.free() {
             return Err(());
         }
         // Room for it, and for the length prefix its message may need when it moves down.
@@ -239,14 +249,14 @@ impl<B: Buffer, const W: usize> RecvBuffer<B, W> {
         let at = self.top - payload.len();
         self.buf.as_mut()[at..self.top].copy_from_slice(payload);
         self.top = at;
-        let _ = self.held.push(Held { seq, at, len: payload.len(), more });
+        self.held.push(Held { seq, at, len: payload.len(), more }, W);
         Ok(true)
     }
 
     /// Moves the held packet `seq`, if any, into the message area; returns `Some(completed)`
     /// as [`push`](Self::push) does.
     pub(crate) fn release_held(&mut self, seq: SeqNumber) -> Option<bool> {
-        let (index, held) = self.held.iter().enumerate().find(|(_, h)| h.seq == seq)?;
+        let (index, held) = self.held.as_ref().iter().enumerate().find(|(_, h)| h.seq == seq)?;
         let need = self.need(held.len);
         // Without room (a peer beyond its credit) it is dropped, to be sent again.
         let fits = need <= self.free();
@@ -255,7 +265,7 @@ impl<B: Buffer, const W: usize> RecvBuffer<B, W> {
             self.make_room(need);
         }
         // Take it out: the last entry takes its place (`swap_remove` would call `memmove`).
-        let (before, after) = self.held.split_at_mut(index + 1);
+        let (before, after) = self.held.as_mut().split_at_mut(index + 1);
         if let Some(last) = after.last_mut() {
             core::mem::swap(&mut before[index], last);
         }
@@ -278,12 +288,12 @@ impl<B: Buffer, const W: usize> RecvBuffer<B, W> {
 
     /// The payload length of the held packet `seq`, if it is held.
     pub(crate) fn held_len(&self, seq: SeqNumber) -> Option<usize> {
-        self.held.iter().find(|h| h.seq == seq).map(|h| h.len)
+        self.held.as_ref().iter().find(|h| h.seq == seq).map(|h| h.len)
     }
 
     /// Which of the 32 packets after `next` are held, as a selective-ack bitmap.
     pub(crate) fn held_bitmap(&self, next: SeqNumber) -> u32 {
-        self.held.iter().fold(0, |bits, h| {
+        self.held.as_ref().iter().fold(0, |bits, h| {
             let offset = i32::from(h.seq.diff(next)) - 1;
             if (0..32).contains(&offset) { bits | 1 << offset } else { bits }
         })
@@ -294,7 +304,7 @@ impl<B: Buffer, const W: usize> RecvBuffer<B, W> {
     pub(crate) fn held_bitmaps(&self, next: SeqNumber, words: &mut [u32]) -> usize {
         words.fill(0);
         let mut used = 0;
-        for h in &self.held {
+        for h in self.held.as_ref() {
             let offset = (i32::from(h.seq.diff(next)) - 1) as usize;
             if let Some(word) = words.get_mut(offset / 32) {
                 *word |= 1 << (offset % 32);
@@ -305,7 +315,7 @@ impl<B: Buffer, const W: usize> RecvBuffer<B, W> {
     }
 
     pub(crate) fn held_count(&self) -> usize {
-        self.held.len()
+        self.held.as_ref().len()
     }
 
     /// The oldest complete message.
@@ -462,6 +472,30 @@ mod held_tests {
         assert_eq!(r.release_held(SeqNumber(2)), None, "24 + 24 > 48");
         assert_eq!(r.held_count(), 0);
         assert_eq!(drain(&mut r), [std::vec![1; 20]]);
+    }
+
+    #[test]
+    fn growable_held_records_grow_as_packets_are_held_and_are_given_back_once_empty() {
+        let mut r = RecvBuffer::<std::vec::Vec<u8>, 8>::new(std::vec::Vec::new(), 256);
+        assert_eq!(r.held.capacity(), 0, "no record before a packet is held");
+        for seq in 2..8u16 {
+            assert_eq!(r.hold(SeqNumber(seq), &[seq as u8; 3], true), Ok(true));
+        }
+        assert_eq!((r.held_count(), r.held.capacity()), (6, 8), "doubled from four");
+        assert_eq!(r.hold(SeqNumber(8), &[8; 3], true), Ok(true));
+        assert_eq!(r.hold(SeqNumber(9), &[9; 3], false), Ok(true));
+        assert_eq!(r.hold(SeqNumber(10), &[10; 3], false), Err(()), "W records at most");
+        assert_eq!(r.held.capacity(), 8);
+        assert_eq!(r.push(&[1; 3], true), Ok(false));
+        for seq in 2..9u16 {
+            assert_eq!(r.release_held(SeqNumber(seq)), Some(false));
+        }
+        assert_eq!(r.release_held(SeqNumber(9)), Some(true));
+        let want: std::vec::Vec<u8> = (1..10u8).flat_map(|b| [b; 3]).collect();
+        assert_eq!(r.front(), Some(&want[..]));
+        r.pop();
+        r.shrink_if_empty();
+        assert_eq!((r.held.capacity(), r.storage_len()), (0, 0), "given back");
     }
 
     #[test]

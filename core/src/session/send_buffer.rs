@@ -7,10 +7,12 @@
 //! follow one another.
 //!
 //! Growable storage starts with what it was given and grows, as messages need, up to a limit;
-//! the ring is made linear again before it grows, and gives the room back once drained.
+//! the ring is made linear again before it grows, and gives the room back once drained. The
+//! segment ring does the same beside growable storage: it starts empty, doubles as packets go
+//! in flight (up to `W`), and is given back once drained.
 
 use crate::Instant;
-use crate::buffer::Buffer;
+use crate::buffer::{Buffer, Record, RecordStorage};
 use crate::wire::SeqNumber;
 
 /// Bytes stored in front of each message.
@@ -33,6 +35,10 @@ pub(crate) struct Segment {
     pub(crate) sacked: bool,
     /// Queued to be sent again.
     pub(crate) resend: bool,
+}
+
+impl Record for Segment {
+    const EMPTY: Self = Self::EMPTY;
 }
 
 impl Segment {
@@ -62,8 +68,11 @@ pub(crate) struct Fragment {
 
 /// Stream offsets are `usize` and wrap: the ring never holds more than its capacity, so the
 /// distance from `head` is always exact (and on small cores this is 32-bit arithmetic).
+/// Segments a growable ring makes room for first.
+const FIRST_SEGMENTS: usize = 4;
+
 #[derive(Debug)]
-pub(crate) struct SendBuffer<B, const W: usize> {
+pub(crate) struct SendBuffer<B: Buffer, const W: usize> {
     buf: B,
     /// Stream offset of the oldest byte still needed.
     head: usize,
@@ -75,8 +84,9 @@ pub(crate) struct SendBuffer<B, const W: usize> {
     cursor: usize,
     /// Bytes left in the message being cut; `None` when the cursor is at a length prefix.
     msg_left: Option<u32>,
-    /// The segments in flight: `count` of them from `first` on, round the end.
-    inflight: [Segment; W],
+    /// The segments in flight: `count` of them from `first` on, round the end (of all `W`
+    /// records with fixed storage; of those grown so far with growable storage).
+    inflight: B::Records<Segment, W>,
     first: usize,
     count: usize,
     next_seq: SeqNumber,
@@ -98,7 +108,7 @@ impl<B: Buffer, const W: usize> SendBuffer<B, W> {
             tail: 0,
             cursor: 0,
             msg_left: None,
-            inflight: [Segment::EMPTY; W],
+            inflight: RecordStorage::new(),
             first: 0,
             count: 0,
             next_seq: SeqNumber(0),
@@ -111,6 +121,7 @@ impl<B: Buffer, const W: usize> SendBuffer<B, W> {
     pub(crate) fn reset(&mut self) {
         if B::GROWS {
             self.buf.shrink(self.initial);
+            self.inflight.shrink(0);
         }
         self.head = 0;
         self.head_at = 0;
@@ -154,6 +165,8 @@ impl<B: Buffer, const W: usize> SendBuffer<B, W> {
             // Drained: `head == tail`, no byte is stored, the ring may start anywhere.
             self.head_at = 0;
             self.buf.shrink(self.initial);
+            self.first = 0;
+            self.inflight.shrink(0);
         }
     }
 
@@ -256,9 +269,26 @@ impl<B: Buffer, const W: usize> SendBuffer<B, W> {
         SeqNumber(self.next_seq.0.wrapping_sub(self.count as u16))
     }
 
-    /// Where the `i`th segment in flight lies in `inflight` (oldest first, `i < count`).
+    /// Where the `i`th segment in flight lies in `inflight` (oldest first, `i <= count`, and
+    /// `i < count` unless a slot is free).
     fn slot(&self, i: usize) -> usize {
-        (self.first + i) % W
+        if B::GROWS {
+            // `first` and `i` are below the ring's length: one subtraction wraps the sum.
+            let len = self.inflight.as_ref().len();
+            let at = self.first + i;
+            if at >= len { at - len } else { at }
+        } else {
+            (self.first + i) % W
+        }
+    }
+
+    /// Doubles a full growable segment ring (up to `W`), made linear first.
+    fn grow_inflight(&mut self) {
+        let len = self.inflight.as_ref().len();
+        self.inflight.as_mut().rotate_left(self.first);
+        self.first = 0;
+        let grown = self.inflight.grow_to(len.saturating_mul(2).max(FIRST_SEGMENTS).min(W));
+        debug_assert!(grown, "growable records grow up to W");
     }
 
     /// The next fragment of at most `max_payload` bytes, without cutting it.
@@ -294,7 +324,11 @@ impl<B: Buffer, const W: usize> SendBuffer<B, W> {
         };
         // The caller checked the window against `inflight_capacity`.
         debug_assert!(self.count < W);
-        self.inflight[self.slot(self.count)] = segment;
+        if B::GROWS && self.count == self.inflight.as_ref().len() {
+            self.grow_inflight();
+        }
+        let at = self.slot(self.count);
+        self.inflight.as_mut()[at] = segment;
         self.count += 1;
         self.cursor = fragment.start.wrapping_add(usize::from(fragment.len));
         self.msg_left = fragment.more.then_some(fragment.rest);
@@ -314,7 +348,7 @@ impl<B: Buffer, const W: usize> SendBuffer<B, W> {
         let mut last = None;
         let acked = usize::from(ack.distance_from(self.oldest_unacked())).min(self.count);
         for _ in 0..acked {
-            let segment = self.inflight[self.slot(0)];
+            let segment = self.inflight.as_ref()[self.slot(0)];
             self.first = self.slot(1);
             self.count -= 1;
             on_acked(&segment);
@@ -335,7 +369,8 @@ impl<B: Buffer, const W: usize> SendBuffer<B, W> {
     pub(crate) fn mark_sacked(&mut self, ack: SeqNumber, bitmap: u32) -> Option<Instant> {
         let mut sample = None;
         for i in 0..self.count {
-            let segment = &mut self.inflight[self.slot(i)];
+            let at = self.slot(i);
+            let segment = &mut self.inflight.as_mut()[at];
             let offset = i32::from(segment.seq.diff(ack)) - 1;
             if (0..32).contains(&offset) && bitmap & (1 << offset) != 0 && !segment.sacked {
                 segment.sacked = true;
@@ -357,7 +392,8 @@ impl<B: Buffer, const W: usize> SendBuffer<B, W> {
     ) -> Option<Instant> {
         let mut sample = None;
         for i in 0..self.count {
-            let segment = &mut self.inflight[self.slot(i)];
+            let at = self.slot(i);
+            let segment = &mut self.inflight.as_mut()[at];
             let offset = (i32::from(segment.seq.diff(ack)) - 1) as usize;
             let word = bitmap.get(offset / 32).copied().unwrap_or(0);
             if word & (1 << (offset % 32)) != 0 && !segment.sacked {
@@ -376,7 +412,7 @@ impl<B: Buffer, const W: usize> SendBuffer<B, W> {
     pub(crate) fn pipe(&self) -> usize {
         (0..self.count)
             .filter(|&i| {
-                let segment = &self.inflight[self.slot(i)];
+                let segment = &self.inflight.as_ref()[self.slot(i)];
                 !segment.sacked && !segment.resend
             })
             .count()
@@ -395,7 +431,8 @@ impl<B: Buffer, const W: usize> SendBuffer<B, W> {
     ) -> Option<Instant> {
         let mut next = None::<Instant>;
         for i in 0..self.count {
-            let segment = &mut self.inflight[self.slot(i)];
+            let at = self.slot(i);
+            let segment = &mut self.inflight.as_mut()[at];
             let before =
                 segment.sent_at < xmit || (segment.sent_at == xmit && segment.seq.diff(xmit_seq) < 0);
             if segment.sacked || segment.resend || !before {
@@ -419,7 +456,8 @@ impl<B: Buffer, const W: usize> SendBuffer<B, W> {
     #[cfg(feature = "congestion")]
     pub(crate) fn queue_probe(&mut self) -> bool {
         for i in 0..self.count {
-            let segment = &mut self.inflight[self.slot(i)];
+            let at = self.slot(i);
+            let segment = &mut self.inflight.as_mut()[at];
             if !segment.sacked {
                 segment.resend = true;
                 return true;
@@ -436,7 +474,8 @@ impl<B: Buffer, const W: usize> SendBuffer<B, W> {
         let mut sacked_after = 0;
         let mut queued = 0;
         for i in (0..self.count).rev() {
-            let segment = &mut self.inflight[self.slot(i)];
+            let at = self.slot(i);
+            let segment = &mut self.inflight.as_mut()[at];
             if segment.sacked {
                 sacked_after += 1;
             } else if sacked_after >= dupthresh
@@ -456,7 +495,8 @@ impl<B: Buffer, const W: usize> SendBuffer<B, W> {
     pub(crate) fn mark_all_lost(&mut self) -> usize {
         let mut queued = 0;
         for i in 0..self.count {
-            let segment = &mut self.inflight[self.slot(i)];
+            let at = self.slot(i);
+            let segment = &mut self.inflight.as_mut()[at];
             if i == 0 || !segment.sacked {
                 segment.sacked = false;
                 segment.resend = true;
@@ -468,14 +508,15 @@ impl<B: Buffer, const W: usize> SendBuffer<B, W> {
 
     /// The first segment queued for retransmission.
     pub(crate) fn next_resend(&self) -> Option<Segment> {
-        (0..self.count).map(|i| &self.inflight[self.slot(i)]).find(|s| s.resend).copied()
+        (0..self.count).map(|i| &self.inflight.as_ref()[self.slot(i)]).find(|s| s.resend).copied()
     }
 
     /// Records that the segment with `seq` was sent again at `now`.
     pub(crate) fn resent(&mut self, seq: SeqNumber, now: Instant) {
         let i = usize::from(seq.distance_from(self.oldest_unacked()));
         if i < self.count {
-            let segment = &mut self.inflight[self.slot(i)];
+            let at = self.slot(i);
+            let segment = &mut self.inflight.as_mut()[at];
             segment.resend = false;
             segment.sent_at = now;
             segment.transmissions = segment.transmissions.saturating_add(1);
@@ -599,6 +640,45 @@ mod tests {
         assert_eq!(send_all(&mut b, 8), expected);
         b.shrink_if_drained();
         assert_eq!(b.storage_len(), 32, "back to the storage it was given");
+    }
+
+    #[test]
+    fn growable_segment_records_grow_across_the_wrap_and_are_given_back_once_drained() {
+        let mut b = SendBuffer::<std::vec::Vec<u8>, 16>::new(std::vec::Vec::new(), 1000);
+        assert_eq!(b.inflight.len(), 0, "no record before a packet is in flight");
+        for i in 0..6u8 {
+            assert!(b.push(&[i]));
+        }
+        let cut = |b: &mut SendBuffer<std::vec::Vec<u8>, 16>| {
+            let f = b.peek_fragment(8).unwrap();
+            b.commit(f, 0, Instant::ZERO)
+        };
+        // Three in flight, two acknowledged: the fourth record wraps round a ring of four.
+        for _ in 0..3 {
+            cut(&mut b);
+        }
+        b.acknowledge(SeqNumber(2), |_| {});
+        for _ in 0..3 {
+            cut(&mut b);
+        }
+        assert_eq!((b.inflight.len(), b.first, b.inflight()), (4, 2, 4));
+        // A fifth doubles the ring, made linear: the oldest first, in order.
+        assert!(b.push(&[6]));
+        cut(&mut b);
+        assert_eq!((b.inflight.len(), b.first), (8, 0));
+        for i in 0..5 {
+            let segment = b.inflight[b.slot(i)];
+            let mut byte = [0u8];
+            b.read_at(segment.start, &mut byte);
+            assert_eq!((segment.seq.0, byte[0]), (2 + i as u16, 2 + i as u8));
+        }
+        let mut acked = std::vec::Vec::new();
+        b.acknowledge(b.next_seq(), |s| acked.push(s.seq.0));
+        assert_eq!(acked, [2, 3, 4, 5, 6]);
+        assert!(b.is_drained());
+        b.shrink_if_drained();
+        assert_eq!((b.inflight.len(), b.inflight.capacity()), (0, 0), "given back");
+        assert!(b.is_valid_ack(SeqNumber(7)) && !b.is_valid_ack(SeqNumber(8)));
     }
 
     #[test]
