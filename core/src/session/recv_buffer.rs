@@ -20,17 +20,18 @@ use crate::wire::SeqNumber;
 /// Bytes stored in front of each message.
 const LEN_PREFIX: usize = 4;
 
-/// A packet received ahead of a gap.
+/// A packet received ahead of a gap. Positions and lengths fit in 32 bits (the buffer's limit
+/// is a `u32`), which halves the record on 64-bit hosts.
 #[derive(Clone, Copy, Debug)]
 struct Held {
     seq: SeqNumber,
-    at: usize,
-    len: usize,
+    at: u32,
+    len: u32,
     more: bool,
 }
 
 impl Record for Held {
-    const EMPTY: Self = Self { seq: SeqNumber(0), at: 0, len: 0, more: false };
+    const EMPTY: Self = Self { seq: SeqNumber(0), more: false, at: 0, len: 0 };
 }
 
 #[derive(Debug)]
@@ -192,8 +193,9 @@ impl<B: Buffer, const W: usize> RecvBuffer<B, W> {
         move_within(self.buf.as_mut(), from, to, len);
         for h in self.held.as_mut() {
             // An empty packet may sit on either edge; moving it too keeps it inside the block.
-            if (from..=from + len).contains(&h.at) {
-                h.at = h.at - from + to;
+            let at = h.at as usize;
+            if (from..=from + len).contains(&at) {
+                h.at = (at - from + to) as u32;
             }
         }
     }
@@ -249,7 +251,7 @@ impl<B: Buffer, const W: usize> RecvBuffer<B, W> {
         let at = self.top - payload.len();
         self.buf.as_mut()[at..self.top].copy_from_slice(payload);
         self.top = at;
-        self.held.push(Held { seq, at, len: payload.len(), more }, W);
+        self.held.push(Held { seq, more, at: at as u32, len: payload.len() as u32 }, W);
         Ok(true)
     }
 
@@ -257,7 +259,7 @@ impl<B: Buffer, const W: usize> RecvBuffer<B, W> {
     /// as [`push`](Self::push) does.
     pub(crate) fn release_held(&mut self, seq: SeqNumber) -> Option<bool> {
         let (index, held) = self.held.as_ref().iter().enumerate().find(|(_, h)| h.seq == seq)?;
-        let need = self.need(held.len);
+        let need = self.need(held.len as usize);
         // Without room (a peer beyond its credit) it is dropped, to be sent again.
         let fits = need <= self.free();
         if fits {
@@ -270,25 +272,26 @@ impl<B: Buffer, const W: usize> RecvBuffer<B, W> {
             core::mem::swap(&mut before[index], last);
         }
         let h = self.held.pop()?;
+        let (start, len) = (h.at as usize, h.len as usize);
         if fits {
             let at = self.append_at();
-            move_within(self.buf.as_mut(), h.at, at, h.len);
+            move_within(self.buf.as_mut(), start, at, len);
         }
         // Close the hole it leaves by moving the shorter side of the block over it.
-        let end = h.at + h.len;
-        if h.at - self.top <= self.bottom - end {
-            self.relocate(self.top, self.top + h.len, h.at - self.top);
-            self.top += h.len;
+        let end = start + len;
+        if start - self.top <= self.bottom - end {
+            self.relocate(self.top, self.top + len, start - self.top);
+            self.top += len;
         } else {
-            self.relocate(end, h.at, self.bottom - end);
-            self.bottom -= h.len;
+            self.relocate(end, start, self.bottom - end);
+            self.bottom -= len;
         }
-        fits.then(|| self.appended(h.len, h.more))
+        fits.then(|| self.appended(len, h.more))
     }
 
     /// The payload length of the held packet `seq`, if it is held.
     pub(crate) fn held_len(&self, seq: SeqNumber) -> Option<usize> {
-        self.held.as_ref().iter().find(|h| h.seq == seq).map(|h| h.len)
+        self.held.as_ref().iter().find(|h| h.seq == seq).map(|h| h.len as usize)
     }
 
     /// Which of the 32 packets after `next` are held, as a selective-ack bitmap.
