@@ -161,12 +161,15 @@ impl<B: Buffer, const W: usize> SendBuffer<B, W> {
 
     /// Gives grown storage back, once every message has been acknowledged.
     pub(crate) fn shrink_if_drained(&mut self) {
-        if B::GROWS && self.is_drained() && self.storage_len() > self.initial {
-            // Drained: `head == tail`, no byte is stored, the ring may start anywhere.
-            self.head_at = 0;
-            self.buf.shrink(self.initial);
+        if B::GROWS && self.is_drained() {
+            // Nothing in flight: the segment ring may start anywhere, and hold no place.
             self.first = 0;
             self.inflight.shrink(0);
+            if self.storage_len() > self.initial {
+                // Drained: `head == tail`, no byte is stored, the ring may start anywhere.
+                self.head_at = 0;
+                self.buf.shrink(self.initial);
+            }
         }
     }
 
@@ -679,6 +682,18 @@ mod tests {
         b.shrink_if_drained();
         assert_eq!((b.inflight.len(), b.inflight.capacity()), (0, 0), "given back");
         assert!(b.is_valid_ack(SeqNumber(7)) && !b.is_valid_ack(SeqNumber(8)));
+    }
+
+    #[test]
+    fn segment_records_are_given_back_even_if_the_storage_never_grew() {
+        let mut b = SendBuffer::<std::vec::Vec<u8>, 8>::new(std::vec![0; 64], 64);
+        assert!(b.push(b"abc"));
+        let f = b.peek_fragment(8).unwrap();
+        b.commit(f, 0, Instant::ZERO);
+        assert_eq!(b.inflight.len(), 4);
+        b.acknowledge(b.next_seq(), |_| {});
+        b.shrink_if_drained();
+        assert_eq!((b.inflight.capacity(), b.storage_len()), (0, 64));
     }
 
     #[test]
