@@ -87,8 +87,8 @@ enum Failure {
 /// # }
 /// ```
 pub struct Link {
-    /// Boxed: a session holds its packets in flight inline (tens of KiB with a large window),
-    /// so the link moves cheaply and async state machines stay small.
+    /// Boxed: session, framing and keys are a few KiB, which async state machines would
+    /// otherwise carry by value across every await.
     framed: Box<Framed>,
     io: Io,
     transport: Transport,
