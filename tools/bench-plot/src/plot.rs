@@ -124,7 +124,7 @@ pub(crate) fn loss_goodput(results: &loss::Results, file: &Path) -> DrawResult {
             chart.draw_series(points.into_iter().map(|p| Circle::new(p, 3, color.filled())))?;
         }
     }
-    legend_and_write(&mut chart, &root, SeriesLabelPosition::UpperRight)
+    legend_and_write(&mut chart, &root, SeriesLabelPosition::LowerLeft)
 }
 
 /// Every plot's ending: the legend at `position`, then the file written.
