@@ -152,13 +152,17 @@ impl Pacer {
         (srtt.is_some() && self.next_at > now.as_micros()).then(|| Instant::from_micros(self.next_at))
     }
 
-    /// A packet went at `now`.
+    /// A packet went at `now`. The next may go at most one interval from now: probes and
+    /// repairs that go past the pacer must not push new data further out (after a long RTT
+    /// sample, many such sends would otherwise hold data back beyond the retransmission
+    /// timeout, which then fires with nothing to repair).
     pub(crate) fn on_sent(&mut self, now: Instant, srtt: Option<u64>, window: u32) {
         let Some(srtt) = srtt else { return };
         let interval = Self::interval(srtt, window);
         let burst = (u64::from(window) * BURST_US / srtt.max(1)).clamp(MIN_BURST, MAX_BURST);
-        let floor = now.as_micros().saturating_sub(burst * interval);
-        self.next_at = self.next_at.max(floor) + interval;
+        let now = now.as_micros();
+        let floor = now.saturating_sub(burst * interval);
+        self.next_at = (self.next_at.max(floor) + interval).min(now + interval);
     }
 }
 
@@ -285,5 +289,17 @@ mod tests {
         assert_eq!(pacer.delay(next, srtt), None);
         pacer.on_sent(next, srtt, 100);
         assert_eq!(pacer.delay(next, srtt), Some(next.add_micros(80)));
+    }
+
+    #[test]
+    fn sends_past_the_pacer_hold_the_next_packet_one_interval_at_most() {
+        let mut pacer = Pacer::default();
+        let now = Instant::from_millis(100);
+        // A long RTT sample and a small window: one packet per 4 s (10 s at 5/4 of 2).
+        let srtt = Some(10_000_000);
+        for _ in 0..50 {
+            pacer.on_sent(now, srtt, 2);
+        }
+        assert_eq!(pacer.delay(now, srtt), Some(now.add_micros(4_000_000)));
     }
 }

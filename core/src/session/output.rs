@@ -235,7 +235,12 @@ impl<B: crate::buffer::Buffer, const W: usize> Session<B, W> {
             if self.tx.pipe() >= self.cc.window() as usize {
                 return false;
             }
-            if let Some(at) = self.pacer.delay(_now, self.rtt.smoothed()) {
+            // Pacing spreads a flight; with none in flight the next packet goes at once (the
+            // retransmission timeout, capped by `max_rto`, can be shorter than a pacing
+            // interval after a long RTT sample, and would otherwise fire with nothing sent).
+            if self.tx.pipe() > 0
+                && let Some(at) = self.pacer.delay(_now, self.rtt.smoothed())
+            {
                 self.timers.set(Timer::Pace, at);
                 return false;
             }
