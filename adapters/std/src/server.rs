@@ -61,6 +61,11 @@ struct Control {
     clients: Mutex<HashMap<u64, usize>>,
     /// Listeners that stopped serving on their own (a serial port that went away), and why.
     failures: Mutex<Vec<(Addr, LinkError)>>,
+    /// Held by an event loop while it accepts: loops share each listener, and when one gives
+    /// up its spare descriptor to refuse a client out of descriptors, another loop's `accept`
+    /// must not take that descriptor first (both would then be left without a spare and the
+    /// client unanswered).
+    accepting: Mutex<()>,
 }
 
 impl Control {
@@ -338,6 +343,7 @@ impl Server {
             clients: Mutex::new(HashMap::new()),
             failures: Mutex::new(Vec::new()),
             config,
+            accepting: Mutex::new(()),
         });
         let handler = Arc::new(handler);
         let mut threads = Vec::new();

@@ -320,6 +320,8 @@ impl<H: Handler> EventLoop<H> {
 
     /// Accepts what waits on listener `i`, a bounded number per call.
     fn accept(&mut self, i: usize) {
+        let control = Arc::clone(&self.shared.control);
+        let _accepting = control.accepting.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         if self.spare.is_none() {
             self.spare = spare_descriptor();
         }
