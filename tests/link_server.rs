@@ -123,7 +123,8 @@ fn echo_ping_flush_and_close_on_every_transport() {
 
 #[test]
 fn replies_that_outgrow_the_send_buffer_wait_and_all_arrive_in_order() {
-    // 40 replies of 60,000 bytes: 2.4 MB against a send buffer of 64 KiB + 64 KiB.
+    // 40 replies of 60,000 bytes: 2.4 MB against a send buffer of 64 KiB + 64 KiB (UDP) or
+    // 64 KiB + 1 MiB (TCP).
     let (handle, _events) =
         serve(&["tcp://127.0.0.1:0", "udp://127.0.0.1:0"], ServerConfig::new().max_message(65536));
     for scheme in ["tcp", "udp"] {
@@ -136,6 +137,33 @@ fn replies_that_outgrow_the_send_buffer_wait_and_all_arrive_in_order() {
         assert_eq!(next_message(&mut link), b"after the flood");
         link.close().unwrap();
     }
+}
+
+#[test]
+fn fed_messages_wait_for_a_batch_and_all_arrive_in_order() {
+    let (handle, _events) = serve(&["tcp://127.0.0.1:0"], ServerConfig::new());
+    let mut link = Link::connect(addr(&handle, "tcp")).unwrap();
+    let mut fed = Vec::new();
+    // Less than a batch (128 KiB): queued, nothing written yet.
+    for i in 0..10u8 {
+        fed.push(vec![i; 1000]);
+        link.feed(&fed[usize::from(i)]).unwrap();
+    }
+    assert_eq!(link.stats().bytes_sent, 0, "written before a batch was queued");
+    // This one passes the batch: everything queued goes out.
+    fed.push(vec![10; 130_000]);
+    link.feed(&fed[10]).unwrap();
+    let sent = link.stats().bytes_sent;
+    assert!(sent >= 140_000, "a full batch was not written: {sent} bytes");
+    // Another short one waits, and goes out with the next call that reads.
+    fed.push(b"last".to_vec());
+    link.feed(&fed[11]).unwrap();
+    assert_eq!(link.stats().bytes_sent, sent);
+    for message in &fed {
+        assert_eq!(&next_message(&mut link), message);
+    }
+    link.close().unwrap();
+    handle.shutdown();
 }
 
 #[test]

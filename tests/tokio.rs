@@ -459,6 +459,31 @@ async fn large_messages_cross_full_sockets_both_ways() {
 }
 
 #[tokio::test]
+async fn fed_messages_wait_for_a_batch_and_all_arrive_in_order() {
+    let (handle, addrs) = tokio_server(ServerConfig::new()).await;
+    let mut link = bounded("connect", Link::connect(&addrs[0])).await.unwrap();
+    let fed: Vec<Vec<u8>> =
+        (0..10u8).map(|i| vec![b'a' + i; 1000]).chain([vec![b'z'; 130_000], b"last".to_vec()]).collect();
+    for message in &fed[..10] {
+        bounded("feed", link.feed(message)).await.unwrap();
+    }
+    assert_eq!(link.stats().bytes_sent, 0, "written before a batch (128 KiB) was queued");
+    bounded("feed", link.feed(&fed[10])).await.unwrap();
+    let sent = link.stats().bytes_sent;
+    assert!(sent >= 140_000, "a full batch was not written: {sent} bytes");
+    bounded("feed", link.feed(&fed[11])).await.unwrap();
+    assert_eq!(link.stats().bytes_sent, sent, "the short one waits for the next call");
+    for message in &fed {
+        match bounded("the echo", link.recv()).await.unwrap() {
+            LinkEvent::Message(echo) => assert!(echo == message.to_ascii_uppercase(), "{} bytes", echo.len()),
+            other => panic!("{other:?}"),
+        }
+    }
+    bounded("close", link.close()).await.unwrap();
+    bounded("shutdown", handle.shutdown()).await;
+}
+
+#[tokio::test]
 async fn a_full_server_refuses_the_handshake() {
     let (handle, addrs) = tokio_server(ServerConfig::new().max_clients(1)).await;
     for addr in [&addrs[0], &addrs[1]] {

@@ -211,7 +211,8 @@ enum Listener {
 /// - until it sends its first bytes, its socket and a slot in its loop (about 100 bytes);
 ///   then, until its handshake completes, its session (about 2 KiB, buffers empty);
 /// - then, the session's send and receive buffers, which grow as its messages need, up to the
-///   largest message + 64 KiB each, and are given back once they stayed empty for a keepalive
+///   largest message + 64 KiB each (+ 1 MiB on TCP, room to keep a fast link busy), and are
+///   given back once they stayed empty for a keepalive
 ///   interval; a frame decoder that holds bytes only while a frame arrives in pieces; with the
 ///   test service on, the responder's reply buffer (the largest message, allocated zeroed at
 ///   the client's first message, so that the pages small replies do not reach cost nothing,

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant as StdInstant};
 use framelink_core::framing::DecoderStats;
 use framelink_core::session::{CloseReason, PeerParams, RttStats, SendError, Session, State, Stats};
 use framelink_core::wire::ErrorCode;
-use framelink_std::shared::{Framed, GATHER, Sess};
+use framelink_std::shared::{FEED_BATCH, Framed, GATHER, Sess};
 use framelink_std::{LinkConfig, LinkError, LinkEvent, StdClock, ToAddr, Transport};
 use tokio::net::{TcpStream, UdpSocket};
 use tokio::sync::watch;
@@ -98,6 +98,8 @@ pub struct Link {
     write_len: usize,
     /// Frames the socket did not take yet (it was full): written before anything else.
     unsent: Vec<u8>,
+    /// Message bytes [`feed`](Link::feed) queued since the last write.
+    fed: usize,
     local: SocketAddr,
     peer: SocketAddr,
     stall_after: Duration,
@@ -210,6 +212,7 @@ impl Link {
             read_len,
             write_len,
             unsent: Vec::new(),
+            fed: 0,
             local,
             peer,
             stall_after: config.idle_timeout_value(),
@@ -290,6 +293,29 @@ impl Link {
             let now = self.clock.now();
             match self.framed.session_mut().send(now, message) {
                 Ok(()) => return self.transmit().await,
+                Err(SendError::WouldBlock) => {
+                    let stall = self.stall_deadline(&mut watch)?;
+                    self.round(Some(stall)).await?;
+                }
+                Err(error) => return Err(self.refused(error)),
+            }
+        }
+    }
+
+    /// Queues `message` like [`send`](Self::send), but writes only once 128 KiB are queued
+    /// (or the send buffer is full): a sender of many messages in a row makes fewer, larger
+    /// writes. What is left goes out with the next [`send`](Self::send),
+    /// [`flush`](Self::flush) or [`recv`](Self::recv).
+    pub async fn feed(&mut self, message: &[u8]) -> Result<(), LinkError> {
+        let mut watch = None;
+        loop {
+            self.check()?;
+            let now = self.clock.now();
+            match self.framed.session_mut().send(now, message) {
+                Ok(()) => {
+                    self.fed += message.len();
+                    return if self.fed >= FEED_BATCH { self.transmit().await } else { Ok(()) };
+                }
                 Err(SendError::WouldBlock) => {
                     let stall = self.stall_deadline(&mut watch)?;
                     self.round(Some(stall)).await?;
@@ -524,6 +550,7 @@ impl Link {
     /// `unsent`, so that a link holds no buffer of its own while its socket keeps up.
     async fn transmit(&mut self) -> Result<(), LinkError> {
         self.check()?;
+        self.fed = 0;
         loop {
             while !self.unsent.is_empty() {
                 // A peer that stops reading for the idle timeout has stalled the link.

@@ -30,6 +30,9 @@ use crate::output::{self, Failure, Mode, Outcome, Report, Run};
 use crate::seconds;
 use crate::size::{parse_bitrate, parse_bytes};
 
+/// Bytes a TCP sender lets queue beyond what was written ([`Link::feed`] writes 128 KiB at a
+/// time).
+const FEED_BATCH: u64 = 256 * 1024;
 /// Seconds a run lasts when neither `-t` nor `--bytes` is given (as iperf3).
 const DEFAULT_TIME: Duration = Duration::from_secs(10);
 /// The longest `-t` (a SOURCE request counts milliseconds in 32 bits).
@@ -499,6 +502,9 @@ fn transmit(mut link: Link, addr: &Addr, plan: &Plan, job: Job, shared: &Shared)
     let mut queued = 0u64;
     let mut progress = (0u64, Instant::now());
     let waiting = |since| shared.waiting(job.index, plan.start, since);
+    // On TCP, messages are fed in batches (fewer, larger writes), and up to a batch more may
+    // wait unsent; elsewhere each is sent at once and at most one waits.
+    let batch = if addr.transport == Transport::Tcp { FEED_BATCH } else { 0 };
     // Sending, then (at the end of the time or bytes) waiting for the last acknowledgements.
     let mut sending = true;
     let error = loop {
@@ -525,7 +531,7 @@ fn transmit(mut link: Link, addr: &Addr, plan: &Plan, job: Job, shared: &Shared)
         }
         // Wait while draining, while the session holds a whole message its credit does not
         // let out yet, or while ahead of the pace; the link keeps taking acknowledgements.
-        let held = queued.saturating_sub(stats.bytes_sent) >= size;
+        let held = queued.saturating_sub(stats.bytes_sent) >= size.max(batch);
         let pace = plan.bitrate.map(|bitrate| paced(plan.start, queued, bitrate));
         let pace = pace.filter(|&due| due > now);
         if !sending || held || pace.is_some() {
@@ -537,7 +543,9 @@ fn transmit(mut link: Link, addr: &Addr, plan: &Plan, job: Job, shared: &Shared)
             continue;
         }
         let len = job.bytes.map_or(size, |b| (b - queued).clamp(SINK_HEADER as u64, size));
-        if let Err(e) = link.send(&message[..len as usize]) {
+        let message = &message[..len as usize];
+        let sent = if batch > 0 { link.feed(message) } else { link.send(message) };
+        if let Err(e) = sent {
             break Some(link_failure(addr, e, progress.1.elapsed(), plan, ACKNOWLEDGED));
         }
         queued += len;

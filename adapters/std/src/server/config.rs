@@ -61,7 +61,7 @@ impl ServerConfig {
     /// The largest message a client may send, and the handler may reply (default 256 KiB).
     /// Announced in the handshake; larger ones are refused by the session (ERROR message too
     /// large). It bounds each client's two session buffers (they grow as messages need, up to
-    /// this + 64 KiB each); see [`Server`](super::Server) for the memory a client takes.
+    /// this + 64 KiB each, + 1 MiB on TCP); see [`Server`](super::Server) for the memory a client takes.
     pub fn max_message(mut self, bytes: u32) -> Self {
         self.link = self.link.max_message(bytes);
         self
