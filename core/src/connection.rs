@@ -103,6 +103,9 @@ impl<F: Framing, B: Buffer, const W: usize> Connection<F, B, W> {
         let mut at = 0;
         while at < bytes.len() {
             let input = &bytes[at..];
+            if LEND && self.decoder.is_incomplete(input) {
+                return Lent { consumed: at, message: None };
+            }
             let decoded = self.decoder.decode(input);
             // A decoder never consumes more than its input: `min` only spares a panic path.
             at += decoded.consumed.min(input.len());
