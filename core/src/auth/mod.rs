@@ -75,6 +75,8 @@ pub const TAG_LEN: usize = 16;
 pub const PACKET_NUMBER_LEN: usize = 8;
 /// Bytes sealing adds to a packet's payload: packet number and tag (24).
 pub const SEAL_OVERHEAD: usize = PACKET_NUMBER_LEN + TAG_LEN;
+/// Bytes of a sealed packet after its payload: packet number, tag and CRC (28).
+pub const SEALED_TRAILER: usize = SEAL_OVERHEAD + crate::wire::CRC_LEN;
 /// Bytes of a keyed HELLO or HELLO-ACK payload: the 22-byte fixed part, the 8-byte cookie slot
 /// (zeros when there is no cookie), the nonce and the proof.
 pub const HELLO_LEN: usize = crate::wire::HelloPayload::LEN_WITH_COOKIE + NONCE_LEN + TAG_LEN;

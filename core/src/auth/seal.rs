@@ -8,6 +8,8 @@
 
 use zeroize::Zeroize;
 
+#[cfg(feature = "alloc")]
+use super::SEALED_TRAILER;
 use super::fast::FastKeys;
 use super::{PACKET_NUMBER_LEN, ReplayWindow, SEAL_OVERHEAD, Suite, ascon};
 use crate::wire::{CRC_LEN, HEADER_LEN, OVERHEAD, Packet, PacketType, Repr, crc32c, write_header};
@@ -99,21 +101,57 @@ impl Channel {
 
     /// Seals the packet of `len` bytes at the start of `buf` in place; returns its new length,
     /// `len` + 24. `None` (nothing to send) when `buf` lacks the room, the payload would pass
-    /// 65535 bytes, or the packet numbers ran out.
+    /// 65535 bytes, or the packet numbers ran out. The packet's CRC is not read: it may be
+    /// left unwritten.
     pub fn seal(&mut self, buf: &mut [u8], len: usize) -> Option<usize> {
         let plain = len.checked_sub(OVERHEAD)?;
         let sealed = plain + SEAL_OVERHEAD;
-        let sealed_len = u16::try_from(sealed).ok()?;
         let (packet, crc) = buf.get_mut(..OVERHEAD + sealed)?.split_last_chunk_mut::<CRC_LEN>()?;
+        let (header, rest) = packet.split_first_chunk_mut::<HEADER_LEN>()?;
+        let (payload, trailer) = rest.split_last_chunk_mut::<SEAL_OVERHEAD>()?;
+        self.encrypt(header, payload, trailer)?;
+        *crc = crc32c(packet).to_le_bytes();
+        Some(OVERHEAD + sealed)
+    }
+
+    /// Seals a packet whose payload lies apart from its header (it is sent from where it lies,
+    /// by a vectored write): sets the header's flag SEALED and length, encrypts `payload` in
+    /// place, and writes the packet's trailer: the packet number, the tag and the CRC of the
+    /// whole sealed packet. The same bytes as [`seal`](Self::seal) for the same packet number.
+    #[cfg(feature = "alloc")]
+    pub(crate) fn seal_apart(
+        &mut self,
+        header: &mut [u8; HEADER_LEN],
+        payload: &mut [u8],
+        trailer: &mut [u8; SEALED_TRAILER],
+    ) -> Option<()> {
+        let (number_and_tag, crc) = trailer.split_first_chunk_mut::<SEAL_OVERHEAD>()?;
+        self.encrypt(header, payload, number_and_tag)?;
+        let mut digest = crate::wire::Crc32c::new();
+        digest.update(header);
+        digest.update(payload);
+        digest.update(number_and_tag);
+        crc.copy_from_slice(&digest.finalize().to_le_bytes());
+        Some(())
+    }
+
+    /// Marks `header` sealed with the sealed payload's length, encrypts `payload` in place and
+    /// writes the packet number and the tag into `number_and_tag` (24 bytes).
+    #[inline(always)]
+    fn encrypt(
+        &mut self,
+        header: &mut [u8; HEADER_LEN],
+        payload: &mut [u8],
+        number_and_tag: &mut [u8; SEAL_OVERHEAD],
+    ) -> Option<()> {
+        let sealed_len = u16::try_from(payload.len() + SEAL_OVERHEAD).ok()?;
         let pn = self.next_pn;
         if pn == u64::MAX {
             return None;
         }
-        let (header, rest) = packet.split_at_mut(HEADER_LEN);
-        let mut fields = Packet::new_unchecked(&mut *header);
+        let mut fields = Packet::new_unchecked(&mut header[..]);
         fields.set_flags(fields.flags() | SEALED);
         fields.set_len(sealed_len);
-        let (payload, trailer) = rest.split_at_mut(plain);
         #[cfg(feature = "aes-gcm")]
         let tag = match &self.fast {
             Some(fast) => fast.seal(self.send_direction, pn, header, payload)?,
@@ -133,12 +171,11 @@ impl Channel {
             payload,
             false,
         );
-        let (number, tag_at) = trailer.split_at_mut(PACKET_NUMBER_LEN);
+        let (number, tag_at) = number_and_tag.split_at_mut(PACKET_NUMBER_LEN);
         number.copy_from_slice(&pn.to_le_bytes());
         tag_at.copy_from_slice(&tag);
         self.next_pn += 1;
-        *crc = crc32c(packet).to_le_bytes();
-        Some(OVERHEAD + sealed)
+        Some(())
     }
 
     /// Opens `packet` (as parsed) into `room`: returns the packet with its plaintext payload,

@@ -6,7 +6,7 @@ use super::Connection;
 use crate::Instant;
 use crate::buffer::Buffer;
 use crate::framing::{Encoder, Framing};
-use crate::wire::{BufferTooSmall, CRC_LEN, HEADER_LEN, OVERHEAD};
+use crate::wire::{BufferTooSmall, HEADER_LEN};
 
 /// DATA payloads up to this long are copied into the caller's buffer with their frame, which
 /// then joins its neighbours in one slice: cheaper than a slice of their own.
@@ -23,8 +23,10 @@ struct Piece {
 
 /// Frames for one vectored write (`writev`), from
 /// [`Connection::poll_transmit_gather`]: their bytes in order, as at most `N` slices. The
-/// framing and the packets' headers and CRCs lie in the caller's buffer; the payload of each
-/// DATA packet lies in the session's send buffer, where it was never copied from.
+/// framing and the packets' headers and trailers (CRCs; sealed packets' numbers, tags and CRCs)
+/// lie in the caller's buffer; the payload of each DATA packet lies in the session's send
+/// buffer, where it was never copied from (a keyed session without retransmission sealed it
+/// there).
 ///
 /// It borrows the connection: write it before the next call on the connection.
 #[derive(Debug)]
@@ -90,8 +92,10 @@ impl<F: Framing, B: Buffer, const W: usize> Connection<F, B, W> {
     /// `out`'s length (payloads counted, as if they were copied) and in `N` slices (a frame
     /// takes at most 4; `N` is at least 5); with datagram framing it holds one datagram.
     ///
-    /// A keyed session's packets, and COBS frames (which transform the whole packet), are
-    /// written whole into `out`.
+    /// A keyed session without retransmission (TCP) seals each DATA payload where it lies in
+    /// the send buffer ([`Session::poll_transmit_parts`](crate::session::Session::poll_transmit_parts)); with
+    /// retransmission its packets are written whole into `out`, as are COBS frames (which
+    /// transform the whole packet).
     ///
     /// ```
     /// use framelink_core::connection::Connection;
@@ -163,23 +167,24 @@ impl<F: Framing, B: Buffer, const W: usize> Connection<F, B, W> {
                     gather.push(false, written, prefix + parts.written);
                     prefix + parts.written
                 }
-                // A short payload costs less to copy than a slice of its own.
+                // A short payload costs less to copy than a slice of its own. The trailer after
+                // it (CRC; sealed: packet number, tag, CRC) is `parts.written` less the header.
                 Some(payload) if payload.len() <= COPY_UP_TO => {
                     let (first, second) = self.session.sent_span(payload);
-                    let crc = HEADER_LEN + payload.len();
-                    body.copy_within(HEADER_LEN..OVERHEAD, crc);
+                    let trailer = HEADER_LEN + payload.len();
+                    body.copy_within(HEADER_LEN..parts.written, trailer);
                     body[HEADER_LEN..HEADER_LEN + first.len()].copy_from_slice(first);
-                    body[HEADER_LEN + first.len()..crc].copy_from_slice(second);
-                    gather.push(false, written, prefix + OVERHEAD + payload.len());
-                    prefix + OVERHEAD + payload.len()
+                    body[HEADER_LEN + first.len()..trailer].copy_from_slice(second);
+                    gather.push(false, written, prefix + parts.len());
+                    prefix + parts.len()
                 }
                 Some(payload) => {
                     gather.push(false, written, prefix + HEADER_LEN);
                     let (at, first) = self.session.sent_places(payload);
                     gather.push(true, at, first);
                     gather.push(true, 0, payload.len() - first);
-                    gather.push(false, written + prefix + HEADER_LEN, CRC_LEN);
-                    prefix + OVERHEAD
+                    gather.push(false, written + prefix + HEADER_LEN, parts.written - HEADER_LEN);
+                    prefix + parts.written
                 }
             };
             if F::SESSION_TAG {
@@ -202,22 +207,79 @@ mod tests {
 
     type Tcp = Connection<LengthDelimitedDecoder<1024>, [u8; 4096]>;
 
+    /// How the sessions of a pair seal their packets.
+    #[derive(Clone, Copy, PartialEq)]
+    enum Keys {
+        None,
+        #[cfg(feature = "auth")]
+        Ascon,
+        #[cfg(feature = "aes-gcm")]
+        Aes,
+    }
+
     fn pair(now: Instant) -> (Tcp, Tcp) {
+        keyed_pair(now, Keys::None)
+    }
+
+    fn keyed_pair(now: Instant, keys: Keys) -> (Tcp, Tcp) {
         let config = Config::new().max_payload(700);
         let client = Session::client(config, 9, [0; 4096], [0; 4096], now);
         let server = Session::server(config, [0; 4096], [0; 4096], now);
+        let (client, server) = (with_keys(client, keys, 1), with_keys(server, keys, 2));
         (Tcp::new(client, Default::default(), [0; 4096]), Tcp::new(server, Default::default(), [0; 4096]))
+    }
+
+    /// `session` keyed as `keys` says, its nonces drawn from `seed` (the same seed, the same
+    /// keys and packets).
+    fn with_keys(session: Session<[u8; 4096]>, keys: Keys, seed: u8) -> Session<[u8; 4096]> {
+        #[cfg(feature = "auth")]
+        {
+            use crate::auth::{Psk, SessionAuth};
+            /// A stand-in random source: the seed's byte, over and over.
+            struct Repeat(u8);
+            impl rand_core::TryRng for Repeat {
+                type Error = core::convert::Infallible;
+                fn try_next_u32(&mut self) -> Result<u32, Self::Error> {
+                    Ok(u32::from_le_bytes([self.0; 4]))
+                }
+                fn try_next_u64(&mut self) -> Result<u64, Self::Error> {
+                    Ok(u64::from_le_bytes([self.0; 8]))
+                }
+                fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Self::Error> {
+                    dst.fill(self.0);
+                    Ok(())
+                }
+            }
+            impl rand_core::TryCryptoRng for Repeat {}
+            let auth = || SessionAuth::new(&Psk::new([7; 32]), &mut Repeat(seed)).unwrap();
+            match keys {
+                Keys::None => {}
+                Keys::Ascon => return session.with_auth(auth().ascon_only(), [0; 4096]),
+                #[cfg(feature = "aes-gcm")]
+                Keys::Aes => return session.with_auth(auth(), [0; 4096]),
+            }
+        }
+        let _ = (keys, seed);
+        session
     }
 
     /// Everything `from` has to send: written whole, or gathered (several writes of at most
     /// `out` bytes each).
     fn drain(from: &mut Tcp, now: Instant, gathered: bool) -> Vec<u8> {
-        drain_noting_wraps(from, now, gathered, &mut false)
+        drain_noting(from, now, gathered, &mut Lent::default())
     }
 
-    /// [`drain`], setting `wrapped` when a payload was lent in two pieces, across the end of
-    /// the send buffer's ring.
-    fn drain_noting_wraps(from: &mut Tcp, now: Instant, gathered: bool, wrapped: &mut bool) -> Vec<u8> {
+    /// How payloads were lent from the send buffer.
+    #[derive(Default)]
+    struct Lent {
+        /// At least one.
+        any: bool,
+        /// At least one in two pieces, across the end of the send buffer's ring.
+        wrapped: bool,
+    }
+
+    /// [`drain`], noting in `lent` how payloads were lent.
+    fn drain_noting(from: &mut Tcp, now: Instant, gathered: bool, lent: &mut Lent) -> Vec<u8> {
         let (mut out, mut wire) = ([0u8; 2200], Vec::new());
         loop {
             let before = wire.len();
@@ -225,7 +287,8 @@ mod tests {
                 let gather = from.poll_transmit_gather::<5>(now, &mut out).unwrap();
                 assert!(gather.slices().all(|slice| !slice.is_empty()));
                 assert_eq!(gather.slices().map(<[u8]>::len).sum::<usize>(), gather.len());
-                *wrapped |= gather.pieces.windows(2).any(|pair| pair[0].sent && pair[1].sent);
+                lent.any |= gather.pieces.iter().any(|piece| piece.sent);
+                lent.wrapped |= gather.pieces.windows(2).any(|pair| pair[0].sent && pair[1].sent);
                 wire.extend(gather.slices().flatten());
             } else {
                 let len = from.poll_transmit(now, &mut out).unwrap();
@@ -239,11 +302,27 @@ mod tests {
 
     #[test]
     fn gathered_frames_are_the_bytes_poll_transmit_writes() {
+        frames_gathered_and_written_whole_are_the_same(Keys::None);
+    }
+
+    /// A keyed session seals DATA payloads in the send buffer where they lie in one piece, and
+    /// the sealed packets are the bytes it seals in the caller's buffer (two pairs with the same
+    /// seeds have the same keys and packet numbers).
+    #[cfg(feature = "auth")]
+    #[test]
+    fn sealed_in_place_the_packets_are_the_bytes_sealed_whole() {
+        frames_gathered_and_written_whole_are_the_same(Keys::Ascon);
+        #[cfg(feature = "aes-gcm")]
+        frames_gathered_and_written_whole_are_the_same(Keys::Aes);
+    }
+
+    fn frames_gathered_and_written_whole_are_the_same(keys: Keys) {
         let mut now = Instant::ZERO;
-        let ((mut plain, mut plain_peer), (mut gathering, mut gathering_peer)) = (pair(now), pair(now));
+        let (mut plain, mut plain_peer) = keyed_pair(now, keys);
+        let (mut gathering, mut gathering_peer) = keyed_pair(now, keys);
         let sizes = [0, 1, 300, 512, 513, 700, 701, 1500, 2000, 3000];
         let mut expected = std::collections::VecDeque::new();
-        let mut wrapped = false;
+        let (mut lent, mut delivered) = (Lent::default(), 0);
         for round in 0..60 {
             let len = sizes[round % sizes.len()];
             let message: Vec<u8> = (0..len).map(|i| (i * 7 + round) as u8).collect();
@@ -255,7 +334,7 @@ mod tests {
                 }
             }
             let wire = drain(&mut plain, now, false);
-            assert_eq!(drain_noting_wraps(&mut gathering, now, true, &mut wrapped), wire, "round {round}");
+            assert_eq!(drain_noting(&mut gathering, now, true, &mut lent), wire, "round {round}");
             plain_peer.handle_bytes(now, &wire);
             gathering_peer.handle_bytes(now, &wire);
             while let Some(event) = plain_peer.next_event() {
@@ -269,6 +348,7 @@ mod tests {
                 };
                 assert_eq!(gathering_peer.next_event(), Some(Ok(Event::Message(&got))));
                 assert_eq!(expected.pop_front(), Some(got), "round {round}");
+                delivered += 1;
             }
             assert_eq!(gathering_peer.next_event(), None);
             now = now.add_micros(20_000);
@@ -281,9 +361,14 @@ mod tests {
             gathering.handle_bytes(now, &back);
         }
         assert_eq!(plain.session().stats(), gathering.session().stats());
-        // The send buffer's ring went round, and payloads were lent across its end.
+        #[cfg(feature = "auth")]
+        assert_eq!(plain.session().stats().auth_failures + plain_peer.session().stats().auth_failures, 0);
+        assert!(delivered >= 5, "{delivered} messages delivered");
+        // The send buffer's ring went round, and payloads were lent (unkeyed, also across its
+        // end; keyed, a payload across the end is sealed in the caller's buffer).
         assert!(plain.session().stats().bytes_acked > 4096);
-        assert!(wrapped);
+        assert!(lent.any);
+        assert_eq!(lent.wrapped, keys == Keys::None);
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! buffer. A driver that writes with `writev` can leave it where it lies instead:
 //! [`Session::poll_transmit_parts`] writes only the header and the CRC, and says where the
 //! payload lies ([`Session::sent_span`]), which stays put until the session is next called
-//! mutably. [`Connection::poll_transmit_gather`](crate::connection::Connection) builds whole
+//! mutably. A keyed session without retransmission seals the payload there as it sends it. [`Connection::poll_transmit_gather`](crate::connection::Connection) builds whole
 //! vectored writes from it.
 
 use super::Session;
@@ -12,6 +12,8 @@ use super::send_buffer::SendBuffer;
 use crate::Instant;
 use crate::buffer::Buffer;
 use crate::wire::{BufferTooSmall, Header, Repr};
+#[cfg(all(feature = "auth", feature = "alloc"))]
+use crate::wire::{HEADER_LEN, OVERHEAD, write_header};
 
 /// How a DATA packet's payload goes out.
 pub(super) trait PayloadOut {
@@ -67,6 +69,42 @@ impl PayloadOut for Left {
     }
 }
 
+/// DATA of a sealing session before it is sealed: its header, and no CRC (sealing writes one).
+/// The payload is copied after the header; or, where `lend` allows (no retransmission: nothing
+/// is ever read again), on its first transmission and in one piece, left in the send buffer to
+/// be sealed there (`left`), and only the header written.
+#[cfg(all(feature = "auth", feature = "alloc"))]
+pub(super) struct ToSeal {
+    pub(super) lend: bool,
+    pub(super) left: Option<SentPayload>,
+}
+
+#[cfg(all(feature = "auth", feature = "alloc"))]
+impl PayloadOut for ToSeal {
+    fn data<B: Buffer, const W: usize>(
+        &mut self,
+        tx: &SendBuffer<B, W>,
+        header: Header,
+        (start, len): (usize, usize),
+        buf: &mut [u8],
+        copy: impl FnOnce(&mut [u8]),
+    ) -> Result<usize, BufferTooSmall> {
+        // A resent packet's number is older than the next one.
+        let lend = self.lend && header.seq == tx.next_seq() && tx.span(start, len).1 == len;
+        let written = if lend { HEADER_LEN } else { OVERHEAD + len };
+        let too_small = BufferTooSmall { required: written };
+        let payload_len = u16::try_from(len).map_err(|_| too_small)?;
+        let packet = buf.get_mut(..written).ok_or(too_small)?;
+        let (head, rest) = packet.split_first_chunk_mut::<HEADER_LEN>().ok_or(too_small)?;
+        write_header(header, payload_len, 0, head);
+        match lend {
+            true => self.left = Some(SentPayload { start, len }),
+            false => copy(&mut rest[..len]),
+        }
+        Ok(written)
+    }
+}
+
 /// Where the payload of a packet from [`Session::poll_transmit_parts`] lies in the send buffer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SentPayload {
@@ -90,10 +128,11 @@ impl SentPayload {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PacketParts {
     /// Bytes written at the start of the buffer: the whole packet, or with `payload` its
-    /// 9-byte header and then its 4-byte CRC.
+    /// 9-byte header and then its trailer, what follows the payload: the 4-byte CRC, or for a
+    /// sealed packet the packet number, the tag and the CRC (28 bytes, `auth::SEALED_TRAILER`).
     pub written: usize,
     /// A DATA payload left in the send buffer: the packet is the buffer's first 9 bytes, this
-    /// payload ([`Session::sent_span`]), then the CRC (the buffer's bytes 9 to 13).
+    /// payload ([`Session::sent_span`]), then the trailer (the buffer's bytes 9 to `written`).
     pub payload: Option<SentPayload>,
 }
 
@@ -114,8 +153,14 @@ impl<B: Buffer, const W: usize> Session<B, W> {
     /// the send buffer rather than copied into `buf`: for drivers that write with a vectored
     /// write (`writev`). `buf` gets the packet's header and CRC, and
     /// [`PacketParts::payload`] says where the payload lies ([`sent_span`](Self::sent_span));
-    /// it stays there until the session is next called mutably. Every other packet (and every
-    /// packet of a keyed session, which is sealed whole) is written whole into `buf`.
+    /// it stays there until the session is next called mutably. Every other packet is written
+    /// whole into `buf`.
+    ///
+    /// A keyed session without retransmission (TCP) seals such a payload where it lies, once,
+    /// when it first sends it: `buf` gets the header and the trailer (packet number, tag,
+    /// CRC); the bytes on the wire are those [`poll_transmit`](Self::poll_transmit) would
+    /// write. With retransmission, or a payload across the end of the send buffer's ring, a
+    /// keyed session writes the sealed packet whole into `buf`.
     ///
     /// `buf` bounds the packets as for `poll_transmit` (a DATA payload is cut to fit it).
     ///
@@ -153,17 +198,29 @@ impl<B: Buffer, const W: usize> Session<B, W> {
         now: Instant,
         buf: &mut [u8],
     ) -> Result<Option<PacketParts>, BufferTooSmall> {
-        #[cfg(feature = "auth")]
-        if self.is_sealing() {
-            let sent = self.poll_transmit(now, buf)?;
-            return Ok(sent.map(|written| PacketParts { written, payload: None }));
-        }
-        let mut left = Left(None);
-        let sent = self.next_packet_with(now, buf, &mut left)?;
+        #[cfg(all(feature = "auth", feature = "alloc"))]
+        let sent = match self.is_sealing() {
+            true => self.next_sealed_parts(now, buf, !self.lossy())?,
+            false => self.next_parts(now, buf)?,
+        };
+        #[cfg(all(feature = "auth", not(feature = "alloc")))]
+        let sent = match self.is_sealing() {
+            true => self.next_sealed(now, buf)?.map(|written| PacketParts { written, payload: None }),
+            false => self.next_parts(now, buf)?,
+        };
+        #[cfg(not(feature = "auth"))]
+        let sent = self.next_parts(now, buf)?;
         if sent.is_some() {
             self.stats.packets_sent += 1;
             self.update_retransmit_timer(now, false);
         }
+        Ok(sent)
+    }
+
+    /// The next packet in the clear, a DATA payload left in the send buffer.
+    fn next_parts(&mut self, now: Instant, buf: &mut [u8]) -> Result<Option<PacketParts>, BufferTooSmall> {
+        let mut left = Left(None);
+        let sent = self.next_packet_with(now, buf, &mut left)?;
         Ok(sent.map(|written| PacketParts { written, payload: left.0 }))
     }
 

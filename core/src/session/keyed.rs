@@ -8,6 +8,8 @@ use crate::auth::{
 };
 use crate::buffer::Buffer;
 use crate::wire::{BufferTooSmall, Capabilities, ErrorCode, HelloPayload, OVERHEAD, PacketType, Repr};
+#[cfg(feature = "alloc")]
+use {super::PacketParts, super::gather::ToSeal, crate::auth::SEALED_TRAILER, crate::wire::HEADER_LEN};
 
 /// The largest payload a keyed session sends or announces: sealed, it fits the 16-bit length.
 pub(super) const MAX_PLAIN_PAYLOAD: u16 = u16::MAX - SEAL_OVERHEAD as u16;
@@ -100,8 +102,64 @@ impl<B: Buffer, const W: usize> Session<B, W> {
         }
     }
 
+    /// The next packet, sealed once the keys are known if it is not the handshake's: written
+    /// whole into `buf`.
+    #[cfg(feature = "alloc")]
+    pub(super) fn next_sealed(
+        &mut self,
+        now: Instant,
+        buf: &mut [u8],
+    ) -> Result<Option<usize>, BufferTooSmall> {
+        Ok(self.next_sealed_parts(now, buf, false)?.map(|parts| parts.written))
+    }
+
+    /// The next packet, sealed once the keys are known if it is not the handshake's. With
+    /// `lend` (no retransmission: a payload is never read again once sent), a DATA payload
+    /// sent for the first time and lying in one piece is sealed where it lies in the send
+    /// buffer, and `buf` gets the header and the trailer ([`PacketParts`]); any other packet
+    /// is written into `buf` and sealed there. Either way the DATA packet's CRC is computed
+    /// once, over the sealed packet.
+    #[cfg(feature = "alloc")]
+    pub(super) fn next_sealed_parts(
+        &mut self,
+        now: Instant,
+        buf: &mut [u8],
+        lend: bool,
+    ) -> Result<Option<PacketParts>, BufferTooSmall> {
+        if !self.is_sealing() {
+            let sent = self.next_packet(now, buf)?;
+            return Ok(sent.map(|written| PacketParts { written, payload: None }));
+        }
+        let room = buf.len().checked_sub(SEAL_OVERHEAD).filter(|&room| room >= OVERHEAD);
+        let room = room.ok_or(BufferTooSmall { required: OVERHEAD + SEAL_OVERHEAD })?;
+        let mut out = ToSeal { lend, left: None };
+        let Some(len) = self.next_packet_with(now, &mut buf[..room], &mut out)? else { return Ok(None) };
+        if !crate::auth::is_sealed_kind(PacketType::from(buf[1])) {
+            return Ok(Some(PacketParts { written: len, payload: None }));
+        }
+        let place = out.left.map(|payload| self.sent_places(payload).0);
+        let Some(channel) = self.keyed.as_mut().and_then(|keyed| keyed.channel.as_mut()) else {
+            return Ok(None);
+        };
+        let (Some(payload), Some(at)) = (out.left, place) else {
+            return Ok(channel.seal(buf, len).map(|written| PacketParts { written, payload: None }));
+        };
+        let ciphertext = self.tx.storage_mut().get_mut(at..at + payload.len());
+        let (header, rest) = buf.split_first_chunk_mut::<HEADER_LEN>().unzip();
+        let trailer = rest.and_then(|rest| rest.first_chunk_mut::<SEALED_TRAILER>());
+        let sealed = match (header, ciphertext, trailer) {
+            (Some(header), Some(ciphertext), Some(trailer)) => {
+                channel.seal_apart(header, ciphertext, trailer)
+            }
+            _ => None,
+        };
+        let written = HEADER_LEN + SEALED_TRAILER;
+        Ok(sealed.map(|()| PacketParts { written, payload: Some(payload) }))
+    }
+
     /// The next packet, sealed once the keys are known if it is not the handshake's. The only
     /// caller of `next_packet` in keyed builds, which keeps that large function inline.
+    #[cfg(not(feature = "alloc"))]
     pub(super) fn next_sealed(
         &mut self,
         now: Instant,

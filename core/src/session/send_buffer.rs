@@ -244,6 +244,13 @@ impl<B: Buffer, const W: usize> SendBuffer<B, W> {
         self.buf.as_ref()
     }
 
+    /// The storage, to change bytes in place: a keyed session without retransmission seals a
+    /// payload where it lies as it sends it, the only time it is ever read.
+    #[cfg(all(feature = "auth", feature = "alloc"))]
+    pub(crate) fn storage_mut(&mut self) -> &mut [u8] {
+        self.buf.as_mut()
+    }
+
     /// Whether bytes remain that were never sent.
     pub(crate) fn has_unsent(&self) -> bool {
         self.cursor != self.tail
