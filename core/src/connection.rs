@@ -7,7 +7,9 @@ use crate::session::{CloseReason, Event, Session};
 use crate::wire::{BufferTooSmall, DecodeError, OVERHEAD};
 
 mod gather;
+mod lend;
 pub use gather::Gather;
+pub use lend::Lent;
 
 /// A [`Session`] joined to its framing: bytes and time in; bytes to write, the next deadline
 /// and events out. It owns no I/O and reads no clock.
@@ -89,16 +91,41 @@ impl<F: Framing, B: Buffer, const W: usize> Connection<F, B, W> {
     // Out of line: the session's whole input path inlines into it, and the firmware came out
     // about 270 bytes bigger with all that inlined into its main loop as well.
     #[inline(never)]
-    pub fn handle_bytes(&mut self, now: Instant, mut bytes: &[u8]) {
+    pub fn handle_bytes(&mut self, now: Instant, bytes: &[u8]) {
+        let _ = self.feed::<false>(now, bytes);
+    }
+
+    /// Decodes `bytes` and feeds what comes out to the session; with `LEND`, stops after a
+    /// message lent from `bytes` ([`handle_bytes_lending`](Self::handle_bytes_lending)).
+    #[inline(always)]
+    fn feed<const LEND: bool>(&mut self, now: Instant, bytes: &[u8]) -> Lent {
         let tag = if F::SESSION_TAG { datagram::session_tag(bytes) } else { None };
-        while !bytes.is_empty() {
-            let decoded = self.decoder.decode(bytes);
-            // A decoder never consumes more than its input: `get` only spares a panic path.
-            bytes = bytes.get(decoded.consumed..).unwrap_or_default();
+        let mut at = 0;
+        while at < bytes.len() {
+            let input = &bytes[at..];
+            let decoded = self.decoder.decode(input);
+            // A decoder never consumes more than its input: `min` only spares a panic path.
+            at += decoded.consumed.min(input.len());
             match decoded.frame {
                 Some(Ok(packet)) => match tag {
                     Some(tag) if !self.session.accepts_tag(tag, packet.kind) => {
                         self.session.handle_decode_error(now, &DecodeError::ForeignSession { tag });
+                    }
+                    _ if LEND => {
+                        // Only a payload that lies in `bytes` (not in the decoder's own
+                        // storage, where a frame split across inputs is put together).
+                        match lend::place_in(bytes, packet.payload) {
+                            Some(message) if self.session.handle_packet_lent(now, &packet) => {
+                                return Lent { consumed: at, message: Some(message) };
+                            }
+                            Some(_) => {}
+                            None => self.session.handle_packet(now, &packet),
+                        }
+                        // An event to take first (a message copied into the receive buffer):
+                        // the frames after it may still be lent once it is taken.
+                        if self.session.has_event() {
+                            return Lent { consumed: at, message: None };
+                        }
                     }
                     _ => self.session.handle_packet(now, &packet),
                 },
@@ -106,6 +133,7 @@ impl<F: Framing, B: Buffer, const W: usize> Connection<F, B, W> {
                 None => {}
             }
         }
+        Lent { consumed: bytes.len(), message: None }
     }
 
     /// Runs the session's timers if the deadline ([`poll_timeout`](Self::poll_timeout)) has

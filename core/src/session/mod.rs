@@ -125,6 +125,7 @@ mod input;
 mod keyed;
 #[cfg(all(test, feature = "auth"))]
 mod keyed_tests;
+mod lend;
 mod output;
 #[cfg(feature = "congestion")]
 mod rack;
@@ -342,6 +343,9 @@ pub struct Session<B: Buffer, const W: usize = 16> {
     delivered: u64,
     /// A message was handed out by `poll_event`; release it at the next call.
     message_out: bool,
+    /// Whether the packet being handled may have its message lent to the caller
+    /// ([`handle_packet_lent`](Self::handle_packet_lent)).
+    lend: lend::Lend,
     next_token: u32,
     stats: Stats,
     rtt: Rtt,
@@ -387,6 +391,7 @@ impl<B: Buffer, const W: usize> Session<B, W> {
             completed: 0,
             delivered: 0,
             message_out: false,
+            lend: lend::Lend::No,
             next_token: 1,
             stats: Stats::default(),
             rtt: Rtt::default(),
@@ -488,14 +493,7 @@ impl<B: Buffer, const W: usize> Session<B, W> {
     /// [`poll_transmit`](Self::poll_transmit)).
     #[must_use]
     pub fn poll_event(&mut self) -> Option<Event<'_>> {
-        if self.message_out {
-            self.message_out = false;
-            self.rx.pop();
-            self.delivered += 1;
-            if self.credit_update_due() {
-                self.pending.credit = true;
-            }
-        }
+        self.release_message();
         let control_first = self.events.front().is_some_and(|e| e.after <= self.delivered);
         if !control_first && self.rx.complete() > 0 {
             self.message_out = true;
@@ -657,6 +655,19 @@ impl<B: Buffer, const W: usize> Session<B, W> {
         let left = self.granted.left();
         let could = self.credit();
         could > left && (left < could / 2 || left < u32::from(self.announced_max_payload()) + 4)
+    }
+
+    /// Releases the message the last [`poll_event`](Self::poll_event) lent, if any (nothing
+    /// can borrow it any more): its room is free, which may queue a credit update.
+    fn release_message(&mut self) {
+        if self.message_out {
+            self.message_out = false;
+            self.rx.pop();
+            self.delivered += 1;
+            if self.credit_update_due() {
+                self.pending.credit = true;
+            }
+        }
     }
 
     /// What this side requires of the peer.
