@@ -108,6 +108,51 @@ impl<F: Framing, B: Buffer, const W: usize> Connection<F, B, W> {
         }
     }
 
+    /// Like [`handle_bytes`](Self::handle_bytes), for input the connection may change: a keyed
+    /// session opens each sealed packet that lies whole in `bytes` where it lies, rather than
+    /// copying it out to open it (a stream's packet that came in pieces is opened as by
+    /// `handle_bytes`). What `bytes` holds afterwards is unspecified.
+    pub fn handle_bytes_mut(&mut self, now: Instant, bytes: &mut [u8]) {
+        #[cfg(feature = "auth")]
+        if !F::SESSION_TAG && self.session.is_sealing() {
+            return self.open_bytes_in_place(now, bytes);
+        }
+        self.handle_bytes(now, bytes);
+    }
+
+    /// [`handle_bytes_mut`](Self::handle_bytes_mut) of a sealing session on a stream.
+    #[cfg(feature = "auth")]
+    fn open_bytes_in_place(&mut self, now: Instant, bytes: &mut [u8]) {
+        let mut at = 0;
+        while at < bytes.len() {
+            let input = &bytes[at..];
+            let decoded = self.decoder.decode(input);
+            let consumed = decoded.consumed.min(input.len());
+            // The payload's place in `input`, if the decoder parsed the packet there (else it
+            // lies in the decoder's own storage).
+            let in_place = match decoded.frame {
+                Some(Ok(packet)) => match place_of(packet.payload, input) {
+                    Some(place) => Some((packet.header(), place)),
+                    None => {
+                        self.session.handle_packet(now, &packet);
+                        None
+                    }
+                },
+                Some(Err(error)) => {
+                    self.session.handle_decode_error(now, &error);
+                    None
+                }
+                None => None,
+            };
+            if let Some((header, (start, len))) = in_place
+                && let Some(payload) = bytes.get_mut(at + start..at + start + len)
+            {
+                self.session.handle_packet_in_place(now, header, payload);
+            }
+            at += consumed;
+        }
+    }
+
     /// Runs the session's timers if the deadline ([`poll_timeout`](Self::poll_timeout)) has
     /// passed; does nothing before it.
     pub fn handle_timeout(&mut self, now: Instant) {
@@ -268,6 +313,14 @@ impl<F: Framing, B: Buffer, const W: usize> Connection<F, B, W> {
     pub fn into_parts(self) -> (Session<B, W>, F, B) {
         (self.session, self.decoder, self.packet)
     }
+}
+
+/// Where `part` lies in `whole`: its start and length, if it lies there.
+#[cfg(feature = "auth")]
+fn place_of(part: &[u8], whole: &[u8]) -> Option<(usize, usize)> {
+    // Addresses compared, never dereferenced.
+    let start = (part.as_ptr() as usize).checked_sub(whole.as_ptr() as usize)?;
+    (start.checked_add(part.len())? <= whole.len()).then_some((start, part.len()))
 }
 
 #[cfg(test)]

@@ -110,6 +110,12 @@ impl Framed {
         each!(self, f => f.handle_bytes(now, bytes))
     }
 
+    /// [`handle_bytes`](Self::handle_bytes) for bytes it may change: a keyed session opens
+    /// sealed packets where they lie ([`Connection::handle_bytes_mut`]).
+    pub fn handle_bytes_mut(&mut self, now: Instant, bytes: &mut [u8]) {
+        each!(self, f => f.handle_bytes_mut(now, bytes))
+    }
+
     /// Whole frames for one write (streams) or one datagram (UDP); 0 when nothing is due.
     pub fn poll_transmit(&mut self, now: Instant, out: &mut [u8]) -> Result<usize, BufferTooSmall> {
         match self {

@@ -982,7 +982,7 @@ impl Link {
                 sample.extend_from_slice(&self.read_buf[..room]);
                 *count += len as u64;
             }
-            self.framed.handle_bytes(self.clock.now(), &self.read_buf[..len]);
+            self.framed.handle_bytes_mut(self.clock.now(), &mut self.read_buf[..len]);
         }
         Ok(())
     }

@@ -7,7 +7,9 @@ use crate::auth::{
     Channel, HELLO_LEN, NONCE_LEN, SEAL_OVERHEAD, SessionAuth, TAG_LEN, hello_proof, same, session_keys,
 };
 use crate::buffer::Buffer;
-use crate::wire::{BufferTooSmall, Capabilities, ErrorCode, HelloPayload, OVERHEAD, PacketType, Repr};
+use crate::wire::{
+    BufferTooSmall, Capabilities, ErrorCode, Header, HelloPayload, OVERHEAD, PacketType, Repr,
+};
 #[cfg(feature = "alloc")]
 use {super::PacketParts, super::gather::ToSeal, crate::auth::SEALED_TRAILER, crate::wire::HEADER_LEN};
 
@@ -73,7 +75,7 @@ impl<B: Buffer, const W: usize> Session<B, W> {
     }
 
     /// Whether the keys are known: packets are sealed and opened.
-    pub(super) fn is_sealing(&self) -> bool {
+    pub(crate) fn is_sealing(&self) -> bool {
         self.keyed.as_ref().is_some_and(|keyed| keyed.channel.is_some())
     }
 
@@ -99,6 +101,31 @@ impl<B: Buffer, const W: usize> Session<B, W> {
         }
         if let Some(keyed) = self.keyed.as_mut() {
             keyed.scratch = Some(scratch);
+        }
+    }
+
+    /// Handles a packet (`header`, then `payload`) whose payload may be changed: a sealed one
+    /// is opened in place, not copied out first; the others go to
+    /// [`handle_packet`](Self::handle_packet).
+    pub(crate) fn handle_packet_in_place(&mut self, now: Instant, header: Header, payload: &mut [u8]) {
+        if !(self.is_sealing() && crate::auth::is_sealed_kind(header.kind)) {
+            let Header { kind, seq, ack, more } = header;
+            return self.handle_packet(now, &Repr { kind, seq, ack, more, payload });
+        }
+        // As in `handle_sealed`: a packet the scratch would not take is dropped as forged.
+        let limit = usize::from(self.announced_max_payload()).max(64);
+        let Some(channel) = self.keyed.as_mut().and_then(|keyed| keyed.channel.as_mut()) else { return };
+        let opened = match payload.len().saturating_sub(SEAL_OVERHEAD) <= limit {
+            true => channel.open_in_place(header, payload),
+            false => Err(crate::auth::OpenError::Forged),
+        };
+        match opened {
+            Ok(opened) if opened.check_payload().is_ok() => self.handle_plain(now, &opened),
+            Ok(_) => self.stats.ignored += 1,
+            Err(_) => {
+                debug!("framelink session {=u32:#x}: packet dropped: not authentic", self.session_id);
+                self.stats.auth_failures += 1;
+            }
         }
     }
 
