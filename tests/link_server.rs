@@ -15,8 +15,8 @@ use framelink::core::wire::{
     Capabilities, ErrorCode, ErrorPayload, HelloPayload, PacketType, Repr, SeqNumber,
 };
 use framelink::std::{
-    Addr, Handler, Link, LinkConfig, LinkError, LinkEvent, PeerInfo, Reply, Server, ServerConfig,
-    ServerHandle,
+    Addr, Handler, Link, LinkConfig, LinkError, LinkEvent, LinkEventRef, PeerInfo, Reply, Server,
+    ServerConfig, ServerHandle,
 };
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -163,6 +163,49 @@ fn fed_messages_wait_for_a_batch_and_all_arrive_in_order() {
         assert_eq!(&next_message(&mut link), message);
     }
     link.close().unwrap();
+    handle.shutdown();
+}
+
+#[test]
+fn messages_that_come_whole_are_lent_from_the_read_buffer() {
+    let (handle, _events) = serve(&["tcp://127.0.0.1:0", "udp://127.0.0.1:0"], ServerConfig::new());
+    for scheme in ["tcp", "udp"] {
+        let mut link = Link::connect(addr(&handle, scheme)).unwrap();
+        // Two at a time: the second comes in the same read on TCP, after the one lent.
+        for i in 0..10u8 {
+            link.send(&[i; 1000]).unwrap();
+            link.send(&[i + 100; 900]).unwrap();
+            for expected in [vec![i; 1000], vec![i + 100; 900]] {
+                match link.next_event_ref(Some(WAIT)).unwrap() {
+                    Some(LinkEventRef::Message(message)) => assert_eq!(message, expected, "{scheme}"),
+                    other => panic!("{scheme}: expected a message, got {other:?}"),
+                }
+            }
+        }
+        // Lent, never copied: the receive buffer never took room.
+        assert_eq!(link.buffer_storage().1, 0, "{scheme}");
+        assert_eq!(link.stats().messages_received, 20);
+        if scheme == "tcp" {
+            // Twenty messages of one 60,000-byte packet each in flight at once: reads of 256 KiB
+            // end inside frames, whose starts wait in the read buffer for their rest.
+            let messages: Vec<Vec<u8>> = (0..20u8).map(|i| vec![i; 60_000]).collect();
+            for message in &messages {
+                link.send(message).unwrap();
+            }
+            for expected in &messages {
+                match link.next_event_ref(Some(WAIT)).unwrap() {
+                    Some(LinkEventRef::Message(message)) => assert!(message == &expected[..]),
+                    other => panic!("expected a message, got {other:?}"),
+                }
+            }
+            assert_eq!(link.buffer_storage().1, 0);
+        }
+        // A message in pieces still goes through the receive buffer.
+        link.send(&[7; 100_000]).unwrap();
+        assert_eq!(next_message(&mut link), vec![7; 100_000]);
+        assert!(link.buffer_storage().1 >= 100_000, "{scheme}");
+        link.close().unwrap();
+    }
     handle.shutdown();
 }
 

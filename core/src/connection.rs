@@ -7,7 +7,9 @@ use crate::session::{CloseReason, Event, Session};
 use crate::wire::{BufferTooSmall, DecodeError, OVERHEAD};
 
 mod gather;
+mod lend;
 pub use gather::Gather;
+pub use lend::Lent;
 
 /// A [`Session`] joined to its framing: bytes and time in; bytes to write, the next deadline
 /// and events out. It owns no I/O and reads no clock.
@@ -89,68 +91,78 @@ impl<F: Framing, B: Buffer, const W: usize> Connection<F, B, W> {
     // Out of line: the session's whole input path inlines into it, and the firmware came out
     // about 270 bytes bigger with all that inlined into its main loop as well.
     #[inline(never)]
-    pub fn handle_bytes(&mut self, now: Instant, mut bytes: &[u8]) {
-        let tag = if F::SESSION_TAG { datagram::session_tag(bytes) } else { None };
-        while !bytes.is_empty() {
-            let decoded = self.decoder.decode(bytes);
-            // A decoder never consumes more than its input: `get` only spares a panic path.
-            bytes = bytes.get(decoded.consumed..).unwrap_or_default();
+    pub fn handle_bytes(&mut self, now: Instant, bytes: &[u8]) {
+        let _ = self.feed::<false, _>(now, bytes);
+    }
+
+    /// Like [`handle_bytes`](Self::handle_bytes), for input the connection may change: a keyed
+    /// session opens each sealed packet that lies whole in `bytes` where it lies, rather than
+    /// copying it out to open it (a packet that came in pieces, put together in the decoder,
+    /// is opened from a copy). What `bytes` holds afterwards is unspecified.
+    pub fn handle_bytes_mut(&mut self, now: Instant, bytes: &mut [u8]) {
+        let _ = self.feed::<false, _>(now, bytes);
+    }
+
+    /// Decodes `bytes` and feeds what comes out to the session; with `LEND`, stops after a
+    /// message lent from `bytes` ([`handle_bytes_lending`](Self::handle_bytes_lending)). A
+    /// keyed session opens a sealed packet in place where `bytes` may be changed.
+    #[inline(always)]
+    fn feed<const LEND: bool, I: lend::Input>(&mut self, now: Instant, mut bytes: I) -> Lent {
+        let tag = if F::SESSION_TAG { datagram::session_tag(bytes.get()) } else { None };
+        let len = bytes.get().len();
+        let mut at = 0;
+        while at < len {
+            let input = &bytes.get()[at..];
+            if LEND && self.decoder.is_incomplete(input) {
+                return Lent { consumed: at, message: None };
+            }
+            let decoded = self.decoder.decode(input);
+            // A decoder never consumes more than its input: `min` only spares a panic path.
+            at += decoded.consumed.min(input.len());
+            // A sealed packet to open where it lies in `bytes`: its header and its payload.
+            #[cfg(feature = "auth")]
+            let mut sealed = None;
             match decoded.frame {
                 Some(Ok(packet)) => match tag {
                     Some(tag) if !self.session.accepts_tag(tag, packet.kind) => {
                         self.session.handle_decode_error(now, &DecodeError::ForeignSession { tag });
                     }
+                    #[cfg(feature = "auth")]
+                    _ if I::CHANGEABLE && self.session.opens(packet.kind) => {
+                        // Only a payload that lies in `bytes` (not in the decoder's own
+                        // storage, where a frame split across inputs is put together).
+                        match lend::place_in(bytes.get(), packet.payload) {
+                            Some(payload) => sealed = Some((packet.header(), payload)),
+                            None => self.session.handle_packet(now, &packet),
+                        }
+                    }
+                    _ if LEND => match lend::place_in(bytes.get(), packet.payload) {
+                        Some(message) if self.session.handle_packet_lent(now, &packet) => {
+                            return Lent { consumed: at, message: Some(message) };
+                        }
+                        Some(_) => {}
+                        None => self.session.handle_packet(now, &packet),
+                    },
                     _ => self.session.handle_packet(now, &packet),
                 },
                 Some(Err(error)) => self.session.handle_decode_error(now, &error),
                 None => {}
             }
-        }
-    }
-
-    /// Like [`handle_bytes`](Self::handle_bytes), for input the connection may change: a keyed
-    /// session opens each sealed packet that lies whole in `bytes` where it lies, rather than
-    /// copying it out to open it (a stream's packet that came in pieces is opened as by
-    /// `handle_bytes`). What `bytes` holds afterwards is unspecified.
-    pub fn handle_bytes_mut(&mut self, now: Instant, bytes: &mut [u8]) {
-        #[cfg(feature = "auth")]
-        if !F::SESSION_TAG && self.session.is_sealing() {
-            return self.open_bytes_in_place(now, bytes);
-        }
-        self.handle_bytes(now, bytes);
-    }
-
-    /// [`handle_bytes_mut`](Self::handle_bytes_mut) of a sealing session on a stream.
-    #[cfg(feature = "auth")]
-    fn open_bytes_in_place(&mut self, now: Instant, bytes: &mut [u8]) {
-        let mut at = 0;
-        while at < bytes.len() {
-            let input = &bytes[at..];
-            let decoded = self.decoder.decode(input);
-            let consumed = decoded.consumed.min(input.len());
-            // The payload's place in `input`, if the decoder parsed the packet there (else it
-            // lies in the decoder's own storage).
-            let in_place = match decoded.frame {
-                Some(Ok(packet)) => match place_of(packet.payload, input) {
-                    Some(place) => Some((packet.header(), place)),
-                    None => {
-                        self.session.handle_packet(now, &packet);
-                        None
-                    }
-                },
-                Some(Err(error)) => {
-                    self.session.handle_decode_error(now, &error);
-                    None
-                }
-                None => None,
-            };
-            if let Some((header, (start, len))) = in_place
-                && let Some(payload) = bytes.get_mut(at + start..at + start + len)
+            #[cfg(feature = "auth")]
+            if let Some((header, place)) = sealed
+                && let Some(payload) = bytes.get_mut().and_then(|bytes| bytes.get_mut(place.clone()))
+                && let Some(message) = self.session.handle_sealed_in_place(now, header, payload, LEND)
             {
-                self.session.handle_packet_in_place(now, header, payload);
+                let start = place.start + message.start;
+                return Lent { consumed: at, message: Some(start..place.start + message.end) };
             }
-            at += consumed;
+            // An event to take first (a message copied into the receive buffer): the frames
+            // after it may still be lent once it is taken.
+            if LEND && self.session.has_event() {
+                return Lent { consumed: at, message: None };
+            }
         }
+        Lent { consumed: len, message: None }
     }
 
     /// Runs the session's timers if the deadline ([`poll_timeout`](Self::poll_timeout)) has
@@ -313,14 +325,6 @@ impl<F: Framing, B: Buffer, const W: usize> Connection<F, B, W> {
     pub fn into_parts(self) -> (Session<B, W>, F, B) {
         (self.session, self.decoder, self.packet)
     }
-}
-
-/// Where `part` lies in `whole`: its start and length, if it lies there.
-#[cfg(feature = "auth")]
-fn place_of(part: &[u8], whole: &[u8]) -> Option<(usize, usize)> {
-    // Addresses compared, never dereferenced.
-    let start = (part.as_ptr() as usize).checked_sub(whole.as_ptr() as usize)?;
-    (start.checked_add(part.len())? <= whole.len()).then_some((start, part.len()))
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@ use std::io::IoSlice;
 use std::time::Duration;
 
 use framelink_core::Instant;
-use framelink_core::connection::{Connection, Gather};
+use framelink_core::connection::{Connection, Gather, Lent};
 use framelink_core::framing::{CobsDecoder, DatagramDecoder, DecoderStats, LengthDelimitedDecoder};
 use framelink_core::session::{CloseReason, Event, Session};
 use framelink_core::wire::{BufferTooSmall, MAX_PACKET};
@@ -114,6 +114,12 @@ impl Framed {
     /// sealed packets where they lie ([`Connection::handle_bytes_mut`]).
     pub fn handle_bytes_mut(&mut self, now: Instant, bytes: &mut [u8]) {
         each!(self, f => f.handle_bytes_mut(now, bytes))
+    }
+
+    /// Feeds bytes read from the transport until a message is lent from them
+    /// ([`Connection::handle_bytes_lending`]).
+    pub fn handle_bytes_lending(&mut self, now: Instant, bytes: &mut [u8]) -> Lent {
+        each!(self, f => f.handle_bytes_lending(now, bytes))
     }
 
     /// Whole frames for one write (streams) or one datagram (UDP); 0 when nothing is due.

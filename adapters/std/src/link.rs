@@ -3,6 +3,7 @@
 use std::fmt;
 use std::io;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream, UdpSocket};
+use std::ops::Range;
 use std::sync::{Arc, mpsc};
 use std::thread;
 use std::time::{Duration, Instant as StdInstant};
@@ -431,6 +432,10 @@ pub struct Link {
     handshake_bytes: Option<(Vec<u8>, u64)>,
     /// Message bytes [`feed`](Link::feed) queued since the last write.
     fed: usize,
+    /// Bytes of `read_buf` not yet fed to the session: what followed a message lent from it,
+    /// or (`incomplete`) the start of a frame whose rest the next read appends.
+    unfed: Range<usize>,
+    incomplete: bool,
 }
 
 impl Link {
@@ -551,6 +556,8 @@ impl Link {
             cancel: None,
             handshake_bytes: None,
             fed: 0,
+            unfed: 0..0,
+            incomplete: false,
         })
     }
 
@@ -681,18 +688,31 @@ impl Link {
         Ok(self.next_event_ref(timeout)?.map(LinkEventRef::into_owned))
     }
 
-    /// Like [`next_event`](Self::next_event), but a message is lent from the receive buffer
-    /// instead of copied.
+    /// Like [`next_event`](Self::next_event), but a message is lent instead of copied: from
+    /// the bytes just read when it came whole in one packet with nothing before it, else from
+    /// the receive buffer.
     pub fn next_event_ref(
         &mut self,
         timeout: Option<Duration>,
     ) -> Result<Option<LinkEventRef<'_>>, LinkError> {
         let until = timeout.map(|t| StdInstant::now() + t);
         while !self.framed.is_ready() {
-            if until.is_some_and(|until| StdInstant::now() >= until) {
-                return Ok(None);
+            if self.unfed.is_empty() || self.incomplete {
+                if until.is_some_and(|until| StdInstant::now() >= until) {
+                    return Ok(None);
+                }
+                self.round_with(until, Input::Keep)?;
+                continue;
             }
-            self.round(until)?;
+            let unfed = self.unfed.clone();
+            let lent = self.framed.handle_bytes_lending(self.clock.now(), &mut self.read_buf[unfed.clone()]);
+            self.unfed.start += lent.consumed;
+            if let Some(message) = lent.message {
+                let at = unfed.start;
+                return Ok(Some(LinkEventRef::Message(&self.read_buf[at + message.start..at + message.end])));
+            }
+            // Stopped short with nothing to hand out: the start of a frame, not whole yet.
+            self.incomplete = !self.unfed.is_empty() && !self.framed.is_ready();
         }
         // The acknowledgement goes out with the next call (on the next message sent, if it comes
         // first): one write per exchange instead of two.
@@ -816,6 +836,14 @@ impl Link {
         self.framed.session().stats()
     }
 
+    /// The bytes of storage the send and receive buffers hold now: they grow as messages
+    /// need and are given back once idle; a message lent straight from the read buffer
+    /// ([`next_event_ref`](Self::next_event_ref)) never takes room.
+    pub fn buffer_storage(&self) -> (usize, usize) {
+        let session = self.framed.session();
+        (session.send_buffer_storage(), session.receive_buffer_storage())
+    }
+
     /// Whether the session is keyed ([`LinkConfig::psk`]): every packet sealed.
     pub fn is_keyed(&self) -> bool {
         self.framed.session().is_keyed()
@@ -932,6 +960,11 @@ impl Link {
     /// One round: runs due timers, writes what is due, then waits for input until the
     /// session's next deadline or `until`, and feeds what arrived to the session.
     pub(crate) fn round(&mut self, until: Option<StdInstant>) -> Result<(), LinkError> {
+        self.round_with(until, Input::Feed)
+    }
+
+    /// [`round`](Self::round), with what arrives fed at once or kept for the caller.
+    fn round_with(&mut self, until: Option<StdInstant>, input: Input) -> Result<(), LinkError> {
         self.socket.check()?;
         self.check_cancel()?;
         // One clock read serves the timers, the transmit and the wait (fewer reads per round
@@ -961,7 +994,7 @@ impl Link {
             (Some(_), None) => Some(CANCEL_POLL),
             (None, wait) => wait,
         };
-        self.read(wait)
+        self.read(wait, input)
     }
 
     /// Waits for input until `until` and feeds it to the session, whatever the session's
@@ -969,23 +1002,60 @@ impl Link {
     pub(crate) fn wait_input(&mut self, until: StdInstant) -> Result<(), LinkError> {
         self.socket.check()?;
         match until.checked_duration_since(StdInstant::now()) {
-            Some(wait) if !wait.is_zero() => self.read(Some(wait)),
+            Some(wait) if !wait.is_zero() => self.read(Some(wait), Input::Feed),
             _ => Ok(()),
         }
     }
 
-    /// One read (or one datagram), waiting at most `wait`, fed to the session.
-    fn read(&mut self, wait: Option<Duration>) -> Result<(), LinkError> {
-        if let Some(len) = self.socket.read(&mut self.read_buf, wait)? {
-            if let Some((sample, count)) = &mut self.handshake_bytes {
-                let room = SAMPLE.saturating_sub(sample.len()).min(len);
-                sample.extend_from_slice(&self.read_buf[..room]);
-                *count += len as u64;
+    /// One read (or one datagram), waiting at most `wait`, fed to the session or kept
+    /// unfed. What a lent message left unfed is fed first, without reading; the start of a
+    /// frame kept for [`Input::Keep`] is moved to the front, and the read goes after it.
+    fn read(&mut self, wait: Option<Duration>, input: Input) -> Result<(), LinkError> {
+        let kept = match input {
+            Input::Keep if self.incomplete && self.unfed.len() < self.read_buf.len() => {
+                let unfed = std::mem::replace(&mut self.unfed, 0..0);
+                self.read_buf.copy_within(unfed.clone(), 0);
+                unfed.len()
             }
-            self.framed.handle_bytes_mut(self.clock.now(), &mut self.read_buf[..len]);
+            _ if !self.unfed.is_empty() => {
+                // No room to read after it, or a caller that takes no messages.
+                let unfed = std::mem::replace(&mut self.unfed, 0..0);
+                self.incomplete = false;
+                self.framed.handle_bytes_mut(self.clock.now(), &mut self.read_buf[unfed]);
+                return Ok(());
+            }
+            _ => 0,
+        };
+        let read = self.socket.read(&mut self.read_buf[kept..], wait);
+        let len = match read {
+            Ok(Some(len)) => len,
+            other => {
+                // Nothing new (or an error): what was kept stays as it was.
+                self.unfed = 0..kept;
+                return other.map(|_| ());
+            }
+        };
+        if let Some((sample, count)) = &mut self.handshake_bytes {
+            let room = SAMPLE.saturating_sub(sample.len()).min(len);
+            sample.extend_from_slice(&self.read_buf[kept..kept + room]);
+            *count += len as u64;
+        }
+        self.incomplete = false;
+        match input {
+            Input::Feed => self.framed.handle_bytes_mut(self.clock.now(), &mut self.read_buf[..len]),
+            Input::Keep => self.unfed = 0..kept + len,
         }
         Ok(())
     }
+}
+
+/// What a read does with the bytes that arrive.
+#[derive(Clone, Copy, Debug)]
+enum Input {
+    /// Feeds them to the session, which copies every message into its receive buffer.
+    Feed,
+    /// Keeps them for [`Link::next_event_ref`], which lends a message from them where it can.
+    Keep,
 }
 
 impl fmt::Debug for Link {

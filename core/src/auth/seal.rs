@@ -11,7 +11,7 @@ use zeroize::Zeroize;
 #[cfg(feature = "alloc")]
 use super::SEALED_TRAILER;
 use super::fast::FastKeys;
-use super::{PACKET_NUMBER_LEN, ReplayWindow, SEAL_OVERHEAD, Suite, TAG_LEN, ascon};
+use super::{PACKET_NUMBER_LEN, ReplayWindow, SEAL_OVERHEAD, Suite, ascon};
 use crate::wire::{CRC_LEN, HEADER_LEN, Header, OVERHEAD, Packet, PacketType, Repr, crc32c, write_header};
 
 use crate::wire::flags::SEALED;
@@ -181,10 +181,11 @@ impl Channel {
     /// Opens `packet` (as parsed) into `room`: returns the packet with its plaintext payload,
     /// borrowed from `room`. The replay window moves only when the packet verified.
     pub fn open<'a>(&mut self, packet: &Repr<'_>, room: &'a mut [u8]) -> Result<Repr<'a>, OpenError> {
-        let (plain, pn, tag) = self.trailer(packet.payload)?;
+        let (plain, pn) = self.packet_number(packet.payload)?;
+        let (ciphertext, trailer) = packet.payload.split_at(plain);
         let room = room.get_mut(..plain).ok_or(OpenError::Forged)?;
-        room.copy_from_slice(&packet.payload[..plain]);
-        self.decrypt(packet.header(), packet.payload.len(), pn, &tag, room)?;
+        room.copy_from_slice(ciphertext);
+        self.decrypt(packet.header(), packet.payload.len(), pn, trailer, room)?;
         Ok(Repr { payload: room, ..*packet })
     }
 
@@ -193,45 +194,44 @@ impl Channel {
     /// header as a packet. Nothing is copied. The replay window moves only when the packet
     /// verified; if it does not, what `sealed` holds afterwards is unspecified.
     pub fn open_in_place<'a>(&mut self, header: Header, sealed: &'a mut [u8]) -> Result<Repr<'a>, OpenError> {
-        let (plain, pn, tag) = self.trailer(sealed)?;
+        let (plain, pn) = self.packet_number(sealed)?;
         let sealed_len = sealed.len();
-        let text = &mut sealed[..plain];
-        self.decrypt(header, sealed_len, pn, &tag, text)?;
+        let (text, trailer) = sealed.split_at_mut(plain);
+        self.decrypt(header, sealed_len, pn, trailer, text)?;
         let Header { kind, seq, ack, more } = header;
         Ok(Repr { kind, seq, ack, more, payload: text })
     }
 
-    /// The plaintext's length, the packet number and the tag of a sealed payload; `Replayed`
-    /// if the packet number was seen before or is too old.
-    fn trailer(&self, sealed: &[u8]) -> Result<(usize, u64, [u8; TAG_LEN]), OpenError> {
+    /// The plaintext's length and the packet number of a sealed payload; `Replayed` if the
+    /// packet number was seen before or is too old.
+    fn packet_number(&self, sealed: &[u8]) -> Result<(usize, u64), OpenError> {
         let plain = sealed.len().checked_sub(SEAL_OVERHEAD).ok_or(OpenError::Forged)?;
-        let trailer = sealed.get(plain..).and_then(<[u8]>::first_chunk::<SEAL_OVERHEAD>);
-        let (pn, tag) = trailer.ok_or(OpenError::Forged)?.split_at(PACKET_NUMBER_LEN);
-        let pn = u64::from_le_bytes(pn.try_into().map_err(|_| OpenError::Forged)?);
-        let tag = tag.try_into().map_err(|_| OpenError::Forged)?;
+        let pn = sealed.get(plain..).and_then(<[u8]>::first_chunk::<PACKET_NUMBER_LEN>);
+        let pn = u64::from_le_bytes(*pn.ok_or(OpenError::Forged)?);
         if !self.window.check(pn) {
             return Err(OpenError::Replayed);
         }
-        Ok((plain, pn, tag))
+        Ok((plain, pn))
     }
 
     /// Decrypts `text` in place, the ciphertext of a packet with `header` and a sealed payload
-    /// of `sealed_len` bytes, if `tag` verifies (and then moves the replay window); else
-    /// zeroes it.
+    /// of `sealed_len` bytes, if the tag at the end of `trailer` (packet number, tag)
+    /// verifies, and then moves the replay window; else zeroes it.
     #[inline(always)]
     fn decrypt(
         &mut self,
         header: Header,
         sealed_len: usize,
         pn: u64,
-        tag: &[u8; TAG_LEN],
+        trailer: &[u8],
         text: &mut [u8],
     ) -> Result<(), OpenError> {
+        let tag = trailer.get(PACKET_NUMBER_LEN..).unwrap_or_default();
         let header = header_of(header, sealed_len);
         let direction = 1 - self.send_direction;
         #[cfg(feature = "aes-gcm")]
         let verified = match &self.fast {
-            Some(fast) => fast.open(direction, pn, &header, text, tag),
+            Some(fast) => tag.try_into().is_ok_and(|tag| fast.open(direction, pn, &header, text, tag)),
             None => {
                 let expected = ascon::aead(self.key(direction), &nonce(direction, pn), &header, text, true);
                 super::same(&expected, tag)

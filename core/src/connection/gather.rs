@@ -410,6 +410,39 @@ mod tests {
         assert_eq!(server.session().stats().auth_failures, changes.len() as u64 + 1);
     }
 
+    /// A keyed session lends messages opened in place, as an unkeyed one lends them from the
+    /// input; a message in pieces is copied, as unkeyed.
+    #[cfg(feature = "auth")]
+    #[test]
+    fn messages_opened_in_place_are_lent() {
+        let now = Instant::ZERO;
+        let (mut client, mut server) = keyed_pair(now, Keys::Ascon);
+        server.handle_bytes_mut(now, &mut drain(&mut client, now, true));
+        client.handle_bytes_mut(now, &mut drain(&mut server, now, true));
+        assert_eq!(client.next_event(), Some(Ok(Event::Connected)));
+        assert_eq!(server.next_event(), Some(Ok(Event::Connected)));
+        let messages = [&b"first"[..], &[3; 650], &[4; 1000], b"last"];
+        for message in messages {
+            client.session_mut().send(now, message).unwrap();
+        }
+        let mut wire = drain(&mut client, now, true);
+        let (mut at, mut got) = (0, Vec::new());
+        while at < wire.len() {
+            let lent = server.handle_bytes_lending(now, &mut wire[at..]);
+            if let Some(message) = lent.message {
+                got.push((wire[at..][message].to_vec(), true));
+            }
+            at += lent.consumed;
+            while let Some(Ok(Event::Message(message))) = server.next_event() {
+                got.push((message.to_vec(), false));
+            }
+        }
+        let expected: Vec<_> = messages.iter().map(|m| (m.to_vec(), m.len() < 700)).collect();
+        assert_eq!(got, expected);
+        assert_eq!(server.session().stats().messages_received, 4);
+        assert_eq!(server.session().stats().auth_failures, 0);
+    }
+
     #[test]
     fn the_tail_after_a_partial_write_is_the_rest_of_the_bytes() {
         let now = Instant::ZERO;

@@ -12,7 +12,8 @@
 //! shows a queue (the latest RTT above the smallest by the peer's ack delay and an eighth of
 //! the RTT, at least 4 ms, at most 16 ms) is congestion: the window shrinks to 7/10 (β of RFC 9438) and slow start ends. A loss
 //! on a path without a queue is taken for random loss (noise, a lossy radio, an impaired relay):
-//! the window keeps its size, since shrinking it would throw the link away. A rising delay ends
+//! the window keeps its size and goes on growing (no recovery period starts), since shrinking
+//! it or holding it would throw the link away. A rising delay ends
 //! slow start on its own (HyStart, RFC 9406). A retransmission timeout, which comes only after
 //! the tail-loss probe went unanswered, is persistent congestion: the window falls to two
 //! packets.
@@ -106,13 +107,13 @@ impl Congestion {
     /// per flight, the window shrinks to 7/10 if `queue` (the RTT shows a queue); a loss on a
     /// path without a queue leaves it. Returns whether the window shrank.
     pub(crate) fn on_lost(&mut self, seq: SeqNumber, next: SeqNumber, queue: bool) -> bool {
-        if self.recovery.is_some_and(|start| seq.diff(start) < 0) {
+        // Without a queue nothing shrinks, so no recovery period starts: one would stop the
+        // window's growth for the flight, and with random loss in every flight it would never
+        // grow (RFC 9002 7.3.2 enters recovery on a reduction only).
+        if !queue || self.recovery.is_some_and(|start| seq.diff(start) < 0) {
             return false;
         }
         self.recovery = Some(next);
-        if !queue {
-            return false;
-        }
         self.window = (self.window * 7 / 10).max(MIN_WINDOW);
         self.ssthresh = self.window;
         self.delivered = 0;
@@ -228,10 +229,22 @@ mod tests {
         cc.on_delivered(10, SeqNumber(9), true, false, CAP);
         assert!(!cc.on_lost(SeqNumber(12), SeqNumber(30), false));
         assert_eq!(cc.window(), 20);
-        // Slow start goes on once the flight is delivered.
+        // Slow start goes on, with the rest of the flight the loss was in as well.
+        cc.on_delivered(10, SeqNumber(25), true, false, CAP);
+        assert_eq!(cc.window(), 30, "no recovery period without a response");
         cc.on_delivered(20, SeqNumber(30), true, false, CAP);
-        assert_eq!(cc.window(), 40);
+        assert_eq!(cc.window(), 50);
         assert_eq!(cc.reductions, 0);
+        // Random loss in every flight: the window still doubles per round trip.
+        for round in 0..3u16 {
+            let sent = SeqNumber(100 + round * 200);
+            assert!(!cc.on_lost(sent, SeqNumber(sent.0 + 150), false));
+            cc.on_delivered(cc.window(), SeqNumber(sent.0 + 100), true, false, CAP);
+        }
+        assert_eq!(cc.window(), 400);
+        // A queue then: the response comes at the first loss while it shows.
+        assert!(cc.on_lost(SeqNumber(800), SeqNumber(900), true));
+        assert_eq!(cc.window(), 280);
     }
 
     #[test]

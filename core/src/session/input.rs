@@ -431,7 +431,7 @@ impl<B: crate::buffer::Buffer, const W: usize> Session<B, W> {
         if !self.check_message_size(len) {
             return;
         }
-        let Ok(completed) = self.rx.push(packet.payload, packet.more) else {
+        let Ok(completed) = self.take_payload(packet) else {
             // Within the credit it always fits; a peer that ignores the credit lands here.
             return self.fail(ErrorCode::FlowControl, 0);
         };

@@ -1,6 +1,8 @@
 //! Keyed sessions (feature `auth`): the handshake's nonces and proofs, then every packet sealed
 //! and opened. PROTOCOL.md section 15.
 
+use core::ops::Range;
+
 use super::{Session, output};
 use crate::Instant;
 use crate::auth::{
@@ -104,29 +106,51 @@ impl<B: Buffer, const W: usize> Session<B, W> {
         }
     }
 
-    /// Handles a packet (`header`, then `payload`) whose payload may be changed: a sealed one
-    /// is opened in place, not copied out first; the others go to
-    /// [`handle_packet`](Self::handle_packet).
-    pub(crate) fn handle_packet_in_place(&mut self, now: Instant, header: Header, payload: &mut [u8]) {
-        if !(self.is_sealing() && crate::auth::is_sealed_kind(header.kind)) {
-            let Header { kind, seq, ack, more } = header;
-            return self.handle_packet(now, &Repr { kind, seq, ack, more, payload });
-        }
-        // As in `handle_sealed`: a packet the scratch would not take is dropped as forged.
+    /// Whether a packet of `kind` is opened before it is handled (the keys are known, and it
+    /// is not the handshake's).
+    pub(crate) fn opens(&self, kind: PacketType) -> bool {
+        self.is_sealing() && crate::auth::is_sealed_kind(kind)
+    }
+
+    /// Handles a sealed packet (`header`, then the sealed `payload`) opened in place: the
+    /// plaintext is decrypted where the ciphertext lay, never copied out first; one that does
+    /// not verify is dropped and counted, as by [`handle_sealed`](Self::handle_sealed). With
+    /// `lend`, a whole message the application takes next is lent from there
+    /// ([`handle_packet_lent`](Self::handle_packet_lent)): returns where it lies in `payload`.
+    pub(crate) fn handle_sealed_in_place(
+        &mut self,
+        now: Instant,
+        header: Header,
+        payload: &mut [u8],
+        lend: bool,
+    ) -> Option<Range<usize>> {
+        // As `handle_sealed`: a packet longer than its scratch would take is dropped as forged.
         let limit = usize::from(self.announced_max_payload()).max(64);
-        let Some(channel) = self.keyed.as_mut().and_then(|keyed| keyed.channel.as_mut()) else { return };
+        let channel = self.keyed.as_mut()?.channel.as_mut()?;
         let opened = match payload.len().saturating_sub(SEAL_OVERHEAD) <= limit {
             true => channel.open_in_place(header, payload),
             false => Err(crate::auth::OpenError::Forged),
         };
         match opened {
-            Ok(opened) if opened.check_payload().is_ok() => self.handle_plain(now, &opened),
+            Ok(opened) if opened.check_payload().is_ok() => {
+                let lent = match lend {
+                    true => self.handle_plain_lent(now, &opened),
+                    false => {
+                        self.handle_plain(now, &opened);
+                        false
+                    }
+                };
+                if lent {
+                    return Some(0..opened.payload.len());
+                }
+            }
             Ok(_) => self.stats.ignored += 1,
             Err(_) => {
                 debug!("framelink session {=u32:#x}: packet dropped: not authentic", self.session_id);
                 self.stats.auth_failures += 1;
             }
         }
+        None
     }
 
     /// The next packet, sealed once the keys are known if it is not the handshake's: written

@@ -125,6 +125,7 @@ mod input;
 mod keyed;
 #[cfg(all(test, feature = "auth"))]
 mod keyed_tests;
+mod lend;
 mod output;
 #[cfg(feature = "congestion")]
 mod rack;
@@ -342,6 +343,9 @@ pub struct Session<B: Buffer, const W: usize = 16> {
     delivered: u64,
     /// A message was handed out by `poll_event`; release it at the next call.
     message_out: bool,
+    /// Whether the packet being handled may have its message lent to the caller
+    /// ([`handle_packet_lent`](Self::handle_packet_lent)).
+    lend: lend::Lend,
     next_token: u32,
     stats: Stats,
     rtt: Rtt,
@@ -387,6 +391,7 @@ impl<B: Buffer, const W: usize> Session<B, W> {
             completed: 0,
             delivered: 0,
             message_out: false,
+            lend: lend::Lend::No,
             next_token: 1,
             stats: Stats::default(),
             rtt: Rtt::default(),
@@ -400,7 +405,7 @@ impl<B: Buffer, const W: usize> Session<B, W> {
             #[cfg(feature = "congestion")]
             rack: rack::Rack::default(),
         };
-        session.granted = Granted::new(session.initial_credit());
+        session.granted = Granted::new(session.credit());
         session.pending.hello = role == Role::Client;
         session.timers.set_after(Timer::Handshake, now, config.handshake_timeout_us);
         session
@@ -488,14 +493,7 @@ impl<B: Buffer, const W: usize> Session<B, W> {
     /// [`poll_transmit`](Self::poll_transmit)).
     #[must_use]
     pub fn poll_event(&mut self) -> Option<Event<'_>> {
-        if self.message_out {
-            self.message_out = false;
-            self.rx.pop();
-            self.delivered += 1;
-            if self.credit_update_due() {
-                self.pending.credit = true;
-            }
-        }
+        self.release_message();
         let control_first = self.events.front().is_some_and(|e| e.after <= self.delivered);
         if !control_first && self.rx.complete() > 0 {
             self.message_out = true;
@@ -623,11 +621,6 @@ impl<B: Buffer, const W: usize> Session<B, W> {
         }
     }
 
-    /// The receive buffer's space as announced credit.
-    fn initial_credit(&self) -> u32 {
-        u32::try_from(self.rx.free()).unwrap_or(u32::MAX)
-    }
-
     /// With growable storage: notes that a buffer holds something, or gives grown buffers back
     /// once both have stayed empty for a keepalive interval (a steady stream keeps its room).
     fn give_back_room(&mut self, now: Instant) {
@@ -646,14 +639,35 @@ impl<B: Buffer, const W: usize> Session<B, W> {
         }
     }
 
+    /// The credit to announce (HELLO, HELLO-ACK, ACK): the room for DATA from the ack field on
+    /// (PROTOCOL.md 10.4), which holds the packets held ahead of the gap as well. Counting only
+    /// the free space would charge a held packet twice (its room, and its cost past the ack),
+    /// so a hole at the front of a wide window would leave the sender about half the buffer.
+    pub(super) fn credit(&self) -> u32 {
+        u32::try_from(self.rx.free_from_gap()).unwrap_or(u32::MAX)
+    }
+
     /// Whether the peer should hear about space the application freed.
     fn credit_update_due(&self) -> bool {
         if !self.state.is_receiving() {
             return false;
         }
         let left = self.granted.left();
-        let could = self.initial_credit();
+        let could = self.credit();
         could > left && (left < could / 2 || left < u32::from(self.announced_max_payload()) + 4)
+    }
+
+    /// Releases the message the last [`poll_event`](Self::poll_event) lent, if any (nothing
+    /// can borrow it any more): its room is free, which may queue a credit update.
+    fn release_message(&mut self) {
+        if self.message_out {
+            self.message_out = false;
+            self.rx.pop();
+            self.delivered += 1;
+            if self.credit_update_due() {
+                self.pending.credit = true;
+            }
+        }
     }
 
     /// What this side requires of the peer.
@@ -792,7 +806,7 @@ impl<B: Buffer, const W: usize> Session<B, W> {
             window: self.announced_window(),
             session_id: self.session_id,
             max_message: self.announced_max_message(),
-            credit: self.initial_credit(),
+            credit: self.credit(),
             cookie: if self.role == Role::Client { self.cookie } else { None },
         }
     }
@@ -888,7 +902,7 @@ impl<B: Buffer, const W: usize> Session<B, W> {
             self.rack.reset();
         }
         self.busy_at = now;
-        self.granted = Granted::new(self.initial_credit());
+        self.granted = Granted::new(self.credit());
         self.timers.stop_all();
         self.timers.set_after(Timer::Handshake, now, self.config.handshake_timeout_us);
         #[cfg(feature = "auth")]

@@ -112,7 +112,7 @@ impl<B: crate::buffer::Buffer, const W: usize> Session<B, W> {
             return Ok(Some(len));
         }
         if self.pending.credit || (self.pending.ack && self.pending.ack_due) {
-            let credit = self.initial_credit();
+            let credit = self.credit();
             // A window past 32 packets reports what it holds in more bitmap words (5.2).
             let mut words = [0u32; SACK_WORDS];
             let used =

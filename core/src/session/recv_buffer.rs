@@ -137,6 +137,13 @@ impl<B: Buffer, const W: usize> RecvBuffer<B, W> {
         self.capacity().saturating_sub(LEN_PREFIX)
     }
 
+    /// Bytes free plus those the packets held ahead of the gap take: the room for every DATA
+    /// packet from the gap on (each held packet needs at most its length and a prefix more
+    /// when it joins the messages, which its cost covers).
+    pub(crate) fn free_from_gap(&self) -> usize {
+        self.capacity() - (self.write - self.read)
+    }
+
     /// Bytes free, counting the space that sliding back and moving the held block would reclaim.
     // Out of line: it has many callers, and a call is smaller than its five loads.
     #[inline(never)]
