@@ -705,7 +705,7 @@ impl Link {
                 continue;
             }
             let unfed = self.unfed.clone();
-            let lent = self.framed.handle_bytes_lending(self.clock.now(), &self.read_buf[unfed.clone()]);
+            let lent = self.framed.handle_bytes_lending(self.clock.now(), &mut self.read_buf[unfed.clone()]);
             self.unfed.start += lent.consumed;
             if let Some(message) = lent.message {
                 let at = unfed.start;
@@ -1021,7 +1021,7 @@ impl Link {
                 // No room to read after it, or a caller that takes no messages.
                 let unfed = std::mem::replace(&mut self.unfed, 0..0);
                 self.incomplete = false;
-                self.framed.handle_bytes(self.clock.now(), &self.read_buf[unfed]);
+                self.framed.handle_bytes_mut(self.clock.now(), &mut self.read_buf[unfed]);
                 return Ok(());
             }
             _ => 0,
@@ -1042,7 +1042,7 @@ impl Link {
         }
         self.incomplete = false;
         match input {
-            Input::Feed => self.framed.handle_bytes(self.clock.now(), &self.read_buf[..len]),
+            Input::Feed => self.framed.handle_bytes_mut(self.clock.now(), &mut self.read_buf[..len]),
             Input::Keep => self.unfed = 0..kept + len,
         }
         Ok(())

@@ -36,6 +36,10 @@ impl<F: Framing, B: Buffer, const W: usize> Connection<F, B, W> {
     /// rest again with the bytes that follow it, or give it to `handle_bytes` (whose decoder
     /// holds it) when there is no room to read them after it.
     ///
+    /// `bytes` may be changed: a keyed session opens each sealed packet that lies whole in it
+    /// in place ([`handle_bytes_mut`](Self::handle_bytes_mut)), and lends its message from
+    /// there as any.
+    ///
     /// ```
     /// use framelink_core::connection::Connection;
     /// use framelink_core::framing::LengthDelimitedDecoder;
@@ -61,20 +65,50 @@ impl<F: Framing, B: Buffer, const W: usize> Connection<F, B, W> {
     /// client.session_mut().send(now, b"first")?;
     /// client.session_mut().send(now, b"second")?;
     /// let n = client.poll_transmit(now, &mut wire)?;
-    /// let mut input = &wire[..n];
-    /// let mut got = Vec::new();
-    /// while !input.is_empty() {
-    ///     let lent = server.handle_bytes_lending(now, input);
+    /// let (mut at, mut got) = (0, Vec::new());
+    /// while at < n {
+    ///     let lent = server.handle_bytes_lending(now, &mut wire[at..n]);
     ///     if let Some(message) = lent.message {
-    ///         got.push(input[message].to_vec());
+    ///         got.push(wire[at..][message].to_vec());
     ///     }
-    ///     input = &input[lent.consumed..];
+    ///     at += lent.consumed;
     /// }
     /// assert_eq!(got, [&b"first"[..], b"second"]);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn handle_bytes_lending(&mut self, now: Instant, bytes: &[u8]) -> Lent {
-        self.feed::<true>(now, bytes)
+    pub fn handle_bytes_lending(&mut self, now: Instant, bytes: &mut [u8]) -> Lent {
+        self.feed::<true, _>(now, bytes)
+    }
+}
+
+/// The input of [`Connection`]'s decoding: bytes it only reads, or bytes it may change (where
+/// a keyed session opens sealed packets in place).
+pub(super) trait Input {
+    /// Whether [`get_mut`](Self::get_mut) gives the bytes.
+    const CHANGEABLE: bool;
+    /// The bytes.
+    fn get(&self) -> &[u8];
+    /// The bytes, to change, if they may be.
+    fn get_mut(&mut self) -> Option<&mut [u8]>;
+}
+
+impl Input for &[u8] {
+    const CHANGEABLE: bool = false;
+    fn get(&self) -> &[u8] {
+        self
+    }
+    fn get_mut(&mut self) -> Option<&mut [u8]> {
+        None
+    }
+}
+
+impl Input for &mut [u8] {
+    const CHANGEABLE: bool = true;
+    fn get(&self) -> &[u8] {
+        self
+    }
+    fn get_mut(&mut self) -> Option<&mut [u8]> {
+        Some(self)
     }
 }
 
@@ -124,22 +158,22 @@ mod tests {
 
     /// Feeds `input` as a driver taking every event would: (message, lent?) in order, and
     /// the start of a frame left unfed because it is not whole.
-    fn take_all<'a>(to: &mut Tcp, mut input: &'a [u8]) -> (Vec<(Vec<u8>, bool)>, &'a [u8]) {
-        let mut got = Vec::new();
+    fn take_all(to: &mut Tcp, input: &[u8]) -> (Vec<(Vec<u8>, bool)>, Vec<u8>) {
+        let (mut got, mut input, mut at) = (Vec::new(), input.to_vec(), 0);
         loop {
             while let Some(Ok(Event::Message(m))) = to.next_event() {
                 got.push((m.to_vec(), false));
             }
-            if input.is_empty() {
-                return (got, input);
+            if at == input.len() {
+                return (got, Vec::new());
             }
-            let lent = to.handle_bytes_lending(NOW, input);
+            let lent = to.handle_bytes_lending(NOW, &mut input[at..]);
             if let Some(message) = lent.message {
-                got.push((input[message].to_vec(), true));
-            } else if lent.consumed < input.len() && !to.is_ready() {
-                return (got, &input[lent.consumed..]);
+                got.push((input[at..][message].to_vec(), true));
+            } else if at + lent.consumed < input.len() && !to.is_ready() {
+                return (got, input[at + lent.consumed..].to_vec());
             }
-            input = &input[lent.consumed..];
+            at += lent.consumed;
         }
     }
 
@@ -186,7 +220,7 @@ mod tests {
         let cut = starts[2] + 8;
         let (mut got, rest) = take_all(&mut server, &wire[..cut]);
         // A driver without room for the rest: the decoder holds the start of the frame.
-        server.handle_bytes(NOW, rest);
+        server.handle_bytes(NOW, &rest);
         let (more, rest) = take_all(&mut server, &wire[cut..]);
         got.extend(more);
         assert!(rest.is_empty());
