@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # End-to-end benchmarks on loopback, one run (about four minutes), beside the references:
-#   1. throughput: `framelink bench` against iperf3, TCP both ways and UDP (both unpinned);
+#   1. throughput: `framelink bench` against iperf3, TCP both ways and UDP, every server on
+#      CPU $SERVER_CPU and every client on CPU $CLIENT_CPU (unpinned, both tools' loopback runs
+#      flip between about 12 and 25 Gbit/s on a 2-vCPU VM, with where the scheduler puts them);
 #   2. round trip: `framelink ping -i 0` against a raw std TCP ping-pong of the same 64-byte
 #      messages, server and client of each pinned to one CPU (on a 2-vCPU VM, waking the other
 #      vCPU costs ~60 µs and flips runs between two regimes);
@@ -14,7 +16,8 @@
 #
 # Settings (environment): OUT, SECONDS_EACH (throughput runs, default 3), PINGS (default
 # 20000), CLIENT_SECONDS (default 5), RATE (pings/s over all clients, default 2000), CPU (the
-# CPU of the RTT tests, default 0), PORT (first of 12 ports, default 7941), LOSS_TABLE=0 (skip
+# CPU of the RTT tests, default 0), SERVER_CPU and CLIENT_CPU (of the throughput tests, default
+# 1 and 0), PORT (first of 12 ports, default 7941), LOSS_TABLE=0 (skip
 # part 4), LOSS_SECONDS (its seconds per measurement, default 5; its other settings pass through).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,6 +28,8 @@ PINGS=${PINGS:-20000}
 CLIENT_SECONDS=${CLIENT_SECONDS:-5}
 RATE=${RATE:-2000}
 CPU=${CPU:-0}
+SERVER_CPU=${SERVER_CPU:-1}
+CLIENT_CPU=${CLIENT_CPU:-0}
 PORT=${PORT:-7941}
 SIZE=64
 
@@ -78,17 +83,19 @@ serve() {
 # utime + stime of a process, in clock ticks.
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 
-say "throughput: iperf3 and framelink bench, ${SECONDS_EACH} s each, interleaved"
-iperf3 -s -p "$PORT" >/dev/null 2>&1 &
+say "throughput: iperf3 and framelink bench, ${SECONDS_EACH} s each, interleaved, servers on CPU $SERVER_CPU, clients on CPU $CLIENT_CPU"
+SERVER_PIN="taskset -c $SERVER_CPU"
+CLIENT_PIN="taskset -c $CLIENT_CPU"
+$SERVER_PIN iperf3 -s -p "$PORT" >/dev/null 2>&1 &
 BACKGROUND+=($!)
-serve $((PORT + 1)) "$FRAMELINK" serve --listen "tcp://127.0.0.1:$((PORT + 1))" --listen "udp://127.0.0.1:$((PORT + 1))"
+serve $((PORT + 1)) $SERVER_PIN "$FRAMELINK" serve --listen "tcp://127.0.0.1:$((PORT + 1))" --listen "udp://127.0.0.1:$((PORT + 1))"
 sleep 0.3
-iperf3 -c 127.0.0.1 -p "$PORT" -t "$SECONDS_EACH" --json >"$OUT/iperf3-tcp.json"
-"$FRAMELINK" bench "tcp://127.0.0.1:$((PORT + 1))" -t "$SECONDS_EACH" --json >"$OUT/framelink-bench-tcp.json"
-iperf3 -c 127.0.0.1 -p "$PORT" -t "$SECONDS_EACH" -R --json >"$OUT/iperf3-tcp-reverse.json"
-"$FRAMELINK" bench "tcp://127.0.0.1:$((PORT + 1))" -t "$SECONDS_EACH" --reverse --json >"$OUT/framelink-bench-tcp-reverse.json"
-iperf3 -c 127.0.0.1 -p "$PORT" -t "$SECONDS_EACH" -u -b 0 -l 1200 --json >"$OUT/iperf3-udp.json"
-"$FRAMELINK" bench "udp://127.0.0.1:$((PORT + 1))" -t "$SECONDS_EACH" --json >"$OUT/framelink-bench-udp.json"
+$CLIENT_PIN iperf3 -c 127.0.0.1 -p "$PORT" -t "$SECONDS_EACH" --json >"$OUT/iperf3-tcp.json"
+$CLIENT_PIN "$FRAMELINK" bench "tcp://127.0.0.1:$((PORT + 1))" -t "$SECONDS_EACH" --json >"$OUT/framelink-bench-tcp.json"
+$CLIENT_PIN iperf3 -c 127.0.0.1 -p "$PORT" -t "$SECONDS_EACH" -R --json >"$OUT/iperf3-tcp-reverse.json"
+$CLIENT_PIN "$FRAMELINK" bench "tcp://127.0.0.1:$((PORT + 1))" -t "$SECONDS_EACH" --reverse --json >"$OUT/framelink-bench-tcp-reverse.json"
+$CLIENT_PIN iperf3 -c 127.0.0.1 -p "$PORT" -t "$SECONDS_EACH" -u -b 0 -l 1200 --json >"$OUT/iperf3-udp.json"
+$CLIENT_PIN "$FRAMELINK" bench "udp://127.0.0.1:$((PORT + 1))" -t "$SECONDS_EACH" --json >"$OUT/framelink-bench-udp.json"
 stop_background
 
 say "round trip: raw std TCP ping-pong and framelink ping, $PINGS pings of $SIZE B each, on CPU $CPU"

@@ -92,48 +92,77 @@ impl<F: Framing, B: Buffer, const W: usize> Connection<F, B, W> {
     // about 270 bytes bigger with all that inlined into its main loop as well.
     #[inline(never)]
     pub fn handle_bytes(&mut self, now: Instant, bytes: &[u8]) {
-        let _ = self.feed::<false>(now, bytes);
+        let _ = self.feed::<false, _>(now, bytes);
+    }
+
+    /// Like [`handle_bytes`](Self::handle_bytes), for input the connection may change: a keyed
+    /// session opens each sealed packet that lies whole in `bytes` where it lies, rather than
+    /// copying it out to open it (a packet that came in pieces, put together in the decoder,
+    /// is opened from a copy). What `bytes` holds afterwards is unspecified.
+    pub fn handle_bytes_mut(&mut self, now: Instant, bytes: &mut [u8]) {
+        let _ = self.feed::<false, _>(now, bytes);
     }
 
     /// Decodes `bytes` and feeds what comes out to the session; with `LEND`, stops after a
-    /// message lent from `bytes` ([`handle_bytes_lending`](Self::handle_bytes_lending)).
+    /// message lent from `bytes` ([`handle_bytes_lending`](Self::handle_bytes_lending)). A
+    /// keyed session opens a sealed packet in place where `bytes` may be changed.
     #[inline(always)]
-    fn feed<const LEND: bool>(&mut self, now: Instant, bytes: &[u8]) -> Lent {
-        let tag = if F::SESSION_TAG { datagram::session_tag(bytes) } else { None };
+    fn feed<const LEND: bool, I: lend::Input>(&mut self, now: Instant, mut bytes: I) -> Lent {
+        let tag = if F::SESSION_TAG { datagram::session_tag(bytes.get()) } else { None };
+        let len = bytes.get().len();
         let mut at = 0;
-        while at < bytes.len() {
-            let input = &bytes[at..];
+        while at < len {
+            let input = &bytes.get()[at..];
+            if LEND && self.decoder.is_incomplete(input) {
+                return Lent { consumed: at, message: None };
+            }
             let decoded = self.decoder.decode(input);
             // A decoder never consumes more than its input: `min` only spares a panic path.
             at += decoded.consumed.min(input.len());
+            // A sealed packet to open where it lies in `bytes`: its header and its payload.
+            #[cfg(feature = "auth")]
+            let mut sealed = None;
             match decoded.frame {
                 Some(Ok(packet)) => match tag {
                     Some(tag) if !self.session.accepts_tag(tag, packet.kind) => {
                         self.session.handle_decode_error(now, &DecodeError::ForeignSession { tag });
                     }
-                    _ if LEND => {
+                    #[cfg(feature = "auth")]
+                    _ if I::CHANGEABLE && self.session.opens(packet.kind) => {
                         // Only a payload that lies in `bytes` (not in the decoder's own
                         // storage, where a frame split across inputs is put together).
-                        match lend::place_in(bytes, packet.payload) {
-                            Some(message) if self.session.handle_packet_lent(now, &packet) => {
-                                return Lent { consumed: at, message: Some(message) };
-                            }
-                            Some(_) => {}
+                        match lend::place_in(bytes.get(), packet.payload) {
+                            Some(payload) => sealed = Some((packet.header(), payload)),
                             None => self.session.handle_packet(now, &packet),
                         }
-                        // An event to take first (a message copied into the receive buffer):
-                        // the frames after it may still be lent once it is taken.
-                        if self.session.has_event() {
-                            return Lent { consumed: at, message: None };
-                        }
                     }
+                    _ if LEND => match lend::place_in(bytes.get(), packet.payload) {
+                        Some(message) if self.session.handle_packet_lent(now, &packet) => {
+                            return Lent { consumed: at, message: Some(message) };
+                        }
+                        Some(_) => {}
+                        None => self.session.handle_packet(now, &packet),
+                    },
                     _ => self.session.handle_packet(now, &packet),
                 },
                 Some(Err(error)) => self.session.handle_decode_error(now, &error),
                 None => {}
             }
+            #[cfg(feature = "auth")]
+            if let Some((header, place)) = sealed
+                && let Some(payload) = bytes.get_mut().and_then(|bytes| bytes.get_mut(place.clone()))
+                && let Some(message) = self.session.handle_sealed_in_place(now, header, payload, LEND)
+            {
+                let start = place.start + message.start;
+                return Lent { consumed: at, message: Some(start..place.start + message.end) };
+            }
+            // An event to take first (a message copied into the receive buffer): the frames
+            // after it may still be lent once it is taken.
+            if LEND && self.session.has_event() {
+                return Lent { consumed: at, message: None };
+            }
         }
-        Lent { consumed: bytes.len(), message: None }
+        Lent { consumed: len, message: None }
     }
 
     /// Runs the session's timers if the deadline ([`poll_timeout`](Self::poll_timeout)) has

@@ -32,6 +32,8 @@
 //! After every operation both sessions are drained as the driver loop says: `poll_transmit`
 //! until `None` (into the link, whose queues hold 64 packets each and drop the oldest beyond),
 //! then `poll_event` until `None` (unless reading is paused), then `poll_transmit` again.
+//! Packets reach a side with `handle_packet_lent` unless its reading is paused, so a message
+//! that may be lent is taken from the packet at once (and checked like any other).
 //!
 //! # Test messages
 //!
@@ -474,7 +476,12 @@ impl World {
         match Repr::parse(bytes) {
             Ok(repr) => {
                 self.heard[to] = Some(self.now);
-                self.sides[to].handle_packet(self.now, &repr);
+                // A side that takes its events takes a message lent from the packet where it can.
+                if self.paused[to] {
+                    self.sides[to].handle_packet(self.now, &repr);
+                } else if self.sides[to].handle_packet_lent(self.now, &repr) {
+                    self.on_event(to, Ev::Message(repr.payload.to_vec()));
+                }
             }
             Err(error) => self.sides[to].handle_decode_error(self.now, &error),
         }
@@ -598,6 +605,8 @@ impl World {
             message::mask(&mut payload);
         }
         let repr = Repr { kind, seq, ack, more, payload: &payload };
+        // Before it arrives: a message lent from it is reported at once.
+        self.injected = true;
         if mode & 2 != 0 {
             // Outside the contract of `handle_packet` (a Repr that `parse` would not return:
             // unknown type, short control payload, MORE on a control packet), yet it must not
@@ -608,7 +617,6 @@ impl World {
             repr.emit(&mut bytes).expect("buffer_len bytes");
             self.deliver_bytes(side, &bytes);
         }
-        self.injected = true;
     }
 
     fn inject_decode_error(&mut self, input: &mut Bytes<'_>) {

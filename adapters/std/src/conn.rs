@@ -110,9 +110,15 @@ impl Framed {
         each!(self, f => f.handle_bytes(now, bytes))
     }
 
+    /// [`handle_bytes`](Self::handle_bytes) for bytes it may change: a keyed session opens
+    /// sealed packets where they lie ([`Connection::handle_bytes_mut`]).
+    pub fn handle_bytes_mut(&mut self, now: Instant, bytes: &mut [u8]) {
+        each!(self, f => f.handle_bytes_mut(now, bytes))
+    }
+
     /// Feeds bytes read from the transport until a message is lent from them
     /// ([`Connection::handle_bytes_lending`]).
-    pub fn handle_bytes_lending(&mut self, now: Instant, bytes: &[u8]) -> Lent {
+    pub fn handle_bytes_lending(&mut self, now: Instant, bytes: &mut [u8]) -> Lent {
         each!(self, f => f.handle_bytes_lending(now, bytes))
     }
 

@@ -432,8 +432,10 @@ pub struct Link {
     handshake_bytes: Option<(Vec<u8>, u64)>,
     /// Message bytes [`feed`](Link::feed) queued since the last write.
     fed: usize,
-    /// Bytes of `read_buf` not yet fed to the session: what followed a message lent from it.
+    /// Bytes of `read_buf` not yet fed to the session: what followed a message lent from it,
+    /// or (`incomplete`) the start of a frame whose rest the next read appends.
     unfed: Range<usize>,
+    incomplete: bool,
 }
 
 impl Link {
@@ -555,6 +557,7 @@ impl Link {
             handshake_bytes: None,
             fed: 0,
             unfed: 0..0,
+            incomplete: false,
         })
     }
 
@@ -694,7 +697,7 @@ impl Link {
     ) -> Result<Option<LinkEventRef<'_>>, LinkError> {
         let until = timeout.map(|t| StdInstant::now() + t);
         while !self.framed.is_ready() {
-            if self.unfed.is_empty() {
+            if self.unfed.is_empty() || self.incomplete {
                 if until.is_some_and(|until| StdInstant::now() >= until) {
                     return Ok(None);
                 }
@@ -702,12 +705,14 @@ impl Link {
                 continue;
             }
             let unfed = self.unfed.clone();
-            let lent = self.framed.handle_bytes_lending(self.clock.now(), &self.read_buf[unfed.clone()]);
+            let lent = self.framed.handle_bytes_lending(self.clock.now(), &mut self.read_buf[unfed.clone()]);
             self.unfed.start += lent.consumed;
             if let Some(message) = lent.message {
                 let at = unfed.start;
                 return Ok(Some(LinkEventRef::Message(&self.read_buf[at + message.start..at + message.end])));
             }
+            // Stopped short with nothing to hand out: the start of a frame, not whole yet.
+            self.incomplete = !self.unfed.is_empty() && !self.framed.is_ready();
         }
         // The acknowledgement goes out with the next call (on the next message sent, if it comes
         // first): one write per exchange instead of two.
@@ -1003,23 +1008,42 @@ impl Link {
     }
 
     /// One read (or one datagram), waiting at most `wait`, fed to the session or kept
-    /// unfed. What a lent message left unfed is fed first, without reading.
+    /// unfed. What a lent message left unfed is fed first, without reading; the start of a
+    /// frame kept for [`Input::Keep`] is moved to the front, and the read goes after it.
     fn read(&mut self, wait: Option<Duration>, input: Input) -> Result<(), LinkError> {
-        if !self.unfed.is_empty() {
-            let unfed = std::mem::replace(&mut self.unfed, 0..0);
-            self.framed.handle_bytes(self.clock.now(), &self.read_buf[unfed]);
-            return Ok(());
+        let kept = match input {
+            Input::Keep if self.incomplete && self.unfed.len() < self.read_buf.len() => {
+                let unfed = std::mem::replace(&mut self.unfed, 0..0);
+                self.read_buf.copy_within(unfed.clone(), 0);
+                unfed.len()
+            }
+            _ if !self.unfed.is_empty() => {
+                // No room to read after it, or a caller that takes no messages.
+                let unfed = std::mem::replace(&mut self.unfed, 0..0);
+                self.incomplete = false;
+                self.framed.handle_bytes_mut(self.clock.now(), &mut self.read_buf[unfed]);
+                return Ok(());
+            }
+            _ => 0,
+        };
+        let read = self.socket.read(&mut self.read_buf[kept..], wait);
+        let len = match read {
+            Ok(Some(len)) => len,
+            other => {
+                // Nothing new (or an error): what was kept stays as it was.
+                self.unfed = 0..kept;
+                return other.map(|_| ());
+            }
+        };
+        if let Some((sample, count)) = &mut self.handshake_bytes {
+            let room = SAMPLE.saturating_sub(sample.len()).min(len);
+            sample.extend_from_slice(&self.read_buf[kept..kept + room]);
+            *count += len as u64;
         }
-        if let Some(len) = self.socket.read(&mut self.read_buf, wait)? {
-            if let Some((sample, count)) = &mut self.handshake_bytes {
-                let room = SAMPLE.saturating_sub(sample.len()).min(len);
-                sample.extend_from_slice(&self.read_buf[..room]);
-                *count += len as u64;
-            }
-            match input {
-                Input::Feed => self.framed.handle_bytes(self.clock.now(), &self.read_buf[..len]),
-                Input::Keep => self.unfed = 0..len,
-            }
+        self.incomplete = false;
+        match input {
+            Input::Feed => self.framed.handle_bytes_mut(self.clock.now(), &mut self.read_buf[..len]),
+            Input::Keep => self.unfed = 0..kept + len,
         }
         Ok(())
     }

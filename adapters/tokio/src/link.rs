@@ -642,7 +642,7 @@ impl Link {
                 with_scratch(*read_len, |buf| {
                     for _ in 0..datagrams {
                         let Some(len) = io.try_read(buf)? else { break };
-                        framed.handle_bytes(now, &buf[..len]);
+                        framed.handle_bytes_mut(now, &mut buf[..len]);
                     }
                     Ok(())
                 })

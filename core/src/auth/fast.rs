@@ -34,20 +34,18 @@ impl FastKeys {
         tag.as_ref().try_into().ok()
     }
 
-    /// Decrypts `ciphertext` into `room` (as long) if `tag` verifies.
+    /// Decrypts `text` in place if `tag` verifies.
     pub(super) fn open(
         &self,
         direction: u8,
         pn: u64,
         header: &[u8],
-        ciphertext: &[u8],
+        text: &mut [u8],
         tag: &[u8; 16],
-        room: &mut [u8],
     ) -> bool {
-        room.copy_from_slice(ciphertext);
         let aad = ring::aead::Aad::from(header);
         let tag = ring::aead::Tag::from(*tag);
-        self.receive.open_in_place_separate_tag(nonce(direction, pn), aad, tag, room, 0..).is_ok()
+        self.receive.open_in_place_separate_tag(nonce(direction, pn), aad, tag, text, 0..).is_ok()
     }
 }
 

@@ -12,7 +12,7 @@ use zeroize::Zeroize;
 use super::SEALED_TRAILER;
 use super::fast::FastKeys;
 use super::{PACKET_NUMBER_LEN, ReplayWindow, SEAL_OVERHEAD, Suite, ascon};
-use crate::wire::{CRC_LEN, HEADER_LEN, OVERHEAD, Packet, PacketType, Repr, crc32c, write_header};
+use crate::wire::{CRC_LEN, HEADER_LEN, Header, OVERHEAD, Packet, PacketType, Repr, crc32c, write_header};
 
 use crate::wire::flags::SEALED;
 
@@ -181,43 +181,82 @@ impl Channel {
     /// Opens `packet` (as parsed) into `room`: returns the packet with its plaintext payload,
     /// borrowed from `room`. The replay window moves only when the packet verified.
     pub fn open<'a>(&mut self, packet: &Repr<'_>, room: &'a mut [u8]) -> Result<Repr<'a>, OpenError> {
-        let sealed = packet.payload;
+        let (plain, pn) = self.packet_number(packet.payload)?;
+        let (ciphertext, trailer) = packet.payload.split_at(plain);
+        let room = room.get_mut(..plain).ok_or(OpenError::Forged)?;
+        room.copy_from_slice(ciphertext);
+        self.decrypt(packet.header(), packet.payload.len(), pn, trailer, room)?;
+        Ok(Repr { payload: room, ..*packet })
+    }
+
+    /// Opens in place the packet `header` whose sealed payload is `sealed`: the plaintext is
+    /// decrypted where the ciphertext lay, at the start of `sealed`, and returned with the
+    /// header as a packet. Nothing is copied. The replay window moves only when the packet
+    /// verified; if it does not, what `sealed` holds afterwards is unspecified.
+    pub fn open_in_place<'a>(&mut self, header: Header, sealed: &'a mut [u8]) -> Result<Repr<'a>, OpenError> {
+        let (plain, pn) = self.packet_number(sealed)?;
+        let sealed_len = sealed.len();
+        let (text, trailer) = sealed.split_at_mut(plain);
+        self.decrypt(header, sealed_len, pn, trailer, text)?;
+        let Header { kind, seq, ack, more } = header;
+        Ok(Repr { kind, seq, ack, more, payload: text })
+    }
+
+    /// The plaintext's length and the packet number of a sealed payload; `Replayed` if the
+    /// packet number was seen before or is too old.
+    fn packet_number(&self, sealed: &[u8]) -> Result<(usize, u64), OpenError> {
         let plain = sealed.len().checked_sub(SEAL_OVERHEAD).ok_or(OpenError::Forged)?;
-        let (ciphertext, trailer) = sealed.split_at(plain);
-        let (pn, tag) = trailer.split_at(PACKET_NUMBER_LEN);
-        let pn = u64::from_le_bytes(pn.try_into().map_err(|_| OpenError::Forged)?);
+        let pn = sealed.get(plain..).and_then(<[u8]>::first_chunk::<PACKET_NUMBER_LEN>);
+        let pn = u64::from_le_bytes(*pn.ok_or(OpenError::Forged)?);
         if !self.window.check(pn) {
             return Err(OpenError::Replayed);
         }
-        let room = room.get_mut(..plain).ok_or(OpenError::Forged)?;
-        let header = header_of(packet);
+        Ok((plain, pn))
+    }
+
+    /// Decrypts `text` in place, the ciphertext of a packet with `header` and a sealed payload
+    /// of `sealed_len` bytes, if the tag at the end of `trailer` (packet number, tag)
+    /// verifies, and then moves the replay window; else zeroes it.
+    #[inline(always)]
+    fn decrypt(
+        &mut self,
+        header: Header,
+        sealed_len: usize,
+        pn: u64,
+        trailer: &[u8],
+        text: &mut [u8],
+    ) -> Result<(), OpenError> {
+        let tag = trailer.get(PACKET_NUMBER_LEN..).unwrap_or_default();
+        let header = header_of(header, sealed_len);
         let direction = 1 - self.send_direction;
         #[cfg(feature = "aes-gcm")]
-        if let Some(fast) = &self.fast {
-            let tag: &[u8; super::TAG_LEN] = tag.try_into().map_err(|_| OpenError::Forged)?;
-            if !fast.open(direction, pn, &header, ciphertext, tag, room) {
-                return Err(OpenError::Forged);
+        let verified = match &self.fast {
+            Some(fast) => tag.try_into().is_ok_and(|tag| fast.open(direction, pn, &header, text, tag)),
+            None => {
+                let expected = ascon::aead(self.key(direction), &nonce(direction, pn), &header, text, true);
+                super::same(&expected, tag)
             }
-            self.window.accept(pn);
-            return Ok(Repr { payload: room, ..*packet });
-        }
-        room.copy_from_slice(ciphertext);
-        let expected = ascon::aead(self.key(direction), &nonce(direction, pn), &header, room, true);
-        if !super::same(&expected, tag) {
-            room.fill(0);
+        };
+        #[cfg(not(feature = "aes-gcm"))]
+        let verified = {
+            let expected = ascon::aead(self.key(direction), &nonce(direction, pn), &header, text, true);
+            super::same(&expected, tag)
+        };
+        if !verified {
+            text.fill(0);
             return Err(OpenError::Forged);
         }
         self.window.accept(pn);
-        Ok(Repr { payload: room, ..*packet })
+        Ok(())
     }
 }
 
 /// The header a sealed packet was sent with, rebuilt from what the parser kept: any bit the
 /// path changed (an undefined flag, an ack field sent without flag ACK) fails the tag.
-fn header_of(packet: &Repr<'_>) -> [u8; HEADER_LEN] {
+fn header_of(fields: Header, sealed_len: usize) -> [u8; HEADER_LEN] {
     let mut header = [0u8; HEADER_LEN];
-    let len = u16::try_from(packet.payload.len()).unwrap_or(u16::MAX);
-    write_header(packet.header(), len, SEALED, &mut header);
+    let len = u16::try_from(sealed_len).unwrap_or(u16::MAX);
+    write_header(fields, len, SEALED, &mut header);
     header
 }
 

@@ -307,7 +307,8 @@ mod tests {
 
     /// A keyed session seals DATA payloads in the send buffer where they lie in one piece, and
     /// the sealed packets are the bytes it seals in the caller's buffer (two pairs with the same
-    /// seeds have the same keys and packet numbers).
+    /// seeds have the same keys and packet numbers); opened in place in the input, they give
+    /// what they give opened from a copy.
     #[cfg(feature = "auth")]
     #[test]
     fn sealed_in_place_the_packets_are_the_bytes_sealed_whole() {
@@ -336,7 +337,10 @@ mod tests {
             let wire = drain(&mut plain, now, false);
             assert_eq!(drain_noting(&mut gathering, now, true, &mut lent), wire, "round {round}");
             plain_peer.handle_bytes(now, &wire);
-            gathering_peer.handle_bytes(now, &wire);
+            // In pieces, so that some packets lie whole in the input and others arrive split.
+            for piece in wire.clone().chunks_mut(900 + 37 * round) {
+                gathering_peer.handle_bytes_mut(now, piece);
+            }
             while let Some(event) = plain_peer.next_event() {
                 let got = match event {
                     Ok(Event::Message(got)) => got.to_vec(),
@@ -358,9 +362,10 @@ mod tests {
             let back = drain(&mut plain_peer, now, false);
             assert_eq!(drain(&mut gathering_peer, now, true), back);
             plain.handle_bytes(now, &back);
-            gathering.handle_bytes(now, &back);
+            gathering.handle_bytes_mut(now, &mut back.clone());
         }
         assert_eq!(plain.session().stats(), gathering.session().stats());
+        assert_eq!(plain_peer.session().stats(), gathering_peer.session().stats());
         #[cfg(feature = "auth")]
         assert_eq!(plain.session().stats().auth_failures + plain_peer.session().stats().auth_failures, 0);
         assert!(delivered >= 5, "{delivered} messages delivered");
@@ -369,6 +374,73 @@ mod tests {
         assert!(plain.session().stats().bytes_acked > 4096);
         assert!(lent.any);
         assert_eq!(lent.wrapped, keys == Keys::None);
+    }
+
+    /// A sealed packet changed on the way, opened in place, is dropped and counted; nothing of
+    /// it is delivered.
+    #[cfg(feature = "auth")]
+    #[test]
+    fn a_forged_packet_opened_in_place_is_dropped() {
+        let now = Instant::ZERO;
+        let (mut client, mut server) = keyed_pair(now, Keys::Ascon);
+        server.handle_bytes_mut(now, &mut drain(&mut client, now, true));
+        client.handle_bytes_mut(now, &mut drain(&mut server, now, true));
+        assert_eq!(client.next_event(), Some(Ok(Event::Connected)));
+        assert_eq!(server.next_event(), Some(Ok(Event::Connected)));
+        client.session_mut().send(now, &[5; 600]).unwrap();
+        let wire = drain(&mut client, now, true);
+        assert_eq!(wire.len(), 4 + 13 + 600 + 24, "one sealed DATA packet, framed");
+        // A changed byte of the header, the ciphertext, the packet number and the tag, with the
+        // CRC made right again.
+        let changes = [4 + 3, 4 + 9, wire.len() - 4 - 20, wire.len() - 5];
+        for (i, at) in changes.into_iter().enumerate() {
+            let mut forged = wire.clone();
+            forged[at] ^= 0x10;
+            let (packet, crc) = forged[4..].split_at_mut(wire.len() - 8);
+            crc.copy_from_slice(&crate::wire::crc32c(packet).to_le_bytes());
+            server.handle_bytes_mut(now, &mut forged);
+            assert_eq!(server.session().stats().auth_failures, i as u64 + 1, "byte {at} changed");
+            assert_eq!(server.next_event(), None);
+        }
+        server.handle_bytes_mut(now, &mut wire.clone());
+        assert_eq!(server.next_event(), Some(Ok(Event::Message(&[5; 600][..]))));
+        // The same packet again is a replay.
+        server.handle_bytes_mut(now, &mut wire.clone());
+        assert_eq!(server.next_event(), None);
+        assert_eq!(server.session().stats().auth_failures, changes.len() as u64 + 1);
+    }
+
+    /// A keyed session lends messages opened in place, as an unkeyed one lends them from the
+    /// input; a message in pieces is copied, as unkeyed.
+    #[cfg(feature = "auth")]
+    #[test]
+    fn messages_opened_in_place_are_lent() {
+        let now = Instant::ZERO;
+        let (mut client, mut server) = keyed_pair(now, Keys::Ascon);
+        server.handle_bytes_mut(now, &mut drain(&mut client, now, true));
+        client.handle_bytes_mut(now, &mut drain(&mut server, now, true));
+        assert_eq!(client.next_event(), Some(Ok(Event::Connected)));
+        assert_eq!(server.next_event(), Some(Ok(Event::Connected)));
+        let messages = [&b"first"[..], &[3; 650], &[4; 1000], b"last"];
+        for message in messages {
+            client.session_mut().send(now, message).unwrap();
+        }
+        let mut wire = drain(&mut client, now, true);
+        let (mut at, mut got) = (0, Vec::new());
+        while at < wire.len() {
+            let lent = server.handle_bytes_lending(now, &mut wire[at..]);
+            if let Some(message) = lent.message {
+                got.push((wire[at..][message].to_vec(), true));
+            }
+            at += lent.consumed;
+            while let Some(Ok(Event::Message(message))) = server.next_event() {
+                got.push((message.to_vec(), false));
+            }
+        }
+        let expected: Vec<_> = messages.iter().map(|m| (m.to_vec(), m.len() < 700)).collect();
+        assert_eq!(got, expected);
+        assert_eq!(server.session().stats().messages_received, 4);
+        assert_eq!(server.session().stats().auth_failures, 0);
     }
 
     #[test]

@@ -29,7 +29,16 @@ impl<F: Framing, B: Buffer, const W: usize> Connection<F, B, W> {
     /// Decoding also stops after a packet that queued an event (a message that came in
     /// pieces, or one copied because its frame was split across inputs): take the events
     /// ([`next_event`](Self::next_event)) until [`is_ready`](Self::is_ready) is false, then
-    /// feed the rest here again, so that the messages after it may be lent too.
+    /// feed the rest here again, so that the messages after it may be lent too. And it stops
+    /// before a frame that is not whole in `bytes` (for framings that can tell,
+    /// [`Decoder::is_incomplete`](crate::framing::Decoder::is_incomplete)): when neither a
+    /// message was lent nor an event queued and `consumed` is short of the input, feed the
+    /// rest again with the bytes that follow it, or give it to `handle_bytes` (whose decoder
+    /// holds it) when there is no room to read them after it.
+    ///
+    /// `bytes` may be changed: a keyed session opens each sealed packet that lies whole in it
+    /// in place ([`handle_bytes_mut`](Self::handle_bytes_mut)), and lends its message from
+    /// there as any.
     ///
     /// ```
     /// use framelink_core::connection::Connection;
@@ -56,20 +65,50 @@ impl<F: Framing, B: Buffer, const W: usize> Connection<F, B, W> {
     /// client.session_mut().send(now, b"first")?;
     /// client.session_mut().send(now, b"second")?;
     /// let n = client.poll_transmit(now, &mut wire)?;
-    /// let mut input = &wire[..n];
-    /// let mut got = Vec::new();
-    /// while !input.is_empty() {
-    ///     let lent = server.handle_bytes_lending(now, input);
+    /// let (mut at, mut got) = (0, Vec::new());
+    /// while at < n {
+    ///     let lent = server.handle_bytes_lending(now, &mut wire[at..n]);
     ///     if let Some(message) = lent.message {
-    ///         got.push(input[message].to_vec());
+    ///         got.push(wire[at..][message].to_vec());
     ///     }
-    ///     input = &input[lent.consumed..];
+    ///     at += lent.consumed;
     /// }
     /// assert_eq!(got, [&b"first"[..], b"second"]);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn handle_bytes_lending(&mut self, now: Instant, bytes: &[u8]) -> Lent {
-        self.feed::<true>(now, bytes)
+    pub fn handle_bytes_lending(&mut self, now: Instant, bytes: &mut [u8]) -> Lent {
+        self.feed::<true, _>(now, bytes)
+    }
+}
+
+/// The input of [`Connection`]'s decoding: bytes it only reads, or bytes it may change (where
+/// a keyed session opens sealed packets in place).
+pub(super) trait Input {
+    /// Whether [`get_mut`](Self::get_mut) gives the bytes.
+    const CHANGEABLE: bool;
+    /// The bytes.
+    fn get(&self) -> &[u8];
+    /// The bytes, to change, if they may be.
+    fn get_mut(&mut self) -> Option<&mut [u8]>;
+}
+
+impl Input for &[u8] {
+    const CHANGEABLE: bool = false;
+    fn get(&self) -> &[u8] {
+        self
+    }
+    fn get_mut(&mut self) -> Option<&mut [u8]> {
+        None
+    }
+}
+
+impl Input for &mut [u8] {
+    const CHANGEABLE: bool = true;
+    fn get(&self) -> &[u8] {
+        self
+    }
+    fn get_mut(&mut self) -> Option<&mut [u8]> {
+        Some(self)
     }
 }
 
@@ -117,49 +156,75 @@ mod tests {
         (client, server)
     }
 
-    /// Feeds `input` as a driver taking every event would: (message, lent?) in order.
-    fn take_all(to: &mut Tcp, mut input: &[u8]) -> Vec<(Vec<u8>, bool)> {
-        let mut got = Vec::new();
+    /// Feeds `input` as a driver taking every event would: (message, lent?) in order, and
+    /// the start of a frame left unfed because it is not whole.
+    fn take_all(to: &mut Tcp, input: &[u8]) -> (Vec<(Vec<u8>, bool)>, Vec<u8>) {
+        let (mut got, mut input, mut at) = (Vec::new(), input.to_vec(), 0);
         loop {
             while let Some(Ok(Event::Message(m))) = to.next_event() {
                 got.push((m.to_vec(), false));
             }
-            if input.is_empty() {
-                return got;
+            if at == input.len() {
+                return (got, Vec::new());
             }
-            let lent = to.handle_bytes_lending(NOW, input);
+            let lent = to.handle_bytes_lending(NOW, &mut input[at..]);
             if let Some(message) = lent.message {
-                got.push((input[message].to_vec(), true));
+                got.push((input[at..][message].to_vec(), true));
+            } else if at + lent.consumed < input.len() && !to.is_ready() {
+                return (got, input[at + lent.consumed..].to_vec());
             }
-            input = &input[lent.consumed..];
+            at += lent.consumed;
         }
     }
 
-    #[test]
-    fn messages_after_one_in_pieces_or_split_across_inputs_are_still_lent() {
-        let (mut client, mut server) = pair();
-        // The frames of each message, one after the other: where each starts.
+    /// A message in two packets, then "a", "b", "c" in one packet each; where each starts.
+    fn four_messages(client: &mut Tcp) -> (Vec<u8>, Vec<usize>) {
         let (mut wire, mut starts) = (Vec::new(), Vec::new());
         let mut out = std::vec![0u8; 8192];
         for message in [&[1; 500][..], b"a", b"b", b"c"] {
-            client.session_mut().send(NOW, message).unwrap(); // the first in two packets
+            client.session_mut().send(NOW, message).unwrap();
             starts.push(wire.len());
             let n = client.poll_transmit(NOW, &mut out).unwrap();
             wire.extend_from_slice(&out[..n]);
         }
-        // The frame of "b" split across two inputs: it is copied, the rest lent.
-        let b_at = starts[2] + 8;
-        let mut got = take_all(&mut server, &wire[..b_at]);
-        got.extend(take_all(&mut server, &wire[b_at..]));
-        let expected: Vec<(Vec<u8>, bool)> = [
-            (std::vec![1; 500], false),
-            (b"a".to_vec(), true),
-            (b"b".to_vec(), false),
-            (b"c".to_vec(), true),
-        ]
-        .into();
-        assert_eq!(got, expected);
+        (wire, starts)
+    }
+
+    fn expected(b_lent: bool) -> Vec<(Vec<u8>, bool)> {
+        [(std::vec![1; 500], false), (b"a".to_vec(), true), (b"b".to_vec(), b_lent), (b"c".to_vec(), true)]
+            .into()
+    }
+
+    #[test]
+    fn a_frame_not_whole_is_left_unfed_and_lent_once_the_rest_follows_it() {
+        let (mut client, mut server) = pair();
+        let (wire, starts) = four_messages(&mut client);
+        // The input ends 8 bytes into the frame of "b": decoding stops before it.
+        let cut = starts[2] + 8;
+        let (mut got, rest) = take_all(&mut server, &wire[..cut]);
+        assert_eq!(rest, &wire[starts[2]..cut]);
+        // A driver that reads the rest after it: "b" is lent too.
+        let mut input = rest.to_vec();
+        input.extend_from_slice(&wire[cut..]);
+        let (more, rest) = take_all(&mut server, &input);
+        got.extend(more);
+        assert!(rest.is_empty());
+        assert_eq!(got, expected(true));
         assert_eq!(server.session().stats().messages_received, 4);
+    }
+
+    #[test]
+    fn a_frame_split_across_inputs_is_copied_and_the_next_still_lent() {
+        let (mut client, mut server) = pair();
+        let (wire, starts) = four_messages(&mut client);
+        let cut = starts[2] + 8;
+        let (mut got, rest) = take_all(&mut server, &wire[..cut]);
+        // A driver without room for the rest: the decoder holds the start of the frame.
+        server.handle_bytes(NOW, &rest);
+        let (more, rest) = take_all(&mut server, &wire[cut..]);
+        got.extend(more);
+        assert!(rest.is_empty());
+        assert_eq!(got, expected(false));
     }
 
     #[test]

@@ -198,6 +198,16 @@ impl<const N: usize, B: Buffer> Decoder for LengthDelimitedDecoder<N, B> {
         }
     }
 
+    fn is_incomplete(&self, input: &[u8]) -> bool {
+        if !self.is_idle() {
+            return false;
+        }
+        let Some((prefix, rest)) = input.split_first_chunk::<PREFIX_LEN>() else { return true };
+        let len = u32::from_le_bytes(*prefix) as usize;
+        // A length over the limit or too short is decoded (and rejected) at once.
+        (OVERHEAD..=N).contains(&len) && rest.len() < len
+    }
+
     fn stats(&self) -> DecoderStats {
         self.stats
     }
@@ -373,6 +383,24 @@ mod tests {
             assert_eq!(frames, [Err(DecodeError::TooLong { len: 100, max: 64 }), Ok(5)]);
             assert_eq!(dec.stats().dropped_bytes, 100);
         }
+    }
+
+    #[test]
+    fn a_frame_is_incomplete_until_its_last_byte_unless_its_length_is_refused() {
+        let mut stream = [0u8; 64];
+        let len = frame(5, b"whole", &mut stream);
+        let dec = Ld::new();
+        for cut in 0..len {
+            assert!(dec.is_incomplete(&stream[..cut]), "{cut} of {len} bytes");
+        }
+        assert!(!dec.is_incomplete(&stream[..len]));
+        // Lengths the decoder refuses at once are not waited for.
+        assert!(!dec.is_incomplete(&1_000u32.to_le_bytes()));
+        assert!(!dec.is_incomplete(&3u32.to_le_bytes()));
+        // Nor is anything while the decoder holds part of a frame.
+        let mut dec = Ld::new();
+        let _ = dec.decode(&stream[..6]);
+        assert!(!dec.is_incomplete(&stream[6..8]));
     }
 
     #[test]

@@ -128,6 +128,15 @@ pub trait Decoder {
     /// Counters since the decoder was made.
     fn stats(&self) -> DecoderStats;
 
+    /// Whether `input` starts with a frame that is not whole in it, which
+    /// [`decode`](Self::decode) would copy into the decoder's own storage to wait for the rest:
+    /// a driver with room to read the rest right after it can keep it instead, and decode it
+    /// whole (no copy) once it is. `false` for a decoder that copies every frame, or holds
+    /// part of one already.
+    fn is_incomplete(&self, _input: &[u8]) -> bool {
+        false
+    }
+
     /// Gives back all the room of growable storage unless a partial frame is held in it, for a
     /// decoder that will be idle for a while (it grows again when a frame needs it). `decode`
     /// does the same by itself at its first call after a frame of more than [`IDLE_ROOM`]

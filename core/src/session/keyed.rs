@@ -1,13 +1,17 @@
 //! Keyed sessions (feature `auth`): the handshake's nonces and proofs, then every packet sealed
 //! and opened. PROTOCOL.md section 15.
 
+use core::ops::Range;
+
 use super::{Session, output};
 use crate::Instant;
 use crate::auth::{
     Channel, HELLO_LEN, NONCE_LEN, SEAL_OVERHEAD, SessionAuth, TAG_LEN, hello_proof, same, session_keys,
 };
 use crate::buffer::Buffer;
-use crate::wire::{BufferTooSmall, Capabilities, ErrorCode, HelloPayload, OVERHEAD, PacketType, Repr};
+use crate::wire::{
+    BufferTooSmall, Capabilities, ErrorCode, Header, HelloPayload, OVERHEAD, PacketType, Repr,
+};
 #[cfg(feature = "alloc")]
 use {super::PacketParts, super::gather::ToSeal, crate::auth::SEALED_TRAILER, crate::wire::HEADER_LEN};
 
@@ -73,7 +77,7 @@ impl<B: Buffer, const W: usize> Session<B, W> {
     }
 
     /// Whether the keys are known: packets are sealed and opened.
-    pub(super) fn is_sealing(&self) -> bool {
+    pub(crate) fn is_sealing(&self) -> bool {
         self.keyed.as_ref().is_some_and(|keyed| keyed.channel.is_some())
     }
 
@@ -100,6 +104,53 @@ impl<B: Buffer, const W: usize> Session<B, W> {
         if let Some(keyed) = self.keyed.as_mut() {
             keyed.scratch = Some(scratch);
         }
+    }
+
+    /// Whether a packet of `kind` is opened before it is handled (the keys are known, and it
+    /// is not the handshake's).
+    pub(crate) fn opens(&self, kind: PacketType) -> bool {
+        self.is_sealing() && crate::auth::is_sealed_kind(kind)
+    }
+
+    /// Handles a sealed packet (`header`, then the sealed `payload`) opened in place: the
+    /// plaintext is decrypted where the ciphertext lay, never copied out first; one that does
+    /// not verify is dropped and counted, as by [`handle_sealed`](Self::handle_sealed). With
+    /// `lend`, a whole message the application takes next is lent from there
+    /// ([`handle_packet_lent`](Self::handle_packet_lent)): returns where it lies in `payload`.
+    pub(crate) fn handle_sealed_in_place(
+        &mut self,
+        now: Instant,
+        header: Header,
+        payload: &mut [u8],
+        lend: bool,
+    ) -> Option<Range<usize>> {
+        // As `handle_sealed`: a packet longer than its scratch would take is dropped as forged.
+        let limit = usize::from(self.announced_max_payload()).max(64);
+        let channel = self.keyed.as_mut()?.channel.as_mut()?;
+        let opened = match payload.len().saturating_sub(SEAL_OVERHEAD) <= limit {
+            true => channel.open_in_place(header, payload),
+            false => Err(crate::auth::OpenError::Forged),
+        };
+        match opened {
+            Ok(opened) if opened.check_payload().is_ok() => {
+                let lent = match lend {
+                    true => self.handle_plain_lent(now, &opened),
+                    false => {
+                        self.handle_plain(now, &opened);
+                        false
+                    }
+                };
+                if lent {
+                    return Some(0..opened.payload.len());
+                }
+            }
+            Ok(_) => self.stats.ignored += 1,
+            Err(_) => {
+                debug!("framelink session {=u32:#x}: packet dropped: not authentic", self.session_id);
+                self.stats.auth_failures += 1;
+            }
+        }
+        None
     }
 
     /// The next packet, sealed once the keys are known if it is not the handshake's: written

@@ -30,7 +30,9 @@ impl<B: Buffer, const W: usize> Session<B, W> {
     /// delivered, and `true` says that the caller hands `packet.payload` to the application
     /// itself, in place of the [`Event::Message`](super::Event::Message) that
     /// [`poll_event`](Self::poll_event) would have lent. Otherwise the same as `handle_packet`,
-    /// and `false`. A keyed session opens packets into room of its own, and never lends.
+    /// and `false`. A keyed session opens a packet given here into room of its own, and never
+    /// lends it ([`Connection::handle_bytes_lending`](crate::connection::Connection) opens
+    /// packets in place, and lends from there).
     ///
     /// ```
     /// use framelink_core::session::{Config, Event, Session};
@@ -66,10 +68,16 @@ impl<B: Buffer, const W: usize> Session<B, W> {
             self.handle_packet(now, packet);
             return false;
         }
+        self.handle_plain_lent(now, packet)
+    }
+
+    /// [`handle_packet_lent`](Self::handle_packet_lent) for a packet in the clear (unkeyed,
+    /// or opened).
+    pub(super) fn handle_plain_lent(&mut self, now: Instant, packet: &Repr<'_>) -> bool {
         // The message the last poll_event lent is done with (this call borrows the session).
         self.release_message();
         self.lend = Lend::Wanted;
-        self.handle_packet(now, packet);
+        self.handle_plain(now, packet);
         let lent = self.lend == Lend::Done;
         self.lend = Lend::No;
         if lent {

@@ -201,7 +201,7 @@ impl Conn {
                 Ok(len) => {
                     if let Phase::Serving(client) = &mut self.phase {
                         let now = shared.clock.now();
-                        client.framed.handle_bytes(now, &shared.read_buf[..len]);
+                        client.framed.handle_bytes_mut(now, &mut shared.read_buf[..len]);
                     }
                     // Less than asked for: the socket is empty for now (unless its end is
                     // known to have come, which no later event would report).
