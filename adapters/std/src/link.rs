@@ -642,19 +642,7 @@ impl Link {
     /// the peer accepts (nothing queued, the link goes on), or with [`LinkError::Stalled`] when
     /// no acknowledgement came for the idle timeout.
     pub fn send(&mut self, message: &[u8]) -> Result<(), LinkError> {
-        let mut watch = None;
-        loop {
-            self.socket.check()?;
-            let now = self.clock.now();
-            match self.framed.session_mut().send(now, message) {
-                Ok(()) => return self.transmit_at(now),
-                Err(SendError::WouldBlock) => {
-                    let stall = self.stall_deadline(&mut watch)?;
-                    self.round(Some(stall))?;
-                }
-                Err(error) => return Err(self.refused(error)),
-            }
-        }
+        self.queue(message, 0)
     }
 
     /// Queues `message` like [`send`](Self::send), but writes only once 128 KiB are queued
@@ -662,6 +650,12 @@ impl Link {
     /// writes. What is left goes out with the next [`send`](Self::send),
     /// [`drive`](Self::drive), [`flush`](Self::flush) or [`next_event`](Self::next_event).
     pub fn feed(&mut self, message: &[u8]) -> Result<(), LinkError> {
+        self.queue(message, FEED_BATCH)
+    }
+
+    /// Queues `message`, then writes what is queued once `batch` bytes were fed since the last
+    /// write (at once for 0).
+    fn queue(&mut self, message: &[u8], batch: usize) -> Result<(), LinkError> {
         let mut watch = None;
         loop {
             self.socket.check()?;
@@ -669,7 +663,7 @@ impl Link {
             match self.framed.session_mut().send(now, message) {
                 Ok(()) => {
                     self.fed += message.len();
-                    return if self.fed >= FEED_BATCH { self.transmit_at(now) } else { Ok(()) };
+                    return if self.fed >= batch { self.transmit_at(now) } else { Ok(()) };
                 }
                 Err(SendError::WouldBlock) => {
                     let stall = self.stall_deadline(&mut watch)?;
