@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use framelink_core::Instant;
 use framelink_core::session::{CloseReason, Config, Event, Session, State, Timeout};
-use framelink_core::wire::Repr;
+use framelink_core::wire::{PacketType, Repr};
 
 /// The sessions under test; `W` is how many packets they may have in flight.
 type S<const W: usize = 16> = Session<Vec<u8>, W>;
@@ -52,15 +52,33 @@ struct Wire {
     lose: &'static [u64],
     /// A passing delay: packets put on the wire from `.0` to `.1` (µs) take `.2` µs longer.
     spike: Option<(u64, u64, u64)>,
+    /// The first `.1` copies of DATA numbered `.0` are lost.
+    lose_data: Option<(u16, u32)>,
 }
 
 impl Wire {
     fn new(imp: Impairments) -> Self {
-        Self { imp, in_flight: BTreeMap::new(), sent: 0, cut: false, packets: 0, lose: &[], spike: None }
+        Self {
+            imp,
+            in_flight: BTreeMap::new(),
+            sent: 0,
+            cut: false,
+            packets: 0,
+            lose: &[],
+            spike: None,
+            lose_data: None,
+        }
     }
 
     fn send(&mut self, rng: &mut Rng, now: u64, packet: &[u8]) {
         self.packets += 1;
+        if let Some((seq, copies)) = self.lose_data.as_mut()
+            && *copies > 0
+            && Repr::parse(packet).is_ok_and(|p| p.kind == PacketType::Data && p.seq.0 == *seq)
+        {
+            *copies -= 1;
+            return;
+        }
         if self.cut || self.lose.contains(&self.packets) || rng.chance(self.imp.loss) {
             return;
         }
@@ -447,6 +465,33 @@ fn the_window_grows_back_after_a_passing_delay() {
     let steady = goodput(None);
     let spiked = goodput(Some((300_000, 600_000, 30_000)));
     assert!(spiked > 0.8 * steady, "{spiked} against {steady} messages per µs");
+}
+
+/// The repair of the packet at the front of a full window is lost too. Nothing new may go,
+/// so no packet sent after that repair can reveal its loss, and each packet reported received
+/// meanwhile pushes the probe back: the front packet is sent again once its round trip and a
+/// quarter more have passed, without a probe or a timeout. 10 ms each way, window 16.
+#[cfg(feature = "congestion")]
+#[test]
+fn a_lost_repair_at_the_front_of_a_full_window_goes_again_after_a_round_trip() {
+    let imp = Impairments { delay_us: 10_000, ..Impairments::CLEAN };
+    let run_losing = |copies| {
+        let mut to_server = Wire::new(imp);
+        to_server.lose_data = Some((40, copies));
+        let wires = (to_server, Wire::new(imp));
+        let out = run_wires(config(), 8 * 1024, 1, wires, vec![100; 120], Vec::new(), None);
+        check_delivered(1, &imp, &out);
+        out
+    };
+    let once = run_losing(1);
+    let twice = run_losing(2);
+    let stats = twice.client.session.stats();
+    assert_eq!((stats.probes, stats.timeouts), (0, 0), "{stats:?}");
+    assert!(stats.retransmits >= 2, "{stats:?}");
+    // The second repair costs about a round trip and a quarter (25 ms), not a probe timeout
+    // after the last report (2·SRTT + 5 ms = 45 ms more).
+    let extra = twice.end_us - once.end_us;
+    assert!(extra < 35_000, "{extra} µs more for the second repair");
 }
 
 /// Goodput against loss, next to the ideal (1 - loss) share of the loss-free goodput:

@@ -488,6 +488,28 @@ impl<B: Buffer, const W: usize> SendBuffer<B, W> {
         next
     }
 
+    /// The oldest segment in flight, when it holds a full window back: queued to be sent again
+    /// (its number returned) once it went `wait` µs or more before `now` without being reported
+    /// received; else when it will be due, if it can be.
+    #[cfg(feature = "congestion")]
+    pub(crate) fn front_overdue(&mut self, now: Instant, wait: u64) -> (Option<SeqNumber>, Option<Instant>) {
+        if self.count == 0 {
+            return (None, None);
+        }
+        let at = self.slot(0);
+        let segment = &mut self.inflight.as_mut()[at];
+        if segment.sacked || segment.resend {
+            return (None, None);
+        }
+        let due = segment.sent_at.add_micros(wait);
+        if due > now {
+            return (None, Some(due));
+        }
+        segment.resend = true;
+        self.resends += 1;
+        (Some(segment.seq), None)
+    }
+
     /// Queues the oldest segment not reported received to be sent again, as a tail-loss probe:
     /// the one that holds the window back if its repair was lost, and, once delivered, the
     /// newest delivered packet, which makes RACK find every older one missing. Returns whether
