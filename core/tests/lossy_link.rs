@@ -494,6 +494,28 @@ fn a_lost_repair_at_the_front_of_a_full_window_goes_again_after_a_round_trip() {
     assert!(extra < 35_000, "{extra} µs more for the second repair");
 }
 
+/// A repair that was lost itself goes twice: with the packet, its first repair and one copy
+/// of its second repair lost, the other copy fills the hole at once, and the transfer ends as
+/// soon as when only the packet and its first repair were lost. 10 ms each way, window 16.
+#[cfg(feature = "congestion")]
+#[test]
+fn a_second_repair_goes_twice() {
+    let imp = Impairments { delay_us: 10_000, ..Impairments::CLEAN };
+    let run_losing = |copies| {
+        let mut to_server = Wire::new(imp);
+        to_server.lose_data = Some((40, copies));
+        let wires = (to_server, Wire::new(imp));
+        let out = run_wires(config(), 8 * 1024, 1, wires, vec![100; 120], Vec::new(), None);
+        check_delivered(1, &imp, &out);
+        out
+    };
+    let two = run_losing(2);
+    let three = run_losing(3);
+    let stats = three.client.session.stats();
+    assert_eq!((stats.probes, stats.timeouts, stats.retransmits), (0, 0, 3), "{stats:?}");
+    assert!(three.end_us < two.end_us + 2_000, "{} against {} µs", three.end_us, two.end_us);
+}
+
 /// Goodput against loss, next to the ideal (1 - loss) share of the loss-free goodput:
 /// `cargo test -p framelink-core --test lossy_link --release -- --ignored --nocapture goodput`.
 /// The link: 5 ms each way, no jitter; 2,000 messages of 1 KiB; 8 KiB receive buffers (the

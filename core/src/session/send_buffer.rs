@@ -510,6 +510,20 @@ impl<B: Buffer, const W: usize> SendBuffer<B, W> {
         (Some(segment.seq), None)
     }
 
+    /// Queues the segment `seq` to be sent again, unless it is queued or reported received.
+    #[cfg(feature = "congestion")]
+    pub(crate) fn requeue(&mut self, seq: SeqNumber) {
+        let i = usize::from(seq.distance_from(self.oldest_unacked()));
+        if i < self.count {
+            let at = self.slot(i);
+            let segment = &mut self.inflight.as_mut()[at];
+            if !segment.sacked && !segment.resend {
+                segment.resend = true;
+                self.resends += 1;
+            }
+        }
+    }
+
     /// Queues the oldest segment not reported received to be sent again, as a tail-loss probe:
     /// the one that holds the window back if its repair was lost, and, once delivered, the
     /// newest delivered packet, which makes RACK find every older one missing. Returns whether
