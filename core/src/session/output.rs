@@ -172,9 +172,10 @@ impl<B: crate::buffer::Buffer, const W: usize> Session<B, W> {
         // A repair that was lost itself goes twice: each round of repair costs a round trip,
         // and the packet at the front of the window holds every later one back meanwhile
         // (at 10% loss, one packet in a hundred would need a third round, one in a thousand
-        // a fourth; sent twice, one in ten thousand).
+        // a fourth; sent twice, one in ten thousand). Not after a timeout (`backoff`): the
+        // path may be gone, and everything in flight goes again then.
         #[cfg(feature = "congestion")]
-        if segment.transmissions == 2 && self.lossy() {
+        if segment.transmissions == 2 && self.backoff == 0 && self.lossy() {
             self.tx.requeue(segment.seq);
         }
         self.data_sent(now);
