@@ -107,6 +107,7 @@ impl<F: Framing, B: Buffer, const W: usize> Connection<F, B, W> {
     /// message lent from `bytes` ([`handle_bytes_lending`](Self::handle_bytes_lending)). A
     /// keyed session opens a sealed packet in place where `bytes` may be changed.
     #[inline(always)]
+    #[cfg_attr(not(feature = "auth"), allow(unused_mut))] // only keyed sessions change `bytes`
     fn feed<const LEND: bool, I: lend::Input>(&mut self, now: Instant, mut bytes: I) -> Lent {
         let tag = if F::SESSION_TAG { datagram::session_tag(bytes.get()) } else { None };
         let len = bytes.get().len();

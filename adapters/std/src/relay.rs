@@ -355,10 +355,11 @@ impl RelayStats {
 /// - No netem-exact distributions: loss is independent per datagram (no Gilbert-Elliott bursts,
 ///   no correlation), jitter is uniform, reordering is a hold-back
 ///   ([`RelayConfig::reorder`]).
-/// - It cannot see what the kernel drops. It does not (and with `std` alone cannot) raise
-///   `SO_RCVBUF`: a burst larger than a socket's receive buffer (about 200 KiB, a few hundred
-///   small datagrams on Linux) is dropped by the kernel before the relay reads it, and a burst of
-///   copies the relay sends can overflow the receiver's buffer the same way. The stats count
+/// - It cannot see what the kernel drops. It asks for 4 MiB of `SO_RCVBUF` on its sockets
+///   (the kernel caps it at `rmem_max`; the usual default, about 200 KiB, holds a few hundred
+///   datagrams), yet a burst larger than that, or one that meets the relay's thread
+///   descheduled, is dropped by the kernel before the relay reads it, and a burst of copies the
+///   relay sends can overflow the receiver's buffer the same way. The stats count
 ///   what the relay received and forwarded; compare them with what each end sent and received.
 /// - No TCP; no per-client settings.
 pub struct Relay {
@@ -408,6 +409,7 @@ impl Relay {
         let context =
             |error: io::Error| io::Error::new(error.kind(), format!("cannot listen on {listen}: {error}"));
         let mut listener = UdpSocket::bind(listen).map_err(context)?;
+        raise_recv_buffer(&listener);
         let local_addr = listener.local_addr()?;
         if local_addr == target {
             return Err(io::Error::new(
@@ -615,6 +617,12 @@ impl SplitMix64 {
         let unit = (self.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64);
         unit < p
     }
+}
+
+/// Asks for a receive buffer that holds a burst (best effort: the kernel caps it at
+/// `rmem_max`), so that the relay drops what it is told to, not what a full socket does.
+fn raise_recv_buffer(socket: &UdpSocket) {
+    let _ = socket2::SockRef::from(socket).set_recv_buffer_size(crate::server::UDP_RECV_BUFFER);
 }
 
 /// Draws each datagram takes: loss, duplicate, then five for each of two copies.
@@ -910,6 +918,7 @@ impl Engine {
             (false, IpAddr::V6(_)) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
         };
         let mut socket = UdpSocket::bind(SocketAddr::new(local, 0))?;
+        raise_recv_buffer(&socket);
         socket.connect(self.target)?;
         let token = self.new_token();
         self.poll.registry().register(&mut socket, token, Interest::READABLE)?;

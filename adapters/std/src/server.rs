@@ -41,7 +41,7 @@ const MAX_REFUSING: usize = 32;
 const BACKLOG: i32 = 1024;
 /// Receive buffer asked for each UDP socket, where datagrams of every peer queue (the kernel
 /// caps it at `rmem_max`; the usual default of 208 KiB holds only a few hundred datagrams).
-const UDP_RECV_BUFFER: usize = 4 << 20;
+pub(crate) const UDP_RECV_BUFFER: usize = 4 << 20;
 
 /// What the server threads share.
 struct Control {

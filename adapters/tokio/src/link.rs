@@ -287,19 +287,7 @@ impl Link {
     /// peer accepts (nothing queued, the link goes on), or with [`LinkError::Stalled`] when no
     /// acknowledgement came for the idle timeout.
     pub async fn send(&mut self, message: &[u8]) -> Result<(), LinkError> {
-        let mut watch = None;
-        loop {
-            self.check()?;
-            let now = self.clock.now();
-            match self.framed.session_mut().send(now, message) {
-                Ok(()) => return self.transmit().await,
-                Err(SendError::WouldBlock) => {
-                    let stall = self.stall_deadline(&mut watch)?;
-                    self.round(Some(stall)).await?;
-                }
-                Err(error) => return Err(self.refused(error)),
-            }
-        }
+        self.queue(message, 0).await
     }
 
     /// Queues `message` like [`send`](Self::send), but writes only once 128 KiB are queued
@@ -307,6 +295,12 @@ impl Link {
     /// writes. What is left goes out with the next [`send`](Self::send),
     /// [`flush`](Self::flush) or [`recv`](Self::recv).
     pub async fn feed(&mut self, message: &[u8]) -> Result<(), LinkError> {
+        self.queue(message, FEED_BATCH).await
+    }
+
+    /// Queues `message`, then writes what is queued once `batch` bytes were fed since the last
+    /// write (at once for 0).
+    async fn queue(&mut self, message: &[u8], batch: usize) -> Result<(), LinkError> {
         let mut watch = None;
         loop {
             self.check()?;
@@ -314,7 +308,7 @@ impl Link {
             match self.framed.session_mut().send(now, message) {
                 Ok(()) => {
                     self.fed += message.len();
-                    return if self.fed >= FEED_BATCH { self.transmit().await } else { Ok(()) };
+                    return if self.fed >= batch { self.transmit().await } else { Ok(()) };
                 }
                 Err(SendError::WouldBlock) => {
                     let stall = self.stall_deadline(&mut watch)?;

@@ -83,6 +83,7 @@ impl<F: Framing, B: Buffer, const W: usize> Connection<F, B, W> {
 
 /// The input of [`Connection`]'s decoding: bytes it only reads, or bytes it may change (where
 /// a keyed session opens sealed packets in place).
+#[cfg_attr(not(feature = "auth"), allow(dead_code))] // only keyed sessions change the bytes
 pub(super) trait Input {
     /// Whether [`get_mut`](Self::get_mut) gives the bytes.
     const CHANGEABLE: bool;

@@ -3,9 +3,13 @@
 //!
 //! The window counts DATA packets (the peer's window is in packets too) and bounds those in the
 //! network: sent, not acknowledged, not reported received and not deemed lost. It starts at ten
-//! packets, doubles every round trip in slow start and grows by one packet per window
-//! acknowledged in congestion avoidance, never past what the receiver grants (its window and
-//! the `W` packets the sender can describe).
+//! packets and doubles every round trip in slow start. In congestion avoidance it grows by one
+//! packet per window acknowledged while the round trip shows a queue, and by a quarter of what
+//! is delivered while it shows none (HyStart++'s conservative slow start, RFC 9406 4.3, which
+//! resumes growth once the delay falls back): a window cut during a passing delay (a
+//! descheduled receiver) regains its size in a few round trips, not one packet per round trip.
+//! It never grows past what the receiver grants (its window and the `W` packets the sender can
+//! describe).
 //!
 //! The response to loss comes once per flight (a recovery period: losses of packets sent before
 //! the first response get none) and depends on the path's delay. A loss while the round trip
@@ -29,6 +33,9 @@ use crate::wire::SeqNumber;
 pub(super) const INITIAL_WINDOW: u32 = 10;
 /// The smallest window (RFC 9002 7.2).
 pub(super) const MIN_WINDOW: u32 = 2;
+/// In congestion avoidance without a queue, the window grows by one packet per this many
+/// delivered (RFC 9406's CSS_GROWTH_DIVISOR).
+const CSS_DIVISOR: u32 = 4;
 /// Bursts the pacer allows, in packets.
 const MIN_BURST: u64 = 10;
 const MAX_BURST: u64 = 64;
@@ -93,12 +100,18 @@ impl Congestion {
             if queue {
                 self.ssthresh = self.window;
             }
-        } else {
+        } else if queue {
             self.delivered += count;
             if self.delivered >= self.window {
                 self.delivered -= self.window;
                 self.window += 1;
             }
+        } else {
+            // No queue: a quarter of slow start's growth (HyStart++'s conservative slow start,
+            // RFC 9406 4.3, which also goes back to growing once the delay falls).
+            self.delivered += count;
+            self.window = self.window.saturating_add(self.delivered / CSS_DIVISOR);
+            self.delivered %= CSS_DIVISOR;
         }
         self.window = self.window.min(cap.max(MIN_WINDOW));
     }
@@ -182,13 +195,24 @@ mod tests {
         assert_eq!(cc.window(), 20);
         cc.on_delivered(20, SeqNumber(29), true, false, CAP);
         assert_eq!(cc.window(), 40);
-        // The RTT rises: slow start ends at this window; growth is one packet per window.
+        // The RTT rises: slow start ends at this window; while the queue shows, growth is one
+        // packet per window.
         cc.on_delivered(40, SeqNumber(69), true, true, CAP);
         assert_eq!(cc.window(), 80);
-        cc.on_delivered(79, SeqNumber(148), true, false, CAP);
+        cc.on_delivered(79, SeqNumber(148), true, true, CAP);
         assert_eq!(cc.window(), 80);
-        cc.on_delivered(1, SeqNumber(149), true, false, CAP);
+        cc.on_delivered(1, SeqNumber(149), true, true, CAP);
         assert_eq!(cc.window(), 81);
+        // The queue gone (a passing delay): a quarter of slow start, a packet per four delivered.
+        cc.on_delivered(81, SeqNumber(230), true, false, CAP);
+        assert_eq!(cc.window(), 101);
+        cc.on_delivered(3, SeqNumber(233), true, false, CAP);
+        assert_eq!(cc.window(), 102, "what was left over counts");
+        // Two more round trips: 25% each.
+        for round in 0..2u16 {
+            cc.on_delivered(cc.window(), SeqNumber(300 + round * 200), true, false, CAP);
+        }
+        assert_eq!(cc.window(), 102 + 25 + 31 + 1);
     }
 
     #[test]
@@ -215,7 +239,7 @@ mod tests {
         cc.on_delivered(5, SeqNumber(199), true, false, CAP);
         assert_eq!(cc.window(), 70);
         // A packet sent after the response is delivered: the recovery period ends.
-        cc.on_delivered(70, SeqNumber(200), true, false, CAP);
+        cc.on_delivered(70, SeqNumber(200), true, true, CAP);
         assert_eq!(cc.window(), 71, "congestion avoidance after the response");
         // A loss of the next flight gets its own response.
         assert!(cc.on_lost(SeqNumber(230), SeqNumber(280), true));
@@ -259,14 +283,12 @@ mod tests {
         assert_eq!(cc.window(), 70, "slow start up to 7/10 of the old window, then one per window");
         // Without a queue the timeout was random loss: the threshold stays where it was.
         cc.on_persistent_congestion(false);
-        for i in 0..10 {
+        for i in 0..6 {
             cc.on_delivered(cc.window(), SeqNumber(1000 + i * 600), true, false, CAP);
         }
-        assert_eq!(
-            cc.window(),
-            70 + 4,
-            "slow start to the threshold it had (six rounds), then one per window"
-        );
+        assert_eq!(cc.window(), 70, "slow start to the threshold it had (six rounds)");
+        cc.on_delivered(70, SeqNumber(5000), true, true, CAP);
+        assert_eq!(cc.window(), 71, "then one per window while a queue shows");
     }
 
     #[test]

@@ -192,10 +192,25 @@ impl<B: crate::buffer::Buffer, const W: usize> Session<B, W> {
         let queue = super::congestion::queue_building(srtt, min, self.config.ack_delay_us);
         let next = self.tx.next_seq();
         let (cc, mut lost) = (&mut self.cc, 0u64);
-        let due = self.tx.rack_detect(now, threshold, |seq| {
+        let mut due = self.tx.rack_detect(now, threshold, |seq| {
             lost += 1;
             cc.on_lost(seq, next, queue);
         });
+        // A full window: nothing new goes, so once the oldest packet's repair is the last one
+        // sent, no later packet can reveal that it was lost too, and every packet reported
+        // meanwhile pushes the probe back. The oldest packet, which holds the window, is then
+        // deemed lost once its round trip and a quarter more have passed (RACK's reordering
+        // window, RFC 8985 6.2), with no later delivery needed.
+        let window = self.peer.map_or(0, |peer| usize::from(peer.window).min(self.tx.inflight_capacity()));
+        if self.tx.inflight() >= window {
+            let wait = u64::from(srtt) + u64::from(min / 4);
+            let (front, front_due) = self.tx.front_overdue(now, wait);
+            if let Some(seq) = front {
+                lost += 1;
+                self.cc.on_lost(seq, next, queue);
+            }
+            due = [due, front_due].into_iter().flatten().min();
+        }
         self.stats.fast_retransmits += lost;
         match due {
             Some(at) => self.timers.set(Timer::Loss, at),

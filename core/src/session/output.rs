@@ -8,8 +8,8 @@ use crate::wire::{
     AckPayload, BufferTooSmall, ErrorPayload, Header, OVERHEAD, PacketType, PingPayload, Repr, SeqNumber,
 };
 
-/// Selective-ack bitmap words an ACK carries at most: 2048 packets beyond the gap.
-pub(super) const SACK_WORDS: usize = 64;
+/// Selective-ack bitmap words an ACK carries at most: 4096 packets beyond the gap.
+pub(super) const SACK_WORDS: usize = 128;
 
 impl<B: crate::buffer::Buffer, const W: usize> Session<B, W> {
     /// Writes the next packet to send into `buf` and returns its length, or `None` when nothing
@@ -169,6 +169,15 @@ impl<B: crate::buffer::Buffer, const W: usize> Session<B, W> {
         let (tx, at) = (&self.tx, (segment.start, usize::from(segment.len)));
         let len = payload.data(tx, header, at, buf, |p| tx.read_at(segment.start, p))?;
         self.tx.resent(segment.seq, now);
+        // A repair that was lost itself goes twice: each round of repair costs a round trip,
+        // and the packet at the front of the window holds every later one back meanwhile
+        // (at 10% loss, one packet in a hundred would need a third round, one in a thousand
+        // a fourth; sent twice, one in ten thousand). Not after a timeout (`backoff`): the
+        // path may be gone, and everything in flight goes again then.
+        #[cfg(feature = "congestion")]
+        if segment.transmissions == 2 && self.backoff == 0 && self.lossy() {
+            self.tx.requeue(segment.seq);
+        }
         self.data_sent(now);
         self.stats.retransmits += 1;
         self.acknowledged();

@@ -90,6 +90,12 @@ pub(crate) struct SendBuffer<B: Buffer, const W: usize> {
     first: usize,
     count: usize,
     next_seq: SeqNumber,
+    /// Segments in flight marked `sacked`, and marked `resend` (never both): the pipe and the
+    /// check for repairs cost nothing per packet with thousands in flight.
+    #[cfg(feature = "congestion")]
+    sacked: usize,
+    #[cfg(feature = "congestion")]
+    resends: usize,
     // Last: read only with growable storage (small offsets stay for the fields used often).
     /// The size growable storage may reach (the buffer's capacity); unused with fixed storage.
     limit: usize,
@@ -112,6 +118,10 @@ impl<B: Buffer, const W: usize> SendBuffer<B, W> {
             first: 0,
             count: 0,
             next_seq: SeqNumber(0),
+            #[cfg(feature = "congestion")]
+            sacked: 0,
+            #[cfg(feature = "congestion")]
+            resends: 0,
             // Unused with fixed storage: zeros, stored with the other zeros.
             limit: if B::GROWS { limit.max(initial) } else { 0 },
             initial: if B::GROWS { initial } else { 0 },
@@ -131,6 +141,10 @@ impl<B: Buffer, const W: usize> SendBuffer<B, W> {
         self.first = 0;
         self.count = 0;
         self.next_seq = SeqNumber(0);
+        #[cfg(feature = "congestion")]
+        {
+            (self.sacked, self.resends) = (0, 0);
+        }
     }
 
     /// The bytes it can hold: its storage's length, or the limit growable storage may reach.
@@ -361,6 +375,11 @@ impl<B: Buffer, const W: usize> SendBuffer<B, W> {
             let segment = self.inflight.as_ref()[self.slot(0)];
             self.first = self.slot(1);
             self.count -= 1;
+            #[cfg(feature = "congestion")]
+            {
+                self.sacked -= usize::from(segment.sacked);
+                self.resends -= usize::from(segment.resend);
+            }
             on_acked(&segment);
             last = Some(segment);
         }
@@ -383,6 +402,11 @@ impl<B: Buffer, const W: usize> SendBuffer<B, W> {
             let segment = &mut self.inflight.as_mut()[at];
             let offset = i32::from(segment.seq.diff(ack)) - 1;
             if (0..32).contains(&offset) && bitmap & (1 << offset) != 0 && !segment.sacked {
+                #[cfg(feature = "congestion")]
+                {
+                    self.sacked += 1;
+                    self.resends -= usize::from(segment.resend);
+                }
                 segment.sacked = true;
                 segment.resend = false;
                 sample = (segment.transmissions == 1).then_some(segment.sent_at);
@@ -407,6 +431,8 @@ impl<B: Buffer, const W: usize> SendBuffer<B, W> {
             let offset = (i32::from(segment.seq.diff(ack)) - 1) as usize;
             let word = bitmap.get(offset / 32).copied().unwrap_or(0);
             if word & (1 << (offset % 32)) != 0 && !segment.sacked {
+                self.sacked += 1;
+                self.resends -= usize::from(segment.resend);
                 segment.sacked = true;
                 segment.resend = false;
                 sample = (segment.transmissions == 1).then_some(segment.sent_at);
@@ -420,12 +446,14 @@ impl<B: Buffer, const W: usize> SendBuffer<B, W> {
     /// sent again (what the congestion window bounds).
     #[cfg(feature = "congestion")]
     pub(crate) fn pipe(&self) -> usize {
-        (0..self.count)
-            .filter(|&i| {
-                let segment = &self.inflight.as_ref()[self.slot(i)];
-                !segment.sacked && !segment.resend
-            })
-            .count()
+        debug_assert_eq!(
+            (self.sacked, self.resends),
+            (0..self.count)
+                .map(|i| &self.inflight.as_ref()[self.slot(i)])
+                .fold((0, 0), |(s, r), x| (s + usize::from(x.sacked), r + usize::from(x.resend))),
+            "the counts follow the flags"
+        );
+        self.count - self.sacked - self.resends
     }
 
     /// RACK (RFC 8985 6.2): queues for retransmission each segment not reported received that
@@ -451,12 +479,49 @@ impl<B: Buffer, const W: usize> SendBuffer<B, W> {
             let due = segment.sent_at.add_micros(wait);
             if due <= now {
                 segment.resend = true;
+                self.resends += 1;
                 on_lost(segment.seq);
             } else {
                 next = Some(next.map_or(due, |n| n.min(due)));
             }
         }
         next
+    }
+
+    /// The oldest segment in flight, when it holds a full window back: queued to be sent again
+    /// (its number returned) once it went `wait` µs or more before `now` without being reported
+    /// received; else when it will be due, if it can be.
+    #[cfg(feature = "congestion")]
+    pub(crate) fn front_overdue(&mut self, now: Instant, wait: u64) -> (Option<SeqNumber>, Option<Instant>) {
+        if self.count == 0 {
+            return (None, None);
+        }
+        let at = self.slot(0);
+        let segment = &mut self.inflight.as_mut()[at];
+        if segment.sacked || segment.resend {
+            return (None, None);
+        }
+        let due = segment.sent_at.add_micros(wait);
+        if due > now {
+            return (None, Some(due));
+        }
+        segment.resend = true;
+        self.resends += 1;
+        (Some(segment.seq), None)
+    }
+
+    /// Queues the segment `seq` to be sent again, unless it is queued or reported received.
+    #[cfg(feature = "congestion")]
+    pub(crate) fn requeue(&mut self, seq: SeqNumber) {
+        let i = usize::from(seq.distance_from(self.oldest_unacked()));
+        if i < self.count {
+            let at = self.slot(i);
+            let segment = &mut self.inflight.as_mut()[at];
+            if !segment.sacked && !segment.resend {
+                segment.resend = true;
+                self.resends += 1;
+            }
+        }
     }
 
     /// Queues the oldest segment not reported received to be sent again, as a tail-loss probe:
@@ -469,6 +534,7 @@ impl<B: Buffer, const W: usize> SendBuffer<B, W> {
             let at = self.slot(i);
             let segment = &mut self.inflight.as_mut()[at];
             if !segment.sacked {
+                self.resends += usize::from(!segment.resend);
                 segment.resend = true;
                 return true;
             }
@@ -494,6 +560,10 @@ impl<B: Buffer, const W: usize> SendBuffer<B, W> {
             {
                 segment.resend = true;
                 queued += 1;
+                #[cfg(feature = "congestion")]
+                {
+                    self.resends += 1;
+                }
             }
         }
         queued
@@ -513,11 +583,19 @@ impl<B: Buffer, const W: usize> SendBuffer<B, W> {
                 queued += 1;
             }
         }
+        #[cfg(feature = "congestion")]
+        {
+            (self.sacked, self.resends) = (self.count - queued, queued);
+        }
         queued
     }
 
     /// The first segment queued for retransmission.
     pub(crate) fn next_resend(&self) -> Option<Segment> {
+        #[cfg(feature = "congestion")]
+        if self.resends == 0 {
+            return None;
+        }
         (0..self.count).map(|i| &self.inflight.as_ref()[self.slot(i)]).find(|s| s.resend).copied()
     }
 
@@ -527,6 +605,10 @@ impl<B: Buffer, const W: usize> SendBuffer<B, W> {
         if i < self.count {
             let at = self.slot(i);
             let segment = &mut self.inflight.as_mut()[at];
+            #[cfg(feature = "congestion")]
+            {
+                self.resends -= usize::from(segment.resend);
+            }
             segment.resend = false;
             segment.sent_at = now;
             segment.transmissions = segment.transmissions.saturating_add(1);
@@ -569,6 +651,38 @@ mod tests {
         assert_eq!((s.seq, s.len, s.more), (SeqNumber(3), 0, false));
         assert!(b.peek_fragment(4).is_none());
         assert!(!b.is_drained());
+    }
+
+    /// The pipe and the queue of repairs, counted as the flags change, match the flags.
+    #[cfg(feature = "congestion")]
+    #[test]
+    fn the_pipe_and_the_repairs_follow_every_flag_change() {
+        let mut b = Buf::new([0; 32], 0);
+        assert!(b.push(&[1; 20]));
+        for _ in 0..4 {
+            cut(&mut b, 5);
+        }
+        assert_eq!((b.pipe(), b.next_resend().map(|s| s.seq)), (4, None));
+        // 0 missing, 1 and 3 reported received; then 0 and 2 lost (RACK).
+        b.mark_sacked_with(SeqNumber(0), &[0b101], |_| {});
+        assert_eq!(b.pipe(), 2);
+        let sent_after = Instant::from_micros(1);
+        b.rack_detect(Instant::from_millis(10), (sent_after, SeqNumber(3), 0), |_| {});
+        assert_eq!(b.pipe(), 0);
+        assert_eq!(b.next_resend().unwrap().seq, SeqNumber(0));
+        b.resent(SeqNumber(0), Instant::from_millis(10));
+        assert_eq!((b.pipe(), b.next_resend().unwrap().seq), (1, SeqNumber(2)));
+        // 0 and 1 acknowledged: 2 is still queued, 3 still reported.
+        b.acknowledge(SeqNumber(2), |_| {});
+        assert_eq!((b.pipe(), b.next_resend().unwrap().seq), (0, SeqNumber(2)));
+        b.resent(SeqNumber(2), Instant::from_millis(11));
+        assert_eq!((b.pipe(), b.next_resend().map(|s| s.seq)), (1, None));
+        // A timeout: everything not reported, again.
+        assert_eq!(b.mark_all_lost(), 1);
+        assert_eq!((b.pipe(), b.next_resend().map(|s| s.seq)), (0, Some(SeqNumber(2))));
+        b.acknowledge(SeqNumber(4), |_| {});
+        assert_eq!((b.pipe(), b.next_resend().map(|s| s.seq)), (0, None));
+        assert!(b.queue_probe() || b.inflight() == 0);
     }
 
     #[test]
