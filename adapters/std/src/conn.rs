@@ -21,6 +21,19 @@ pub const GATHER: usize = 65;
 /// Message bytes a link's `feed` queues before it writes: on loopback TCP, writes of 128 KiB
 /// moved about 1.7 times the bytes per second of writes of 64 KiB (the kernel's cost per write).
 pub const FEED_BATCH: usize = 128 * 1024;
+/// Receive buffer asked for each UDP socket (a server's, a link's, the relay's), where bursts
+/// of datagrams queue: the usual default of 208 KiB holds only a few hundred, and the data or
+/// acknowledgements of a wide window come in bursts. The kernel caps it (`rmem_max` on Linux).
+const UDP_RECV_BUFFER: usize = 4 << 20;
+
+/// Asks for a receive buffer of 4 MiB on the UDP `socket`, best effort: a smaller one only
+/// makes losses likelier.
+pub fn raise_udp_recv_buffer<S>(socket: &S)
+where
+    for<'a> socket2::SockRef<'a>: From<&'a S>,
+{
+    let _ = socket2::SockRef::from(socket).set_recv_buffer_size(UDP_RECV_BUFFER);
+}
 
 /// `frames` as I/O slices for one vectored write: the first `len` of the array.
 pub(crate) fn io_slices<'a>(frames: &Gather<'a, GATHER>) -> ([IoSlice<'a>; GATHER], usize) {

@@ -49,7 +49,7 @@ pub use framelink_core as core;
 /// session joined to its framing. Not a stable API.
 #[doc(hidden)]
 pub mod shared {
-    pub use crate::conn::{FEED_BATCH, Framed, GATHER, Sess};
+    pub use crate::conn::{FEED_BATCH, Framed, GATHER, Sess, raise_udp_recv_buffer};
 }
 /// A pre-shared key for keyed sessions ([`LinkConfig::psk`]).
 pub use framelink_core::auth::{Psk, PskError, Suite};

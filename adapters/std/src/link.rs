@@ -493,9 +493,7 @@ impl Link {
                     (Ipv6Addr::UNSPECIFIED, 0).into()
                 };
                 let socket = UdpSocket::bind(any)?;
-                // Best effort, as the server's: acknowledgements of a wide window come in
-                // bursts, and the usual 208 KiB holds only a few hundred of them.
-                let _ = socket2::SockRef::from(&socket).set_recv_buffer_size(crate::server::UDP_RECV_BUFFER);
+                crate::conn::raise_udp_recv_buffer(&socket);
                 socket.connect(target)?;
                 Socket::Datagram(socket)
             }

@@ -409,7 +409,7 @@ impl Relay {
         let context =
             |error: io::Error| io::Error::new(error.kind(), format!("cannot listen on {listen}: {error}"));
         let mut listener = UdpSocket::bind(listen).map_err(context)?;
-        raise_recv_buffer(&listener);
+        crate::conn::raise_udp_recv_buffer(&listener);
         let local_addr = listener.local_addr()?;
         if local_addr == target {
             return Err(io::Error::new(
@@ -617,12 +617,6 @@ impl SplitMix64 {
         let unit = (self.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64);
         unit < p
     }
-}
-
-/// Asks for a receive buffer that holds a burst (best effort: the kernel caps it at
-/// `rmem_max`), so that the relay drops what it is told to, not what a full socket does.
-fn raise_recv_buffer(socket: &UdpSocket) {
-    let _ = socket2::SockRef::from(socket).set_recv_buffer_size(crate::server::UDP_RECV_BUFFER);
 }
 
 /// Draws each datagram takes: loss, duplicate, then five for each of two copies.
@@ -918,7 +912,7 @@ impl Engine {
             (false, IpAddr::V6(_)) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
         };
         let mut socket = UdpSocket::bind(SocketAddr::new(local, 0))?;
-        raise_recv_buffer(&socket);
+        crate::conn::raise_udp_recv_buffer(&socket);
         socket.connect(self.target)?;
         let token = self.new_token();
         self.poll.registry().register(&mut socket, token, Interest::READABLE)?;

@@ -39,9 +39,6 @@ const MAX_REFUSING: usize = 32;
 /// Connections waiting to be accepted, per listener (std listens with 128, which drops the
 /// SYNs of a larger burst of clients for a second; the kernel caps it at `somaxconn`).
 const BACKLOG: i32 = 1024;
-/// Receive buffer asked for each UDP socket, where datagrams of every peer queue (the kernel
-/// caps it at `rmem_max`; the usual default of 208 KiB holds only a few hundred datagrams).
-pub(crate) const UDP_RECV_BUFFER: usize = 4 << 20;
 
 /// What the server threads share.
 struct Control {
@@ -287,8 +284,7 @@ impl Server {
                 }
                 Transport::Udp => {
                     let socket = UdpSocket::bind(&addr.resolve().map_err(context)?[..]).map_err(context)?;
-                    // Best effort: a smaller buffer only makes losses likelier.
-                    let _ = socket2::SockRef::from(&socket).set_recv_buffer_size(UDP_RECV_BUFFER);
+                    crate::conn::raise_udp_recv_buffer(&socket);
                     let local = socket.local_addr()?;
                     (Listener::Datagram(socket), local)
                 }

@@ -30,9 +30,6 @@ pub(crate) use udp::Ended;
 const REFUSAL_LINGER: Duration = Duration::from_secs(2);
 /// How long to wait before accepting again after `accept` failed (out of file descriptors).
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
-/// Receive buffer asked for each UDP socket, where the datagrams of every client queue (the
-/// usual default of 208 KiB holds only a few hundred).
-const UDP_RECV_BUFFER: usize = 4 << 20;
 
 /// What every task of a server shares.
 pub(crate) struct Shared {
@@ -127,8 +124,7 @@ impl Server {
                 }
                 Transport::Udp => {
                     let socket = UdpSocket::bind(target).await?;
-                    // Best effort: the kernel caps it (at `rmem_max` on Linux).
-                    let _ = socket2::SockRef::from(&socket).set_recv_buffer_size(UDP_RECV_BUFFER);
+                    framelink_std::shared::raise_udp_recv_buffer(&socket);
                     let local = socket.local_addr()?;
                     (Listener::Datagram(socket), local)
                 }
