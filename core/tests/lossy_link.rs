@@ -467,6 +467,19 @@ fn the_window_grows_back_after_a_passing_delay() {
     assert!(spiked > 0.8 * steady, "{spiked} against {steady} messages per µs");
 }
 
+/// 120 messages of 100 bytes over 10 ms each way with a window of 16, the DATA packet 40 and
+/// its first `copies - 1` repairs (the first `copies` sent) lost on the way to the server.
+#[cfg(feature = "congestion")]
+fn run_losing(copies: u32) -> Outcome {
+    let imp = Impairments { delay_us: 10_000, ..Impairments::CLEAN };
+    let mut to_server = Wire::new(imp);
+    to_server.lose_data = Some((40, copies));
+    let wires = (to_server, Wire::new(imp));
+    let out = run_wires(config(), 8 * 1024, 1, wires, vec![100; 120], Vec::new(), None);
+    check_delivered(1, &imp, &out);
+    out
+}
+
 /// The repair of the packet at the front of a full window is lost too. Nothing new may go,
 /// so no packet sent after that repair can reveal its loss, and each packet reported received
 /// meanwhile pushes the probe back: the front packet is sent again once its round trip and a
@@ -474,15 +487,6 @@ fn the_window_grows_back_after_a_passing_delay() {
 #[cfg(feature = "congestion")]
 #[test]
 fn a_lost_repair_at_the_front_of_a_full_window_goes_again_after_a_round_trip() {
-    let imp = Impairments { delay_us: 10_000, ..Impairments::CLEAN };
-    let run_losing = |copies| {
-        let mut to_server = Wire::new(imp);
-        to_server.lose_data = Some((40, copies));
-        let wires = (to_server, Wire::new(imp));
-        let out = run_wires(config(), 8 * 1024, 1, wires, vec![100; 120], Vec::new(), None);
-        check_delivered(1, &imp, &out);
-        out
-    };
     let once = run_losing(1);
     let twice = run_losing(2);
     let stats = twice.client.session.stats();
@@ -500,15 +504,6 @@ fn a_lost_repair_at_the_front_of_a_full_window_goes_again_after_a_round_trip() {
 #[cfg(feature = "congestion")]
 #[test]
 fn a_second_repair_goes_twice() {
-    let imp = Impairments { delay_us: 10_000, ..Impairments::CLEAN };
-    let run_losing = |copies| {
-        let mut to_server = Wire::new(imp);
-        to_server.lose_data = Some((40, copies));
-        let wires = (to_server, Wire::new(imp));
-        let out = run_wires(config(), 8 * 1024, 1, wires, vec![100; 120], Vec::new(), None);
-        check_delivered(1, &imp, &out);
-        out
-    };
     let two = run_losing(2);
     let three = run_losing(3);
     let stats = three.client.session.stats();
