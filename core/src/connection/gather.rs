@@ -376,17 +376,24 @@ mod tests {
         assert_eq!(lent.wrapped, keys == Keys::None);
     }
 
+    /// An Ascon-keyed pair whose handshake went through `handle_bytes_mut`.
+    #[cfg(feature = "auth")]
+    fn opened_in_place_pair(now: Instant) -> (Tcp, Tcp) {
+        let (mut client, mut server) = keyed_pair(now, Keys::Ascon);
+        server.handle_bytes_mut(now, &mut drain(&mut client, now, true));
+        client.handle_bytes_mut(now, &mut drain(&mut server, now, true));
+        assert_eq!(client.next_event(), Some(Ok(Event::Connected)));
+        assert_eq!(server.next_event(), Some(Ok(Event::Connected)));
+        (client, server)
+    }
+
     /// A sealed packet changed on the way, opened in place, is dropped and counted; nothing of
     /// it is delivered.
     #[cfg(feature = "auth")]
     #[test]
     fn a_forged_packet_opened_in_place_is_dropped() {
         let now = Instant::ZERO;
-        let (mut client, mut server) = keyed_pair(now, Keys::Ascon);
-        server.handle_bytes_mut(now, &mut drain(&mut client, now, true));
-        client.handle_bytes_mut(now, &mut drain(&mut server, now, true));
-        assert_eq!(client.next_event(), Some(Ok(Event::Connected)));
-        assert_eq!(server.next_event(), Some(Ok(Event::Connected)));
+        let (mut client, mut server) = opened_in_place_pair(now);
         client.session_mut().send(now, &[5; 600]).unwrap();
         let wire = drain(&mut client, now, true);
         assert_eq!(wire.len(), 4 + 13 + 600 + 24, "one sealed DATA packet, framed");
@@ -416,11 +423,7 @@ mod tests {
     #[test]
     fn messages_opened_in_place_are_lent() {
         let now = Instant::ZERO;
-        let (mut client, mut server) = keyed_pair(now, Keys::Ascon);
-        server.handle_bytes_mut(now, &mut drain(&mut client, now, true));
-        client.handle_bytes_mut(now, &mut drain(&mut server, now, true));
-        assert_eq!(client.next_event(), Some(Ok(Event::Connected)));
-        assert_eq!(server.next_event(), Some(Ok(Event::Connected)));
+        let (mut client, mut server) = opened_in_place_pair(now);
         let messages = [&b"first"[..], &[3; 650], &[4; 1000], b"last"];
         for message in messages {
             client.session_mut().send(now, message).unwrap();
