@@ -48,8 +48,8 @@ pub(crate) fn io_slices<'a>(frames: &Gather<'a, GATHER>) -> ([IoSlice<'a>; GATHE
 
 /// The session type of every link: up to 4096 DATA packets in flight (a UDP path of 50 ms at
 /// about 260 Mbit/s in 1200-byte packets, with three round trips of room to repair losses
-/// behind a hole). Their
-/// records live on the heap while packets are in flight, so an idle session stays small.
+/// behind a hole). Their records live on the heap while packets are in flight, so an idle
+/// session stays small.
 pub type Sess = Session<Buf, WINDOW>;
 /// DATA packets a session can have in flight.
 pub(crate) const WINDOW: usize = 4096;

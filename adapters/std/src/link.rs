@@ -142,9 +142,10 @@ impl LinkConfig {
     }
 
     /// The largest message this side accepts and sends (default 256 KiB). It bounds the send
-    /// and receive buffers (each grows as messages need, up to `max_message` + 64 KiB, or + 1 MiB
-    /// on TCP, and is given back once idle) and is announced in the handshake: the peer's session refuses to
-    /// send anything larger, and a peer that does is answered with ERROR (message too large).
+    /// and receive buffers (each grows as messages need, up to `max_message` + 64 KiB, or
+    /// + 1 MiB on TCP, and is given back once idle) and is announced in the handshake: the
+    /// peer's session refuses to send anything larger, and a peer that does is answered with
+    /// ERROR (message too large).
     pub fn max_message(mut self, bytes: u32) -> Self {
         self.max_message = bytes;
         self
@@ -162,8 +163,9 @@ impl LinkConfig {
     /// (a path of 50 ms at about 260 Mbit/s with 1200-byte packets and three round trips of
     /// room to repair losses behind a hole; the sender's congestion window finds what the path
     /// takes), 16 on TCP and serial lines (a serial line's rate needs no more). A session holds
-    /// at most 4096 packets in flight: a larger window counts as 4096. Each session buffer may grow to hold a
-    /// window of packets while they are in flight or held ahead of a gap, and shrinks when idle.
+    /// at most 4096 packets in flight: a larger window counts as 4096. Each session buffer may
+    /// grow to hold a window of packets while they are in flight or held ahead of a gap, and
+    /// shrinks when idle.
     pub fn window(mut self, packets: u16) -> Self {
         self.window = Some(packets);
         self

@@ -4,8 +4,9 @@
 //! buffer. A driver that writes with `writev` can leave it where it lies instead:
 //! [`Session::poll_transmit_parts`] writes only the header and the CRC, and says where the
 //! payload lies ([`Session::sent_span`]), which stays put until the session is next called
-//! mutably. A keyed session without retransmission seals the payload there as it sends it. [`Connection::poll_transmit_gather`](crate::connection::Connection) builds whole
-//! vectored writes from it.
+//! mutably. A keyed session without retransmission seals the payload there as it sends it.
+//! [`Connection::poll_transmit_gather`](crate::connection::Connection) builds whole vectored
+//! writes from it.
 
 use super::Session;
 use super::send_buffer::SendBuffer;
