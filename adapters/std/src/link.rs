@@ -142,10 +142,10 @@ impl LinkConfig {
     }
 
     /// The largest message this side accepts and sends (default 256 KiB). It bounds the send
-    /// and receive buffers (each grows as messages need, up to `max_message` + 64 KiB, or
-    /// + 1 MiB on TCP, and is given back once idle) and is announced in the handshake: the
-    /// peer's session refuses to send anything larger, and a peer that does is answered with
-    /// ERROR (message too large).
+    /// and receive buffers (each grows as messages need, up to `max_message` + 64 KiB, or up
+    /// to `max_message` + 1 MiB on TCP, and is given back once idle) and is announced in the
+    /// handshake: the peer's session refuses to send anything larger, and a peer that does is
+    /// answered with ERROR (message too large).
     pub fn max_message(mut self, bytes: u32) -> Self {
         self.max_message = bytes;
         self
