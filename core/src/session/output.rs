@@ -8,8 +8,8 @@ use crate::wire::{
     AckPayload, BufferTooSmall, ErrorPayload, Header, OVERHEAD, PacketType, PingPayload, Repr, SeqNumber,
 };
 
-/// Selective-ack bitmap words an ACK carries at most: 4096 packets beyond the gap.
-pub(super) const SACK_WORDS: usize = 128;
+/// Selective-ack bitmap words an ACK carries at most: 8192 packets beyond the gap.
+pub(super) const SACK_WORDS: usize = 256;
 
 impl<B: crate::buffer::Buffer, const W: usize> Session<B, W> {
     /// Writes the next packet to send into `buf` and returns its length, or `None` when nothing
