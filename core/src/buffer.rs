@@ -96,6 +96,10 @@ pub trait Record: Copy + core::fmt::Debug {
     const EMPTY: Self;
 }
 
+impl Record for u32 {
+    const EMPTY: Self = 0;
+}
+
 /// Storage for fixed-size records (a session's packets in flight), in places: all of them at
 /// once in an array, or a `Vec` grown only as places are needed.
 ///

@@ -443,7 +443,7 @@ impl<B: crate::buffer::Buffer, const W: usize> Session<B, W> {
         }
         let cost = len as u32 + AckPayload::DATA_COST; // len <= max_payload, a u16
         if diff > 0 {
-            return self.hold(packet, cost);
+            return self.hold(now, packet, cost);
         }
         let left = self.granted.left_unheld();
         if cost > left {
@@ -481,7 +481,7 @@ impl<B: crate::buffer::Buffer, const W: usize> Session<B, W> {
                 None => self.stats.dropped += 1,
             }
         }
-        self.ack_received(now);
+        self.ack_received(now, !self.lossy() || self.rx.held_count() > 0);
     }
 
     /// A message may not grow past what we announced.
@@ -506,11 +506,11 @@ impl<B: crate::buffer::Buffer, const W: usize> Session<B, W> {
         }
     }
 
-    /// Owes an acknowledgement for in-order DATA: at once on reliable streams; with
-    /// retransmission, at every second packet or after the ack delay.
-    fn ack_received(&mut self, now: Instant) {
+    /// Owes an acknowledgement for in-order DATA: at once on reliable streams, or if `at_once`;
+    /// with retransmission, at every second packet or after the ack delay.
+    fn ack_received(&mut self, now: Instant, at_once: bool) {
         self.pending.ack = true;
-        if !self.lossy() || self.unacked_received >= 2 || self.rx.held_count() > 0 {
+        if at_once || self.unacked_received >= 2 {
             self.pending.ack_due = true;
         } else if !self.timers.is_running(Timer::AckDelay) {
             self.timers.set_after(Timer::AckDelay, now, self.config.ack_delay_us.into());
@@ -518,28 +518,39 @@ impl<B: crate::buffer::Buffer, const W: usize> Session<B, W> {
     }
 
     /// Holds DATA that arrived ahead of a gap (with retransmission only), within the window.
-    fn hold(&mut self, packet: &Repr<'_>, cost: u32) {
+    /// A packet that opens a new gap or fills one, or that is not kept, is reported at once
+    /// (as RFC 9000 13.2.1 asks): with its credit, the peer learns what we hold. One that
+    /// extends the packets held, the next after the highest, is acknowledged as in-order DATA
+    /// is, at every second packet.
+    fn hold(&mut self, now: Instant, packet: &Repr<'_>, cost: u32) {
         let ahead = packet.seq.distance_from(self.rcv_next);
         if ahead >= self.announced_window() {
             self.stats.ignored += 1;
             return;
         }
-        // Whatever happens, the peer learns at once what we have (selective ack).
-        self.pending.ack = true;
-        self.pending.ack_due = true;
-        self.pending.credit = true;
+        let mut at_once = !self.rx.extends_held(packet.seq);
         if !self.granted.may_hold(cost) {
             self.stats.dropped += 1;
-            return;
-        }
-        match self.rx.hold(packet.seq, packet.payload, packet.more) {
-            Ok(true) => {
-                self.granted.hold(cost);
-                self.stats.out_of_order += 1;
+            at_once = true;
+        } else {
+            match self.rx.hold(packet.seq, packet.payload, packet.more) {
+                Ok(true) => {
+                    self.granted.hold(cost);
+                    self.stats.out_of_order += 1;
+                    self.unacked_received = self.unacked_received.saturating_add(1);
+                }
+                Ok(false) => {
+                    self.stats.duplicates += 1;
+                    at_once = true;
+                }
+                Err(()) => {
+                    self.stats.dropped += 1;
+                    at_once = true;
+                }
             }
-            Ok(false) => self.stats.duplicates += 1,
-            Err(()) => self.stats.dropped += 1,
         }
+        self.pending.credit |= at_once;
+        self.ack_received(now, at_once);
     }
 
     /// An ACK packet, whose number (new DATA acknowledged if `acked`) was processed: losses
