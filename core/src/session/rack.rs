@@ -12,6 +12,11 @@
 //! delay, sends one packet (new data, or the oldest packet in flight not reported received
 //! again) to draw an acknowledgement, before the retransmission timeout would: once it is
 //! acknowledged it is the newest packet delivered, so RACK finds every older one missing.
+//!
+//! Packets are judged in the order they were sent, and judging stops at the first one not yet
+//! due (RFC 8985 keeps them in a list by sending time). Packets sent once are already in that
+//! order by sequence number; retransmissions are kept in the order sent by [`Retransmits`].
+//! Each ACK thus costs a step per packet found lost or passed for good, whatever the flight.
 
 use super::send_buffer::Segment;
 use crate::Instant;
