@@ -42,14 +42,15 @@ impl<B: crate::buffer::Buffer, const W: usize> Session<B, W> {
         if self.peer.is_some() {
             self.heard(now);
             if let Some(ack) = packet.ack {
-                progress = self.on_ack_number(now, ack);
+                // An ACK's selective acknowledgement is taken in before losses are looked for.
+                progress = self.on_ack_number(now, ack, packet.kind != PacketType::Ack);
             }
         }
         match packet.kind {
             PacketType::Hello => self.on_hello(now, packet),
             PacketType::HelloAck => self.on_hello_ack(now, packet),
             PacketType::Data => self.on_data(now, packet),
-            PacketType::Ack => self.on_ack(now, packet),
+            PacketType::Ack => self.on_ack(now, packet, progress),
             PacketType::Ping => self.on_ping(packet),
             PacketType::Pong => self.on_pong(now, packet),
             PacketType::Close => self.on_close(packet),
@@ -249,8 +250,9 @@ impl<B: crate::buffer::Buffer, const W: usize> Session<B, W> {
         }
     }
 
-    /// Processes a cumulative acknowledgement; returns whether it acknowledged new DATA.
-    fn on_ack_number(&mut self, now: Instant, ack: SeqNumber) -> bool {
+    /// Processes a cumulative acknowledgement; returns whether it acknowledged new DATA. Losses
+    /// are looked for then if `detect`, else by the caller once the packet is all taken in.
+    fn on_ack_number(&mut self, now: Instant, ack: SeqNumber, detect: bool) -> bool {
         if !self.tx.is_valid_ack(ack) {
             self.stats.ignored += 1;
             return false;
@@ -282,8 +284,12 @@ impl<B: crate::buffer::Buffer, const W: usize> Session<B, W> {
         if self.lossy() {
             self.rack.probe_out = false;
             self.on_delivered(delivered, segment.seq);
-            self.detect_losses(now);
+            if detect {
+                self.detect_losses(now);
+            }
         }
+        #[cfg(not(feature = "congestion"))]
+        let _ = detect;
         if self.state == State::CloseSent {
             self.timers.set_after(Timer::Close, now, self.config.close_timeout_us);
         }
@@ -547,7 +553,19 @@ impl<B: crate::buffer::Buffer, const W: usize> Session<B, W> {
         self.ack_received(now, at_once);
     }
 
-    fn on_ack(&mut self, now: Instant, packet: &Repr<'_>) {
+    /// An ACK packet, whose number (new DATA acknowledged if `acked`) was processed: losses
+    /// are looked for once, after its selective acknowledgement if it has one.
+    fn on_ack(&mut self, now: Instant, packet: &Repr<'_>, acked: bool) {
+        if !self.on_ack_payload(now, packet) && acked {
+            #[cfg(feature = "congestion")]
+            if self.lossy() {
+                self.detect_losses(now);
+            }
+        }
+    }
+
+    /// Takes in an ACK's credit and selective acknowledgement; returns whether it had one.
+    fn on_ack_payload(&mut self, now: Instant, packet: &Repr<'_>) -> bool {
         let payload = AckPayload::parse(packet.payload);
         match (self.state.is_open(), packet.ack, payload) {
             (true, Some(ack), Some(payload)) => {
@@ -562,15 +580,18 @@ impl<B: crate::buffer::Buffer, const W: usize> Session<B, W> {
                         for (word, bytes) in words.iter_mut().zip(more) {
                             *word = u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
                         }
-                        return self.on_selective_ack(now, ack, &words);
+                        self.on_selective_ack(now, ack, &words);
+                        return true;
                     }
                     if payload.sack != 0 && self.lossy() {
                         self.on_selective_ack(now, ack, &[payload.sack]);
+                        return true;
                     }
                 }
             }
             _ => self.stats.ignored += 1,
         }
+        false
     }
 
     /// Marks what the peer holds beyond a gap; holes overtaken by three or more received

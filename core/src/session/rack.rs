@@ -12,9 +12,15 @@
 //! delay, sends one packet (new data, or the oldest packet in flight not reported received
 //! again) to draw an acknowledgement, before the retransmission timeout would: once it is
 //! acknowledged it is the newest packet delivered, so RACK finds every older one missing.
+//!
+//! Packets are judged in the order they were sent, and judging stops at the first one not yet
+//! due (RFC 8985 keeps them in a list by sending time). Packets sent once are already in that
+//! order by sequence number; retransmissions are kept in the order sent by [`Retransmits`].
+//! Each ACK thus costs a step per packet found lost or passed for good, whatever the flight.
 
 use super::send_buffer::Segment;
 use crate::Instant;
+use crate::buffer::{Record, RecordStorage};
 use crate::wire::SeqNumber;
 
 /// The RACK state of a sender.
@@ -67,6 +73,105 @@ impl Rack {
     }
 }
 
+/// A packet sent again, as RACK's queue of retransmissions keeps it: its number and how many
+/// times it had been sent then (a later retransmission of it makes this entry stale).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Retransmit {
+    pub(crate) seq: SeqNumber,
+    pub(crate) transmissions: u8,
+}
+
+impl Record for Retransmit {
+    const EMPTY: Self = Self { seq: SeqNumber(0), transmissions: 0 };
+}
+
+impl Retransmit {
+    /// Whether `segment`, the packet numbered `seq`, is still as this entry left it: sent no
+    /// more times since, neither reported received nor queued to be sent again.
+    pub(crate) fn is_live(self, segment: &Segment) -> bool {
+        segment.transmissions == self.transmissions && !segment.sacked && !segment.resend
+    }
+}
+
+/// The retransmissions in the order they were sent, which is the order of their sending
+/// times: RACK judges them from the oldest on and stops at the first one not yet due, as it
+/// walks the packets sent once in sequence order (RFC 8985 keeps one list in sending order; a
+/// packet sent again moves to its tail). Entries whose packet was since acknowledged, reported
+/// received or queued or sent again are stale: dropped when they reach the front, or when the
+/// queue is full.
+#[derive(Debug)]
+pub(crate) struct Retransmits<R> {
+    ring: R,
+    first: usize,
+    len: usize,
+}
+
+impl<R: RecordStorage<Retransmit>> Retransmits<R> {
+    pub(crate) fn new() -> Self {
+        Self { ring: R::new(), first: 0, len: 0 }
+    }
+
+    /// The `i`th entry from the oldest.
+    pub(crate) fn get(&self, i: usize) -> Option<Retransmit> {
+        let ring = self.ring.as_ref();
+        if i >= self.len {
+            return None;
+        }
+        let at = self.first + i;
+        ring.get(if at >= ring.len() { at - ring.len() } else { at }).copied()
+    }
+
+    pub(crate) fn pop_front(&mut self) {
+        if self.len > 0 {
+            let next = self.first + 1;
+            self.first = if next >= self.ring.as_ref().len() { 0 } else { next };
+            self.len -= 1;
+        }
+    }
+
+    /// Appends `entry`. A full queue grows (doubling, up to `limit` entries) if its storage
+    /// can; else its stale entries (`is_live` false) go, and if all are live, the oldest.
+    pub(crate) fn push(&mut self, entry: Retransmit, limit: usize, is_live: impl Fn(Retransmit) -> bool) {
+        let cap = self.ring.as_ref().len();
+        if self.len == cap {
+            self.ring.as_mut().rotate_left(self.first);
+            self.first = 0;
+            let target = cap.saturating_mul(2).max(4).min(limit);
+            if !(target > cap && self.ring.grow_to(target)) {
+                self.retain(is_live);
+            }
+        }
+        let cap = self.ring.as_ref().len();
+        if self.len == cap {
+            self.pop_front();
+        }
+        if cap > 0 {
+            let at = self.first + self.len;
+            self.ring.as_mut()[if at >= cap { at - cap } else { at }] = entry;
+            self.len += 1;
+        }
+    }
+
+    /// Keeps the live entries of a queue made linear, in order.
+    fn retain(&mut self, is_live: impl Fn(Retransmit) -> bool) {
+        let ring = &mut self.ring.as_mut()[..self.len];
+        let mut kept = 0;
+        for i in 0..ring.len() {
+            if is_live(ring[i]) {
+                ring[kept] = ring[i];
+                kept += 1;
+            }
+        }
+        self.len = kept;
+    }
+
+    /// Forgets every entry; growable storage gives its room back.
+    pub(crate) fn clear(&mut self) {
+        (self.first, self.len) = (0, 0);
+        self.ring.shrink(0);
+    }
+}
+
 /// The probe timeout in µs: 2·SRTT plus the peer's ack delay (RFC 8985 7.2), within `rto`.
 pub(crate) fn probe_timeout(srtt: u32, ack_delay: u32, rto: u32) -> u32 {
     srtt.saturating_mul(2).saturating_add(ack_delay).min(rto)
@@ -102,6 +207,48 @@ mod tests {
         assert_eq!((at, seq, wait), (Instant::from_millis(120), SeqNumber(2), 13_000));
         rack.reset();
         assert_eq!(rack.threshold(10_000, 10_000), None);
+    }
+
+    fn entries<R: RecordStorage<Retransmit>>(queue: &Retransmits<R>) -> std::vec::Vec<u16> {
+        (0..).map_while(|i| queue.get(i)).map(|e| e.seq.0).collect()
+    }
+
+    #[test]
+    fn a_full_queue_drops_its_stale_entries_then_its_oldest() {
+        let entry = |seq| Retransmit { seq: SeqNumber(seq), transmissions: 2 };
+        let mut queue = Retransmits::<[Retransmit; 4]>::new();
+        for seq in 1..=4 {
+            queue.push(entry(seq), 4, |_| unreachable!("not full"));
+        }
+        queue.pop_front();
+        queue.push(entry(5), 4, |_| unreachable!("not full"));
+        assert_eq!(entries(&queue), [2, 3, 4, 5], "round the ring's end");
+        queue.push(entry(6), 4, |e| e.seq.0 % 2 == 0);
+        assert_eq!(entries(&queue), [2, 4, 6], "3 and 5 were stale");
+        queue.push(entry(7), 4, |_| true);
+        queue.push(entry(8), 4, |_| true);
+        assert_eq!(entries(&queue), [4, 6, 7, 8], "all live: the oldest goes");
+        queue.clear();
+        assert_eq!(queue.get(0), None);
+    }
+
+    #[test]
+    fn a_growable_queue_doubles_up_to_its_limit_and_is_given_back() {
+        let entry = |seq| Retransmit { seq: SeqNumber(seq), transmissions: 2 };
+        let mut queue = Retransmits::<std::vec::Vec<Retransmit>>::new();
+        for seq in 0..4 {
+            queue.push(entry(seq), 6, |_| unreachable!("grows"));
+        }
+        queue.pop_front();
+        queue.pop_front();
+        for seq in 4..8 {
+            queue.push(entry(seq), 6, |_| unreachable!("grows"));
+        }
+        assert_eq!((entries(&queue), queue.ring.len()), ([2, 3, 4, 5, 6, 7].into(), 6));
+        queue.push(entry(8), 6, |e| e.seq.0 != 3);
+        assert_eq!(entries(&queue), [2, 4, 5, 6, 7, 8]);
+        queue.clear();
+        assert_eq!(queue.ring.capacity(), 0);
     }
 
     #[test]

@@ -10,10 +10,30 @@
 //! the ring is made linear again before it grows, and gives the room back once drained. The
 //! segment ring does the same beside growable storage: it starts empty, doubles as packets go
 //! in flight (up to `W`), and is given back once drained.
+//!
+//! With loss recovery (feature `congestion`) thousands of segments may be in flight, and every
+//! ACK is handled without a pass over them. Beside the ring, bit words hold each slot's
+//! `sacked` and `resend` flags, so a selective-ack word is compared with what was reported
+//! before in a few operations, and the next repair is found 32 slots at a time from the
+//! lowest slot that may be queued. RACK walks the segments sent once in sequence order, which
+//! is the order they were sent, from where its last walk stopped, and the retransmissions in
+//! the order they were sent from a queue ([`Retransmits`]); both walks stop at the first
+//! segment not yet due. An ACK thus costs a step per newly reported, acknowledged or lost
+//! segment, plus one per bitmap word.
 
 use crate::Instant;
 use crate::buffer::{Buffer, Record, RecordStorage};
 use crate::wire::SeqNumber;
+
+#[cfg(feature = "congestion")]
+mod flags;
+#[cfg(all(test, feature = "congestion"))]
+mod model_tests;
+
+#[cfg(feature = "congestion")]
+use super::rack::{Retransmit, Retransmits};
+#[cfg(feature = "congestion")]
+use flags::{Flag, SlotFlags};
 
 /// Bytes stored in front of each message.
 const LEN_PREFIX: usize = 4;
@@ -96,6 +116,20 @@ pub(crate) struct SendBuffer<B: Buffer, const W: usize> {
     sacked: usize,
     #[cfg(feature = "congestion")]
     resends: usize,
+    /// The segments' `sacked` and `resend` flags by ring slot, 32 to a word (as many words as
+    /// the ring's records need).
+    #[cfg(feature = "congestion")]
+    flags: B::Records<SlotFlags, W>,
+    /// No segment before the `resend_from`th in flight is queued to be sent again.
+    #[cfg(feature = "congestion")]
+    resend_from: usize,
+    /// RACK's walk over segments sent once: every segment before the `rack_from`th in flight
+    /// was reported received, queued to be sent again, or sent again.
+    #[cfg(feature = "congestion")]
+    rack_from: usize,
+    /// The retransmissions RACK may still find lost, in the order sent.
+    #[cfg(feature = "congestion")]
+    retransmits: Retransmits<B::Records<Retransmit, W>>,
     // Last: read only with growable storage (small offsets stay for the fields used often).
     /// The size growable storage may reach (the buffer's capacity); unused with fixed storage.
     limit: usize,
@@ -122,6 +156,14 @@ impl<B: Buffer, const W: usize> SendBuffer<B, W> {
             sacked: 0,
             #[cfg(feature = "congestion")]
             resends: 0,
+            #[cfg(feature = "congestion")]
+            flags: RecordStorage::new(),
+            #[cfg(feature = "congestion")]
+            resend_from: 0,
+            #[cfg(feature = "congestion")]
+            rack_from: 0,
+            #[cfg(feature = "congestion")]
+            retransmits: Retransmits::new(),
             // Unused with fixed storage: zeros, stored with the other zeros.
             limit: if B::GROWS { limit.max(initial) } else { 0 },
             initial: if B::GROWS { initial } else { 0 },
@@ -144,6 +186,10 @@ impl<B: Buffer, const W: usize> SendBuffer<B, W> {
         #[cfg(feature = "congestion")]
         {
             (self.sacked, self.resends) = (0, 0);
+            (self.resend_from, self.rack_from) = (0, 0);
+            self.flags.shrink(0);
+            self.flags.as_mut().fill(SlotFlags::EMPTY);
+            self.retransmits.clear();
         }
     }
 
@@ -179,6 +225,11 @@ impl<B: Buffer, const W: usize> SendBuffer<B, W> {
             // Nothing in flight: the segment ring may start anywhere, and hold no place.
             self.first = 0;
             self.inflight.shrink(0);
+            #[cfg(feature = "congestion")]
+            {
+                self.flags.shrink(0);
+                self.retransmits.clear();
+            }
             if self.storage_len() > self.initial {
                 // Drained: `head == tail`, no byte is stored, the ring may start anywhere.
                 self.head_at = 0;
@@ -313,6 +364,79 @@ impl<B: Buffer, const W: usize> SendBuffer<B, W> {
         self.first = 0;
         let grown = self.inflight.grow_to(len.saturating_mul(2).max(FIRST_SEGMENTS).min(W));
         debug_assert!(grown, "growable records grow up to W");
+        #[cfg(feature = "congestion")]
+        {
+            let grown = self.flags.grow_to(flags::words_for(self.inflight.as_ref().len()));
+            debug_assert!(grown, "growable records grow up to W");
+            self.rebuild_flags();
+        }
+    }
+
+    /// The `i`th segment in flight (`i < count`).
+    #[cfg(feature = "congestion")]
+    fn segment(&self, i: usize) -> &Segment {
+        &self.inflight.as_ref()[self.slot(i)]
+    }
+
+    /// Sets every slot's flag bits from the segments' flags (after the ring moved or changed
+    /// whole).
+    #[cfg(feature = "congestion")]
+    fn rebuild_flags(&mut self) {
+        self.flags.as_mut().fill(SlotFlags::EMPTY);
+        for i in 0..self.count {
+            let (at, segment) = (self.slot(i), *self.segment(i));
+            flags::set(self.flags.as_mut(), at, Flag::Sacked, segment.sacked);
+            flags::set(self.flags.as_mut(), at, Flag::Resend, segment.resend);
+        }
+    }
+
+    /// `flag` of the `n <= 32` segments in flight from the `i`th on (`i + n <= count`): bit `j`
+    /// for the `i + j`th.
+    #[cfg(feature = "congestion")]
+    fn flag_run(&self, flag: Flag, i: usize, n: usize) -> u32 {
+        let len = if B::GROWS { self.inflight.as_ref().len() } else { W };
+        flags::run(self.flags.as_ref(), flag, len, self.slot(i), n)
+    }
+
+    /// The first segment from the `i`th on whose `flag` is `on`, if any.
+    #[cfg(feature = "congestion")]
+    fn find_flag(&self, flag: Flag, on: bool, mut i: usize) -> Option<usize> {
+        while i < self.count {
+            let n = (self.count - i).min(32);
+            let run = self.flag_run(flag, i, n);
+            let run = if on { run } else { !run & flags::low_bits(n) };
+            if run != 0 {
+                return Some(i + run.trailing_zeros() as usize);
+            }
+            i += n;
+        }
+        None
+    }
+
+    /// Marks the `i`th segment in flight reported received (it was not), and no longer queued.
+    #[cfg(feature = "congestion")]
+    fn set_sacked(&mut self, i: usize) -> Segment {
+        let at = self.slot(i);
+        let segment = &mut self.inflight.as_mut()[at];
+        self.sacked += 1;
+        self.resends -= usize::from(segment.resend);
+        segment.sacked = true;
+        segment.resend = false;
+        let segment = *segment;
+        flags::set(self.flags.as_mut(), at, Flag::Sacked, true);
+        flags::set(self.flags.as_mut(), at, Flag::Resend, false);
+        segment
+    }
+
+    /// Queues the `i`th segment in flight to be sent again (it is neither queued nor reported
+    /// received).
+    #[cfg(feature = "congestion")]
+    fn set_resend(&mut self, i: usize) {
+        let at = self.slot(i);
+        self.inflight.as_mut()[at].resend = true;
+        self.resends += 1;
+        self.resend_from = self.resend_from.min(i);
+        flags::set(self.flags.as_mut(), at, Flag::Resend, true);
     }
 
     /// The next fragment of at most `max_payload` bytes, without cutting it.
@@ -373,15 +497,23 @@ impl<B: Buffer, const W: usize> SendBuffer<B, W> {
         let acked = usize::from(ack.distance_from(self.oldest_unacked())).min(self.count);
         for _ in 0..acked {
             let segment = self.inflight.as_ref()[self.slot(0)];
-            self.first = self.slot(1);
-            self.count -= 1;
             #[cfg(feature = "congestion")]
             {
                 self.sacked -= usize::from(segment.sacked);
                 self.resends -= usize::from(segment.resend);
+                // A slot's bits are clear while it is free.
+                flags::set(self.flags.as_mut(), self.first, Flag::Sacked, false);
+                flags::set(self.flags.as_mut(), self.first, Flag::Resend, false);
             }
+            self.first = self.slot(1);
+            self.count -= 1;
             on_acked(&segment);
             last = Some(segment);
+        }
+        #[cfg(feature = "congestion")]
+        {
+            self.resend_from = self.resend_from.saturating_sub(acked);
+            self.rack_from = self.rack_from.saturating_sub(acked);
         }
         if let Some(segment) = last {
             let head = segment.start.wrapping_add(usize::from(segment.len));
@@ -404,19 +536,25 @@ impl<B: Buffer, const W: usize> SendBuffer<B, W> {
             if (0..32).contains(&offset) && bitmap & (1 << offset) != 0 && !segment.sacked {
                 #[cfg(feature = "congestion")]
                 {
-                    self.sacked += 1;
-                    self.resends -= usize::from(segment.resend);
+                    sample = (segment.transmissions == 1).then_some(segment.sent_at);
+                    self.set_sacked(i);
+                    continue;
                 }
-                segment.sacked = true;
-                segment.resend = false;
-                sample = (segment.transmissions == 1).then_some(segment.sent_at);
+                #[cfg(not(feature = "congestion"))]
+                {
+                    segment.sacked = true;
+                    segment.resend = false;
+                    sample = (segment.transmissions == 1).then_some(segment.sent_at);
+                }
             }
         }
         sample
     }
 
     /// [`mark_sacked`](Self::mark_sacked) over bitmap words (bit `i` of word `k` stands for
-    /// `ack + 1 + 32·k + i`), calling `on_sacked` for each segment newly marked.
+    /// `ack + 1 + 32·k + i`), calling `on_sacked` for each segment newly marked, oldest first.
+    /// Each word is compared with the slots' `sacked` bits: the cost is a few steps per word
+    /// plus one per segment newly marked.
     #[cfg(feature = "congestion")]
     pub(crate) fn mark_sacked_with(
         &mut self,
@@ -425,18 +563,31 @@ impl<B: Buffer, const W: usize> SendBuffer<B, W> {
         mut on_sacked: impl FnMut(&Segment),
     ) -> Option<Instant> {
         let mut sample = None;
-        for i in 0..self.count {
-            let at = self.slot(i);
-            let segment = &mut self.inflight.as_mut()[at];
-            let offset = (i32::from(segment.seq.diff(ack)) - 1) as usize;
-            let word = bitmap.get(offset / 32).copied().unwrap_or(0);
-            if word & (1 << (offset % 32)) != 0 && !segment.sacked {
-                self.sacked += 1;
-                self.resends -= usize::from(segment.resend);
-                segment.sacked = true;
-                segment.resend = false;
+        // Where `ack + 1` lies in flight; bits before the oldest segment or past the newest
+        // stand for nothing in flight.
+        let base = i32::from(ack.diff(self.oldest_unacked())) + 1;
+        for (k, &word) in bitmap.iter().enumerate() {
+            let from = base + 32 * k as i32;
+            // Bits standing for segments already acknowledged (an ack older than the oldest).
+            let (word, from) = match usize::try_from(from) {
+                Ok(from) => (word, from),
+                Err(_) if from > -32 => (word >> from.unsigned_abs(), 0),
+                Err(_) => continue,
+            };
+            if from >= self.count {
+                break;
+            }
+            if word == 0 {
+                continue;
+            }
+            let n = (self.count - from).min(32);
+            let mut new = word & flags::low_bits(n) & !self.flag_run(Flag::Sacked, from, n);
+            while new != 0 {
+                let i = from + new.trailing_zeros() as usize;
+                new &= new - 1;
+                let segment = self.set_sacked(i);
                 sample = (segment.transmissions == 1).then_some(segment.sent_at);
-                on_sacked(segment);
+                on_sacked(&segment);
             }
         }
         sample
@@ -446,20 +597,49 @@ impl<B: Buffer, const W: usize> SendBuffer<B, W> {
     /// sent again (what the congestion window bounds).
     #[cfg(feature = "congestion")]
     pub(crate) fn pipe(&self) -> usize {
-        debug_assert_eq!(
-            (self.sacked, self.resends),
-            (0..self.count)
-                .map(|i| &self.inflight.as_ref()[self.slot(i)])
-                .fold((0, 0), |(s, r), x| (s + usize::from(x.sacked), r + usize::from(x.resend))),
-            "the counts follow the flags"
-        );
+        #[cfg(debug_assertions)]
+        if self.count <= 64 {
+            self.check_index();
+        }
         self.count - self.sacked - self.resends
+    }
+
+    /// Checks the counts, flag bits and walk positions against the segments (a pass over
+    /// them).
+    #[cfg(all(feature = "congestion", any(test, debug_assertions)))]
+    fn check_index(&self) {
+        let (mut sacked, mut resends) = (0, 0);
+        for i in 0..self.count {
+            let segment = self.segment(i);
+            sacked += usize::from(segment.sacked);
+            resends += usize::from(segment.resend);
+            let bits = (self.flag_run(Flag::Sacked, i, 1), self.flag_run(Flag::Resend, i, 1));
+            assert_eq!(bits, (u32::from(segment.sacked), u32::from(segment.resend)), "bits of {i}");
+            assert!(i >= self.resend_from || !segment.resend, "{i} queued before resend_from");
+            let first_pending = segment.transmissions == 1 && !segment.sacked && !segment.resend;
+            assert!(i >= self.rack_from || !first_pending, "{i} unjudged before rack_from");
+        }
+        assert_eq!((self.sacked, self.resends), (sacked, resends), "the counts follow the flags");
+        let len = if B::GROWS { self.inflight.as_ref().len() } else { W };
+        for i in self.count..len {
+            let at = self.slot(i);
+            let bits = (
+                flags::run(self.flags.as_ref(), Flag::Sacked, len, at, 1),
+                flags::run(self.flags.as_ref(), Flag::Resend, len, at, 1),
+            );
+            assert_eq!(bits, (0, 0), "a free slot's bits are clear");
+        }
     }
 
     /// RACK (RFC 8985 6.2): queues for retransmission each segment not reported received that
     /// was sent before the newest delivered one (`xmit`, numbered `xmit_seq`) and `wait` µs or
     /// more before `now`, calling `on_lost` with its number. Returns when the next segment sent
     /// before that one will be due, if one is not yet (the reordering timer).
+    ///
+    /// Segments sent once are judged in sequence order, which is the order they were sent,
+    /// from where the last call stopped; retransmissions in the order they were sent, from the
+    /// queue's front. Both walks stop at the first segment sent after `xmit` or not yet due: a
+    /// call costs a step per segment found lost, passed for good, or judged stale.
     #[cfg(feature = "congestion")]
     pub(crate) fn rack_detect(
         &mut self,
@@ -467,25 +647,67 @@ impl<B: Buffer, const W: usize> SendBuffer<B, W> {
         (xmit, xmit_seq, wait): (Instant, SeqNumber, u64),
         mut on_lost: impl FnMut(SeqNumber),
     ) -> Option<Instant> {
+        let before = |s: &Segment| s.sent_at < xmit || (s.sent_at == xmit && s.seq.diff(xmit_seq) < 0);
         let mut next = None::<Instant>;
-        for i in 0..self.count {
-            let at = self.slot(i);
-            let segment = &mut self.inflight.as_mut()[at];
-            let before =
-                segment.sent_at < xmit || (segment.sent_at == xmit && segment.seq.diff(xmit_seq) < 0);
-            if segment.sacked || segment.resend || !before {
-                continue;
-            }
-            let due = segment.sent_at.add_micros(wait);
-            if due <= now {
-                segment.resend = true;
-                self.resends += 1;
+        // Sent once: `rack_from` passes what was reported, queued, sent again or found lost.
+        while self.rack_from < self.count {
+            let i = self.rack_from;
+            let segment = *self.segment(i);
+            if segment.transmissions == 1 && !segment.sacked && !segment.resend {
+                if !before(&segment) {
+                    break;
+                }
+                let due = segment.sent_at.add_micros(wait);
+                if due > now {
+                    next = Some(due);
+                    break;
+                }
+                self.set_resend(i);
                 on_lost(segment.seq);
-            } else {
-                next = Some(next.map_or(due, |n| n.min(due)));
             }
+            self.rack_from += 1;
+        }
+        // Sent again: stale entries at the front go; entries sent at `xmit`'s very time but
+        // numbered after it are not judged, and stay.
+        let mut e = 0;
+        while let Some(entry) = self.retransmits.get(e) {
+            let Some(i) = self.live_retransmit(entry) else {
+                if e == 0 {
+                    self.retransmits.pop_front();
+                } else {
+                    e += 1;
+                }
+                continue;
+            };
+            let segment = *self.segment(i);
+            if segment.sent_at > xmit {
+                break;
+            }
+            if before(&segment) {
+                let due = segment.sent_at.add_micros(wait);
+                if due > now {
+                    next = Some(next.map_or(due, |n| n.min(due)));
+                    break;
+                }
+                self.set_resend(i);
+                on_lost(segment.seq);
+                if e == 0 {
+                    self.retransmits.pop_front();
+                    continue;
+                }
+            }
+            e += 1;
         }
         next
+    }
+
+    /// Where the packet of a queued retransmission lies in flight, if the entry is live: the
+    /// packet is in flight, was sent no more times since, and is neither reported received
+    /// nor queued to be sent again.
+    #[cfg(feature = "congestion")]
+    fn live_retransmit(&self, entry: Retransmit) -> Option<usize> {
+        let i = usize::from(entry.seq.distance_from(self.oldest_unacked()));
+        (i < self.count && entry.is_live(self.segment(i))).then_some(i)
     }
 
     /// The oldest segment in flight, when it holds a full window back: queued to be sent again
@@ -496,8 +718,7 @@ impl<B: Buffer, const W: usize> SendBuffer<B, W> {
         if self.count == 0 {
             return (None, None);
         }
-        let at = self.slot(0);
-        let segment = &mut self.inflight.as_mut()[at];
+        let segment = *self.segment(0);
         if segment.sacked || segment.resend {
             return (None, None);
         }
@@ -505,8 +726,7 @@ impl<B: Buffer, const W: usize> SendBuffer<B, W> {
         if due > now {
             return (None, Some(due));
         }
-        segment.resend = true;
-        self.resends += 1;
+        self.set_resend(0);
         (Some(segment.seq), None)
     }
 
@@ -515,11 +735,9 @@ impl<B: Buffer, const W: usize> SendBuffer<B, W> {
     pub(crate) fn requeue(&mut self, seq: SeqNumber) {
         let i = usize::from(seq.distance_from(self.oldest_unacked()));
         if i < self.count {
-            let at = self.slot(i);
-            let segment = &mut self.inflight.as_mut()[at];
+            let segment = self.segment(i);
             if !segment.sacked && !segment.resend {
-                segment.resend = true;
-                self.resends += 1;
+                self.set_resend(i);
             }
         }
     }
@@ -530,16 +748,11 @@ impl<B: Buffer, const W: usize> SendBuffer<B, W> {
     /// there was one.
     #[cfg(feature = "congestion")]
     pub(crate) fn queue_probe(&mut self) -> bool {
-        for i in 0..self.count {
-            let at = self.slot(i);
-            let segment = &mut self.inflight.as_mut()[at];
-            if !segment.sacked {
-                self.resends += usize::from(!segment.resend);
-                segment.resend = true;
-                return true;
-            }
+        let Some(i) = self.find_flag(Flag::Sacked, false, 0) else { return false };
+        if !self.segment(i).resend {
+            self.set_resend(i);
         }
-        false
+        true
     }
 
     /// Queues for retransmission the segments not reported received that `dupthresh` or more
@@ -558,11 +771,12 @@ impl<B: Buffer, const W: usize> SendBuffer<B, W> {
                 && !segment.resend
                 && (segment.transmissions == 1 || now.micros_since(segment.sent_at) >= recent)
             {
-                segment.resend = true;
                 queued += 1;
                 #[cfg(feature = "congestion")]
+                self.set_resend(i);
+                #[cfg(not(feature = "congestion"))]
                 {
-                    self.resends += 1;
+                    segment.resend = true;
                 }
             }
         }
@@ -586,17 +800,30 @@ impl<B: Buffer, const W: usize> SendBuffer<B, W> {
         #[cfg(feature = "congestion")]
         {
             (self.sacked, self.resends) = (self.count - queued, queued);
+            // Nothing is left for RACK to judge until it is sent again.
+            (self.resend_from, self.rack_from) = (0, self.count);
+            self.rebuild_flags();
+            self.retransmits.clear();
         }
         queued
     }
 
     /// The first segment queued for retransmission.
-    pub(crate) fn next_resend(&self) -> Option<Segment> {
-        #[cfg(feature = "congestion")]
+    #[cfg(not(feature = "congestion"))]
+    pub(crate) fn next_resend(&mut self) -> Option<Segment> {
+        (0..self.count).map(|i| &self.inflight.as_ref()[self.slot(i)]).find(|s| s.resend).copied()
+    }
+
+    /// The first segment queued for retransmission, looked for 32 slots at a time from the
+    /// lowest that may be queued.
+    #[cfg(feature = "congestion")]
+    pub(crate) fn next_resend(&mut self) -> Option<Segment> {
         if self.resends == 0 {
             return None;
         }
-        (0..self.count).map(|i| &self.inflight.as_ref()[self.slot(i)]).find(|s| s.resend).copied()
+        let found = self.find_flag(Flag::Resend, true, self.resend_from);
+        self.resend_from = found.unwrap_or(self.count);
+        found.map(|i| *self.segment(i))
     }
 
     /// Records that the segment with `seq` was sent again at `now`.
@@ -612,6 +839,18 @@ impl<B: Buffer, const W: usize> SendBuffer<B, W> {
             segment.resend = false;
             segment.sent_at = now;
             segment.transmissions = segment.transmissions.saturating_add(1);
+            #[cfg(feature = "congestion")]
+            {
+                let entry = Retransmit { seq, transmissions: segment.transmissions };
+                flags::set(self.flags.as_mut(), at, Flag::Resend, false);
+                let (oldest, count, first, inflight) =
+                    (self.oldest_unacked(), self.count, self.first, &self.inflight);
+                let len = if B::GROWS { inflight.as_ref().len() } else { W };
+                self.retransmits.push(entry, W, |e| {
+                    let i = usize::from(e.seq.distance_from(oldest));
+                    i < count && inflight.as_ref().get((first + i) % len).is_some_and(|s| e.is_live(s))
+                });
+            }
         }
     }
 
