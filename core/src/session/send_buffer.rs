@@ -393,6 +393,7 @@ impl<B: Buffer, const W: usize> SendBuffer<B, W> {
     /// `flag` of the `n <= 32` segments in flight from the `i`th on (`i + n <= count`): bit `j`
     /// for the `i + j`th.
     #[cfg(feature = "congestion")]
+    #[inline]
     fn flag_run(&self, flag: Flag, i: usize, n: usize) -> u32 {
         let len = if B::GROWS { self.inflight.as_ref().len() } else { W };
         flags::run(self.flags.as_ref(), flag, len, self.slot(i), n)

@@ -66,6 +66,14 @@ pub(crate) fn set(words: &mut [SlotFlags], slot: usize, flag: Flag, on: bool) {
 /// (`start < len`, `n <= len`): bit `i` for slot `start + i`.
 #[inline]
 pub(crate) fn run(words: &[SlotFlags], flag: Flag, len: usize, start: usize, n: usize) -> u32 {
+    if len.is_multiple_of(32) {
+        // Whole words (every ring of 32 slots or more that doubled): the slots after the
+        // last word's are the first word's.
+        let at = start / 32;
+        let next = if at + 1 == len / 32 { 0 } else { at + 1 };
+        let word = |i: usize| u64::from(words.get(i).map_or(0, |w| w.word(flag)));
+        return ((word(at) | word(next) << 32) >> (start % 32)) as u32 & low_bits(n);
+    }
     let first = n.min(len - start);
     let mut bits = run_within(words, flag, start, first);
     if first < n {
@@ -102,6 +110,15 @@ mod tests {
         assert_eq!(run(&words, Flag::Sacked, 70, 69, 1), 1);
         set(&mut words, 69, Flag::Sacked, false);
         assert_eq!(run(&words, Flag::Sacked, 70, 69, 2), 0b10);
+        // A ring of whole words: 64 slots, from slot 50 round to slot 17.
+        let mut whole = [SlotFlags::EMPTY; 2];
+        for slot in [0, 17, 18, 50, 63] {
+            set(&mut whole, slot, Flag::Resend, true);
+        }
+        assert_eq!(run(&whole, Flag::Resend, 64, 50, 32), 1 | 1 << 13 | 1 << 14 | 1 << 31);
+        assert_eq!(run(&whole, Flag::Resend, 64, 50, 31), 1 | 1 << 13 | 1 << 14);
+        assert_eq!(run(&whole, Flag::Resend, 64, 0, 32), 1 | 1 << 17 | 1 << 18);
+        assert_eq!(run(&whole[..1], Flag::Resend, 32, 17, 32), 0b11 | 1 << 15);
         // A ring shorter than a word.
         let mut small = [SlotFlags::EMPTY; 1];
         set(&mut small, 3, Flag::Resend, true);

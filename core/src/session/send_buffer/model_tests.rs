@@ -239,8 +239,18 @@ proptest! {
         check_model(SendBuffer::<_, 40>::new([0u8; 512], 0), start, &ops)?;
     }
 
+    /// The same on fixed storage of whole words (a ring of 64).
+    #[test]
+    fn a_ring_of_whole_words_recovers_as_a_pass_over_every_segment(
+        start in any::<u16>(),
+        ops in vec((0u8..14, any::<u32>(), any::<u32>()), 0..300),
+    ) {
+        check_model(SendBuffer::<_, 64>::new([0u8; 512], 0), start, &ops)?;
+    }
+
     /// The same on growable storage, whose ring grows (and the flag words with it) under
-    /// segments in flight, and is given back when drained.
+    /// segments in flight, and is given back when drained: rings of 4 to 16 slots, of whole
+    /// words (32, 64), and of 100.
     #[test]
     fn growable_storage_recovers_as_a_pass_over_every_segment(
         start in any::<u16>(),
