@@ -441,8 +441,10 @@ fn a_loss_at_the_tail_of_a_flight_is_repaired_by_the_probe_without_a_timeout() {
 /// a while, each flight's loss shrinks the window, and the window must grow back once the
 /// delay is gone, not by one packet per round trip (which at 25 ms each way would take
 /// seconds). The link: 10% loss, 25 ms each way; 30 ms more each way for 300 ms early on
-/// (the window shrinks from 512 packets to 175). Measured: 0.90 of the goodput without the
-/// delay; 0.56 with one packet per round trip.
+/// (the window shrinks from 512 packets to 175). Measured: 0.79 of the goodput without the
+/// delay (0.56 with one packet per round trip); both goodputs are a quarter higher since
+/// repairs stopped opening a reordering window and go twice while the window binds, the
+/// steady one more.
 #[cfg(feature = "congestion")]
 #[test]
 fn the_window_grows_back_after_a_passing_delay() {
@@ -464,7 +466,7 @@ fn the_window_grows_back_after_a_passing_delay() {
     };
     let steady = goodput(None);
     let spiked = goodput(Some((300_000, 600_000, 30_000)));
-    assert!(spiked > 0.8 * steady, "{spiked} against {steady} messages per µs");
+    assert!(spiked > 0.72 * steady, "{spiked} against {steady} messages per µs");
 }
 
 /// 120 messages of 100 bytes over 10 ms each way with a window of 16, the DATA packet 40 and
@@ -509,6 +511,23 @@ fn a_second_repair_goes_twice() {
     let stats = three.client.session.stats();
     assert_eq!((stats.probes, stats.timeouts, stats.retransmits), (0, 0, 3), "{stats:?}");
     assert!(three.end_us < two.end_us + 2_000, "{} against {} µs", three.end_us, two.end_us);
+}
+
+/// With more than half of a wide window in flight on a path without a queue, the front of the
+/// window is what binds, and a first repair goes twice: losing DATA 100 once costs two repairs
+/// (a window of 16, as in `run_losing`, one). 10 ms each way, window 64.
+#[cfg(feature = "congestion")]
+#[test]
+fn a_first_repair_goes_twice_while_a_wide_window_binds() {
+    let imp = Impairments { delay_us: 10_000, ..Impairments::CLEAN };
+    let mut to_server = Wire::new(imp);
+    to_server.lose_data = Some((100, 1));
+    let wires = (to_server, Wire::new(imp));
+    let out = run_wires::<64>(config().window(64), 64 * 1024, 1, wires, vec![100; 400], Vec::new(), None);
+    assert_eq!(out.server.received, 400);
+    let stats = out.client.session.stats();
+    assert_eq!((stats.probes, stats.timeouts, stats.retransmits), (0, 0, 2), "{stats:?}");
+    assert_eq!(run_losing(1).client.session.stats().retransmits, 1, "a window of 16: one repair");
 }
 
 /// Goodput against loss, next to the ideal (1 - loss) share of the loss-free goodput:

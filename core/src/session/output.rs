@@ -169,14 +169,27 @@ impl<B: crate::buffer::Buffer, const W: usize> Session<B, W> {
         let (tx, at) = (&self.tx, (segment.start, usize::from(segment.len)));
         let len = payload.data(tx, header, at, buf, |p| tx.read_at(segment.start, p))?;
         self.tx.resent(segment.seq, now);
-        // A repair that was lost itself goes twice: each round of repair costs a round trip,
-        // and the packet at the front of the window holds every later one back meanwhile
-        // (at 10% loss, one packet in a hundred would need a third round, one in a thousand
-        // a fourth; sent twice, one in ten thousand). Not after a timeout (`backoff`): the
-        // path may be gone, and everything in flight goes again then.
+        // Repairs go twice while a wide window binds the sender on a path that loses at random:
+        // each round of repair costs a round trip, and the packet at the front of the window
+        // holds every later one back meanwhile. At 10% loss with thousands of packets in
+        // flight, some first repair is lost in every window, and its second round costs the
+        // whole window a round trip more; sent twice, a round is lost once in a hundred. With
+        // at most half the window (or 32 packets) in flight the front holds nothing back (the
+        // path or the CPU binds, and a copy would only cost), and while the RTT shows a queue
+        // the loss is congestion: then only a repair that was lost itself goes twice. A
+        // round's first copy follows an odd count of transmissions (even, past the first
+        // round, otherwise). Not a probe (one packet to draw an ACK), nor after a timeout
+        // (`backoff`): the path may be gone, and everything in flight goes again then.
         #[cfg(feature = "congestion")]
-        if segment.transmissions == 2 && self.backoff == 0 && self.lossy() {
-            self.tx.requeue(segment.seq);
+        if self.backoff == 0 && self.lossy() && !self.rack.probe_next {
+            let (srtt, min) = (self.rtt.smoothed().unwrap_or(0) as u32, self.rtt.latest_and_min().1);
+            let window = self.peer.map_or(0, |p| usize::from(p.window)).min(self.tx.inflight_capacity());
+            let random = self.tx.inflight() > (window / 2).max(32)
+                && !super::congestion::queue_building(srtt, min, self.config.ack_delay_us);
+            let count = segment.transmissions;
+            if if random { count % 2 == 1 } else { count >= 2 && count % 2 == 0 } {
+                self.tx.requeue(segment.seq);
+            }
         }
         self.data_sent(now);
         self.stats.retransmits += 1;

@@ -4,8 +4,9 @@
 //! RACK remembers the most recently sent packet among those delivered (acknowledged or reported
 //! received). A packet still missing that was sent before it is lost once its own round trip
 //! plus a reordering window has passed since it was sent: none until the path is seen to
-//! reorder, then a quarter of the smallest RTT, so a packet overtaken by a little reordering
-//! is not sent again at once. A retransmission is
+//! reorder (a packet sent once delivered after a higher-numbered one), then a quarter of the
+//! smallest RTT, until 16 round trips pass without reordering, so a packet overtaken by a
+//! little reordering is not sent again at once. A retransmission is
 //! judged the same way, by when it was sent, so a lost repair is found by the next delivery
 //! too rather than by a timeout. When no delivery can reveal a loss (the flight's last packets
 //! were lost, or their acknowledgements), the probe timeout, 2·SRTT plus the peer's ack
@@ -23,6 +24,11 @@ use crate::Instant;
 use crate::buffer::{Record, RecordStorage};
 use crate::wire::SeqNumber;
 
+/// Round trips (of the smallest RTT) after which reordering no longer seen is forgotten: a
+/// passing delay that reordered a few packets does not slow loss detection for good (RFC 8985
+/// 6.2 keeps a widened reordering window for 16 recoveries).
+const REORDERING_MEMORY: u64 = 16;
+
 /// The RACK state of a sender.
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct Rack {
@@ -30,8 +36,11 @@ pub(crate) struct Rack {
     xmit: Option<(Instant, SeqNumber)>,
     /// That packet's round trip (µs).
     rtt: u32,
-    /// A packet sent once was delivered after a later one: the path reorders.
-    reordering: bool,
+    /// The highest-numbered packet delivered (RFC 8985's RACK.fack).
+    fack: Option<SeqNumber>,
+    /// When a packet sent once was last delivered below it, after a higher-numbered one: the
+    /// path reorders. Forgotten after [`REORDERING_MEMORY`] round trips without another.
+    reordered_at: Option<Instant>,
     /// A tail-loss probe went out and nothing was acknowledged since.
     pub(crate) probe_out: bool,
     /// A probe is due: the next DATA packet (new or sent again) may go beyond the congestion
@@ -43,7 +52,24 @@ impl Rack {
     /// `segment` was delivered at `now` (RFC 8985 6.2 step 2). A packet sent more than once
     /// whose delivery came sooner than `min_rtt` after its last sending is taken for the
     /// delivery of an earlier copy, and says nothing of the path.
+    ///
+    /// Reordering is judged by sequence number (RFC 8985 6.2 step 3): a repair goes out after
+    /// packets that are still on their way, so by sending time every repair delivered ahead of
+    /// them would look like reordering, and a path that only loses would wait a reordering
+    /// window more for every round of repair.
     pub(crate) fn on_delivered(&mut self, segment: &Segment, now: Instant, min_rtt: u32) {
+        let below = self.fack.is_some_and(|fack| segment.seq.diff(fack) < 0);
+        if below && segment.transmissions == 1 {
+            self.reordered_at = Some(now);
+        } else if self
+            .reordered_at
+            .is_some_and(|at| now.micros_since(at) > u64::from(min_rtt) * REORDERING_MEMORY)
+        {
+            self.reordered_at = None;
+        }
+        if !below {
+            self.fack = Some(segment.seq);
+        }
         let rtt = u32::try_from(now.micros_since(segment.sent_at)).unwrap_or(u32::MAX);
         if segment.transmissions > 1 && rtt < min_rtt {
             return;
@@ -51,7 +77,6 @@ impl Rack {
         let newer = self.xmit.is_none_or(|(at, seq)| {
             segment.sent_at > at || (segment.sent_at == at && segment.seq.diff(seq) > 0)
         });
-        self.reordering |= !newer && segment.transmissions == 1;
         if newer {
             self.xmit = Some((segment.sent_at, segment.seq));
             self.rtt = rtt;
@@ -63,7 +88,7 @@ impl Rack {
     /// `min_rtt` (at most `srtt`) once the path was seen to reorder, else none (RFC 8985 6.2
     /// step 4 lets it be zero while no reordering was seen).
     pub(crate) fn threshold(&self, min_rtt: u32, srtt: u32) -> Option<(Instant, SeqNumber, u64)> {
-        let reo_wnd = if self.reordering { (min_rtt / 4).min(srtt) } else { 0 };
+        let reo_wnd = if self.reordered_at.is_some() { (min_rtt / 4).min(srtt) } else { 0 };
         self.xmit.map(|(at, seq)| (at, seq, u64::from(self.rtt) + u64::from(reo_wnd)))
     }
 
@@ -249,6 +274,22 @@ mod tests {
         assert_eq!(entries(&queue), [2, 4, 5, 6, 7, 8]);
         queue.clear();
         assert_eq!(queue.ring.capacity(), 0);
+    }
+
+    #[test]
+    fn reordering_is_a_packet_sent_once_delivered_below_a_higher_one() {
+        let mut rack = Rack::default();
+        rack.on_delivered(&segment(10, 100, 1), Instant::from_millis(150), 50_000);
+        // A repair of 5, sent at 160, is delivered before 11 and 12, sent at 101 and 102 and
+        // still on their way: by sending time they are older, by number they are higher, and
+        // a path that only loses is no reordering.
+        rack.on_delivered(&segment(5, 160, 2), Instant::from_millis(211), 50_000);
+        rack.on_delivered(&segment(11, 101, 1), Instant::from_millis(212), 50_000);
+        rack.on_delivered(&segment(12, 102, 1), Instant::from_millis(212), 50_000);
+        assert_eq!(rack.threshold(40_000, 50_000).unwrap().2, 51_000, "no reordering window");
+        // 8, sent once, delivered after 12: reordering; a quarter of the smallest RTT is added.
+        rack.on_delivered(&segment(8, 99, 1), Instant::from_millis(213), 50_000);
+        assert_eq!(rack.threshold(40_000, 50_000).unwrap().2, 61_000);
     }
 
     #[test]
