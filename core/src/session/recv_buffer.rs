@@ -410,10 +410,11 @@ impl<B: Buffer, const W: usize> RecvBuffer<B, W> {
             return 0;
         }
         // Every number held lies less than `W` after `next`, so one lap of the bitmap from
-        // `next + 1` sees each once and nothing else.
+        // `next + 1` sees each once and nothing else; words past the highest held are zero.
         let mask = Self::HELD_BITS - 1;
+        let span = usize::from(self.held_high.distance_from(next)).min(W);
         let mut used = 0;
-        for (k, word) in words.iter_mut().take(W.div_ceil(32)).enumerate() {
+        for (k, word) in words.iter_mut().take(span.div_ceil(32)).enumerate() {
             let bit = (usize::from(next.0) + 1 + 32 * k) & mask;
             let (at, shift) = (bit / 32, bit % 32);
             let high = if shift == 0 { 0 } else { bits[(at + 1) % (Self::HELD_BITS / 32)] << (32 - shift) };
