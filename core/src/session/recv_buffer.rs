@@ -8,23 +8,26 @@
 //! On lossy transports, DATA that arrives ahead of a gap is held higher up in the same buffer
 //! (up to `W` packets) and copied down into the message area once the gap is filled. Held
 //! packets are stacked downwards in the order they arrive, each followed by a 4-byte trailer
-//! (its length and sequence number), and found through a table of `W` records indexed by
-//! sequence number modulo `W`, beside a bitmap of the numbers held: holding, finding and
-//! releasing a packet and building an ACK's bitmap cost the same with thousands held as with
-//! one. A released packet leaves its bytes behind; when room runs short the packets still held
+//! (its length and sequence number), and found through a table indexed by sequence number
+//! modulo its size, beside a bitmap of the numbers held: holding, finding and releasing a
+//! packet and building an ACK's bitmap cost the same with thousands held as with one. A released packet leaves its bytes behind; when room runs short the packets still held
 //! are packed up against the end of the storage in one pass, and once none is held the stack
 //! starts again at the end.
 //!
 //! Growable storage starts with what it was given and grows, as packets need, up to a limit
 //! (the held packets move up to the new end), and gives the room back once empty. The table
-//! and bitmap of held packets do the same beside growable storage: none at first, made when a
-//! packet is first held, given back once empty.
+//! of held packets has `W` slots beside fixed storage; beside growable storage it is made with
+//! 16 slots when a packet is first held and doubles whenever two numbers held would share a
+//! slot, up to `W` rounded up to a power of two (where the numbers of one window never do),
+//! and it is given back, with the bitmap, once the buffer is empty.
 
 use crate::buffer::{Buffer, Record, RecordStorage};
 use crate::wire::SeqNumber;
 
 /// Bytes stored in front of each message.
 const LEN_PREFIX: usize = 4;
+/// Slots a growable table of held packets starts with.
+const FIRST_SLOTS: usize = 16;
 /// Bytes after each held payload: its length and sequence number (16 bits each), so the held
 /// packets can be walked from the oldest end when they are packed.
 const TRAILER: usize = 4;
@@ -54,7 +57,7 @@ pub(crate) struct RecvBuffer<B: Buffer, const W: usize> {
     /// End of the data (past `complete_end` while a message is being reassembled).
     write: usize,
     complete: usize,
-    /// The packets held, each in slot `seq % W`.
+    /// The packets held, each in its slot (see [`slot`](Self::slot)).
     held: B::Records<Held, W>,
     /// Bit `seq % HELD_BITS` is set while `seq` is held.
     held_bits: B::Records<u32, W>,
@@ -79,6 +82,8 @@ impl<B: Buffer, const W: usize> RecvBuffer<B, W> {
     /// of one window never share a bit) and at least one word. `W` words of fixed storage
     /// always hold them.
     const HELD_BITS: usize = if W <= 32 { 32 } else { W.next_power_of_two() };
+    /// The most slots a growable table of held packets takes: `W` rounded up to a power of two.
+    const HELD_SLOTS: usize = W.next_power_of_two();
 
     /// A buffer over `buf`, which may grow up to `limit` bytes if it can.
     pub(crate) fn new(buf: B, limit: usize) -> Self {
@@ -236,14 +241,42 @@ impl<B: Buffer, const W: usize> RecvBuffer<B, W> {
         ((trailer & 0xffff) as usize, SeqNumber((trailer >> 16) as u16))
     }
 
-    /// The table slot for `seq`.
-    fn slot(seq: SeqNumber) -> usize {
-        usize::from(seq.0) % W.max(1)
+    /// The table slot for `seq`: `seq % W` in fixed storage; in growable storage, whose table
+    /// has a power of two of slots, `seq` modulo that (any slot if the table is not made yet:
+    /// it is empty).
+    fn slot(&self, seq: SeqNumber) -> usize {
+        if B::GROWS {
+            usize::from(seq.0) & self.held.as_ref().len().saturating_sub(1)
+        } else {
+            usize::from(seq.0) % W.max(1)
+        }
+    }
+
+    /// Doubles a growable table (from 16 slots, up to `W` rounded up to a power of two, where
+    /// the numbers of one window never share a slot); each packet held moves to its slot in
+    /// the larger table. Returns whether it grew.
+    fn grow_held(&mut self) -> bool {
+        let len = self.held.as_ref().len();
+        let target = if len == 0 { FIRST_SLOTS.min(Self::HELD_SLOTS) } else { len * 2 };
+        if !B::GROWS || target > Self::HELD_SLOTS {
+            return false;
+        }
+        self.held.grow_to(target);
+        self.held_bits.grow_to(Self::HELD_BITS / 32);
+        // A packet in slot `i` of `len` stays there or moves to `i + len`, which is empty.
+        for i in 0..len {
+            let h = self.held.as_ref()[i];
+            if h.used && usize::from(h.seq.0) & (target - 1) != i {
+                self.held.as_mut()[i + len] = h;
+                self.held.as_mut()[i] = Held::EMPTY;
+            }
+        }
+        true
     }
 
     /// The slot of `seq` if it is held and its payload starts at `at` (any position if `None`).
     fn held_slot(&self, seq: SeqNumber, at: Option<usize>) -> Option<usize> {
-        let slot = Self::slot(seq);
+        let slot = self.slot(seq);
         let h = self.held.as_ref().get(slot)?;
         (h.used && h.seq == seq && at.is_none_or(|at| h.at as usize == at)).then_some(slot)
     }
@@ -317,18 +350,19 @@ impl<B: Buffer, const W: usize> RecvBuffer<B, W> {
 
     /// Holds a packet that arrived ahead of a gap, less than `W` packets ahead of it. `Err`
     /// (nothing stored) when there is no room, or its slot is taken by a number a multiple of
-    /// `W` away (only a window that is not a power of two, across the numbers' wrap); `Ok(false)`
-    /// when it is already held.
+    /// `W` away (only fixed storage with a window that is not a power of two, across the
+    /// numbers' wrap); `Ok(false)` when it is already held. A growable table doubles until the
+    /// packet has a slot of its own.
     pub(crate) fn hold(&mut self, seq: SeqNumber, payload: &[u8], more: bool) -> Result<bool, ()> {
-        if B::GROWS && self.held.as_ref().len() < W {
-            self.held.grow_to(W);
-            self.held_bits.grow_to(Self::HELD_BITS / 32);
-        }
-        let slot = Self::slot(seq);
-        let Some(&h) = self.held.as_ref().get(slot) else { return Err(()) };
-        if h.used {
-            return if h.seq == seq { Ok(false) } else { Err(()) };
-        }
+        let slot = loop {
+            let slot = self.slot(seq);
+            match self.held.as_ref().get(slot).copied() {
+                Some(h) if !h.used => break slot,
+                Some(h) if h.seq == seq => return Ok(false),
+                _ if self.grow_held() => {}
+                _ => return Err(()),
+            }
+        };
         let size = payload.len() + TRAILER;
         if size > self.free() {
             return Err(());
@@ -619,6 +653,33 @@ mod held_tests {
     }
 
     #[test]
+    fn a_growable_table_doubles_when_two_numbers_share_a_slot() {
+        let mut r = RecvBuffer::<std::vec::Vec<u8>, 256>::new(std::vec::Vec::new(), 4096);
+        assert_eq!(r.hold(SeqNumber(3), &[3], false), Ok(true));
+        assert_eq!(r.held.len(), 16, "sixteen slots at first");
+        // 19 and 35 share slot 3 of 16 with 3; 35 shares slot 3 of 32 as well.
+        assert_eq!(r.hold(SeqNumber(19), &[19], false), Ok(true));
+        assert_eq!(r.held.len(), 32);
+        assert_eq!(r.hold(SeqNumber(35), &[35], false), Ok(true));
+        assert_eq!(r.held.len(), 64);
+        assert_eq!(r.hold(SeqNumber(19), &[19], false), Ok(false), "found after the move");
+        let mut words = [0u32; 8];
+        assert_eq!(r.held_bitmaps(SeqNumber(2), &mut words), 2);
+        assert_eq!(words[..2], [1 | 1 << 16, 1]);
+        assert_eq!(r.push(&[2], false), Ok(true));
+        for seq in [3, 19, 35] {
+            assert_eq!(r.held_len(SeqNumber(seq)), Some(1));
+            assert_eq!(r.release_held(SeqNumber(seq)), Some(true));
+        }
+        let mut got = std::vec::Vec::new();
+        while let Some(m) = r.front() {
+            got.push(m[0]);
+            r.pop();
+        }
+        assert_eq!(got, [2, 3, 19, 35]);
+    }
+
+    #[test]
     fn no_slot_or_no_room_refuses_without_storing() {
         let mut r = RecvBuffer::<_, 2>::new([0u8; 32], 0);
         assert_eq!(r.hold(SeqNumber(1), &[1; 4], false), Ok(true));
@@ -642,11 +703,18 @@ mod held_tests {
         assert_eq!(r.held_bitmap(SeqNumber(65530)), words[0]);
         assert!(r.extends_held(SeqNumber(51)));
         // A window that is not a power of two: 65536 = 16 (mod 48), so across the wrap 65530
-        // and 10 share a slot, and the second is refused (to be sent again later).
-        let mut r = RecvBuffer::<std::vec::Vec<u8>, 48>::new(std::vec::Vec::new(), 1024);
+        // and 10 share a slot of a fixed table of 48, and the second is refused (to be sent
+        // again later); a growable table doubles (to 32 slots, where they differ) and takes
+        // both.
+        let mut r = RecvBuffer::<_, 48>::new([0u8; 1024], 0);
         assert_eq!(r.hold(SeqNumber(65530), &[1], false), Ok(true));
         assert_eq!(r.hold(SeqNumber(10), &[1], false), Err(()));
         assert_eq!(r.hold(SeqNumber(11), &[1], false), Ok(true));
+        let mut grows = RecvBuffer::<std::vec::Vec<u8>, 48>::new(std::vec::Vec::new(), 1024);
+        for seq in [65530, 10, 11] {
+            assert_eq!(grows.hold(SeqNumber(seq), &[1], false), Ok(true));
+        }
+        assert_eq!(grows.held.len(), 32);
         let mut words = [0u32; 2];
         assert_eq!(r.held_bitmaps(SeqNumber(65529), &mut words), 1);
         assert_eq!(words, [1 | 1 << 17, 0]);
