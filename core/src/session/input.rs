@@ -150,9 +150,7 @@ impl<B: crate::buffer::Buffer, const W: usize> Session<B, W> {
                 }
                 #[cfg(feature = "congestion")]
                 if self.tx.inflight() > 0 {
-                    let srtt = self.rtt.smoothed().unwrap_or(0) as u32;
-                    let min = self.rtt.latest_and_min().1;
-                    let queue = super::congestion::queue_building(srtt, min, self.config.ack_delay_us);
+                    let queue = self.rtt_shows_queue();
                     self.cc.on_persistent_congestion(queue);
                 }
                 if self.tx.mark_all_lost() == 0 {
@@ -189,8 +187,7 @@ impl<B: crate::buffer::Buffer, const W: usize> Session<B, W> {
         let min = self.rtt.latest_and_min().1;
         let srtt = self.rtt.smoothed().unwrap_or(0) as u32;
         let Some(threshold) = self.rack.threshold(min, srtt) else { return };
-        // The smoothed RTT: one late sample (a descheduled peer) is no queue.
-        let queue = super::congestion::queue_building(srtt, min, self.config.ack_delay_us);
+        let queue = self.rtt_shows_queue();
         let next = self.tx.next_seq();
         let (cc, mut lost) = (&mut self.cc, 0u64);
         let mut due = self.tx.rack_detect(now, threshold, |seq| {
@@ -202,8 +199,7 @@ impl<B: crate::buffer::Buffer, const W: usize> Session<B, W> {
         // meanwhile pushes the probe back. The oldest packet, which holds the window, is then
         // deemed lost once its round trip and a quarter more have passed (RACK's reordering
         // window, RFC 8985 6.2), with no later delivery needed.
-        let window = self.peer.map_or(0, |peer| usize::from(peer.window).min(self.tx.inflight_capacity()));
-        if self.tx.inflight() >= window {
+        if self.tx.inflight() >= self.send_window() {
             let wait = u64::from(srtt) + u64::from(min / 4);
             let (front, front_due) = self.tx.front_overdue(now, wait);
             if let Some(seq) = front {
@@ -226,14 +222,22 @@ impl<B: crate::buffer::Buffer, const W: usize> Session<B, W> {
         if count == 0 {
             return;
         }
-        let Some(peer) = self.peer else { return };
-        // Slow start ends on the smoothed RTT: one late sample (a descheduled peer) is no queue.
-        let (srtt, min) = (self.rtt.smoothed().unwrap_or(0) as u32, self.rtt.latest_and_min().1);
+        if self.peer.is_none() {
+            return;
+        }
         let window = self.cc.window();
         let limited = self.tx.pipe() as u32 + count >= window / 2;
-        let cap = u32::from(peer.window).min(self.tx.inflight_capacity() as u32);
-        let queue = super::congestion::queue_building(srtt, min, self.config.ack_delay_us);
+        let cap = u32::try_from(self.send_window()).unwrap_or(u32::MAX);
+        let queue = self.rtt_shows_queue();
         self.cc.on_delivered(count, newest, limited, queue, cap);
+    }
+
+    /// Whether the round trip shows a queue ([`queue_building`](super::congestion::queue_building)),
+    /// judged on the smoothed RTT: one late sample (a descheduled peer) is no queue.
+    #[cfg(feature = "congestion")]
+    pub(super) fn rtt_shows_queue(&self) -> bool {
+        let (srtt, min) = (self.rtt.smoothed().unwrap_or(0) as u32, self.rtt.latest_and_min().1);
+        super::congestion::queue_building(srtt, min, self.config.ack_delay_us)
     }
 
     /// The peer is alive: push the keepalive and idle deadlines back.

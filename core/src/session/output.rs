@@ -182,10 +182,7 @@ impl<B: crate::buffer::Buffer, const W: usize> Session<B, W> {
         // (`backoff`): the path may be gone, and everything in flight goes again then.
         #[cfg(feature = "congestion")]
         if self.backoff == 0 && self.lossy() && !self.rack.probe_next {
-            let (srtt, min) = (self.rtt.smoothed().unwrap_or(0) as u32, self.rtt.latest_and_min().1);
-            let window = self.peer.map_or(0, |p| usize::from(p.window)).min(self.tx.inflight_capacity());
-            let random = self.tx.inflight() > (window / 2).max(32)
-                && !super::congestion::queue_building(srtt, min, self.config.ack_delay_us);
+            let random = self.tx.inflight() > (self.send_window() / 2).max(32) && !self.rtt_shows_queue();
             let count = segment.transmissions;
             if if random { count % 2 == 1 } else { count >= 2 && count % 2 == 0 } {
                 self.tx.requeue(segment.seq);
@@ -197,12 +194,17 @@ impl<B: crate::buffer::Buffer, const W: usize> Session<B, W> {
         Ok(Some(len))
     }
 
+    /// Packets that may be in flight: the peer's window, within the `W` we can describe (none
+    /// before the handshake).
+    pub(super) fn send_window(&self) -> usize {
+        self.peer.map_or(0, |peer| usize::from(peer.window).min(self.tx.inflight_capacity()))
+    }
+
     /// Whether a new DATA packet of the peer's full size could go out now (window and credit).
     pub(super) fn can_send_new_data(&self) -> bool {
         let Some(peer) = self.peer else { return false };
-        let window = usize::from(peer.window).min(self.tx.inflight_capacity());
         let next = self.tx.peek_fragment(peer.max_payload);
-        self.tx.inflight() < window
+        self.tx.inflight() < self.send_window()
             && next.is_some_and(|f| u32::from(f.len) + AckPayload::DATA_COST <= self.allowed.left())
     }
 
@@ -214,8 +216,7 @@ impl<B: crate::buffer::Buffer, const W: usize> Session<B, W> {
         payload: &mut impl PayloadOut,
     ) -> Result<Option<usize>, BufferTooSmall> {
         let Some(peer) = self.peer else { return Ok(None) };
-        let window = usize::from(peer.window).min(self.tx.inflight_capacity());
-        if self.tx.inflight() >= window {
+        if self.tx.inflight() >= self.send_window() {
             return Ok(None);
         }
         let room = buf.len().saturating_sub(OVERHEAD).min(usize::from(u16::MAX)) as u16;
